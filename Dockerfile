@@ -1,0 +1,34 @@
+# Two images from Debian packages only:
+#   worker (default target): the ucm-scraper binary on slim Debian, non-root, no browser.
+#   chromedriver: Debian's chromium + chromium-driver, listening for the worker.
+# Not built in CI (no Docker engine there); see README "Container".
+
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked --bin ucm-scraper
+
+FROM debian:bookworm-slim AS chromedriver
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends chromium chromium-driver ca-certificates fonts-liberation \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --create-home --uid 10001 browser \
+ && mkdir -p /downloads && chown browser /downloads
+USER browser
+EXPOSE 9515
+# --allowed-ips= with an empty list lets the worker container connect (DESIGN.md §8b).
+CMD ["chromedriver", "--port=9515", "--allowed-ips=", "--allowed-origins=*"]
+
+FROM debian:bookworm-slim AS worker
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --create-home --uid 10001 worker \
+ && mkdir -p /downloads /app && chown worker /downloads /app
+COPY --from=build /src/target/release/ucm-scraper /usr/local/bin/ucm-scraper
+COPY selectors /app/selectors
+WORKDIR /app
+USER worker
+ENV SELECTORS_DIR=/app/selectors DOWNLOAD_DIR=/downloads
+ENTRYPOINT ["ucm-scraper"]
+CMD ["run"]

@@ -1,0 +1,124 @@
+//! The command line (DESIGN.md §2). Parsing only; `main.rs` runs the commands.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::telemetry::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ucm-scraper",
+    version,
+    about = "Collects call recordings from Grandstream UCM / CloudUCM consoles",
+    long_about = "Collects call recordings from Grandstream UCM / CloudUCM web consoles: for every \
+                  active tenant it logs into the console with headless Chrome, downloads the \
+                  recordings of new calls, converts them to MP3, uploads them to Supabase Storage \
+                  and triggers AI processing. Settings come from the environment (and .env)."
+)]
+pub struct Cli {
+    /// Show the browser window instead of running headless (local debugging).
+    #[arg(long, global = true)]
+    pub headed: bool,
+
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the scheduler loop: one pass every SCRAPE_INTERVAL until SIGTERM/SIGINT.
+    Run,
+    /// Run one pass, print a summary table; exit 1 when any tenant failed.
+    Once {
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<i64>,
+    },
+    /// Apply the database migrations (also done at the start of `run` and `once`).
+    Migrate,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Convert one WAV recording to MP3, as the pipeline does.
+    Transcode {
+        /// The WAV file to read.
+        input: PathBuf,
+        /// The MP3 file to write.
+        output: PathBuf,
+        /// Target bitrate in kbps (default: the speech policy, or MP3_BITRATE_KBPS).
+        #[arg(long)]
+        bitrate: Option<u32>,
+    },
+    /// Check the selectors files.
+    #[command(subcommand)]
+    Selectors(SelectorsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Add a tenant; prints its id. The UCM password is read from stdin or a prompt, never argv.
+    Add(TenantFields),
+    /// List tenants with their last login, last error, block and backlog.
+    List,
+    /// Change a tenant's fields; only the given ones change.
+    Update {
+        id: i64,
+        #[command(flatten)]
+        fields: TenantFields,
+    },
+    /// Let the worker process this tenant.
+    Enable { id: i64 },
+    /// Stop processing this tenant.
+    Disable { id: i64 },
+    /// Log into the tenant's console and report firmware and CDR access.
+    Test { id: i64 },
+}
+
+#[derive(Debug, Args, Default)]
+pub struct TenantFields {
+    #[arg(long)]
+    pub company_name: Option<String>,
+    #[arg(long)]
+    pub subdomain: Option<String>,
+    /// Console host name or IP, without scheme or path.
+    #[arg(long)]
+    pub pbx_ip: Option<String>,
+    #[arg(long)]
+    pub pbx_port: Option<i32>,
+    #[arg(long)]
+    pub pbx_username: Option<String>,
+    /// Read the UCM password from the first line of stdin.
+    #[arg(long)]
+    pub pbx_password_stdin: bool,
+    /// IANA time zone the console shows call times in (e.g. Europe/Berlin).
+    #[arg(long)]
+    pub ucm_timezone: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SelectorsCommand {
+    /// Parse every selectors file; with --tenant, try each selector on that live console.
+    Check {
+        #[arg(long)]
+        tenant: Option<i64>,
+    },
+}
+
+impl Command {
+    /// The command's name as typed, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Run => "run",
+            Command::Once { .. } => "once",
+            Command::Migrate => "migrate",
+            Command::Tenant(_) => "tenant",
+            Command::Transcode { .. } => "transcode",
+            Command::Selectors(_) => "selectors check",
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! Typed settings from the environment and an optional `.env` (DESIGN.md §3), validated once at
+//! start so that a mistake ends the process with one line that names the variable and the fix.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine as _;
+use url::Url;
+
+use crate::secrets::Secret;
+
+/// Why the settings could not be built: always names the variable and what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[error("{var} {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(var: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            var,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Which format the worker writes into `tenants.pbx_password`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordFormat {
+    /// `v1:` + base64(nonce ‖ AES-256-GCM ciphertext), keyed by `PBX_ENCRYPTION_KEY`.
+    AesGcm,
+    /// The Python backend's Fernet token, keyed by `ENCRYPTION_KEY`, so the backend keeps reading it.
+    Fernet,
+}
+
+/// How a finished download reaches the worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownloadMode {
+    /// The browser writes into a directory the worker watches (same machine or shared volume).
+    Watch,
+    /// Selenium Grid managed downloads, fetched over the WebDriver connection.
+    Grid,
+}
+
+#[derive(Debug, Clone)]
+pub struct SupabaseSettings {
+    pub url: Url,
+    pub service_role_key: Secret<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    pub url: Url,
+    pub secret: Option<Secret<String>>,
+}
+
+/// Everything the worker reads from its environment, parsed and checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: Secret<String>,
+    pub pbx_encryption_key: Option<Secret<[u8; 32]>>,
+    pub fernet_key: Option<Secret<String>>,
+    pub password_format: PasswordFormat,
+    pub accept_invalid_certs: bool,
+    pub download_gap: Duration,
+    pub webdriver_url: Url,
+    pub download_mode: DownloadMode,
+    pub download_dir: PathBuf,
+    pub browser_download_dir: PathBuf,
+    pub supabase: Option<SupabaseSettings>,
+    pub bucket: String,
+    pub storage_dir: PathBuf,
+    pub ai_webhook: Option<WebhookSettings>,
+    pub mp3_bitrate_kbps: Option<u32>,
+    pub selectors_dir: PathBuf,
+    pub scrape_interval: Duration,
+    pub max_parallel_tenants: usize,
+    pub lookback_days: u32,
+    pub metrics_addr: Option<SocketAddr>,
+    pub artifacts_dir: PathBuf,
+    /// Show the browser window (`--headed`), for local debugging.
+    pub headed: bool,
+}
+
+impl Settings {
+    /// Reads `.env` (when present) and the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal in containers; a broken one is reported by the parse below.
+        let _ = dotenvy::dotenv();
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds settings from any variable source; tests pass a map instead of the process env.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let database_url = var("DATABASE_URL").ok_or_else(|| {
+            ConfigError::new(
+                "DATABASE_URL",
+                "is not set: point it at the Postgres (Supabase) database, \
+                 e.g. postgres://user:password@host:5432/postgres",
+            )
+        })?;
+        let pbx_encryption_key = var("PBX_ENCRYPTION_KEY")
+            .map(|v| parse_aes_key(&v))
+            .transpose()?;
+        let fernet_key = var("ENCRYPTION_KEY")
+            .map(|v| parse_fernet_key(&v))
+            .transpose()?;
+        let password_format = match var("PBX_PASSWORD_FORMAT").as_deref() {
+            Some("aes-gcm") => PasswordFormat::AesGcm,
+            Some("fernet") => PasswordFormat::Fernet,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "PBX_PASSWORD_FORMAT",
+                    format!("is {other:?}: use aes-gcm or fernet"),
+                ))
+            }
+            None if pbx_encryption_key.is_none() && fernet_key.is_some() => PasswordFormat::Fernet,
+            None => PasswordFormat::AesGcm,
+        };
+        match password_format {
+            PasswordFormat::AesGcm if pbx_encryption_key.is_none() && fernet_key.is_some() => {
+                return Err(ConfigError::new(
+                    "PBX_ENCRYPTION_KEY",
+                    "is not set but PBX_PASSWORD_FORMAT=aes-gcm: make one with `openssl rand -base64 32`",
+                ))
+            }
+            PasswordFormat::Fernet if fernet_key.is_none() => {
+                return Err(ConfigError::new(
+                    "ENCRYPTION_KEY",
+                    "is not set but PBX_PASSWORD_FORMAT=fernet: use the backend's Fernet key",
+                ))
+            }
+            _ => {}
+        }
+
+        let download_dir = PathBuf::from(var("DOWNLOAD_DIR").unwrap_or("./downloads".into()));
+        let browser_download_dir = var("BROWSER_DOWNLOAD_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| download_dir.clone());
+
+        let supabase = match (var("SUPABASE_URL"), var("SUPABASE_SERVICE_ROLE_KEY")) {
+            (Some(url), Some(key)) => Some(SupabaseSettings {
+                url: parse_url("SUPABASE_URL", &url)?,
+                service_role_key: Secret::new(key),
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "SUPABASE_SERVICE_ROLE_KEY",
+                    "is not set but SUPABASE_URL is: copy the service-role key from the Supabase dashboard (Settings → API)",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "SUPABASE_URL",
+                    "is not set but SUPABASE_SERVICE_ROLE_KEY is: set it to https://<project>.supabase.co",
+                ))
+            }
+        };
+
+        let ai_webhook = var("AI_WEBHOOK_URL")
+            .map(|url| {
+                Ok::<_, ConfigError>(WebhookSettings {
+                    url: parse_url("AI_WEBHOOK_URL", &url)?,
+                    secret: var("AI_WEBHOOK_SECRET").map(Secret::new),
+                })
+            })
+            .transpose()?;
+
+        Ok(Self {
+            database_url: Secret::new(database_url),
+            pbx_encryption_key,
+            fernet_key,
+            password_format,
+            accept_invalid_certs: parse_bool(
+                "UCM_ACCEPT_INVALID_CERTS",
+                var("UCM_ACCEPT_INVALID_CERTS"),
+            )?,
+            download_gap: parse_duration("UCM_DOWNLOAD_GAP", var("UCM_DOWNLOAD_GAP"), "15s")?,
+            webdriver_url: parse_url(
+                "WEBDRIVER_URL",
+                &var("WEBDRIVER_URL").unwrap_or("http://127.0.0.1:9515".into()),
+            )?,
+            download_mode: match var("DOWNLOAD_MODE").as_deref() {
+                None | Some("watch") => DownloadMode::Watch,
+                Some("grid") => DownloadMode::Grid,
+                Some(other) => {
+                    return Err(ConfigError::new(
+                        "DOWNLOAD_MODE",
+                        format!("is {other:?}: use watch (shared directory) or grid (Selenium managed downloads)"),
+                    ))
+                }
+            },
+            download_dir,
+            browser_download_dir,
+            supabase,
+            bucket: var("SUPABASE_BUCKET").unwrap_or("call-recordings".into()),
+            storage_dir: PathBuf::from(var("STORAGE_DIR").unwrap_or("./storage".into())),
+            ai_webhook,
+            mp3_bitrate_kbps: parse_number("MP3_BITRATE_KBPS", var("MP3_BITRATE_KBPS"))?,
+            selectors_dir: PathBuf::from(var("SELECTORS_DIR").unwrap_or("./selectors".into())),
+            scrape_interval: parse_duration("SCRAPE_INTERVAL", var("SCRAPE_INTERVAL"), "15m")?,
+            max_parallel_tenants: parse_number("MAX_PARALLEL_TENANTS", var("MAX_PARALLEL_TENANTS"))?
+                .unwrap_or(2)
+                .max(1),
+            lookback_days: parse_number("LOOKBACK_DAYS", var("LOOKBACK_DAYS"))?.unwrap_or(7),
+            metrics_addr: var("METRICS_ADDR")
+                .map(|v| {
+                    v.parse().map_err(|_| {
+                        ConfigError::new("METRICS_ADDR", format!("is {v:?}: use host:port, e.g. 0.0.0.0:9000"))
+                    })
+                })
+                .transpose()?,
+            artifacts_dir: PathBuf::from(var("ARTIFACTS_DIR").unwrap_or("./artifacts".into())),
+            headed: false,
+        })
+    }
+}
+
+fn parse_aes_key(value: &str) -> Result<Secret<[u8; 32]>, ConfigError> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .ok()
+        .filter(|b| b.len() == 32)
+        .ok_or_else(|| {
+            ConfigError::new(
+                "PBX_ENCRYPTION_KEY",
+                "is not base64 of 32 bytes: make one with `openssl rand -base64 32`",
+            )
+        })?;
+    let mut key = [0u8; 32];
+    key.copy_from_slice(&bytes);
+    Ok(Secret::new(key))
+}
+
+fn parse_fernet_key(value: &str) -> Result<Secret<String>, ConfigError> {
+    fernet::Fernet::new(value.trim()).ok_or_else(|| {
+        ConfigError::new(
+            "ENCRYPTION_KEY",
+            "is not a Fernet key (urlsafe base64 of 32 bytes): use the backend's ENCRYPTION_KEY",
+        )
+    })?;
+    Ok(Secret::new(value.trim().to_string()))
+}
+
+fn parse_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
+    Url::parse(value).map_err(|e| ConfigError::new(var, format!("is not a URL ({e}): {value:?}")))
+}
+
+fn parse_bool(var: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
+    match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false" | "0" | "no") => Ok(false),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some(other) => Err(ConfigError::new(
+            var,
+            format!("is {other:?}: use true or false"),
+        )),
+    }
+}
+
+fn parse_duration(
+    var: &'static str,
+    value: Option<String>,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    let text = value.as_deref().unwrap_or(default);
+    humantime::parse_duration(text).map_err(|_| {
+        ConfigError::new(
+            var,
+            format!("is {text:?}: use a duration such as 15s, 15m or 900s"),
+        )
+    })
+}
+
+fn parse_number<T: std::str::FromStr>(
+    var: &'static str,
+    value: Option<String>,
+) -> Result<Option<T>, ConfigError> {
+    value
+        .map(|v| {
+            v.trim()
+                .parse()
+                .map_err(|_| ConfigError::new(var, format!("is {v:?}: use a whole number")))
+        })
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn missing_database_url_names_the_variable() {
+        let err = settings(&[]).unwrap_err();
+        assert_eq!(err.var, "DATABASE_URL");
+        assert!(
+            err.to_string().starts_with("DATABASE_URL is not set"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn short_encryption_key_says_how_to_make_one() {
+        let err = settings(&[
+            ("DATABASE_URL", "postgres://x/y"),
+            ("PBX_ENCRYPTION_KEY", "c2hvcnQ="),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "PBX_ENCRYPTION_KEY");
+        assert!(err.to_string().contains("openssl rand -base64 32"), "{err}");
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let s = settings(&[("DATABASE_URL", "postgres://x/y")]).unwrap();
+        assert_eq!(s.download_gap, Duration::from_secs(15));
+        assert_eq!(s.scrape_interval, Duration::from_secs(900));
+        assert_eq!(s.bucket, "call-recordings");
+        assert_eq!(s.max_parallel_tenants, 2);
+        assert_eq!(s.lookback_days, 7);
+        assert_eq!(s.webdriver_url.as_str(), "http://127.0.0.1:9515/");
+        assert_eq!(s.browser_download_dir, s.download_dir);
+        assert_eq!(s.password_format, PasswordFormat::AesGcm);
+        assert!(s.supabase.is_none());
+    }
+
+    #[test]
+    fn fernet_is_the_written_format_when_only_the_backend_key_is_set() {
+        let key = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
+        let s = settings(&[("DATABASE_URL", "postgres://x/y"), ("ENCRYPTION_KEY", key)]).unwrap();
+        assert_eq!(s.password_format, PasswordFormat::Fernet);
+    }
+
+    #[test]
+    fn secrets_do_not_appear_in_debug_output() {
+        let s = settings(&[
+            ("DATABASE_URL", "postgres://u:dbpass@h/d"),
+            ("SUPABASE_URL", "http://127.0.0.1:1"),
+            ("SUPABASE_SERVICE_ROLE_KEY", "service-role-value"),
+        ])
+        .unwrap();
+        let text = format!("{s:?}");
+        assert!(
+            !text.contains("dbpass") && !text.contains("service-role-value"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,18 @@
+//! ucm-scraper: collects call recordings from Grandstream UCM / CloudUCM web consoles.
+//!
+//! # Layout
+//!
+//! The modules follow the operators' guide, one step each:
+//! get active tenants → log in → download → convert → upload → trigger AI.
+//!
+//! - [`config`]: typed settings from the environment, validated once.
+//! - [`telemetry`]: the tracing subscriber (text or JSON).
+//! - [`secrets`]: a redacting wrapper for secrets, and the `pbx_password` ciphers.
+//! - [`db`]: the Postgres pool and the migrations.
+//! - [`cli`]: the command line, as `ucm-scraper --help` shows it.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod secrets;
+pub mod telemetry;

@@ -1,0 +1,49 @@
+//! The binary's edge: parse arguments, set up logging, run one command, map the outcome to an
+//! exit status. Everything else lives in the library.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use ucm_scraper::cli::{Cli, Command};
+use ucm_scraper::config::Settings;
+use ucm_scraper::{db, telemetry};
+
+/// Exit status of a command that is declared but not built yet.
+const NOT_IMPLEMENTED: u8 = 2;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    match run(cli).await {
+        Ok(code) => code,
+        Err(err) => {
+            // `{:#}` prints the context chain on one line: the operator's one clear line.
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Migrate => {
+            let settings = load_settings(cli.headed)?;
+            let pool = db::connect(&settings.database_url, 2).await?;
+            db::migrate(&pool).await.context("ucm-scraper migrate")?;
+            tracing::info!("Migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => {
+            eprintln!("ucm-scraper {}: not implemented yet", other.name());
+            Ok(ExitCode::from(NOT_IMPLEMENTED))
+        }
+    }
+}
+
+fn load_settings(headed: bool) -> anyhow::Result<Settings> {
+    let mut settings = Settings::from_env()?;
+    settings.headed = headed;
+    Ok(settings)
+}
