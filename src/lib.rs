@@ -9,10 +9,12 @@
 //! - [`telemetry`]: the tracing subscriber (text or JSON).
 //! - [`secrets`]: a redacting wrapper for secrets, and the `pbx_password` ciphers.
 //! - [`db`]: the Postgres pool and the migrations.
+//! - [`ids`]: `TenantId` and `UniqueId`, validated once.
 //! - [`cli`]: the command line, as `ucm-scraper --help` shows it.
 
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod ids;
 pub mod secrets;
 pub mod telemetry;
