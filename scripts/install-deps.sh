@@ -10,7 +10,6 @@ packages=(
   asterisk-core-sounds-en-wav      # real 8 kHz telephone speech for tests and the demo
   docker-compose                   # `docker-compose config` checks docker-compose.yml statically
   python3-cryptography             # makes Fernet tokens exactly as the Python backend does
-  default-jre-headless             # runs the Selenium Grid jar in the Grid tests
   ca-certificates curl
 )
 
