@@ -11,10 +11,14 @@
 //! - [`db`]: the Postgres pool and the migrations.
 //! - [`ids`]: `TenantId` and `UniqueId`, validated once.
 //! - [`cli`]: the command line, as `ucm-scraper --help` shows it.
+//! - [`scheduler`]: one pass at start, then every `SCRAPE_INTERVAL`, until a signal.
+//! - [`metrics`]: `/healthz` and `/metrics` for `run`.
 
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod ids;
+pub mod metrics;
+pub mod scheduler;
 pub mod secrets;
 pub mod telemetry;
