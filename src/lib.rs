@@ -13,7 +13,10 @@
 //! - [`cli`]: the command line, as `ucm-scraper --help` shows it.
 //! - [`scheduler`]: one pass at start, then every `SCRAPE_INTERVAL`, until a signal.
 //! - [`metrics`]: `/healthz` and `/metrics` for `run`.
+//! - [`storage`]: upload a recording under `tenant_<id>/<uniqueid>_recording.mp3` (Supabase or a local directory).
+//! - [`ai`]: trigger AI processing with a signed webhook.
 
+pub mod ai;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -21,4 +24,5 @@ pub mod ids;
 pub mod metrics;
 pub mod scheduler;
 pub mod secrets;
+pub mod storage;
 pub mod telemetry;

@@ -2,3 +2,5 @@
 #![allow(dead_code)] // each test binary uses a different part of the support code
 
 pub mod pg;
+pub mod storage;
+pub mod webhook;

@@ -1,0 +1,115 @@
+//! The local object store: `STORAGE_DIR/<key>`, the embedded default when Supabase is not set.
+//!
+//! An object appears under its final name whole or not at all: the file is written to a temp file
+//! beside the target, flushed to disk, then renamed over it (rename is atomic within a
+//! directory). Whatever reads the directory — the demo, a sync job — never sees half a recording.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use tracing::instrument;
+
+use super::{ObjectStore, StorageError, StorageKey};
+
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    /// Canonical (absolute, symlinks resolved), so confinement checks compare like with like.
+    root: PathBuf,
+}
+
+impl LocalStore {
+    /// Creates `root` when missing.
+    pub fn new(root: &Path) -> Result<Self, StorageError> {
+        let problem = |action: &str, e: io::Error| {
+            StorageError::Config(format!(
+                "cannot {action} STORAGE_DIR {}: {e}",
+                root.display()
+            ))
+        };
+        std::fs::create_dir_all(root).map_err(|e| problem("create", e))?;
+        let root = root.canonicalize().map_err(|e| problem("resolve", e))?;
+        Ok(Self { root })
+    }
+
+    fn target(&self, key: &StorageKey) -> PathBuf {
+        self.root.join(key.as_str())
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for LocalStore {
+    #[instrument(skip_all, fields(key = %key, backend = "local"))]
+    async fn put_file(
+        &self,
+        key: &StorageKey,
+        path: &Path,
+        _content_type: &str,
+    ) -> Result<(), StorageError> {
+        let (root, target, source, key) = (
+            self.root.clone(),
+            self.target(key),
+            path.to_path_buf(),
+            key.to_string(),
+        );
+        // std::fs in one blocking task: the copy, fsync and rename would block the runtime.
+        tokio::task::spawn_blocking(move || write_atomically(&root, &target, &source, &key))
+            .await
+            .map_err(|e| StorageError::Config(format!("local store task failed: {e}")))?
+    }
+
+    fn location(&self, key: &StorageKey) -> String {
+        self.target(key).display().to_string()
+    }
+}
+
+fn write_atomically(
+    root: &Path,
+    target: &Path,
+    source: &Path,
+    key: &str,
+) -> Result<(), StorageError> {
+    let io_err = |action: &'static str, path: &Path| {
+        let (key, path) = (key.to_string(), path.to_path_buf());
+        move |source| StorageError::Io {
+            key,
+            action,
+            path,
+            source,
+        }
+    };
+    let parent = target.parent().expect("a key has a tenant directory");
+    std::fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
+    // Keys are made of safe parts, but the directories under STORAGE_DIR are the operator's:
+    // a `tenant_1` symlink pointing elsewhere must not carry recordings out of the store.
+    let real_parent = parent
+        .canonicalize()
+        .map_err(io_err("resolve directory", parent))?;
+    if !real_parent.starts_with(root) {
+        return Err(StorageError::OutsideRoot {
+            key: key.to_string(),
+            path: real_parent,
+            root: root.to_path_buf(),
+        });
+    }
+
+    let mut input = std::fs::File::open(source).map_err(io_err("open", source))?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".upload-")
+        .suffix(".part")
+        .tempfile_in(&real_parent)
+        .map_err(io_err("create a temp file in", &real_parent))?;
+    // On any error below, `temp` is dropped and deletes itself: no litter, no partial object.
+    io::copy(&mut input, temp.as_file_mut()).map_err(io_err("copy", source))?;
+    temp.as_file()
+        .sync_all()
+        .map_err(io_err("flush", temp.path()))?;
+    let final_path = real_parent.join(target.file_name().expect("a key names a file"));
+    temp.persist(&final_path)
+        .map_err(|e| io_err("rename into", &final_path)(e.error))?;
+    // The rename itself is durable only once the directory entry is on disk.
+    if let Ok(dir) = std::fs::File::open(&real_parent) {
+        let _ = dir.sync_all();
+    }
+    tracing::info!(location = %final_path.display(), "stored locally");
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! Where recordings end up (DESIGN.md §5): one small trait, two back-ends.
+//!
+//! - [`supabase::SupabaseStore`]: Supabase Storage over its REST API, when `SUPABASE_URL` and
+//!   `SUPABASE_SERVICE_ROLE_KEY` are set.
+//! - [`local::LocalStore`]: a directory (`STORAGE_DIR`), the embedded default.
+//!
+//! Both are idempotent upserts under the same key, so the pipeline can upload first and record
+//! the key in `cdr_records` second: a crash in between costs one harmless re-upload.
+
+pub mod local;
+pub mod retry;
+pub mod supabase;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::ids::{TenantId, UniqueId};
+
+/// An object's key inside the bucket, e.g. `tenant_1/1770395696.123_recording.mp3`.
+///
+/// Built only from validated parts ([`TenantId`], [`UniqueId`], a plain extension), so it is
+/// always a relative path of safe characters: fit for a URL path and for a file name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StorageKey(String);
+
+impl StorageKey {
+    /// The key of a call's recording. `extension` is `"mp3"`, or `"wav"` when the transcoder fell
+    /// back to the original file.
+    ///
+    /// # Panics
+    /// When `extension` is not 1–8 ASCII letters or digits: callers pass a literal.
+    pub fn recording(tenant: TenantId, uniqueid: &UniqueId, extension: &str) -> Self {
+        assert!(
+            (1..=8).contains(&extension.len())
+                && extension.bytes().all(|b| b.is_ascii_alphanumeric()),
+            "storage key extension {extension:?} must be 1-8 ASCII letters or digits"
+        );
+        Self(format!("tenant_{tenant}/{uniqueid}_recording.{extension}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for StorageKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A place that keeps recordings under their [`StorageKey`].
+#[async_trait::async_trait]
+pub trait ObjectStore: Send + Sync + fmt::Debug {
+    /// Idempotent upsert: a retried call overwrites its own object, never makes a second one.
+    async fn put_file(
+        &self,
+        key: &StorageKey,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<(), StorageError>;
+
+    /// Where the object is, for logs and the demo ("supabase://call-recordings/tenant_1/..." or
+    /// the local path).
+    fn location(&self, key: &StorageKey) -> String;
+}
+
+/// Supabase when configured, else the local `STORAGE_DIR`.
+pub fn from_settings(settings: &Settings) -> Result<Arc<dyn ObjectStore>, StorageError> {
+    Ok(match &settings.supabase {
+        Some(supabase) => Arc::new(supabase::SupabaseStore::new(
+            supabase,
+            &settings.bucket,
+            retry::RetryPolicy::default(),
+        )?),
+        None => Arc::new(local::LocalStore::new(&settings.storage_dir)?),
+    })
+}
+
+/// Why an object was not stored. Every message names the key (tenant and call are in it) and,
+/// where the operator can act, what to do; none ever contains the service-role key.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error(
+        "Supabase refused the service-role key uploading {key} (HTTP {status}: {message}): \
+         check SUPABASE_SERVICE_ROLE_KEY (the service_role or sb_secret_ key, not the anon key)"
+    )]
+    Unauthorized {
+        key: String,
+        status: u16,
+        message: String,
+    },
+
+    #[error(
+        "bucket {bucket:?} not found uploading {key}: create it in Supabase (Storage → New bucket) \
+         or set SUPABASE_BUCKET"
+    )]
+    BucketNotFound { bucket: String, key: String },
+
+    #[error(
+        "{key} ({bytes} bytes) is larger than the bucket allows: raise the bucket's file size \
+         limit (or the project's global limit) in Supabase"
+    )]
+    TooLarge { key: String, bytes: u64 },
+
+    #[error("{key} already exists and the upload did not ask to overwrite it (x-upsert)")]
+    Duplicate { key: String },
+
+    #[error("Supabase rejected {key}: HTTP {status}, {code}: {message}")]
+    Rejected {
+        key: String,
+        status: u16,
+        code: String,
+        message: String,
+    },
+
+    #[error(
+        "Supabase failed storing {key} (HTTP {status}: {message}) after {attempts} attempt(s)"
+    )]
+    Unavailable {
+        key: String,
+        status: u16,
+        message: String,
+        attempts: u32,
+        /// `Retry-After` of a 429/503, in seconds.
+        retry_after_secs: Option<u64>,
+    },
+
+    #[error("could not reach Supabase storing {key} after {attempts} attempt(s): {source}")]
+    Transport {
+        key: String,
+        attempts: u32,
+        #[source]
+        source: reqwest::Error,
+    },
+
+    #[error("could not {action} {} for {key}: {source}", path.display())]
+    Io {
+        key: String,
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(
+        "{key} would be written to {}, outside STORAGE_DIR {} (a symlink?): refusing",
+        path.display(),
+        root.display()
+    )]
+    OutsideRoot {
+        key: String,
+        path: PathBuf,
+        root: PathBuf,
+    },
+
+    #[error("storage is misconfigured: {0}")]
+    Config(String),
+}
+
+impl retry::Retryable for StorageError {
+    fn retryable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. } | Self::Transport { .. })
+    }
+
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Unavailable {
+                retry_after_secs: Some(secs),
+                ..
+            } => Some(std::time::Duration::from_secs(*secs)),
+            _ => None,
+        }
+    }
+}
+
+impl StorageError {
+    /// Whether the same upload may succeed later (next attempt or next pass), as opposed to
+    /// needing an operator (key, bucket, size limit).
+    pub fn retryable(&self) -> bool {
+        retry::Retryable::retryable(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recording_keys_follow_the_contract() {
+        let uid = UniqueId::parse("1770395696.123").unwrap();
+        assert_eq!(
+            StorageKey::recording(TenantId(1), &uid, "mp3").as_str(),
+            "tenant_1/1770395696.123_recording.mp3"
+        );
+        assert_eq!(
+            StorageKey::recording(TenantId(42), &uid, "wav").to_string(),
+            "tenant_42/1770395696.123_recording.wav"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "extension")]
+    fn an_extension_with_a_path_in_it_is_a_bug() {
+        let uid = UniqueId::parse("1.2").unwrap();
+        StorageKey::recording(TenantId(1), &uid, "mp3/../../x");
+    }
+}

@@ -1,0 +1,360 @@
+//! Supabase Storage over its REST API (DESIGN.md §5, §8b).
+//!
+//! `POST {SUPABASE_URL}/storage/v1/object/{bucket}/{key}` with `x-upsert: true`, so a retried
+//! upload overwrites its own object. Authentication: a legacy service-role JWT goes in both
+//! `Authorization: Bearer` and `apikey`; a new `sb_secret_…` key is not a JWT and goes in `apikey`
+//! only (the gateway swaps it for a service-role JWT; `Bearer sb_secret_…` is rejected).
+//!
+//! Supabase answers most errors with HTTP 400 and the real status as a string in the body, e.g.
+//! `{"statusCode":"409","code":"ResourceAlreadyExists","error":"Duplicate","message":"The resource
+//! already exists"}` (supabase/storage `src/internal/errors/codes.ts` and
+//! `src/http/error-handler.ts`: only 500 keeps its HTTP status), so the client branches on the
+//! body first and the HTTP status second (`SupabaseStore::classify`).
+//!
+//! The whole file is sent in one request and held in memory while retrying. That is right for
+//! MP3 recordings (about 0.25 MB a minute of call) and works up to the bucket's size limit;
+//! Supabase suggests resumable (TUS) uploads above 6 MB, which this back-end does not do yet: a
+//! long WAV fallback is re-sent whole on each retry.
+
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::StatusCode;
+use tracing::instrument;
+use url::Url;
+
+use super::retry::RetryPolicy;
+use super::{ObjectStore, StorageError, StorageKey};
+use crate::config::SupabaseSettings;
+use crate::secrets::Secret;
+
+#[derive(Debug)]
+pub struct SupabaseStore {
+    client: reqwest::Client,
+    /// `SUPABASE_URL`, a base URL (checked in [`SupabaseStore::new`]).
+    base: Url,
+    bucket: String,
+    /// Only to scrub it from any text a server might echo back.
+    service_role_key: Secret<String>,
+    policy: RetryPolicy,
+}
+
+impl SupabaseStore {
+    pub fn new(
+        settings: &SupabaseSettings,
+        bucket: &str,
+        policy: RetryPolicy,
+    ) -> Result<Self, StorageError> {
+        if settings.url.cannot_be_a_base() {
+            return Err(StorageError::Config(format!(
+                "SUPABASE_URL {} is not an http(s) base URL: use https://<project>.supabase.co",
+                settings.url
+            )));
+        }
+        let key = settings.service_role_key.expose().trim();
+        let header = |value: String| {
+            let mut value = HeaderValue::from_str(&value).map_err(|_| {
+                StorageError::Config(
+                    "SUPABASE_SERVICE_ROLE_KEY holds characters an HTTP header cannot carry \
+                     (a stray newline or quote?)"
+                        .into(),
+                )
+            })?;
+            // Keeps the value out of reqwest's and hyper's own debug output.
+            value.set_sensitive(true);
+            Ok::<_, StorageError>(value)
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert("apikey", header(key.to_string())?);
+        if !key.starts_with("sb_secret_") {
+            headers.insert(AUTHORIZATION, header(format!("Bearer {key}"))?);
+        }
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(policy.request_timeout)
+            .connect_timeout(policy.request_timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| StorageError::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            client,
+            base: settings.url.clone(),
+            bucket: bucket.to_string(),
+            service_role_key: Secret::new(key.to_string()),
+            policy,
+        })
+    }
+
+    fn object_url(&self, key: &StorageKey) -> Url {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .expect("checked in new(): a base URL")
+            .pop_if_empty()
+            .extend(["storage", "v1", "object", &self.bucket])
+            .extend(key.as_str().split('/'));
+        url
+    }
+
+    async fn upload_once(
+        &self,
+        key: &StorageKey,
+        body: Bytes,
+        content_type: &str,
+        attempt: u32,
+    ) -> Result<(), StorageError> {
+        let size = body.len() as u64;
+        let transport = |e: reqwest::Error| StorageError::Transport {
+            key: key.to_string(),
+            attempts: attempt,
+            // The URL adds nothing the key does not say, and SUPABASE_URL is the operator's.
+            source: e.without_url(),
+        };
+        let response = self
+            .client
+            .post(self.object_url(key))
+            .header("x-upsert", "true")
+            .header(CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let retry_after_secs = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.trim().parse().ok());
+        let text = response.text().await.map_err(transport)?;
+        let mut err = self.classify(key, size, status, &text, attempt);
+        if let StorageError::Unavailable {
+            retry_after_secs: asked,
+            ..
+        } = &mut err
+        {
+            *asked = retry_after_secs;
+        }
+        Err(err)
+    }
+
+    /// Turns a failed answer into the error that says what to do.
+    fn classify(
+        &self,
+        key: &StorageKey,
+        size: u64,
+        http: StatusCode,
+        text: &str,
+        attempt: u32,
+    ) -> StorageError {
+        // A server may quote the credential it refused; it must not reach a log through us.
+        let secret = self.service_role_key.expose();
+        let scrub = |text: String| text.replace(secret.as_str(), "***");
+        let body: ErrorBody = serde_json::from_str(text).unwrap_or_default();
+        let reported = match &body.status_code {
+            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+            Some(serde_json::Value::Number(n)) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+            _ => None,
+        }
+        .unwrap_or(http.as_u16());
+        let code = scrub(
+            body.code
+                .clone()
+                .or_else(|| body.error.clone())
+                .unwrap_or_default(),
+        );
+        let message = scrub(
+            body.message
+                .or(body.error)
+                .unwrap_or_else(|| text.chars().take(200).collect()),
+        );
+        let key = key.to_string();
+        let unavailable = |status| StorageError::Unavailable {
+            key: key.clone(),
+            status,
+            message: message.clone(),
+            attempts: attempt,
+            retry_after_secs: None,
+        };
+        match reported {
+            // 423: another upload of the same key holds its lock; 544: Supabase's database timeout.
+            429 | 423 | 500..=599 => unavailable(reported),
+            _ if http.is_server_error() || http == StatusCode::TOO_MANY_REQUESTS => {
+                unavailable(http.as_u16())
+            }
+            401 | 403 => StorageError::Unauthorized {
+                key,
+                status: reported,
+                message,
+            },
+            404 if code == "NoSuchBucket" || message.contains("Bucket not found") => {
+                StorageError::BucketNotFound {
+                    bucket: self.bucket.clone(),
+                    key,
+                }
+            }
+            409 => StorageError::Duplicate { key },
+            413 => StorageError::TooLarge { key, bytes: size },
+            _ => StorageError::Rejected {
+                key,
+                status: reported,
+                code,
+                message,
+            },
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for SupabaseStore {
+    #[instrument(skip_all, fields(key = %key, backend = "supabase", bytes))]
+    async fn put_file(
+        &self,
+        key: &StorageKey,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<(), StorageError> {
+        let body = Bytes::from(
+            tokio::fs::read(path)
+                .await
+                .map_err(|source| StorageError::Io {
+                    key: key.to_string(),
+                    action: "read",
+                    path: path.to_path_buf(),
+                    source,
+                })?,
+        );
+        tracing::Span::current().record("bytes", body.len());
+        tracing::info!("Uploading to Supabase: {key}");
+        self.policy
+            .run(|attempt| self.upload_once(key, body.clone(), content_type, attempt))
+            .await?;
+        tracing::info!(location = %self.location(key), "stored in Supabase");
+        Ok(())
+    }
+
+    fn location(&self, key: &StorageKey) -> String {
+        format!("supabase://{}/{key}", self.bucket)
+    }
+}
+
+/// Supabase's error body. `statusCode` is a string in the storage API (`"409"`) and a number in
+/// some proxies' answers; the API gateway's own errors carry only `message` (and `hint`).
+#[derive(Debug, Default, serde::Deserialize)]
+struct ErrorBody {
+    #[serde(rename = "statusCode")]
+    status_code: Option<serde_json::Value>,
+    code: Option<String>,
+    error: Option<String>,
+    message: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{TenantId, UniqueId};
+
+    fn key() -> StorageKey {
+        StorageKey::recording(TenantId(7), &UniqueId::parse("1.2").unwrap(), "mp3")
+    }
+
+    fn store(url: &str, secret: &str, bucket: &str) -> SupabaseStore {
+        let settings = SupabaseSettings {
+            url: Url::parse(url).unwrap(),
+            service_role_key: Secret::new(secret.into()),
+        };
+        SupabaseStore::new(&settings, bucket, RetryPolicy::default()).unwrap()
+    }
+
+    fn classified(http: u16, body: &str) -> StorageError {
+        store("http://127.0.0.1:1", "sekrit-value", "call-recordings").classify(
+            &key(),
+            10,
+            StatusCode::from_u16(http).unwrap(),
+            body,
+            1,
+        )
+    }
+
+    #[test]
+    fn the_real_status_is_read_from_the_body() {
+        let dup = r#"{"statusCode":"409","code":"ResourceAlreadyExists","error":"Duplicate","message":"The resource already exists"}"#;
+        assert!(matches!(
+            classified(400, dup),
+            StorageError::Duplicate { .. }
+        ));
+        let big = r#"{"statusCode":"413","code":"EntityTooLarge","error":"Payload too large","message":"The object exceeded the maximum allowed size"}"#;
+        assert!(matches!(
+            classified(400, big),
+            StorageError::TooLarge { bytes: 10, .. }
+        ));
+        let bucket = r#"{"statusCode":"404","code":"NoSuchBucket","error":"Bucket not found","message":"Bucket not found"}"#;
+        assert!(matches!(
+            classified(400, bucket),
+            StorageError::BucketNotFound { .. }
+        ));
+        let jwt = r#"{"statusCode":"403","code":"AccessDenied","error":"Unauthorized","message":"invalid signature"}"#;
+        assert!(matches!(
+            classified(400, jwt),
+            StorageError::Unauthorized { status: 403, .. }
+        ));
+        let gateway = r#"{"message":"Invalid API key","hint":"Double check your Supabase `anon` or `service_role` API key."}"#;
+        assert!(matches!(
+            classified(401, gateway),
+            StorageError::Unauthorized { status: 401, .. }
+        ));
+    }
+
+    #[test]
+    fn server_trouble_is_retryable_and_other_client_errors_are_not() {
+        for (http, body) in [
+            (
+                500,
+                r#"{"statusCode":"500","code":"InternalError","error":"InternalError","message":"Internal server error"}"#,
+            ),
+            (
+                544,
+                r#"{"statusCode":"544","code":"DatabaseTimeout","message":"The connection to the database timed out"}"#,
+            ),
+            (
+                429,
+                r#"{"statusCode":"429","error":"too_many_connections","code":"SlowDown","message":"Too many connections issued to the database"}"#,
+            ),
+            (502, "<html>Bad Gateway</html>"),
+            (
+                400,
+                r#"{"statusCode":"423","code":"ResourceLocked","message":"The resource is locked"}"#,
+            ),
+        ] {
+            assert!(classified(http, body).retryable(), "{http} {body}");
+        }
+        let invalid = r#"{"statusCode":"400","code":"InvalidKey","error":"InvalidKey","message":"Invalid key: x"}"#;
+        let err = classified(400, invalid);
+        assert!(
+            matches!(err, StorageError::Rejected { .. }) && !err.retryable(),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn echoed_credentials_are_scrubbed() {
+        let body =
+            r#"{"statusCode":"403","error":"Unauthorized","message":"bad token sekrit-value"}"#;
+        let err = classified(400, body);
+        assert!(!format!("{err} {err:?}").contains("sekrit-value"));
+    }
+
+    #[test]
+    fn keys_become_url_path_segments_under_the_project_url() {
+        let store = store("https://abc.supabase.co", "sb_secret_x", "call recordings");
+        assert_eq!(
+            store.object_url(&key()).as_str(),
+            "https://abc.supabase.co/storage/v1/object/call%20recordings/tenant_7/1.2_recording.mp3"
+        );
+        assert_eq!(
+            store.location(&key()),
+            "supabase://call recordings/tenant_7/1.2_recording.mp3"
+        );
+    }
+}

@@ -1,0 +1,472 @@
+//! The storage back-ends over real HTTP and a real directory (DESIGN.md §5, issue 4 and 6):
+//! Supabase against the stand-in, which answers like Supabase, faults included.
+//! No test waits on the clock: faults are scheduled, results are counted.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use support::storage::{Fault, StorageOptions, StorageStandIn, BUCKET, LEGACY_KEY};
+use ucm_scraper::config::Settings;
+use ucm_scraper::ids::{TenantId, UniqueId};
+use ucm_scraper::storage::local::LocalStore;
+use ucm_scraper::storage::retry::RetryPolicy;
+use ucm_scraper::storage::supabase::SupabaseStore;
+use ucm_scraper::storage::{self, ObjectStore, StorageError, StorageKey};
+
+/// Retries at once and often; a generous timeout, so only the hang test ever meets it.
+fn quick_retries() -> RetryPolicy {
+    RetryPolicy {
+        request_timeout: Duration::from_secs(20),
+        max_attempts: 5,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+        max_elapsed: Duration::from_secs(120),
+    }
+}
+
+fn key(tenant: i64, uniqueid: &str) -> StorageKey {
+    StorageKey::recording(TenantId(tenant), &UniqueId::parse(uniqueid).unwrap(), "mp3")
+}
+
+fn store_for(standin: &StorageStandIn, policy: RetryPolicy) -> SupabaseStore {
+    SupabaseStore::new(&standin.settings(), BUCKET, policy).unwrap()
+}
+
+/// A recording-like file of `len` bytes in a fresh temp dir.
+fn recording(len: usize) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("call.mp3");
+    let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&path, bytes).unwrap();
+    (dir, path)
+}
+
+/// Every way an error is printed, for "no secret in it" checks.
+fn printed(err: &StorageError) -> String {
+    format!("{err} | {err:?}")
+}
+
+#[tokio::test]
+async fn upload_stores_the_object_under_its_key() {
+    let standin = StorageStandIn::start().await;
+    let store = store_for(&standin, quick_retries());
+    let (_dir, file) = recording(4096);
+    let key = key(1, "1770395696.123");
+
+    store.put_file(&key, &file, "audio/mpeg").await.unwrap();
+
+    let object = standin
+        .object(BUCKET, "tenant_1/1770395696.123_recording.mp3")
+        .unwrap();
+    assert_eq!(object.bytes, std::fs::read(&file).unwrap());
+    assert_eq!(object.content_type, "audio/mpeg");
+    assert_eq!(standin.requests(), 1);
+    assert_eq!(
+        store.location(&key),
+        "supabase://call-recordings/tenant_1/1770395696.123_recording.mp3"
+    );
+
+    // And Supabase's GET gives it back, authenticated like the upload.
+    let fetched = reqwest::Client::new()
+        .get(format!(
+            "{}/storage/v1/object/{BUCKET}/{}",
+            standin.url, key
+        ))
+        .bearer_auth(LEGACY_KEY)
+        .header("apikey", LEGACY_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.bytes().await.unwrap(), object.bytes);
+}
+
+#[tokio::test]
+async fn new_sb_secret_keys_go_in_apikey_only() {
+    let standin = StorageStandIn::start_with(StorageOptions {
+        service_role_key: "sb_secret_standin0123456789".into(),
+        ..StorageOptions::default()
+    })
+    .await;
+    let store = store_for(&standin, quick_retries());
+    let (_dir, file) = recording(100);
+
+    store
+        .put_file(&key(2, "1.1"), &file, "audio/mpeg")
+        .await
+        .unwrap();
+    assert_eq!(standin.object_count(), 1);
+
+    // What the stand-in answers a client that sends the new key as a bearer token, like Supabase.
+    let refused = reqwest::Client::new()
+        .post(format!("{}/storage/v1/object/{BUCKET}/x.mp3", standin.url))
+        .bearer_auth("sb_secret_standin0123456789")
+        .header("apikey", "sb_secret_standin0123456789")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["statusCode"], "403");
+    assert_eq!(body["message"], "Invalid Compact JWS");
+}
+
+#[tokio::test]
+async fn a_second_upload_without_upsert_fails_like_supabase() {
+    let standin = StorageStandIn::start().await;
+    let post = || {
+        reqwest::Client::new()
+            .post(format!(
+                "{}/storage/v1/object/{BUCKET}/tenant_1/dup.mp3",
+                standin.url
+            ))
+            .bearer_auth(LEGACY_KEY)
+            .header("apikey", LEGACY_KEY)
+            .header("content-type", "audio/mpeg")
+            .body("first")
+            .send()
+    };
+    assert_eq!(post().await.unwrap().status(), 200);
+    let second = post().await.unwrap();
+    assert_eq!(second.status(), 400);
+    let body: serde_json::Value = second.json().await.unwrap();
+    assert_eq!(body["statusCode"], "409");
+    assert_eq!(body["error"], "Duplicate");
+    assert_eq!(body["message"], "The resource already exists");
+    assert_eq!(standin.stores_of("tenant_1/dup.mp3"), 1);
+}
+
+#[tokio::test]
+async fn a_repeated_upload_overwrites_its_own_object() {
+    let standin = StorageStandIn::start().await;
+    let store = store_for(&standin, quick_retries());
+    let key = key(1, "1770395696.5");
+    let (_a, first) = recording(1000);
+    let (_b, second) = recording(2000);
+
+    store.put_file(&key, &first, "audio/mpeg").await.unwrap();
+    store.put_file(&key, &second, "audio/mpeg").await.unwrap();
+
+    assert_eq!(standin.object_count(), 1);
+    assert_eq!(standin.stores_of(key.as_str()), 2);
+    assert_eq!(
+        standin.object(BUCKET, key.as_str()).unwrap().bytes.len(),
+        2000
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_service_role_key_fails_at_once_and_says_which_variable() {
+    let standin = StorageStandIn::start().await;
+    let wrong = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYW5vbiJ9.wrong-signature";
+    let store =
+        SupabaseStore::new(&standin.settings_with_key(wrong), BUCKET, quick_retries()).unwrap();
+    let (_dir, file) = recording(100);
+
+    let err = store
+        .put_file(&key(3, "1770395696.9"), &file, "audio/mpeg")
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(err, StorageError::Unauthorized { status: 401, .. }),
+        "{err:?}"
+    );
+    assert!(!err.retryable());
+    assert_eq!(standin.requests(), 1, "a bad key is never retried");
+    let text = printed(&err);
+    assert!(text.contains("SUPABASE_SERVICE_ROLE_KEY"), "{text}");
+    assert!(
+        text.contains("tenant_3/1770395696.9_recording.mp3"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(wrong) && !text.contains(LEGACY_KEY),
+        "{text}"
+    );
+    assert!(
+        !format!("{store:?}").contains(wrong),
+        "the store's Debug hides the key"
+    );
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_and_the_object_stored_once() {
+    let standin = StorageStandIn::start().await;
+    standin.fail_next([
+        Fault::Status(500),
+        Fault::Status(503),
+        Fault::DatabaseBusy,
+        Fault::SlowDown {
+            retry_after_secs: 0,
+        },
+    ]);
+    let store = store_for(&standin, quick_retries());
+    let (_dir, file) = recording(500);
+    let key = key(1, "1770395696.7");
+
+    store.put_file(&key, &file, "audio/mpeg").await.unwrap();
+
+    assert_eq!(standin.requests(), 5);
+    assert_eq!(standin.stores_of(key.as_str()), 1);
+    assert_eq!(standin.object_count(), 1);
+}
+
+#[tokio::test]
+async fn attempts_are_bounded_and_the_failure_stays_retryable() {
+    let standin = StorageStandIn::start().await;
+    standin.fail_share(1.0, 1, Fault::Status(503));
+    let store = store_for(
+        &standin,
+        RetryPolicy {
+            max_attempts: 3,
+            ..quick_retries()
+        },
+    );
+    let (_dir, file) = recording(10);
+
+    let err = store
+        .put_file(&key(1, "9.9"), &file, "audio/mpeg")
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(
+            err,
+            StorageError::Unavailable {
+                status: 503,
+                attempts: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.retryable(), "the next pass may try again");
+    assert_eq!(standin.requests(), 3);
+    assert_eq!(standin.object_count(), 0);
+}
+
+#[tokio::test]
+async fn a_request_that_hangs_times_out_and_the_retry_stores_it() {
+    let standin = StorageStandIn::start().await;
+    standin.fail_next([Fault::Hang]);
+    let store = store_for(
+        &standin,
+        RetryPolicy {
+            request_timeout: Duration::from_secs(1),
+            ..quick_retries()
+        },
+    );
+    let (_dir, file) = recording(300);
+    let key = key(4, "1770395696.1");
+
+    store.put_file(&key, &file, "audio/mpeg").await.unwrap();
+
+    assert_eq!(standin.requests(), 2);
+    assert_eq!(standin.stores_of(key.as_str()), 1);
+}
+
+#[tokio::test]
+async fn a_flaky_server_still_gets_every_recording_exactly_once() {
+    let standin = StorageStandIn::start().await;
+    // Seeded: the same requests fail on every run.
+    standin.fail_share(0.4, 20_261_126, Fault::Status(500));
+    let store = store_for(
+        &standin,
+        RetryPolicy {
+            max_attempts: 20,
+            ..quick_retries()
+        },
+    );
+    let (_dir, file) = recording(64);
+    for call in 0..10 {
+        store
+            .put_file(&key(5, &format!("1770395696.{call}")), &file, "audio/mpeg")
+            .await
+            .unwrap();
+    }
+    assert_eq!(standin.object_count(), 10);
+    assert!(
+        standin.requests() > 10,
+        "some requests failed and were retried"
+    );
+    for call in 0..10 {
+        assert_eq!(
+            standin.stores_of(&format!("tenant_5/1770395696.{call}_recording.mp3")),
+            1
+        );
+    }
+}
+
+#[tokio::test]
+async fn too_large_for_the_bucket_is_final() {
+    let standin = StorageStandIn::start_with(StorageOptions {
+        max_object_bytes: 1024,
+        ..StorageOptions::default()
+    })
+    .await;
+    let store = store_for(&standin, quick_retries());
+    let (_dir, file) = recording(4096);
+
+    let err = store
+        .put_file(&key(1, "1.3"), &file, "audio/mpeg")
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(err, StorageError::TooLarge { bytes: 4096, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("file size limit"), "{err}");
+    assert_eq!(standin.requests(), 1);
+}
+
+#[tokio::test]
+async fn an_unknown_bucket_says_how_to_fix_it() {
+    let standin = StorageStandIn::start().await;
+    let store = SupabaseStore::new(&standin.settings(), "recordings", quick_retries()).unwrap();
+    let (_dir, file) = recording(10);
+
+    let err = store
+        .put_file(&key(1, "1.4"), &file, "audio/mpeg")
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(err, StorageError::BucketNotFound { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("SUPABASE_BUCKET"), "{err}");
+    assert_eq!(standin.requests(), 1);
+}
+
+#[tokio::test]
+async fn a_missing_source_file_is_an_io_error_naming_the_key() {
+    let standin = StorageStandIn::start().await;
+    let store = store_for(&standin, quick_retries());
+    let err = store
+        .put_file(
+            &key(1, "1.5"),
+            Path::new("/nonexistent/call.mp3"),
+            "audio/mpeg",
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("tenant_1/1.5_recording.mp3"));
+    assert_eq!(standin.requests(), 0);
+}
+
+/// Files in `dir` and below, relative, sorted.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[tokio::test]
+async fn local_store_replaces_objects_whole_and_leaves_no_temp_files() {
+    let root = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(&root.path().join("storage")).unwrap();
+    let key = key(1, "1770395696.123");
+    let (_a, first) = recording(1000);
+    let (_b, second) = recording(3000);
+
+    store.put_file(&key, &first, "audio/mpeg").await.unwrap();
+    store.put_file(&key, &second, "audio/mpeg").await.unwrap();
+
+    let stored = root
+        .path()
+        .join("storage/tenant_1/1770395696.123_recording.mp3");
+    assert_eq!(
+        std::fs::read(&stored).unwrap(),
+        std::fs::read(&second).unwrap()
+    );
+    assert_eq!(
+        store.location(&key),
+        stored.canonicalize().unwrap().display().to_string()
+    );
+
+    // A copy that fails leaves neither a partial object nor a temp file behind.
+    let other = self::key(1, "1770395696.124");
+    let err = store
+        .put_file(&other, &root.path().join("missing.wav"), "audio/wav")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::Io { .. }), "{err:?}");
+    assert_eq!(
+        files_under(&root.path().join("storage")),
+        ["tenant_1/1770395696.123_recording.mp3"]
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn local_store_does_not_follow_a_tenant_symlink_out_of_storage_dir() {
+    let root = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("storage")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), root.path().join("storage/tenant_9")).unwrap();
+    let store = LocalStore::new(&root.path().join("storage")).unwrap();
+    let (_dir, file) = recording(10);
+
+    let err = store
+        .put_file(&key(9, "1.6"), &file, "audio/mpeg")
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, StorageError::OutsideRoot { .. }), "{err:?}");
+    assert!(files_under(outside.path()).is_empty());
+}
+
+#[tokio::test]
+async fn from_settings_picks_supabase_when_configured_else_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage_dir = dir.path().join("objects");
+    let key = key(1, "1.7");
+    let settings = |vars: &[(&str, &str)]| {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+            .unwrap()
+    };
+
+    let local = storage::from_settings(&settings(&[
+        ("DATABASE_URL", "postgres://x/y"),
+        ("STORAGE_DIR", storage_dir.to_str().unwrap()),
+    ]))
+    .unwrap();
+    assert!(local
+        .location(&key)
+        .ends_with("objects/tenant_1/1.7_recording.mp3"));
+    assert!(storage_dir.is_dir(), "the directory is created at start");
+
+    let supabase = storage::from_settings(&settings(&[
+        ("DATABASE_URL", "postgres://x/y"),
+        ("SUPABASE_URL", "https://abc.supabase.co"),
+        ("SUPABASE_SERVICE_ROLE_KEY", "sb_secret_value"),
+        ("SUPABASE_BUCKET", "recordings"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        supabase.location(&key),
+        "supabase://recordings/tenant_1/1.7_recording.mp3"
+    );
+    assert!(!format!("{supabase:?}").contains("sb_secret_value"));
+}
