@@ -302,26 +302,29 @@ async fn a_flaky_server_still_gets_every_recording_exactly_once() {
 }
 
 #[tokio::test]
-async fn too_large_for_the_bucket_is_final() {
-    let standin = StorageStandIn::start_with(StorageOptions {
-        max_object_bytes: 1024,
-        ..StorageOptions::default()
-    })
-    .await;
-    let store = store_for(&standin, quick_retries());
-    let (_dir, file) = recording(4096);
+async fn too_large_for_the_bucket_is_final_for_both_kinds_of_upload() {
+    // (bucket limit, object size): a standard upload, then a resumable one.
+    for (limit, size) in [(1024, 4096), (8 << 20, 13 << 20)] {
+        let standin = StorageStandIn::start_with(StorageOptions {
+            max_object_bytes: limit,
+            ..StorageOptions::default()
+        })
+        .await;
+        let store = store_for(&standin, quick_retries());
+        let (_dir, file) = recording(size);
 
-    let err = store
-        .put_file(&key(1, "1.3"), &file, "audio/mpeg")
-        .await
-        .unwrap_err();
+        let err = store
+            .put_file(&key(1, "1.3"), &file, "audio/mpeg")
+            .await
+            .unwrap_err();
 
-    assert!(
-        matches!(err, StorageError::TooLarge { bytes: 4096, .. }),
-        "{err:?}"
-    );
-    assert!(err.to_string().contains("file size limit"), "{err}");
-    assert_eq!(standin.requests(), 1);
+        assert!(
+            matches!(err, StorageError::TooLarge { bytes, .. } if bytes == size as u64),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("file size limit"), "{err}");
+        assert_eq!(standin.requests(), 1);
+    }
 }
 
 #[tokio::test]
@@ -358,6 +361,89 @@ async fn a_missing_source_file_is_an_io_error_naming_the_key() {
     assert!(matches!(err, StorageError::Io { .. }), "{err:?}");
     assert!(err.to_string().contains("tenant_1/1.5_recording.mp3"));
     assert_eq!(standin.requests(), 0);
+}
+
+/// 13 MiB and a bit: two full 6 MiB chunks and a short last one.
+const LONG_CALL: usize = (13 << 20) + 123;
+
+fn resumable_store(standin: &StorageStandIn) -> SupabaseStore {
+    // Long enough for 6 MiB over loopback on a busy machine; only planned hangs meet it.
+    store_for(
+        standin,
+        RetryPolicy {
+            request_timeout: Duration::from_secs(3),
+            ..quick_retries()
+        },
+    )
+}
+
+#[tokio::test]
+async fn objects_over_6_mib_go_up_resumably_in_6_mib_chunks() {
+    let standin = StorageStandIn::start().await;
+    let store = resumable_store(&standin);
+    let (_dir, file) = recording(LONG_CALL);
+    let key = key(1, "1770395696.200");
+
+    store.put_file(&key, &file, "audio/wav").await.unwrap();
+
+    let object = standin.object(BUCKET, key.as_str()).unwrap();
+    assert!(object.bytes == std::fs::read(&file).unwrap());
+    assert_eq!(object.content_type, "audio/wav");
+    assert_eq!(standin.resumable_uploads(), 1);
+    assert_eq!(standin.requests(), 4, "create + 3 chunks");
+    assert_eq!(standin.stores_of(key.as_str()), 1);
+
+    // Exactly 6 MiB still goes in one standard request.
+    let (_dir, file) = recording(6 << 20);
+    store
+        .put_file(&self::key(1, "1770395696.201"), &file, "audio/mpeg")
+        .await
+        .unwrap();
+    assert_eq!(standin.resumable_uploads(), 1);
+    assert_eq!(standin.requests(), 5);
+}
+
+#[tokio::test]
+async fn a_broken_chunk_resumes_from_the_servers_offset() {
+    let standin = StorageStandIn::start().await;
+    standin.schedule([
+        Some(Fault::Status(503)), // create
+        None,                     // create again
+        Some(Fault::Status(500)), // chunk 1
+        None,                     // HEAD: offset 0
+        None,                     // chunk 1 again
+        Some(Fault::Interrupted), // chunk 2: the server keeps 3 MiB of it
+        None,                     // HEAD: offset 9 MiB
+        None,                     // the rest, from 9 MiB
+    ]);
+    let store = resumable_store(&standin);
+    let (_dir, file) = recording(LONG_CALL);
+    let key = key(2, "1770395696.300");
+
+    store.put_file(&key, &file, "audio/wav").await.unwrap();
+
+    assert!(standin.object(BUCKET, key.as_str()).unwrap().bytes == std::fs::read(&file).unwrap());
+    assert_eq!(standin.requests(), 8);
+    assert_eq!(standin.resumable_uploads(), 1, "resumed, not restarted");
+    assert_eq!(standin.stores_of(key.as_str()), 1);
+}
+
+#[tokio::test]
+async fn a_lost_answer_to_the_last_chunk_uploads_again_to_be_sure() {
+    let standin = StorageStandIn::start().await;
+    // The last chunk completes the object but its answer never comes: the client cannot tell
+    // whether Supabase made the object, so it uploads again (an upsert: still one object).
+    standin.schedule([None, None, None, Some(Fault::LoseAnswer)]);
+    let store = resumable_store(&standin);
+    let (_dir, file) = recording(LONG_CALL);
+    let key = key(3, "1770395696.400");
+
+    store.put_file(&key, &file, "audio/wav").await.unwrap();
+
+    assert_eq!(standin.requests(), 4 + 1 + 4, "session, HEAD, session");
+    assert_eq!(standin.resumable_uploads(), 2);
+    assert_eq!(standin.object_count(), 1);
+    assert!(standin.object(BUCKET, key.as_str()).unwrap().bytes == std::fs::read(&file).unwrap());
 }
 
 /// Files in `dir` and below, relative, sorted.

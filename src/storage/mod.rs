@@ -136,6 +136,11 @@ pub enum StorageError {
         source: reqwest::Error,
     },
 
+    #[error(
+        "the resumable upload of {key} sent every byte but its completion was never confirmed"
+    )]
+    Unconfirmed { key: String },
+
     #[error("could not {action} {} for {key}: {source}", path.display())]
     Io {
         key: String,
@@ -162,7 +167,10 @@ pub enum StorageError {
 
 impl retry::Retryable for StorageError {
     fn retryable(&self) -> bool {
-        matches!(self, Self::Unavailable { .. } | Self::Transport { .. })
+        matches!(
+            self,
+            Self::Unavailable { .. } | Self::Transport { .. } | Self::Unconfirmed { .. }
+        )
     }
 
     fn retry_after(&self) -> Option<std::time::Duration> {

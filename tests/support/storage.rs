@@ -2,7 +2,8 @@
 //!
 //! The real server (supabase/storage) needs Node ≥ 24 and is not on npm, so this one copies what
 //! a client sees, from its sources (`src/internal/errors/codes.ts`, `storage-error.ts`,
-//! `src/http/error-handler.ts`, `src/http/plugins/jwt.ts`, `routes/object/createObject.ts`):
+//! `src/http/error-handler.ts`, `src/http/plugins/jwt.ts`, `routes/object/createObject.ts`,
+//! `routes/tus/lifecycle.ts`):
 //!
 //! - `POST /storage/v1/object/{bucket}/{*key}` creates; with `x-upsert: true` it overwrites.
 //!   `PUT` is "update", always an upsert. Success: `200 {"Id":…,"Key":"<bucket>/<key>"}`.
@@ -15,10 +16,16 @@
 //!   key",…}` itself. A legacy service-role JWT must also be the bearer token; a new
 //!   `sb_secret_…` key goes in `apikey` only (sent as a bearer it is not a JWT: "Invalid Compact
 //!   JWS").
+//! - Resumable uploads, TUS 1.0.0: `POST /storage/v1/upload/resumable` with `Upload-Length` and
+//!   `Upload-Metadata` (`bucketName`, `objectName`, `contentType`, base64) answers `201` with an
+//!   absolute `Location`; `PATCH` it with `Upload-Offset` and chunks of 6 MiB (the last one
+//!   smaller); `HEAD` it for the offset. TUS errors keep their real status and carry the message
+//!   as plain text (`onResponseError`).
 //!
-//! Faults are injected per request, before anything else: a schedule for the next requests
-//! ([`StorageStandIn::fail_next`]) and/or a seeded random share ([`StorageStandIn::fail_share`]),
-//! so tests are reproducible. Counters: requests, stores per key, objects.
+//! Faults are injected per request, before anything else: a plan for the next requests
+//! ([`StorageStandIn::fail_next`], [`StorageStandIn::schedule`]) and/or a seeded random share
+//! ([`StorageStandIn::fail_share`]), so tests are reproducible. Counters: requests, stores per
+//! key, objects, resumable uploads.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,8 +34,9 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{patch, post};
 use axum::{Json, Router};
+use base64::Engine as _;
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use serde_json::json;
@@ -38,6 +46,8 @@ use ucm_scraper::secrets::Secret;
 /// Shaped like a legacy service-role JWT (header.payload.signature).
 pub const LEGACY_KEY: &str = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.stand-in";
 pub const BUCKET: &str = "call-recordings";
+/// Supabase's TUS endpoint takes chunks of exactly this size, the last one excepted.
+pub const TUS_CHUNK: usize = 6 * 1024 * 1024;
 
 /// What a faulty request meets instead of being served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +60,12 @@ pub enum Fault {
     SlowDown { retry_after_secs: u64 },
     /// Reads the request, then never answers: the client's timeout must fire.
     Hang,
+    /// Does the work (stores the object, appends the chunk), then never answers: the client
+    /// cannot know it succeeded.
+    LoseAnswer,
+    /// A TUS `PATCH` whose connection breaks mid-chunk: the first half of the chunk is kept,
+    /// then no answer. Only from a plan; elsewhere, or drawn at random, like [`Fault::Hang`].
+    Interrupted,
 }
 
 #[derive(Debug, Clone)]
@@ -78,13 +94,48 @@ pub struct StoredObject {
 }
 
 #[derive(Debug)]
+struct TusUpload {
+    bucket: String,
+    key: String,
+    content_type: String,
+    length: usize,
+    upsert: bool,
+    received: Vec<u8>,
+}
+
+#[derive(Debug)]
 struct Inner {
     options: StorageOptions,
     objects: HashMap<(String, String), StoredObject>,
     requests: usize,
     stores: HashMap<String, usize>,
-    scheduled: VecDeque<Fault>,
+    plan: VecDeque<Option<Fault>>,
     random: Option<(StdRng, f64, Fault)>,
+    uploads: HashMap<String, TusUpload>,
+    uploads_created: usize,
+}
+
+impl Inner {
+    /// Counts the request and returns the fault it meets, if any.
+    fn admit(&mut self) -> Option<Fault> {
+        self.requests += 1;
+        if let Some(planned) = self.plan.pop_front() {
+            return planned;
+        }
+        let (rng, share, fault) = self.random.as_mut()?;
+        rng.gen_bool(*share).then_some(*fault)
+    }
+
+    /// Makes the object, as Supabase does at the end of either kind of upload.
+    fn finish(&mut self, bucket: &str, key: &str, object: StoredObject, upsert: bool) -> bool {
+        let id = (bucket.to_string(), key.to_string());
+        if !upsert && self.objects.contains_key(&id) {
+            return false;
+        }
+        *self.stores.entry(key.to_string()).or_default() += 1;
+        self.objects.insert(id, object);
+        true
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -106,13 +157,20 @@ impl StorageStandIn {
             objects: HashMap::new(),
             requests: 0,
             stores: HashMap::new(),
-            scheduled: VecDeque::new(),
+            plan: VecDeque::new(),
             random: None,
+            uploads: HashMap::new(),
+            uploads_created: 0,
         }));
         let router = Router::new()
             .route(
                 "/storage/v1/object/{bucket}/{*key}",
                 post(put_object).put(put_object).get(get_object),
+            )
+            .route("/storage/v1/upload/resumable", post(create_upload))
+            .route(
+                "/storage/v1/upload/resumable/{id}",
+                patch(patch_upload).head(head_upload),
             )
             // The size limit is the bucket's, answered in Supabase's words, not axum's 2 MB.
             .layer(DefaultBodyLimit::disable())
@@ -125,7 +183,8 @@ impl StorageStandIn {
 
     /// The settings the worker would build from `SUPABASE_URL` and `SUPABASE_SERVICE_ROLE_KEY`.
     pub fn settings(&self) -> SupabaseSettings {
-        self.settings_with_key(&self.lock().options.service_role_key.clone())
+        let key = self.lock().options.service_role_key.clone();
+        self.settings_with_key(&key)
     }
 
     /// The same with another key (a wrong one, the anon key…).
@@ -138,11 +197,16 @@ impl StorageStandIn {
 
     /// The next requests meet these faults, in order, then service resumes.
     pub fn fail_next(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.lock().scheduled.extend(faults);
+        self.schedule(faults.into_iter().map(Some));
     }
 
-    /// After the schedule is used up, each request meets `fault` with probability `share`,
-    /// drawn from a generator seeded with `seed`.
+    /// The next requests are served (`None`) or meet a fault, in this order.
+    pub fn schedule(&self, plan: impl IntoIterator<Item = Option<Fault>>) {
+        self.lock().plan.extend(plan);
+    }
+
+    /// After the plan is used up, each request meets `fault` with probability `share`, drawn
+    /// from a generator seeded with `seed`.
     pub fn fail_share(&self, share: f64, seed: u64, fault: Fault) {
         self.lock().random = Some((StdRng::seed_from_u64(seed), share, fault));
     }
@@ -168,6 +232,11 @@ impl StorageStandIn {
         self.lock().objects.len()
     }
 
+    /// Resumable (TUS) uploads created so far.
+    pub fn resumable_uploads(&self) -> usize {
+        self.lock().uploads_created
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap()
     }
@@ -184,6 +253,40 @@ pub async fn serve(router: Router) -> String {
 
 type Shared = State<Arc<Mutex<Inner>>>;
 
+/// Runs `work` as the request's fault allows: not at all (the fault is the answer), or with its
+/// answer dropped ([`Fault::LoseAnswer`]).
+async fn served(inner: &Mutex<Inner>, work: impl FnOnce(&mut Inner) -> Response) -> Response {
+    let fault = inner.lock().unwrap().admit();
+    match fault {
+        None => work(&mut inner.lock().unwrap()),
+        Some(Fault::LoseAnswer) => {
+            work(&mut inner.lock().unwrap());
+            std::future::pending().await
+        }
+        Some(Fault::Status(500)) => {
+            storage_error(500, "InternalError", "InternalError", "Internal server error")
+        }
+        Some(Fault::Status(status)) => {
+            // Errors from the gateway or the load balancer in front keep their HTTP status.
+            let body = json!({"statusCode": status.to_string(), "error": "Service Unavailable", "message": "upstream unavailable"});
+            (StatusCode::from_u16(status).unwrap(), Json(body)).into_response()
+        }
+        Some(Fault::DatabaseBusy) => storage_error(
+            503,
+            "DatabaseConnectionLimit",
+            "DatabaseConnectionLimit",
+            "The database has reached its maximum number of connections. Please try again later.",
+        ),
+        Some(Fault::SlowDown { retry_after_secs }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, retry_after_secs.to_string())],
+            Json(json!({"statusCode": "429", "error": "too_many_connections", "code": "SlowDown", "message": "Too many connections issued to the database"})),
+        )
+            .into_response(),
+        Some(Fault::Hang | Fault::Interrupted) => std::future::pending().await,
+    }
+}
+
 /// Supabase's rendering of a storage error (see the module comment).
 fn storage_error(status: u16, code: &str, error: &str, message: &str) -> Response {
     let http = if status == 500 { 500 } else { 400 };
@@ -192,48 +295,19 @@ fn storage_error(status: u16, code: &str, error: &str, message: &str) -> Respons
     (StatusCode::from_u16(http).unwrap(), Json(body)).into_response()
 }
 
-/// Counts the request and returns the fault it meets, if any.
-fn admit(inner: &mut Inner) -> Option<Fault> {
-    inner.requests += 1;
-    if let Some(fault) = inner.scheduled.pop_front() {
-        return Some(fault);
-    }
-    let (rng, share, fault) = inner.random.as_mut()?;
-    rng.gen_bool(*share).then_some(*fault)
+/// A TUS error: the real status, the message as plain text.
+fn tus_error(status: u16, message: &str) -> Response {
+    (StatusCode::from_u16(status).unwrap(), message.to_string()).into_response()
 }
 
-async fn answer_fault(fault: Fault) -> Response {
-    match fault {
-        Fault::Status(500) => storage_error(
-            500,
-            "InternalError",
-            "InternalError",
-            "Internal server error",
-        ),
-        Fault::Status(status) => {
-            // Errors from the gateway or the load balancer in front keep their HTTP status.
-            let body = json!({"statusCode": status.to_string(), "error": "Service Unavailable", "message": "upstream unavailable"});
-            (StatusCode::from_u16(status).unwrap(), Json(body)).into_response()
-        }
-        Fault::DatabaseBusy => storage_error(
-            503,
-            "DatabaseConnectionLimit",
-            "DatabaseConnectionLimit",
-            "The database has reached its maximum number of connections. Please try again later.",
-        ),
-        Fault::SlowDown { retry_after_secs } => (
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, retry_after_secs.to_string())],
-            Json(json!({"statusCode": "429", "error": "too_many_connections", "code": "SlowDown", "message": "Too many connections issued to the database"})),
-        )
-            .into_response(),
-        Fault::Hang => std::future::pending().await,
-    }
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// The gateway's `apikey` check, then the storage server's JWT check: the answer that refuses
 /// the request, if any.
-fn refusal(key: &str, headers: &HeaderMap) -> Option<Response> {
+fn refusal(inner: &Inner, headers: &HeaderMap) -> Option<Response> {
+    let key = inner.options.service_role_key.as_str();
     let gateway = |message: &str, hint: &str| {
         Some(
             (
@@ -243,7 +317,7 @@ fn refusal(key: &str, headers: &HeaderMap) -> Option<Response> {
                 .into_response(),
         )
     };
-    match headers.get("apikey").and_then(|v| v.to_str().ok()) {
+    match header_str(headers, "apikey") {
         None => {
             return gateway(
                 "No API key found in request",
@@ -258,10 +332,8 @@ fn refusal(key: &str, headers: &HeaderMap) -> Option<Response> {
         }
         Some(_) => {}
     }
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim_start_matches("Bearer ").trim());
+    let bearer =
+        header_str(headers, "authorization").map(|v| v.trim_start_matches("Bearer ").trim());
     let denied = |message| Some(storage_error(403, "AccessDenied", "Unauthorized", message));
     match bearer {
         // The gateway swaps a valid sb_secret_ apikey for a service-role JWT.
@@ -273,6 +345,10 @@ fn refusal(key: &str, headers: &HeaderMap) -> Option<Response> {
     }
 }
 
+fn no_such_bucket() -> Response {
+    storage_error(404, "NoSuchBucket", "Bucket not found", "Bucket not found")
+}
+
 async fn put_object(
     State(inner): Shared,
     method: Method,
@@ -280,54 +356,40 @@ async fn put_object(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let fault = admit(&mut inner.lock().unwrap());
-    if let Some(fault) = fault {
-        return answer_fault(fault).await;
-    }
-    let mut inner = inner.lock().unwrap();
-    if let Some(refused) = refusal(&inner.options.service_role_key, &headers) {
-        return refused;
-    }
-    if !inner.options.buckets.contains(&bucket) {
-        return storage_error(404, "NoSuchBucket", "Bucket not found", "Bucket not found");
-    }
-    if body.len() > inner.options.max_object_bytes {
-        return storage_error(
-            413,
-            "EntityTooLarge",
-            "Payload too large",
-            "The object exceeded the maximum allowed size",
-        );
-    }
-    let upsert = method == Method::PUT
-        || headers.get("x-upsert").and_then(|v| v.to_str().ok()) == Some("true");
-    let id = (bucket.clone(), key.clone());
-    if !upsert && inner.objects.contains_key(&id) {
-        return storage_error(
-            409,
-            "ResourceAlreadyExists",
-            "Duplicate",
-            "The resource already exists",
-        );
-    }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/octet-stream")
-        .to_string();
-    inner.objects.insert(
-        id,
-        StoredObject {
+    served(&inner, |inner| {
+        if let Some(refused) = refusal(inner, &headers) {
+            return refused;
+        }
+        if !inner.options.buckets.contains(&bucket) {
+            return no_such_bucket();
+        }
+        if body.len() > inner.options.max_object_bytes {
+            return storage_error(
+                413,
+                "EntityTooLarge",
+                "Payload too large",
+                "The object exceeded the maximum allowed size",
+            );
+        }
+        let upsert = method == Method::PUT || header_str(&headers, "x-upsert") == Some("true");
+        let object = StoredObject {
             bytes: body.to_vec(),
-            content_type,
-        },
-    );
-    *inner.stores.entry(key.clone()).or_default() += 1;
-    let n = inner.objects.len();
-    Json(
-        json!({"Id": format!("00000000-0000-4000-8000-{n:012}"), "Key": format!("{bucket}/{key}")}),
-    )
-    .into_response()
+            content_type: header_str(&headers, "content-type")
+                .unwrap_or("application/octet-stream")
+                .to_string(),
+        };
+        if !inner.finish(&bucket, &key, object, upsert) {
+            return storage_error(
+                409,
+                "ResourceAlreadyExists",
+                "Duplicate",
+                "The resource already exists",
+            );
+        }
+        let id = format!("00000000-0000-4000-8000-{:012}", inner.objects.len());
+        Json(json!({"Id": id, "Key": format!("{bucket}/{key}")})).into_response()
+    })
+    .await
 }
 
 async fn get_object(
@@ -335,23 +397,177 @@ async fn get_object(
     Path((bucket, key)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let fault = admit(&mut inner.lock().unwrap());
-    if let Some(fault) = fault {
-        return answer_fault(fault).await;
-    }
-    let inner = inner.lock().unwrap();
-    if let Some(refused) = refusal(&inner.options.service_role_key, &headers) {
-        return refused;
-    }
-    if !inner.options.buckets.contains(&bucket) {
-        return storage_error(404, "NoSuchBucket", "Bucket not found", "Bucket not found");
-    }
-    match inner.objects.get(&(bucket, key)) {
-        Some(object) => (
-            [(header::CONTENT_TYPE, object.content_type.clone())],
-            object.bytes.clone(),
+    served(&inner, |inner| {
+        if let Some(refused) = refusal(inner, &headers) {
+            return refused;
+        }
+        if !inner.options.buckets.contains(&bucket) {
+            return no_such_bucket();
+        }
+        match inner.objects.get(&(bucket, key)) {
+            Some(object) => (
+                [(header::CONTENT_TYPE, object.content_type.clone())],
+                object.bytes.clone(),
+            )
+                .into_response(),
+            None => storage_error(404, "NoSuchKey", "not_found", "Object not found"),
+        }
+    })
+    .await
+}
+
+async fn create_upload(State(inner): Shared, headers: HeaderMap) -> Response {
+    served(&inner, |inner| {
+        if let Some(refused) = refusal(inner, &headers) {
+            return refused;
+        }
+        if header_str(&headers, "tus-resumable") != Some("1.0.0") {
+            return tus_error(412, "Unsupported version");
+        }
+        let Some(length) = header_str(&headers, "upload-length").and_then(|v| v.parse().ok())
+        else {
+            return tus_error(400, "Invalid Upload-Length");
+        };
+        let metadata: HashMap<&str, String> = header_str(&headers, "upload-metadata")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|pair| {
+                let (name, value) = pair.trim().split_once(' ')?;
+                let value = base64::engine::general_purpose::STANDARD
+                    .decode(value)
+                    .ok()?;
+                Some((name, String::from_utf8(value).ok()?))
+            })
+            .collect();
+        let (Some(bucket), Some(key)) = (metadata.get("bucketName"), metadata.get("objectName"))
+        else {
+            return tus_error(400, "Metadata header is required");
+        };
+        if !inner.options.buckets.contains(bucket) {
+            return tus_error(404, "Bucket not found");
+        }
+        if length > inner.options.max_object_bytes {
+            return tus_error(413, "Maximum size exceeded");
+        }
+        let upsert = header_str(&headers, "x-upsert") == Some("true");
+        if !upsert && inner.objects.contains_key(&(bucket.clone(), key.clone())) {
+            return tus_error(409, "The resource already exists");
+        }
+        inner.uploads_created += 1;
+        let id = format!("upload-{}", inner.uploads_created);
+        let upload = TusUpload {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            content_type: metadata
+                .get("contentType")
+                .cloned()
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            length,
+            upsert,
+            received: Vec::new(),
+        };
+        inner.uploads.insert(id.clone(), upload);
+        let host = header_str(&headers, "host").unwrap_or("127.0.0.1");
+        (
+            StatusCode::CREATED,
+            [
+                (
+                    "Location",
+                    format!("http://{host}/storage/v1/upload/resumable/{id}"),
+                ),
+                ("Tus-Resumable", "1.0.0".to_string()),
+            ],
         )
-            .into_response(),
-        None => storage_error(404, "NoSuchKey", "not_found", "Object not found"),
+            .into_response()
+    })
+    .await
+}
+
+async fn patch_upload(
+    State(inner): Shared,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // A broken connection is decided before `served`, since it keeps part of the body.
+    let interrupted = {
+        let mut inner = inner.lock().unwrap();
+        let next = inner.plan.front().copied().flatten();
+        if next == Some(Fault::Interrupted) {
+            inner.admit();
+            if let Some(upload) = inner.uploads.get_mut(&id) {
+                upload.received.extend_from_slice(&body[..body.len() / 2]);
+            }
+        }
+        next == Some(Fault::Interrupted)
+    };
+    if interrupted {
+        return std::future::pending().await;
     }
+    served(&inner, |inner| {
+        if let Some(refused) = refusal(inner, &headers) {
+            return refused;
+        }
+        let Some(upload) = inner.uploads.get_mut(&id) else {
+            return tus_error(404, "The file for this url was not found");
+        };
+        if header_str(&headers, "content-type") != Some("application/offset+octet-stream") {
+            return tus_error(415, "Unsupported Media Type");
+        }
+        if header_str(&headers, "upload-offset").and_then(|v| v.parse().ok())
+            != Some(upload.received.len())
+        {
+            return tus_error(409, "Upload-Offset conflict");
+        }
+        let end = upload.received.len() + body.len();
+        if end > upload.length || (end < upload.length && body.len() != TUS_CHUNK) {
+            return tus_error(400, "chunks must be 6 MiB, the last one excepted");
+        }
+        upload.received.extend_from_slice(&body);
+        let mut answer = (
+            StatusCode::NO_CONTENT,
+            [
+                ("Upload-Offset", end.to_string()),
+                ("Tus-Resumable", "1.0.0".to_string()),
+            ],
+        )
+            .into_response();
+        if end == upload.length {
+            let (bucket, key, upsert) = (upload.bucket.clone(), upload.key.clone(), upload.upsert);
+            let object = StoredObject {
+                bytes: upload.received.clone(),
+                content_type: upload.content_type.clone(),
+            };
+            if !inner.finish(&bucket, &key, object, upsert) {
+                return tus_error(409, "The resource already exists");
+            }
+            answer
+                .headers_mut()
+                .insert("Tus-Complete", "1".parse().unwrap());
+        }
+        answer
+    })
+    .await
+}
+
+async fn head_upload(State(inner): Shared, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    served(&inner, |inner| {
+        if let Some(refused) = refusal(inner, &headers) {
+            return refused;
+        }
+        match inner.uploads.get(&id) {
+            Some(upload) => (
+                StatusCode::OK,
+                [
+                    ("Upload-Offset", upload.received.len().to_string()),
+                    ("Upload-Length", upload.length.to_string()),
+                    ("Tus-Resumable", "1.0.0".to_string()),
+                    ("Cache-Control", "no-store".to_string()),
+                ],
+            )
+                .into_response(),
+            None => tus_error(404, "The file for this url was not found"),
+        }
+    })
+    .await
 }
