@@ -32,7 +32,7 @@ use url::Url;
 use crate::config::Settings;
 use crate::ids::{TenantId, UniqueId};
 use crate::secrets::Secret;
-use crate::storage::retry::{RetryPolicy, Retryable};
+use crate::storage::retry::{NoAnswer, RetryPolicy, Retryable};
 
 pub const SIGNATURE_HEADER: &str = "X-UCM-Signature";
 pub const TIMESTAMP_HEADER: &str = "X-UCM-Timestamp";
@@ -96,7 +96,7 @@ pub enum AiError {
         uniqueid: UniqueId,
         attempts: u32,
         #[source]
-        source: reqwest::Error,
+        source: NoAnswer,
     },
 }
 
@@ -209,8 +209,7 @@ impl AiTrigger {
             tenant: job.tenant_id,
             uniqueid: job.uniqueid.clone(),
             attempts: attempt,
-            // AI_WEBHOOK_URL may carry a token in its query string.
-            source: e.without_url(),
+            source: e.into(),
         })?;
         let status = response.status();
         if status.is_success() {

@@ -164,6 +164,10 @@ async fn an_unreachable_receiver_is_a_retryable_transport_error() {
     assert!(err.retryable());
     let text = format!("{err} | {err:?}");
     assert!(!text.contains("url-token"), "{text}");
+    assert!(
+        text.to_lowercase().contains("connect"),
+        "the cause is named: {text}"
+    );
 }
 
 #[test]

@@ -270,6 +270,35 @@ async fn a_request_that_hangs_times_out_and_the_retry_stores_it() {
 }
 
 #[tokio::test]
+async fn a_server_that_never_answers_gives_a_retryable_timeout_after_bounded_attempts() {
+    let standin = StorageStandIn::start().await;
+    standin.fail_share(1.0, 1, Fault::Hang);
+    let store = store_for(
+        &standin,
+        RetryPolicy {
+            request_timeout: Duration::from_millis(500),
+            max_attempts: 2,
+            ..quick_retries()
+        },
+    );
+    let (_dir, file) = recording(10);
+
+    let err = store
+        .put_file(&key(4, "1770395696.2"), &file, "audio/mpeg")
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(err, StorageError::Transport { attempts: 2, .. }),
+        "{err:?}"
+    );
+    assert!(err.retryable());
+    assert!(err.to_string().contains("timed out"), "{err}");
+    assert!(!err.to_string().contains(&standin.url), "{err}");
+    assert_eq!(standin.requests(), 2);
+}
+
+#[tokio::test]
 async fn a_flaky_server_still_gets_every_recording_exactly_once() {
     let standin = StorageStandIn::start().await;
     // Seeded: the same requests fail on every run.
@@ -371,7 +400,7 @@ fn resumable_store(standin: &StorageStandIn) -> SupabaseStore {
     store_for(
         standin,
         RetryPolicy {
-            request_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(5),
             ..quick_retries()
         },
     )

@@ -133,7 +133,7 @@ pub enum StorageError {
         key: String,
         attempts: u32,
         #[source]
-        source: reqwest::Error,
+        source: retry::NoAnswer,
     },
 
     #[error(

@@ -94,6 +94,33 @@ impl RetryPolicy {
     }
 }
 
+/// A request that got no HTTP answer (timeout, refused connection, reset…). Printed with its
+/// causes, since reqwest's own message is only "error sending request", and without the URL,
+/// which may carry a token (`AI_WEBHOOK_URL?token=…`).
+#[derive(Debug)]
+pub struct NoAnswer(reqwest::Error);
+
+impl From<reqwest::Error> for NoAnswer {
+    fn from(err: reqwest::Error) -> Self {
+        Self(err.without_url())
+    }
+}
+
+impl std::fmt::Display for NoAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = std::error::Error::source(&self.0);
+        while let Some(err) = cause {
+            write!(f, ": {err}")?;
+            cause = err.source();
+        }
+        Ok(())
+    }
+}
+
+// No `source()`: the causes are already in the message, and error reports would repeat them.
+impl std::error::Error for NoAnswer {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -114,8 +114,7 @@ impl SupabaseStore {
         let transport = |e: reqwest::Error| StorageError::Transport {
             key: key.to_string(),
             attempts: attempt,
-            // The URL adds nothing the key does not say, and SUPABASE_URL is the operator's.
-            source: e.without_url(),
+            source: e.into(),
         };
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
