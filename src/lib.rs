@@ -11,10 +11,14 @@
 //! - [`db`]: the Postgres pool and the migrations.
 //! - [`ids`]: `TenantId` and `UniqueId`, validated once.
 //! - [`cli`]: the command line, as `ucm-scraper --help` shows it.
+//! - [`tenants`]: active tenants with opened credentials, login blocks, the `tenant` commands.
+//! - [`calls`]: `cdr_records` as a work queue: claim with leases, mark stored/failed, AI triggers.
 
+pub mod calls;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod ids;
 pub mod secrets;
 pub mod telemetry;
+pub mod tenants;
