@@ -475,10 +475,12 @@ async fn failed_logins_back_off_doubling_to_a_day_until_the_credentials_change()
         assert_block(seconds, failures);
         blocks.push(seconds);
     }
+    // 15 min, 30 min, … and from the 8th failure on a day, no longer.
     assert!(
-        blocks[1] > blocks[0] * 1.9 && blocks[8] == blocks[7],
+        blocks.windows(2).take(6).all(|w| w[1] > w[0] * 1.9),
         "{blocks:?}"
     );
+    assert_eq!(login_backoff(8).as_secs(), 24 * 3600);
     assert_eq!(login_backoff(9).as_secs(), 24 * 3600);
 
     let entries = load(&db.pool, &cipher).await;
@@ -738,5 +740,42 @@ async fn tenant_commands_end_to_end() {
     assert_eq!(
         fernet::decrypt(&key, &stored_password(&db.pool, beta).await),
         PASSWORD
+    );
+}
+
+#[tokio::test]
+async fn the_backends_own_rows_load_on_its_schema() {
+    let db = fresh_database().await;
+    let fixture = include_str!("fixtures/legacy_backend_schema.sql");
+    sqlx::raw_sql(fixture).execute(&db.pool).await.unwrap();
+    ucm_scraper::db::migrate(&db.pool).await.unwrap();
+    let (acme, beta) = (TenantId(1), TenantId(2));
+    let token = stored_password(&db.pool, acme).await;
+
+    // The fixture's token was made with a key we do not have: a per-tenant error, left as it is.
+    let entries = load(&db.pool, &cipher(&[("ENCRYPTION_KEY", &fernet::key())])).await;
+    assert!(broken_message(&entries, acme)
+        .starts_with("tenant 1 (Acme Corp): pbx_password is a Fernet token"));
+    assert!(
+        matches!(entry(&entries, beta), TenantEntry::MissingCredentials { name, .. } if name == "Beta LLC")
+    );
+    assert_eq!(stored_password(&db.pool, acme).await, token);
+
+    let mut listed = Vec::new();
+    tenants::admin::list(&db.pool, 3650, &mut listed)
+        .await
+        .unwrap();
+    let listed = String::from_utf8(listed).unwrap();
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.contains("Acme Corp") && l.trim_end().ends_with(" 1")),
+        "{listed}"
+    );
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.contains("Beta LLC") && l.contains("missing credentials")),
+        "{listed}"
     );
 }
