@@ -152,7 +152,7 @@ pub async fn claim(
     .bind(tenant.0)
     .bind(days)
     .bind(policy.lease.as_secs_f64())
-    .bind(policy.limit)
+    .bind(policy.limit.max(0))
     .fetch_all(&mut *tx)
     .await
     .map_err(CallsError::db(op))?;

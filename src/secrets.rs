@@ -97,6 +97,7 @@ pub enum SecretError {
 ///
 /// Opens both formats the column holds, whichever keys are set, and seals in the format chosen by
 /// `PBX_PASSWORD_FORMAT`, so the Python backend keeps reading the column when it must.
+#[derive(Clone)]
 pub struct PasswordCipher {
     aes: Option<Aes256Gcm>,
     fernet: Option<fernet::Fernet>,

@@ -718,6 +718,21 @@ async fn tenant_commands_end_to_end() {
     assert_eq!(load(&db.pool, &cipher).await.len(), 1);
     assert!(failed(&run(&["tenant", "enable", "9999"], None)).contains("not found"));
 
+    // Without a key a password cannot be stored, and the error says which key to set.
+    let out = ucm_scraper(
+        &db.url,
+        &[],
+        &[
+            "tenant",
+            "add",
+            "--subdomain",
+            "gamma",
+            "--pbx-password-stdin",
+        ],
+        Some(PASSWORD),
+    );
+    assert!(failed(&out).contains("PBX_ENCRYPTION_KEY"));
+
     // With only the backend's key, the worker writes tokens the backend reads.
     let key = fernet::key();
     let out = ucm_scraper(

@@ -88,7 +88,8 @@ struct Changes {
 }
 
 impl Changes {
-    /// `prompt_by_default`: ask for a password on a terminal even without `--pbx-password-prompt`.
+    /// `prompt_by_default`: ask for a password on a terminal even without `--pbx-password-prompt`
+    /// (`add` with a username: a console login without a password is never what was meant).
     fn read(
         fields: &TenantFields,
         cipher: &PasswordCipher,
@@ -176,7 +177,7 @@ pub async fn add(
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .ok_or(AdminError::MissingSubdomain)?;
-    let changes = Changes::read(fields, cipher, true)?;
+    let changes = Changes::read(fields, cipher, fields.pbx_username.is_some())?;
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO tenants (company_name, subdomain, phone_system_type, pbx_ip, pbx_port, \
                               pbx_username, pbx_password, ucm_timezone) \

@@ -33,10 +33,12 @@ const LONGEST_BLOCK: Duration = Duration::from_secs(24 * 60 * 60);
 /// `ucm_last_error` holds one reason, not a page of HTML.
 const MAX_ERROR_CHARS: usize = 1000;
 
-/// What identifies the credentials a block applies to: md5 over the stored console columns (the
-/// password as stored, so a ciphertext). Nulls are kept apart from empty strings by position.
-const CREDENTIALS_FINGERPRINT: &str = "md5(concat_ws(chr(31), coalesce(pbx_ip::text, ''), \
-     coalesce(pbx_port::text, ''), coalesce(pbx_username::text, ''), coalesce(pbx_password::text, '')))";
+/// What identifies the credentials a block applies to: SHA-256 over the stored console columns
+/// (the password as stored, so a ciphertext), each in its own position. SHA-256 rather than md5,
+/// which Postgres refuses in FIPS mode.
+const CREDENTIALS_FINGERPRINT: &str = "encode(sha256(convert_to(concat_ws(chr(31), \
+     coalesce(pbx_ip::text, ''), coalesce(pbx_port::text, ''), coalesce(pbx_username::text, ''), \
+     coalesce(pbx_password::text, '')), 'UTF8')), 'hex')";
 
 /// A tenant ready to be scraped: its console address and opened credentials.
 #[derive(Debug, Clone)]
