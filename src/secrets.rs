@@ -135,26 +135,26 @@ impl PasswordCipher {
     /// Decrypts a stored value. A value shaped like a token that does not decrypt is an error
     /// (wrong key or damage), never mistaken for a plaintext password.
     pub fn open(&self, stored: &str) -> Result<OpenedPassword, SecretError> {
-        let (password, format) = if let Some(sealed) = stored.strip_prefix(V1_PREFIX) {
-            let aes = self.aes.as_ref().ok_or(SecretError::NoAesKey)?;
-            let bytes = BASE64
-                .decode(sealed.trim())
-                .ok()
-                .filter(|b| b.len() > NONCE_LEN)
-                .ok_or(SecretError::AesUndecryptable)?;
-            let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
-            let plain = aes
-                .decrypt(Nonce::from_slice(nonce), ciphertext)
-                .map_err(|_| SecretError::AesUndecryptable)?;
-            (plain, StoredFormat::AesGcmV1)
-        } else if looks_like_fernet(stored) {
-            let fernet = self.fernet.as_ref().ok_or(SecretError::NoFernetKey)?;
-            let plain = fernet
-                .decrypt(stored.trim())
-                .map_err(|_| SecretError::FernetUndecryptable)?;
-            (plain, StoredFormat::Fernet)
-        } else {
-            (stored.as_bytes().to_vec(), StoredFormat::Plaintext)
+        let format = StoredFormat::of(stored);
+        let password = match format {
+            StoredFormat::AesGcmV1 => {
+                let aes = self.aes.as_ref().ok_or(SecretError::NoAesKey)?;
+                let bytes = BASE64
+                    .decode(stored[V1_PREFIX.len()..].trim())
+                    .ok()
+                    .filter(|b| b.len() > NONCE_LEN)
+                    .ok_or(SecretError::AesUndecryptable)?;
+                let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+                aes.decrypt(Nonce::from_slice(nonce), ciphertext)
+                    .map_err(|_| SecretError::AesUndecryptable)?
+            }
+            StoredFormat::Fernet => {
+                let fernet = self.fernet.as_ref().ok_or(SecretError::NoFernetKey)?;
+                fernet
+                    .decrypt(stored.trim())
+                    .map_err(|_| SecretError::FernetUndecryptable)?
+            }
+            StoredFormat::Plaintext => stored.as_bytes().to_vec(),
         };
         let password = String::from_utf8(password).map_err(|_| SecretError::NotUtf8)?;
         Ok(OpenedPassword {
@@ -201,12 +201,23 @@ impl fmt::Debug for PasswordCipher {
     }
 }
 
-fn looks_like_fernet(value: &str) -> bool {
-    let value = value.trim();
-    value.starts_with(FERNET_PREFIX)
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'='))
+impl StoredFormat {
+    /// Which format a stored value is in, by its shape alone: our prefix, or a Fernet token's
+    /// version and timestamp bytes in urlsafe base64; anything else is plaintext.
+    pub fn of(stored: &str) -> Self {
+        let trimmed = stored.trim();
+        if stored.starts_with(V1_PREFIX) {
+            StoredFormat::AesGcmV1
+        } else if trimmed.starts_with(FERNET_PREFIX)
+            && trimmed
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'='))
+        {
+            StoredFormat::Fernet
+        } else {
+            StoredFormat::Plaintext
+        }
+    }
 }
 
 #[cfg(test)]

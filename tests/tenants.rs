@@ -756,6 +756,21 @@ async fn tenant_commands_end_to_end() {
         fernet::decrypt(&key, &stored_password(&db.pool, beta).await),
         PASSWORD
     );
+    // Replacing it with a v1 value is allowed, but the operator is warned the backend loses it.
+    let out = ucm_scraper(
+        &db.url,
+        &[("ENCRYPTION_KEY", &key), ("PBX_ENCRYPTION_KEY", AES_KEY)],
+        &[
+            "tenant",
+            "update",
+            &beta.to_string(),
+            "--pbx-password-stdin",
+        ],
+        Some("N3w-Pass"),
+    );
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PBX_PASSWORD_FORMAT=fernet"));
+    assert!(stored_password(&db.pool, beta).await.starts_with("v1:"));
 }
 
 #[tokio::test]

@@ -13,8 +13,9 @@ use super::{
 };
 use crate::calls::{self, CallsError};
 use crate::cli::{TenantCommand, TenantFields};
+use crate::config::PasswordFormat;
 use crate::ids::TenantId;
-use crate::secrets::{PasswordCipher, Secret, SecretError};
+use crate::secrets::{PasswordCipher, Secret, SecretError, StoredFormat};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -208,6 +209,9 @@ pub async fn update(
     fields: &TenantFields,
 ) -> Result<(), AdminError> {
     let changes = Changes::read(fields, cipher, false)?;
+    if changes.pbx_password.is_some() && cipher.write_format() == PasswordFormat::AesGcm {
+        warn_if_backend_loses_password(pool, id).await?;
+    }
     let mut query: QueryBuilder<Postgres> = QueryBuilder::new("UPDATE tenants SET ");
     let mut set = query.separated(", ");
     let columns = [
@@ -253,6 +257,27 @@ pub async fn update(
         credentials_changed = changes.changes_credentials(),
         "Updated tenant {id}"
     );
+    Ok(())
+}
+
+/// Replacing the backend's Fernet token with a `v1:` value is the operator's choice
+/// (`PBX_PASSWORD_FORMAT`), but one the backend notices only when it fails to read the column.
+async fn warn_if_backend_loses_password(pool: &PgPool, id: TenantId) -> Result<(), AdminError> {
+    let stored: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT pbx_password::text FROM tenants WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(pool)
+            .await
+            .map_err(TenantError::db("reading a tenant's password format"))?;
+    if let Some((Some(stored),)) = stored {
+        if StoredFormat::of(&stored) == StoredFormat::Fernet {
+            tracing::warn!(
+                tenant.id = id.0,
+                "Tenant {id}: replacing the backend's Fernet token with an aes-gcm (v1) value, which \
+                 the Python backend cannot read; use PBX_PASSWORD_FORMAT=fernet if it must"
+            );
+        }
+    }
     Ok(())
 }
 

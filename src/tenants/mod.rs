@@ -268,10 +268,14 @@ async fn entry(pool: &PgPool, cipher: &PasswordCipher, row: TenantRow) -> Tenant
     let Some((host, username, stored)) = row.credentials() else {
         return TenantEntry::MissingCredentials { id, name };
     };
-    let opened = console_url(host, row.pbx_port)
-        .and_then(|url| Ok((url, cipher.open(stored)?)))
-        .and_then(|(url, opened)| Ok((url, opened, parse_timezone(&row.ucm_timezone)?)));
-    let (base_url, opened, timezone) = match opened {
+    let checked = || -> Result<_, TenantProblem> {
+        Ok((
+            console_url(host, row.pbx_port)?,
+            cipher.open(stored)?,
+            parse_timezone(&row.ucm_timezone)?,
+        ))
+    };
+    let (base_url, opened, timezone) = match checked() {
         Ok(parts) => parts,
         Err(problem) => {
             let error = TenantError::Invalid {
