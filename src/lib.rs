@@ -13,7 +13,10 @@
 //! - [`cli`]: the command line, as `ucm-scraper --help` shows it.
 //! - [`scheduler`]: one pass at start, then every `SCRAPE_INTERVAL`, until a signal.
 //! - [`metrics`]: `/healthz` and `/metrics` for `run`.
+//! - [`tenants`]: active tenants with opened credentials, login blocks, the `tenant` commands.
+//! - [`calls`]: `cdr_records` as a work queue: claim with leases, mark stored/failed, AI triggers.
 
+pub mod calls;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -22,3 +25,4 @@ pub mod metrics;
 pub mod scheduler;
 pub mod secrets;
 pub mod telemetry;
+pub mod tenants;
