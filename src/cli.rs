@@ -93,8 +93,11 @@ pub struct TenantFields {
     #[arg(long)]
     pub pbx_username: Option<String>,
     /// Read the UCM password from the first line of stdin.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "pbx_password_prompt")]
     pub pbx_password_stdin: bool,
+    /// Ask for the UCM password on the terminal, without echo (`add` asks anyway on a terminal).
+    #[arg(long)]
+    pub pbx_password_prompt: bool,
     /// IANA time zone the console shows call times in (e.g. Europe/Berlin).
     #[arg(long)]
     pub ucm_timezone: Option<String>,

@@ -15,8 +15,11 @@
 //! - [`metrics`]: `/healthz` and `/metrics` for `run`.
 //! - [`storage`]: upload a recording under `tenant_<id>/<uniqueid>_recording.mp3` (Supabase or a local directory).
 //! - [`ai`]: trigger AI processing with a signed webhook.
+//! - [`tenants`]: active tenants with opened credentials, login blocks, the `tenant` commands.
+//! - [`calls`]: `cdr_records` as a work queue: claim with leases, mark stored/failed, AI triggers.
 
 pub mod ai;
+pub mod calls;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -26,3 +29,4 @@ pub mod scheduler;
 pub mod secrets;
 pub mod storage;
 pub mod telemetry;
+pub mod tenants;

@@ -5,9 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use ucm_scraper::cli::{Cli, Command};
+use ucm_scraper::cli::{Cli, Command, TenantCommand};
 use ucm_scraper::config::Settings;
-use ucm_scraper::{db, telemetry};
+use ucm_scraper::secrets::PasswordCipher;
+use ucm_scraper::{db, telemetry, tenants};
 
 /// Exit status of a command that is declared but not built yet.
 const NOT_IMPLEMENTED: u8 = 2;
@@ -33,6 +34,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let pool = db::connect(&settings.database_url, 2).await?;
             db::migrate(&pool).await.context("ucm-scraper migrate")?;
             tracing::info!("Migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tenant(command) if !matches!(command, TenantCommand::Test { .. }) => {
+            let settings = load_settings(cli.headed)?;
+            let pool = db::connect(&settings.database_url, 2).await?;
+            db::migrate(&pool).await.context("ucm-scraper tenant")?;
+            let cipher = PasswordCipher::from_settings(&settings);
+            let mut stdout = std::io::stdout().lock();
+            tenants::admin::run(&pool, &cipher, settings.lookback_days, command, &mut stdout)
+                .await
+                .context("ucm-scraper tenant")?;
             Ok(ExitCode::SUCCESS)
         }
         other => {

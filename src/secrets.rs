@@ -6,6 +6,13 @@
 
 use std::fmt;
 
+use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+
+use crate::config::{PasswordFormat, Settings};
+
 /// A value that must never be printed. Read it with [`Secret::expose`], at the one place that
 /// sends it somewhere (a login form, an HTTP header, a cipher).
 #[derive(Clone, PartialEq, Eq)]
@@ -39,6 +46,180 @@ impl<T> fmt::Display for Secret<T> {
     }
 }
 
+/// How a `pbx_password` value was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredFormat {
+    /// The Python backend's Fernet token (`ENCRYPTION_KEY`).
+    Fernet,
+    /// Our `v1:` + base64(nonce ‖ AES-256-GCM ciphertext) (`PBX_ENCRYPTION_KEY`).
+    AesGcmV1,
+    /// Neither: a password an operator wrote with SQL. Usable, but to be sealed in place.
+    Plaintext,
+}
+
+/// A decrypted `pbx_password` and the format it was stored in.
+#[derive(Debug)]
+pub struct OpenedPassword {
+    pub password: Secret<String>,
+    pub format: StoredFormat,
+}
+
+/// Why a `pbx_password` value could not be opened or sealed. Never contains the value.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error(
+        "pbx_password is a Fernet token but ENCRYPTION_KEY is not set: set it to the backend's Fernet key"
+    )]
+    NoFernetKey,
+    #[error(
+        "pbx_password is a v1 (AES-256-GCM) value but PBX_ENCRYPTION_KEY is not set: set it to the key the value was sealed with"
+    )]
+    NoAesKey,
+    #[error(
+        "pbx_password is a Fernet token that does not decrypt with ENCRYPTION_KEY (wrong key, or a damaged value): \
+         check ENCRYPTION_KEY is the backend's key, or set the password again with `ucm-scraper tenant update ID --pbx-password-stdin`"
+    )]
+    FernetUndecryptable,
+    #[error(
+        "pbx_password is a v1 (AES-256-GCM) value that does not decrypt with PBX_ENCRYPTION_KEY (wrong key, or a damaged value): \
+         check PBX_ENCRYPTION_KEY, or set the password again with `ucm-scraper tenant update ID --pbx-password-stdin`"
+    )]
+    AesUndecryptable,
+    #[error("pbx_password decrypts to bytes that are not UTF-8: set the password again with `ucm-scraper tenant update ID --pbx-password-stdin`")]
+    NotUtf8,
+    #[error(
+        "cannot encrypt a password: PBX_PASSWORD_FORMAT={0} needs its key ({1}); set it, e.g. PBX_ENCRYPTION_KEY from `openssl rand -base64 32`"
+    )]
+    NoSealingKey(&'static str, &'static str),
+}
+
+/// Seals and opens `tenants.pbx_password` (DESIGN.md §4).
+///
+/// Opens both formats the column holds, whichever keys are set, and seals in the format chosen by
+/// `PBX_PASSWORD_FORMAT`, so the Python backend keeps reading the column when it must.
+#[derive(Clone)]
+pub struct PasswordCipher {
+    aes: Option<Aes256Gcm>,
+    fernet: Option<fernet::Fernet>,
+    write: PasswordFormat,
+}
+
+/// Prefix of our own format; the version lets a later format live beside it.
+const V1_PREFIX: &str = "v1:";
+const NONCE_LEN: usize = 12;
+/// Every Fernet token starts with the version byte 0x80 and a 64-bit timestamp whose high bytes
+/// are zero for the next few thousand years: urlsafe base64 `gAAAAA`.
+const FERNET_PREFIX: &str = "gAAAAA";
+
+impl PasswordCipher {
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            aes: settings
+                .pbx_encryption_key
+                .as_ref()
+                .map(|key| Aes256Gcm::new(key.expose().into())),
+            // The key was validated when the settings were built, so `new` only fails in theory.
+            fernet: settings
+                .fernet_key
+                .as_ref()
+                .and_then(|key| fernet::Fernet::new(key.expose())),
+            write: settings.password_format,
+        }
+    }
+
+    /// The format [`seal`](Self::seal) writes.
+    pub fn write_format(&self) -> PasswordFormat {
+        self.write
+    }
+
+    /// Decrypts a stored value. A value shaped like a token that does not decrypt is an error
+    /// (wrong key or damage), never mistaken for a plaintext password.
+    pub fn open(&self, stored: &str) -> Result<OpenedPassword, SecretError> {
+        let format = StoredFormat::of(stored);
+        let password = match format {
+            StoredFormat::AesGcmV1 => {
+                let aes = self.aes.as_ref().ok_or(SecretError::NoAesKey)?;
+                let bytes = BASE64
+                    .decode(stored[V1_PREFIX.len()..].trim())
+                    .ok()
+                    .filter(|b| b.len() > NONCE_LEN)
+                    .ok_or(SecretError::AesUndecryptable)?;
+                let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+                aes.decrypt(Nonce::from_slice(nonce), ciphertext)
+                    .map_err(|_| SecretError::AesUndecryptable)?
+            }
+            StoredFormat::Fernet => {
+                let fernet = self.fernet.as_ref().ok_or(SecretError::NoFernetKey)?;
+                fernet
+                    .decrypt(stored.trim())
+                    .map_err(|_| SecretError::FernetUndecryptable)?
+            }
+            StoredFormat::Plaintext => stored.as_bytes().to_vec(),
+        };
+        let password = String::from_utf8(password).map_err(|_| SecretError::NotUtf8)?;
+        Ok(OpenedPassword {
+            password: Secret::new(password),
+            format,
+        })
+    }
+
+    /// Encrypts a password in the configured format.
+    pub fn seal(&self, plain: &Secret<String>) -> Result<String, SecretError> {
+        let bytes = plain.expose().as_bytes();
+        match self.write {
+            PasswordFormat::Fernet => {
+                let fernet = self
+                    .fernet
+                    .as_ref()
+                    .ok_or(SecretError::NoSealingKey("fernet", "ENCRYPTION_KEY"))?;
+                Ok(fernet.encrypt(bytes))
+            }
+            PasswordFormat::AesGcm => {
+                let aes = self
+                    .aes
+                    .as_ref()
+                    .ok_or(SecretError::NoSealingKey("aes-gcm", "PBX_ENCRYPTION_KEY"))?;
+                let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+                let ciphertext = aes.encrypt(&nonce, bytes).expect(
+                    "AES-GCM encryption of a password cannot exceed the message size limit",
+                );
+                let mut sealed = nonce.to_vec();
+                sealed.extend_from_slice(&ciphertext);
+                Ok(format!("{V1_PREFIX}{}", BASE64.encode(sealed)))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for PasswordCipher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordCipher")
+            .field("aes_key", &self.aes.as_ref().map(|_| "***"))
+            .field("fernet_key", &self.fernet.as_ref().map(|_| "***"))
+            .field("write", &self.write)
+            .finish()
+    }
+}
+
+impl StoredFormat {
+    /// Which format a stored value is in, by its shape alone: our prefix, or a Fernet token's
+    /// version and timestamp bytes in urlsafe base64; anything else is plaintext.
+    pub fn of(stored: &str) -> Self {
+        let trimmed = stored.trim();
+        if stored.starts_with(V1_PREFIX) {
+            StoredFormat::AesGcmV1
+        } else if trimmed.starts_with(FERNET_PREFIX)
+            && trimmed
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'='))
+        {
+            StoredFormat::Fernet
+        } else {
+            StoredFormat::Plaintext
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +231,113 @@ mod tests {
         assert_eq!(format!("{secret}"), "***");
         assert_eq!(format!("{:?}", Some(&secret)), "Some(***)");
         assert_eq!(secret.expose(), "hunter2");
+    }
+
+    const AES_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const FERNET_KEY: &str = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
+    const OTHER_FERNET_KEY: &str = "Gs1hWDhnmPHkTzbsWsZwWkmbP5xLQ5m6Q4SEvNZoDwQ=";
+
+    fn cipher(vars: &[(&str, &str)]) -> PasswordCipher {
+        let settings = Settings::from_lookup(|name| {
+            if name == "DATABASE_URL" {
+                return Some("postgres://x/y".into());
+            }
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap();
+        PasswordCipher::from_settings(&settings)
+    }
+
+    fn both_keys(format: &str) -> PasswordCipher {
+        cipher(&[
+            ("PBX_ENCRYPTION_KEY", AES_KEY),
+            ("ENCRYPTION_KEY", FERNET_KEY),
+            ("PBX_PASSWORD_FORMAT", format),
+        ])
+    }
+
+    #[test]
+    fn each_format_opens_what_it_seals() {
+        let password = Secret::new("s3cr3t ünïcode".to_string());
+        for (format, stored) in [
+            ("aes-gcm", StoredFormat::AesGcmV1),
+            ("fernet", StoredFormat::Fernet),
+        ] {
+            let cipher = both_keys(format);
+            let sealed = cipher.seal(&password).unwrap();
+            assert!(!sealed.contains("s3cr3t"), "{sealed}");
+            let opened = cipher.open(&sealed).unwrap();
+            assert_eq!(opened.password, password);
+            assert_eq!(opened.format, stored);
+        }
+        let sealed = both_keys("aes-gcm").seal(&password).unwrap();
+        assert!(sealed.starts_with("v1:"), "{sealed}");
+        assert_ne!(
+            sealed,
+            both_keys("aes-gcm").seal(&password).unwrap(),
+            "a fresh nonce each time"
+        );
+    }
+
+    #[test]
+    fn anything_not_shaped_like_a_token_is_plaintext() {
+        for plain in ["hunter2", "gAAAA", "gAAAAA with spaces", "v2:abc"] {
+            let opened = both_keys("aes-gcm").open(plain).unwrap();
+            assert_eq!(opened.format, StoredFormat::Plaintext);
+            assert_eq!(opened.password.expose(), plain);
+        }
+    }
+
+    #[test]
+    fn a_token_that_does_not_open_is_an_error_not_plaintext() {
+        let fernet_token = both_keys("fernet").seal(&Secret::new("pw".into())).unwrap();
+        let v1 = both_keys("aes-gcm")
+            .seal(&Secret::new("pw".into()))
+            .unwrap();
+        let wrong_keys = cipher(&[
+            (
+                "PBX_ENCRYPTION_KEY",
+                "HxwbGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgEAAAA=",
+            ),
+            ("ENCRYPTION_KEY", OTHER_FERNET_KEY),
+        ]);
+        assert!(matches!(
+            wrong_keys.open(&fernet_token),
+            Err(SecretError::FernetUndecryptable)
+        ));
+        assert!(matches!(
+            wrong_keys.open(&v1),
+            Err(SecretError::AesUndecryptable)
+        ));
+        let damaged = format!("{}A", &v1[..v1.len() - 1]);
+        assert!(matches!(
+            both_keys("aes-gcm").open(&damaged),
+            Err(SecretError::AesUndecryptable)
+        ));
+        assert!(matches!(
+            both_keys("aes-gcm").open("v1:!!"),
+            Err(SecretError::AesUndecryptable)
+        ));
+        let no_keys = cipher(&[]);
+        assert!(matches!(
+            no_keys.open(&fernet_token),
+            Err(SecretError::NoFernetKey)
+        ));
+        assert!(matches!(no_keys.open(&v1), Err(SecretError::NoAesKey)));
+        assert!(matches!(
+            no_keys.seal(&Secret::new("pw".into())),
+            Err(SecretError::NoSealingKey("aes-gcm", "PBX_ENCRYPTION_KEY"))
+        ));
+    }
+
+    #[test]
+    fn debug_of_the_cipher_shows_no_key() {
+        let text = format!("{:?}", both_keys("fernet"));
+        assert!(
+            !text.contains(FERNET_KEY) && !text.contains(AES_KEY),
+            "{text}"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Support code shared by the integration tests: real services started on demand.
 #![allow(dead_code)] // each test binary uses a different part of the support code
 
+pub mod fernet;
 pub mod pg;
 pub mod storage;
 pub mod webhook;

@@ -1,0 +1,374 @@
+//! `cdr_records` as a work queue (DESIGN.md §4): claim the calls that need a recording with a
+//! lease, then record what happened to each.
+//!
+//! A claim takes rows `FOR UPDATE SKIP LOCKED` and stamps a lease, so two workers never take the
+//! same call and a crashed worker's calls come back once its lease expires. Each claim counts an
+//! attempt; a call whose attempts run out becomes `failed` with its last error and stays so.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use sqlx::PgPool;
+
+use crate::ids::{TenantId, UniqueId};
+
+/// A call waiting for its recording, as claimed.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub id: i64,
+    pub tenant_id: TenantId,
+    pub uniqueid: UniqueId,
+    pub src: String,
+    pub dst: String,
+    /// UTC, as the backend stores it.
+    pub call_date: NaiveDateTime,
+    /// The recording file names, e.g. `2026-02/auto-1770395696-1000-2815058290.wav`: the
+    /// column's `@`-joined list split, empties dropped.
+    pub recordfiles: Vec<String>,
+    pub duration: Option<i32>,
+    /// Attempts so far, this one included.
+    pub attempts: i32,
+}
+
+/// How a pass claims work.
+#[derive(Debug, Clone)]
+pub struct ClaimPolicy {
+    /// Calls older than this many days are not fetched (`LOOKBACK_DAYS`).
+    pub lookback_days: u32,
+    /// How long a claimed call stays the claimer's; longer than one call's download, convert and
+    /// upload, shorter than the wait after a crash you accept.
+    pub lease: Duration,
+    /// At most this many calls per claim.
+    pub limit: i64,
+    /// After this many attempts a call is `failed` for good.
+    pub max_attempts: i32,
+}
+
+/// What [`mark_failed`] made of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureOutcome {
+    /// Back to `pending`: the next pass tries again.
+    WillRetry { attempts: i32 },
+    /// `failed`: no more automatic attempts.
+    GaveUp { attempts: i32 },
+}
+
+/// A stored recording whose AI processing was not triggered yet.
+#[derive(Debug, Clone)]
+pub struct PendingTrigger {
+    pub call_id: i64,
+    pub tenant_id: TenantId,
+    pub uniqueid: String,
+    /// The storage key (`recording_local_path`).
+    pub key: String,
+    pub duration: Option<i32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallsError {
+    #[error(
+        "Postgres failed while {op} (cdr_records): {error}; check DATABASE_URL and that `ucm-scraper migrate` ran"
+    )]
+    Db {
+        op: &'static str,
+        error: sqlx::Error,
+    },
+    #[error("call {0} not found in cdr_records (deleted while it was processed?)")]
+    NotFound(i64),
+}
+
+impl CallsError {
+    fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
+        move |error| CallsError::Db { op, error }
+    }
+}
+
+/// The calls of tenant `$1` that still wait for a recording (DESIGN.md §4), whether or not
+/// someone holds them right now; `$2` is LOOKBACK_DAYS. `call_date` is UTC without a zone, so it
+/// is compared with the UTC wall clock whatever the session's time zone.
+const AWAITING_RECORDING: &str = "tenant_id = $1 \
+     AND recording_status IN ('pending', 'downloading') \
+     AND btrim(coalesce(recordfiles, ''), '@ ') <> '' \
+     AND coalesce(recording_local_path, '') = '' \
+     AND call_date >= (now() AT TIME ZONE 'UTC') - make_interval(days => $2)";
+
+/// Nobody holds the call: never leased, or the lease ran out (its holder crashed or hung).
+const LEASE_FREE: &str = "(recording_lease_until IS NULL OR recording_lease_until <= now())";
+
+#[derive(sqlx::FromRow)]
+struct CallRow {
+    id: i64,
+    tenant_id: i64,
+    uniqueid: String,
+    src: String,
+    dst: String,
+    call_date: NaiveDateTime,
+    recordfiles: String,
+    duration: Option<i32>,
+    recording_attempts: i32,
+}
+
+/// Claims up to `policy.limit` calls of `tenant` that need a recording, newest first: status
+/// `downloading`, a lease of `policy.lease`, one more attempt. Calls whose attempts ran out on
+/// expired leases (a worker that died on them each time) become `failed` instead, and so do rows
+/// whose uniqueid cannot name a file.
+pub async fn claim(
+    pool: &PgPool,
+    tenant: TenantId,
+    policy: &ClaimPolicy,
+) -> Result<Vec<Call>, CallsError> {
+    let op = "claiming calls";
+    let days = i32::try_from(policy.lookback_days).unwrap_or(i32::MAX);
+    let mut tx = pool.begin().await.map_err(CallsError::db(op))?;
+
+    sqlx::query(&format!(
+        "UPDATE cdr_records SET recording_status = 'failed', recording_lease_until = NULL, \
+                recording_error = coalesce(recording_error || '; ', '') || \
+                    'gave up: the lease of the last attempt expired without a result \
+                     (the worker crashed or was stopped on this call)' \
+         WHERE {AWAITING_RECORDING} AND recording_status = 'downloading' \
+           AND recording_lease_until <= now() AND recording_attempts >= $3"
+    ))
+    .bind(tenant.0)
+    .bind(days)
+    .bind(policy.max_attempts)
+    .execute(&mut *tx)
+    .await
+    .map_err(CallsError::db(op))?;
+
+    let rows: Vec<CallRow> = sqlx::query_as(&format!(
+        "WITH picked AS ( \
+             SELECT id FROM cdr_records WHERE {AWAITING_RECORDING} AND {LEASE_FREE} \
+             ORDER BY call_date DESC, id DESC LIMIT $4 FOR UPDATE SKIP LOCKED) \
+         UPDATE cdr_records c SET recording_status = 'downloading', \
+                recording_lease_until = now() + make_interval(secs => $3), \
+                recording_attempts = c.recording_attempts + 1 \
+         FROM picked WHERE c.id = picked.id \
+         RETURNING c.id::bigint AS id, c.tenant_id::bigint AS tenant_id, \
+                   coalesce(c.uniqueid, '')::text AS uniqueid, coalesce(c.src, '')::text AS src, \
+                   coalesce(c.dst, '')::text AS dst, c.call_date, c.recordfiles::text AS recordfiles, \
+                   c.duration, c.recording_attempts"
+    ))
+    .bind(tenant.0)
+    .bind(days)
+    .bind(policy.lease.as_secs_f64())
+    .bind(policy.limit.max(0))
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(CallsError::db(op))?;
+
+    let mut calls = Vec::with_capacity(rows.len());
+    for row in rows {
+        match UniqueId::parse(&row.uniqueid) {
+            Ok(uniqueid) => calls.push(Call {
+                id: row.id,
+                tenant_id: TenantId(row.tenant_id),
+                uniqueid,
+                src: row.src,
+                dst: row.dst,
+                call_date: row.call_date,
+                recordfiles: split_recordfiles(&row.recordfiles),
+                duration: row.duration,
+                attempts: row.recording_attempts,
+            }),
+            Err(bad) => {
+                tracing::warn!(call.id = row.id, tenant.id = tenant.0, %bad, "Skipping call: {bad}");
+                set_final(&mut *tx, row.id, "failed", &bad.to_string())
+                    .await
+                    .map_err(CallsError::db(op))?;
+            }
+        }
+    }
+    tx.commit().await.map_err(CallsError::db(op))?;
+    // RETURNING has no order; the pass works newest first.
+    calls.sort_by(|a, b| b.call_date.cmp(&a.call_date).then(b.id.cmp(&a.id)));
+    Ok(calls)
+}
+
+fn split_recordfiles(raw: &str) -> Vec<String> {
+    raw.split('@')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+async fn set_final(
+    conn: impl sqlx::PgExecutor<'_>,
+    call_id: i64,
+    status: &str,
+    error: &str,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE cdr_records SET recording_status = $2, recording_error = $3, \
+         recording_lease_until = NULL WHERE id = $1",
+    )
+    .bind(call_id)
+    .bind(status)
+    .bind(error)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+fn found(call_id: i64, rows: u64) -> Result<(), CallsError> {
+    if rows == 0 {
+        Err(CallsError::NotFound(call_id))
+    } else {
+        Ok(())
+    }
+}
+
+/// The recording is uploaded under `key`: the call is done. Called after the upload, so a crash
+/// in between only repeats an idempotent upload.
+pub async fn mark_stored(
+    pool: &PgPool,
+    call_id: i64,
+    key: &str,
+    bytes: i64,
+    original_bytes: i64,
+) -> Result<(), CallsError> {
+    let done = sqlx::query(
+        "UPDATE cdr_records SET recording_status = 'stored', recording_local_path = $2, \
+         recording_downloaded = true, recording_bytes = $3, recording_original_bytes = $4, \
+         recording_error = NULL, recording_lease_until = NULL WHERE id = $1",
+    )
+    .bind(call_id)
+    .bind(key)
+    .bind(bytes)
+    .bind(original_bytes)
+    .execute(pool)
+    .await
+    .map_err(CallsError::db("marking a call stored"))?;
+    found(call_id, done.rows_affected())
+}
+
+/// This attempt failed with `error`: back to `pending` for the next pass, or `failed` for good
+/// once `max_attempts` attempts were made.
+pub async fn mark_failed(
+    pool: &PgPool,
+    call_id: i64,
+    error: &str,
+    max_attempts: i32,
+) -> Result<FailureOutcome, CallsError> {
+    let row: Option<(String, i32)> = sqlx::query_as(
+        "UPDATE cdr_records SET recording_error = $2, recording_lease_until = NULL, \
+         recording_status = CASE WHEN recording_attempts >= $3 THEN 'failed' ELSE 'pending' END \
+         WHERE id = $1 RETURNING recording_status, recording_attempts",
+    )
+    .bind(call_id)
+    .bind(error)
+    .bind(max_attempts)
+    .fetch_optional(pool)
+    .await
+    .map_err(CallsError::db("marking a call failed"))?;
+    match row {
+        Some((status, attempts)) if status == "failed" => Ok(FailureOutcome::GaveUp { attempts }),
+        Some((_, attempts)) => Ok(FailureOutcome::WillRetry { attempts }),
+        None => Err(CallsError::NotFound(call_id)),
+    }
+}
+
+/// The console has no recording for this call: final, never tried again.
+pub async fn mark_not_on_console(pool: &PgPool, call_id: i64) -> Result<(), CallsError> {
+    let rows = set_final(
+        pool,
+        call_id,
+        "not_on_console",
+        "no recording for this call on the console's Recordings page",
+    )
+    .await
+    .map_err(CallsError::db("marking a call not on the console"))?;
+    found(call_id, rows)
+}
+
+/// Gives claimed calls back untried (shutdown, or the login failed before any was touched): back
+/// to `pending` with the lease cleared and the claim's attempt taken back, because a call must
+/// not run out of attempts for reasons that were never its own.
+pub async fn release(pool: &PgPool, call_ids: &[i64]) -> Result<(), CallsError> {
+    sqlx::query(
+        "UPDATE cdr_records SET recording_status = 'pending', recording_lease_until = NULL, \
+         recording_attempts = greatest(recording_attempts - 1, 0) \
+         WHERE id = ANY($1) AND recording_status = 'downloading'",
+    )
+    .bind(call_ids)
+    .execute(pool)
+    .await
+    .map_err(CallsError::db("releasing calls"))?;
+    Ok(())
+}
+
+/// Recordings this worker stored whose AI trigger has not succeeded yet, oldest first. Only
+/// `stored` rows: recordings the old scraper fetched were handed to AI by it.
+pub async fn pending_ai_triggers(
+    pool: &PgPool,
+    tenant: TenantId,
+) -> Result<Vec<PendingTrigger>, CallsError> {
+    let rows: Vec<(i64, i64, String, String, Option<i32>)> = sqlx::query_as(
+        "SELECT id::bigint, tenant_id::bigint, coalesce(uniqueid, '')::text, \
+                recording_local_path::text, duration \
+         FROM cdr_records WHERE tenant_id = $1 AND recording_status = 'stored' \
+           AND ai_triggered_at IS NULL AND coalesce(recording_local_path, '') <> '' \
+         ORDER BY call_date, id",
+    )
+    .bind(tenant.0)
+    .fetch_all(pool)
+    .await
+    .map_err(CallsError::db("listing pending AI triggers"))?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(call_id, tenant_id, uniqueid, key, duration)| PendingTrigger {
+                call_id,
+                tenant_id: TenantId(tenant_id),
+                uniqueid,
+                key,
+                duration,
+            },
+        )
+        .collect())
+}
+
+/// The AI webhook answered 2xx for this call.
+pub async fn mark_ai_triggered(pool: &PgPool, call_id: i64) -> Result<DateTime<Utc>, CallsError> {
+    let at: Option<(DateTime<Utc>,)> = sqlx::query_as(
+        "UPDATE cdr_records SET ai_triggered_at = now() WHERE id = $1 RETURNING ai_triggered_at",
+    )
+    .bind(call_id)
+    .fetch_optional(pool)
+    .await
+    .map_err(CallsError::db("marking an AI trigger"))?;
+    at.map(|(at,)| at).ok_or(CallsError::NotFound(call_id))
+}
+
+/// How many calls of `tenant` wait for a recording, held or not (`tenant list`).
+pub async fn backlog(
+    pool: &PgPool,
+    tenant: TenantId,
+    lookback_days: u32,
+) -> Result<i64, CallsError> {
+    let (count,): (i64,) = sqlx::query_as(&format!(
+        "SELECT count(*) FROM cdr_records WHERE {AWAITING_RECORDING}"
+    ))
+    .bind(tenant.0)
+    .bind(i32::try_from(lookback_days).unwrap_or(i32::MAX))
+    .fetch_one(pool)
+    .await
+    .map_err(CallsError::db("counting the backlog"))?;
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recordfiles_split_on_at_without_empties() {
+        assert_eq!(
+            split_recordfiles("2026-02/auto-1-1000-2000.wav@"),
+            ["2026-02/auto-1-1000-2000.wav"]
+        );
+        assert_eq!(split_recordfiles("a.wav@b.wav@"), ["a.wav", "b.wav"]);
+        assert!(split_recordfiles("@").is_empty());
+    }
+}

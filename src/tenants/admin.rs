@@ -1,0 +1,374 @@
+//! `ucm-scraper tenant add | list | update | enable | disable` (DESIGN.md §2): the operator's
+//! way to manage tenants without SQL. Passwords come from stdin or a prompt, never argv, and are
+//! sealed before they reach the database.
+
+use std::io::{BufRead as _, IsTerminal as _, Write};
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Postgres, QueryBuilder};
+
+use super::{
+    console_host, console_port, parse_timezone, TenantError, TenantProblem, TenantRow,
+    DEFAULT_PBX_PORT,
+};
+use crate::calls::{self, CallsError};
+use crate::cli::{TenantCommand, TenantFields};
+use crate::config::PasswordFormat;
+use crate::ids::TenantId;
+use crate::secrets::{PasswordCipher, Secret, SecretError, StoredFormat};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Tenant(#[from] TenantError),
+    #[error(transparent)]
+    Calls(#[from] CallsError),
+    #[error(transparent)]
+    Invalid(#[from] TenantProblem),
+    #[error("tenant add needs --subdomain (unique, e.g. acme)")]
+    MissingSubdomain,
+    #[error("subdomain {0:?} belongs to another tenant: choose another --subdomain")]
+    SubdomainTaken(String),
+    #[error(
+        "nothing to update: give at least one of --company-name, --subdomain, --pbx-ip, \
+         --pbx-port, --pbx-username, --pbx-password-stdin, --pbx-password-prompt, --ucm-timezone"
+    )]
+    NothingToUpdate,
+    #[error("the password is empty: give it as the first line of stdin with --pbx-password-stdin, or at the prompt")]
+    EmptyPassword,
+    #[error("reading the password failed ({0}): without a terminal, pipe it in with --pbx-password-stdin")]
+    ReadPassword(std::io::Error),
+    #[error("cannot store the password: {0}")]
+    Seal(SecretError),
+    #[error("writing the output failed: {0}")]
+    Output(#[from] std::io::Error),
+    #[error("`tenant test` logs into the console and is run by the console module, not here")]
+    NeedsConsole,
+}
+
+/// Runs one tenant command against `pool` (migrated), writing its result to `out`.
+pub async fn run(
+    pool: &PgPool,
+    cipher: &PasswordCipher,
+    lookback_days: u32,
+    command: TenantCommand,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
+    match command {
+        TenantCommand::Add(fields) => {
+            let id = add(pool, cipher, &fields).await?;
+            writeln!(out, "{id}")?;
+        }
+        TenantCommand::List => list(pool, lookback_days, out).await?,
+        TenantCommand::Update { id, fields } => {
+            update(pool, cipher, TenantId(id), &fields).await?;
+            writeln!(out, "Tenant {id} updated")?;
+        }
+        TenantCommand::Enable { id } => {
+            set_active(pool, TenantId(id), true).await?;
+            writeln!(out, "Tenant {id} enabled")?;
+        }
+        TenantCommand::Disable { id } => {
+            set_active(pool, TenantId(id), false).await?;
+            writeln!(out, "Tenant {id} disabled")?;
+        }
+        TenantCommand::Test { .. } => return Err(AdminError::NeedsConsole),
+    }
+    Ok(())
+}
+
+/// The given fields, checked, with the password read and sealed.
+struct Changes {
+    company_name: Option<String>,
+    subdomain: Option<String>,
+    pbx_ip: Option<String>,
+    pbx_port: Option<i32>,
+    pbx_username: Option<String>,
+    pbx_password: Option<String>,
+    ucm_timezone: Option<String>,
+}
+
+impl Changes {
+    /// `prompt_by_default`: ask for a password on a terminal even without `--pbx-password-prompt`
+    /// (`add` with a username: a console login without a password is never what was meant).
+    fn read(
+        fields: &TenantFields,
+        cipher: &PasswordCipher,
+        prompt_by_default: bool,
+    ) -> Result<Self, AdminError> {
+        let trimmed = |v: &Option<String>| v.as_deref().map(|v| v.trim().to_string());
+        let pbx_ip = trimmed(&fields.pbx_ip);
+        if let Some(ip) = &pbx_ip {
+            console_host(ip)?;
+        }
+        if fields.pbx_port.is_some() {
+            console_port(fields.pbx_port)?;
+        }
+        let ucm_timezone = trimmed(&fields.ucm_timezone);
+        if let Some(tz) = &ucm_timezone {
+            parse_timezone(tz)?;
+        }
+        let password = read_password(fields, prompt_by_default)?
+            .map(|p| cipher.seal(&p).map_err(AdminError::Seal))
+            .transpose()?;
+        Ok(Self {
+            company_name: trimmed(&fields.company_name),
+            subdomain: trimmed(&fields.subdomain),
+            pbx_ip,
+            pbx_port: fields.pbx_port,
+            pbx_username: trimmed(&fields.pbx_username),
+            pbx_password: password,
+            ucm_timezone,
+        })
+    }
+
+    fn changes_credentials(&self) -> bool {
+        self.pbx_ip.is_some()
+            || self.pbx_port.is_some()
+            || self.pbx_username.is_some()
+            || self.pbx_password.is_some()
+    }
+}
+
+fn read_password(
+    fields: &TenantFields,
+    prompt_by_default: bool,
+) -> Result<Option<Secret<String>>, AdminError> {
+    let password = if fields.pbx_password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(AdminError::ReadPassword)?;
+        line.truncate(line.trim_end_matches(['\r', '\n']).len());
+        line
+    } else if fields.pbx_password_prompt || (prompt_by_default && std::io::stdin().is_terminal()) {
+        rpassword::prompt_password("UCM password (not shown): ")
+            .map_err(AdminError::ReadPassword)?
+    } else {
+        return Ok(None);
+    };
+    if password.is_empty() {
+        return Err(AdminError::EmptyPassword);
+    }
+    Ok(Some(Secret::new(password)))
+}
+
+/// Maps a unique violation on `subdomain` to the operator's mistake it is.
+fn insert_error<'a>(
+    subdomain: &'a str,
+    op: &'static str,
+) -> impl FnOnce(sqlx::Error) -> AdminError + 'a {
+    move |error| match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            AdminError::SubdomainTaken(subdomain.to_string())
+        }
+        _ => TenantError::Db { op, error }.into(),
+    }
+}
+
+pub async fn add(
+    pool: &PgPool,
+    cipher: &PasswordCipher,
+    fields: &TenantFields,
+) -> Result<TenantId, AdminError> {
+    let subdomain = fields
+        .subdomain
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or(AdminError::MissingSubdomain)?;
+    let changes = Changes::read(fields, cipher, fields.pbx_username.is_some())?;
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO tenants (company_name, subdomain, phone_system_type, pbx_ip, pbx_port, \
+                              pbx_username, pbx_password, ucm_timezone) \
+         VALUES ($1, $2, 'grandstream_ucm', $3, coalesce($4, $5), $6, $7, coalesce($8, 'UTC')) \
+         RETURNING id::bigint",
+    )
+    .bind(&changes.company_name)
+    .bind(subdomain)
+    .bind(&changes.pbx_ip)
+    .bind(changes.pbx_port)
+    .bind(i32::from(DEFAULT_PBX_PORT))
+    .bind(&changes.pbx_username)
+    .bind(&changes.pbx_password)
+    .bind(&changes.ucm_timezone)
+    .fetch_one(pool)
+    .await
+    .map_err(insert_error(subdomain, "adding a tenant"))?;
+    tracing::info!(tenant.id = id, "Added tenant {id} ({subdomain})");
+    Ok(TenantId(id))
+}
+
+/// Changes only the given fields. Changing the console address or credentials lifts a login
+/// block at once (it would be lifted at the next load anyway, see [`super`]), so `list` agrees.
+pub async fn update(
+    pool: &PgPool,
+    cipher: &PasswordCipher,
+    id: TenantId,
+    fields: &TenantFields,
+) -> Result<(), AdminError> {
+    let changes = Changes::read(fields, cipher, false)?;
+    if changes.pbx_password.is_some() && cipher.write_format() == PasswordFormat::AesGcm {
+        warn_if_backend_loses_password(pool, id).await?;
+    }
+    let mut query: QueryBuilder<Postgres> = QueryBuilder::new("UPDATE tenants SET ");
+    let mut set = query.separated(", ");
+    let columns = [
+        ("company_name", &changes.company_name),
+        ("subdomain", &changes.subdomain),
+        ("pbx_ip", &changes.pbx_ip),
+        ("pbx_username", &changes.pbx_username),
+        ("pbx_password", &changes.pbx_password),
+        ("ucm_timezone", &changes.ucm_timezone),
+    ];
+    let mut any = false;
+    for (column, value) in columns {
+        if let Some(value) = value {
+            set.push(format!("{column} = "))
+                .push_bind_unseparated(value.clone());
+            any = true;
+        }
+    }
+    if let Some(port) = changes.pbx_port {
+        set.push("pbx_port = ").push_bind_unseparated(port);
+        any = true;
+    }
+    if !any {
+        return Err(AdminError::NothingToUpdate);
+    }
+    if changes.changes_credentials() {
+        set.push("ucm_login_failures = 0");
+        set.push("ucm_blocked_until = NULL");
+        set.push("ucm_blocked_credentials = NULL");
+    }
+    query.push(" WHERE id = ").push_bind(id.0);
+    let subdomain = changes.subdomain.as_deref().unwrap_or_default();
+    let done = query
+        .build()
+        .execute(pool)
+        .await
+        .map_err(insert_error(subdomain, "updating a tenant"))?;
+    if done.rows_affected() == 0 {
+        return Err(TenantError::NotFound(id).into());
+    }
+    tracing::info!(
+        tenant.id = id.0,
+        credentials_changed = changes.changes_credentials(),
+        "Updated tenant {id}"
+    );
+    Ok(())
+}
+
+/// Replacing the backend's Fernet token with a `v1:` value is the operator's choice
+/// (`PBX_PASSWORD_FORMAT`), but one the backend notices only when it fails to read the column.
+async fn warn_if_backend_loses_password(pool: &PgPool, id: TenantId) -> Result<(), AdminError> {
+    let stored: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT pbx_password::text FROM tenants WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(pool)
+            .await
+            .map_err(TenantError::db("reading a tenant's password format"))?;
+    if let Some((Some(stored),)) = stored {
+        if StoredFormat::of(&stored) == StoredFormat::Fernet {
+            tracing::warn!(
+                tenant.id = id.0,
+                "Tenant {id}: replacing the backend's Fernet token with an aes-gcm (v1) value, which \
+                 the Python backend cannot read; use PBX_PASSWORD_FORMAT=fernet if it must"
+            );
+        }
+    }
+    Ok(())
+}
+
+pub async fn set_active(pool: &PgPool, id: TenantId, active: bool) -> Result<(), AdminError> {
+    let done = sqlx::query("UPDATE tenants SET is_active = $2 WHERE id = $1")
+        .bind(id.0)
+        .bind(active)
+        .execute(pool)
+        .await
+        .map_err(TenantError::db("enabling or disabling a tenant"))?;
+    if done.rows_affected() == 0 {
+        return Err(TenantError::NotFound(id).into());
+    }
+    Ok(())
+}
+
+/// Longest last error shown in the table; `ucm_last_error` has the whole text.
+const ERROR_COLUMN_CHARS: usize = 60;
+
+/// The table of every tenant: what the worker will do with it and why.
+pub async fn list(
+    pool: &PgPool,
+    lookback_days: u32,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
+    let rows: Vec<TenantRow> = sqlx::query_as(&TenantRow::select(""))
+        .fetch_all(pool)
+        .await
+        .map_err(TenantError::db("listing tenants"))?;
+    let mut table = vec![[
+        "ID",
+        "NAME",
+        "ACTIVE",
+        "CONSOLE",
+        "LAST LOGIN",
+        "LAST ERROR",
+        "BLOCKED UNTIL",
+        "BACKLOG",
+    ]
+    .map(String::from)];
+    for row in &rows {
+        let backlog = calls::backlog(pool, row.id(), lookback_days).await?;
+        let console = match (row.phone_system_type.as_deref(), row.credentials()) {
+            (Some("grandstream_ucm"), Some((host, user, _))) => format!(
+                "{user}@{host}:{}",
+                row.pbx_port.map_or(DEFAULT_PBX_PORT.into(), i64::from)
+            ),
+            (Some("grandstream_ucm"), None) => "missing credentials".to_string(),
+            (other, _) => format!("not a UCM ({})", other.unwrap_or("none")),
+        };
+        let error: String = row
+            .ucm_last_error
+            .as_deref()
+            .unwrap_or("")
+            .chars()
+            .take(ERROR_COLUMN_CHARS)
+            .collect();
+        table.push([
+            row.id.to_string(),
+            row.name(),
+            if row.is_active { "yes" } else { "no" }.to_string(),
+            console,
+            time(row.ucm_last_login_at),
+            error.replace(['\n', '\r'], " "),
+            time(row.blocked_until),
+            backlog.to_string(),
+        ]);
+    }
+    write_table(out, &table)?;
+    Ok(())
+}
+
+fn time(at: Option<DateTime<Utc>>) -> String {
+    at.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "-".to_string())
+}
+
+fn write_table<const N: usize>(out: &mut dyn Write, rows: &[[String; N]]) -> std::io::Result<()> {
+    let mut widths = [0; N];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        writeln!(out, "{}", line.join("  ").trim_end())?;
+    }
+    Ok(())
+}
