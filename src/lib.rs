@@ -11,9 +11,12 @@
 //! - [`db`]: the Postgres pool and the migrations.
 //! - [`ids`]: `TenantId` and `UniqueId`, validated once.
 //! - [`cli`]: the command line, as `ucm-scraper --help` shows it.
+//! - [`console`]: the UCM web console through headless Chromium (the only module that knows
+//!   fantoccini); locators come from `selectors/*.toml`.
 
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod ids;
 pub mod secrets;
