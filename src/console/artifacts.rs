@@ -37,8 +37,15 @@ pub(crate) async fn save(browser: &Browser, failure: Failure<'_>) -> Option<Path
         return None;
     }
     let mut notes = format!("{}\n", failure.kind);
-    if let ConsoleErrorKind::LocatorNotFound { what, origin } = failure.kind {
-        notes.push_str(&format!("locator: {what}\nfrom: {origin}\n"));
+    if let ConsoleErrorKind::LocatorNotFound {
+        what,
+        origin,
+        selector,
+    } = failure.kind
+    {
+        notes.push_str(&format!(
+            "locator: {what}\nfrom: {origin}\nselector: {selector}\n"
+        ));
     }
     match browser.current_url().await {
         Ok(url) => notes.push_str(&format!("url: {url}\n")),

@@ -58,24 +58,14 @@ fn locator(bound: &Bound) -> Locator<'_> {
     }
 }
 
-fn not_found(bound: &Bound) -> ConsoleErrorKind {
-    ConsoleErrorKind::LocatorNotFound {
-        what: bound.desc.clone(),
-        origin: bound.origin.clone(),
-    }
-}
-
 /// A lookup that found nothing is `None`; a selector the browser cannot parse is the file's fault.
 fn found(bound: &Bound, result: Result<Vec<Element>, CmdError>) -> Step<Vec<Element>> {
     match result {
         Ok(elements) => Ok(elements),
-        Err(e) if e.is_invalid_selector() => Err(ConsoleErrorKind::LocatorNotFound {
-            what: format!(
-                "{} (the browser refuses the selector as invalid)",
-                bound.desc
-            ),
-            origin: bound.origin.clone(),
-        }),
+        Err(e) if e.is_invalid_selector() => Err(ConsoleErrorKind::missing_because(
+            bound,
+            " (the browser refuses the selector as invalid)",
+        )),
         Err(e) if e.is_no_such_element() => Ok(Vec::new()),
         Err(e) => Err(ConsoleErrorKind::webdriver("looking for an element")(e)),
     }
@@ -166,7 +156,7 @@ impl Browser {
                 return Ok(element);
             }
             if Instant::now() >= deadline {
-                return Err(not_found(bound));
+                return Err(ConsoleErrorKind::missing(bound));
             }
             tokio::time::sleep(self.timeouts.poll).await;
         }
@@ -218,7 +208,7 @@ impl Browser {
                 return Ok(());
             }
         }
-        Err(not_found(bound))
+        Err(ConsoleErrorKind::missing(bound))
     }
 
     /// Clicks one element; `false` when it went stale so the caller finds it again.

@@ -150,12 +150,20 @@ impl DownloadDir {
         Ok(target)
     }
 
-    /// Removes any file left over from a failed download so the next one starts clean.
+    /// Removes any file left over from a failed download so the next one starts clean, and makes
+    /// sure the directory is there to be watched.
     pub(crate) fn clear(&self) -> io::Result<()> {
+        if !self.dir.path().exists() {
+            // Seen once under load in the tests, cause unknown; Chrome would recreate it anyway.
+            tracing::warn!(dir = %self.dir.path().display(), "the download directory vanished; making it again");
+            std::fs::create_dir_all(self.dir.path())?;
+        }
         for entry in std::fs::read_dir(self.dir.path())? {
             let path = entry?.path();
-            if path.is_file() {
-                std::fs::remove_file(path)?;
+            match std::fs::remove_file(&path) {
+                // Chrome may rename or remove an in-flight file while we look.
+                Err(e) if e.kind() != io::ErrorKind::NotFound && path.is_file() => return Err(e),
+                _ => {}
             }
         }
         Ok(())

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::ids::{TenantId, UniqueId};
 
-use super::selectors::SelectorsError;
+use super::selectors::{Bound, SelectorsError};
 
 /// A failed console step. Its message names the tenant (and call), what happened, what to do,
 /// and where the diagnostics (screenshot, page HTML, failed locator) were saved.
@@ -62,7 +62,12 @@ pub enum ConsoleErrorKind {
     #[error("the recording is not on the console's Recordings page ({pages} page(s) searched): it may have been deleted or not recorded")]
     NotOnConsole { pages: usize },
     #[error("{what} not found ({origin}): the console's web UI may have changed; compare the screenshot with the selectors file (README: When the UCM firmware changes)")]
-    LocatorNotFound { what: String, origin: String },
+    LocatorNotFound {
+        what: String,
+        origin: String,
+        /// The CSS or XPath as sent to the browser (in the artefacts, not the message).
+        selector: String,
+    },
     #[error("the download of {file} did not finish within {}s: the console may be slow or refusing it; retried next pass", .waited.as_secs())]
     DownloadTimeout { file: String, waited: Duration },
     #[error("the downloaded file {file} is not a WAV recording (it starts with {head:?}); kept out of the pipeline")]
@@ -126,6 +131,20 @@ impl ConsoleErrorKind {
                 | ConsoleErrorKind::Selectors(_)
                 | ConsoleErrorKind::Io { .. }
         )
+    }
+
+    /// `bound` found nothing.
+    pub(crate) fn missing(bound: &Bound) -> Self {
+        Self::missing_because(bound, "")
+    }
+
+    /// `bound` found nothing, or not what was needed; `note` says more.
+    pub(crate) fn missing_because(bound: &Bound, note: &str) -> Self {
+        Self::LocatorNotFound {
+            what: format!("{}{note}", bound.desc),
+            origin: bound.origin.clone(),
+            selector: bound.text.clone(),
+        }
     }
 
     pub(crate) fn webdriver(

@@ -41,10 +41,7 @@ impl<'a> LoginPage<'a> {
                     .login_candidates()
                     .next()
                     .expect("a catalog has a file");
-                return Err(ConsoleErrorKind::LocatorNotFound {
-                    what: default.login.username.desc.clone(),
-                    origin: default.login.username.origin.clone(),
-                });
+                return Err(ConsoleErrorKind::missing(&default.login.username.plain()));
             }
             tokio::time::sleep(browser.timeouts.poll).await;
         }
@@ -82,10 +79,7 @@ impl<'a> LoginPage<'a> {
                 return Err(refusal);
             }
             if Instant::now() >= deadline {
-                return Err(ConsoleErrorKind::LocatorNotFound {
-                    what: signed_in.desc,
-                    origin: signed_in.origin,
-                });
+                return Err(ConsoleErrorKind::missing(&signed_in));
             }
             tokio::time::sleep(self.browser.timeouts.poll).await;
         }

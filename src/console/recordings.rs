@@ -14,7 +14,7 @@ use url::Url;
 use super::browser::{Browser, Step};
 use super::downloads::{base_name, ExpectedFile};
 use super::error::ConsoleErrorKind;
-use super::selectors::{ListOrder, Paging, SelectorSet, Vars};
+use super::selectors::{Bound, ListOrder, Paging, SelectorSet, Vars};
 
 /// Pages searched at most for one call: a guard against a list that never ends.
 const MAX_PAGES: usize = 1000;
@@ -168,6 +168,7 @@ impl RecordingsPage<'_> {
                 .map_err(|e| ConsoleErrorKind::LocatorNotFound {
                     what: format!("the Recordings page address ({e})"),
                     origin: format!("{}: recordings.route", self.selectors.file.display()),
+                    selector: route.clone(),
                 })?;
             self.browser.goto(url.as_str()).await?;
             match self.browser.wait_for(&ready).await {
@@ -293,12 +294,11 @@ impl RecordingsPage<'_> {
         let cell = |selector: &super::selectors::Selector| {
             let bound = selector.plain();
             async move {
-                let element = self.browser.find_in(row, &bound).await?.ok_or_else(|| {
-                    ConsoleErrorKind::LocatorNotFound {
-                        what: bound.desc.clone(),
-                        origin: bound.origin.clone(),
-                    }
-                })?;
+                let element = self
+                    .browser
+                    .find_in(row, &bound)
+                    .await?
+                    .ok_or_else(|| ConsoleErrorKind::missing(&bound))?;
                 Ok::<_, ConsoleErrorKind>(self.browser.text_of(&element).await?.unwrap_or_default())
             }
         };
@@ -331,23 +331,23 @@ impl RecordingsPage<'_> {
         if !self.browser.click_element(&button).await? {
             self.browser.click(&more, &self.selectors.busy).await?;
         }
-        self.await_new_rows(&before, &more.desc).await?;
+        self.await_new_rows(&before, &more).await?;
         self.state.page = Some(page + 1);
         Ok(true)
     }
 
     /// Waits until the rows differ from `before` (a new page rendered, or more rows loaded).
-    async fn await_new_rows(&self, before: &[RowInfo], clicked: &str) -> Step<()> {
+    async fn await_new_rows(&self, before: &[RowInfo], clicked: &Bound) -> Step<()> {
         let deadline = Instant::now() + self.browser.timeouts.element;
         loop {
             if self.read_rows().await? != before {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(ConsoleErrorKind::LocatorNotFound {
-                    what: format!("new rows after clicking the {clicked}"),
-                    origin: format!("{}: paging", self.selectors.file.display()),
-                });
+                return Err(ConsoleErrorKind::missing_because(
+                    clicked,
+                    " did not show new rows when clicked",
+                ));
             }
             tokio::time::sleep(self.browser.timeouts.poll).await;
         }
@@ -373,7 +373,7 @@ impl RecordingsPage<'_> {
             if let Some(element) = self.browser.find(&link).await? {
                 let before = self.read_rows().await?;
                 if self.browser.click_element(&element).await? {
-                    self.await_new_rows(&before, &link.desc).await?;
+                    self.await_new_rows(&before, &link).await?;
                     self.state.page = Some(target);
                     return Ok(());
                 }
@@ -404,18 +404,15 @@ impl RecordingsPage<'_> {
                 .browser
                 .find_in(&element, &download)
                 .await?
-                .ok_or_else(|| ConsoleErrorKind::LocatorNotFound {
-                    what: download.desc.clone(),
-                    origin: download.origin.clone(),
-                })?;
+                .ok_or_else(|| ConsoleErrorKind::missing(&download))?;
             if self.browser.click_element(&icon).await? {
                 return Ok(());
             }
         }
-        Err(ConsoleErrorKind::LocatorNotFound {
-            what: format!("{} (the row kept re-rendering)", download.desc),
-            origin: download.origin,
-        })
+        Err(ConsoleErrorKind::missing_because(
+            &download,
+            " (the row kept re-rendering)",
+        ))
     }
 
     /// The row's element on the page shown now.
@@ -431,13 +428,11 @@ impl RecordingsPage<'_> {
                 return Ok(element);
             }
         }
-        Err(ConsoleErrorKind::LocatorNotFound {
-            what: format!(
-                "the row of {} → {} at {:?} (it moved)",
-                row.info.caller, row.info.callee, row.info.time
-            ),
-            origin: rec.row.origin.clone(),
-        })
+        let note = format!(
+            " for {} → {} at {:?} (it moved)",
+            row.info.caller, row.info.callee, row.info.time
+        );
+        Err(ConsoleErrorKind::missing_because(&rec.row.plain(), &note))
     }
 }
 

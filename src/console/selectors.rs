@@ -352,9 +352,13 @@ impl SelectorCatalog {
             )
     }
 
-    /// The first file whose firmware patterns match `firmware`.
+    /// The file whose firmware patterns match `firmware`; a specific file beats the default
+    /// (whose patterns are usually broad), then name order decides.
     pub fn for_firmware(&self, firmware: &str) -> Option<&SelectorSet> {
-        self.sets.iter().find(|s| s.matches_firmware(firmware))
+        let matching = || self.sets.iter().filter(|s| s.matches_firmware(firmware));
+        matching()
+            .find(|s| !s.default)
+            .or_else(|| matching().next())
     }
 
     pub fn sets(&self) -> &[SelectorSet] {
