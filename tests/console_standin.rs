@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use fantoccini::elements::Element;
 use fantoccini::Locator;
 use support::browser::{self, Browser, BrowserOptions, Chromedriver};
-use support::console::{tone_wav, ConsoleConfig, FakeConsole, Recording};
+use support::console::{tone_wav, ConsoleConfig, FakeConsole, Recording, Skin};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -518,4 +518,313 @@ async fn a_closed_session_leaves_no_browser_behind() {
         assert!(Instant::now() < deadline, "Chromium outlived its session");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Skin 2's grid rows, once no load is running.
+async fn wait_rows_62(b: &Browser) -> Vec<String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mask = b.client.find(Locator::Css("#loading-mask")).await.is_ok();
+        if !mask
+            && b.client
+                .find(Locator::Css("#rec-grid .grid-foot"))
+                .await
+                .is_ok()
+        {
+            return row_keys(b, "div.grid-row[data-file]", "data-file").await;
+        }
+        assert!(Instant::now() < deadline, "the grid never settled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn skin_ucm62xx_has_its_own_markup_routes_columns_and_load_more() {
+    let all = recordings(13);
+    let config = ConsoleConfig {
+        recordings: all.clone(),
+        timezone: chrono_tz::Europe::Berlin,
+        ..ConsoleConfig::for_skin(Skin::Ucm62xx)
+    };
+    let (user, pass) = (config.username.clone(), config.password.clone());
+    let console = start(config).await;
+    let b = browser::browser().await;
+
+    // Login lives at /login with other ids; errors stay in #login-error.
+    b.client.goto(&console.url).await.unwrap();
+    let name = wait_css(&b, "input#user-name").await;
+    assert_eq!(b.client.current_url().await.unwrap().path(), "/login");
+    assert!(b.client.find(Locator::Css("input#username")).await.is_err());
+    name.send_keys(&user).await.unwrap();
+    let field = b
+        .client
+        .find(Locator::Css("input#user-password"))
+        .await
+        .unwrap();
+    field.send_keys("wrong").await.unwrap();
+    click_when_ready(&b, "input#btn-login").await;
+    let text = wait_text(&b, "#login-error", "Wrong username or password").await;
+    assert!(text.contains("Remaining attempts: 4"), "{text}");
+    let field = b
+        .client
+        .find(Locator::Css("input#user-password"))
+        .await
+        .unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(&pass).await.unwrap();
+    click_when_ready(&b, "input#btn-login").await;
+    let firmware = wait_css(&b, "td#firmware-version").await;
+    assert_eq!(firmware.text().await.unwrap(), "1.0.20.52");
+    assert_eq!(
+        b.client.current_url().await.unwrap().path(),
+        "/status/system"
+    );
+
+    // CDR slides open to "Recording Files" at /cdr/recordFiles.
+    click_when_ready(&b, "li.nav-group[data-group=cdr] > a.nav-title").await;
+    click_when_ready(&b, "a.nav-link[href='/cdr/recordFiles']").await;
+    let first = loop {
+        let keys = wait_rows_62(&b).await;
+        if !keys.is_empty() {
+            break keys;
+        }
+    };
+    assert_eq!(
+        b.client.current_url().await.unwrap().path(),
+        "/cdr/recordFiles"
+    );
+    let expected: Vec<String> = all.iter().map(|r| r.file.clone()).collect();
+    assert_eq!(first, expected[..10]);
+    assert!(b.client.find(Locator::Css("table")).await.is_err());
+
+    // Columns by class, in another order; time as YYYY/MM/DD in Berlin (CET, UTC+1).
+    let row = b
+        .client
+        .find(Locator::Css(&format!(
+            "div.grid-row[data-file='{}']",
+            all[0].file
+        )))
+        .await
+        .unwrap();
+    let cells = row.find_all(Locator::Css(".grid-cell")).await.unwrap();
+    let mut classes = Vec::new();
+    for c in &cells {
+        classes.push(c.attr("class").await.unwrap().unwrap_or_default());
+    }
+    assert_eq!(
+        classes,
+        [
+            "grid-cell col-check",
+            "grid-cell col-time",
+            "grid-cell col-callee",
+            "grid-cell col-caller",
+            "grid-cell col-name",
+            "grid-cell col-size",
+            "grid-cell col-action"
+        ]
+    );
+    let cell = |css: &'static str| {
+        let row = row.clone();
+        async move {
+            row.find(Locator::Css(css))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(cell(".col-time").await, "2026/02/06 17:34:56");
+    assert_eq!(cell(".col-caller").await, all[0].caller);
+    assert_eq!(cell(".col-callee").await, all[0].callee);
+
+    // "More" appends the rest and then goes away; the old rows are stale.
+    click_when_ready(&b, "button#btn-more").await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let keys = wait_rows_62(&b).await;
+        if keys == expected {
+            break;
+        }
+        assert!(Instant::now() < deadline, "more rows never came: {keys:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(b
+        .client
+        .find(Locator::Css("button#btn-more"))
+        .await
+        .is_err());
+    assert!(row.text().await.is_err(), "a redrawn row must be stale");
+    assert_eq!(console.events().pages_listed, 2);
+
+    // The download is a link.
+    let target = &all[12];
+    click_when_ready(
+        &b,
+        &format!("div.grid-row[data-file='{}'] a.download-link", target.file),
+    )
+    .await;
+    let path = b
+        .wait_for_download(target.download_name(), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(path).unwrap(), *target.wav);
+    assert_eq!(console.events().files_checked, 0);
+    assert_eq!(console.events().downloads_served, 1);
+    b.close().await;
+}
+
+/// One challenge + login over `/cgi`; returns the status and the session cookie.
+async fn cgi_login(
+    http: &reqwest::Client,
+    console: &FakeConsole,
+    user: &str,
+    pass: &str,
+) -> (i64, serde_json::Value, Option<String>) {
+    use md5::Digest;
+    let cgi = console.route("/cgi");
+    let challenge: serde_json::Value = http
+        .post(&cgi)
+        .form(&[("action", "challenge"), ("user", user), ("version", "1.0")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let challenge = challenge["response"]["challenge"].as_str().unwrap();
+    let token = hex::encode(md5::Md5::digest(format!("{challenge}{pass}").as_bytes()));
+    let answer = http
+        .post(&cgi)
+        .form(&[("action", "login"), ("user", user), ("token", &token)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = answer
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
+    let body: serde_json::Value = answer.json().await.unwrap();
+    (
+        body["status"].as_i64().unwrap(),
+        body["response"].clone(),
+        cookie,
+    )
+}
+
+#[tokio::test]
+async fn cgi_protocol_statuses_sessions_and_throttling() {
+    let all = recordings(2);
+    let console = start(ConsoleConfig {
+        recordings: all.clone(),
+        download_gap: Duration::from_secs(30),
+        ..Default::default()
+    })
+    .await;
+    let good = ConsoleConfig::default().password;
+    let http = reqwest::Client::new();
+
+    let (status, response, _) = cgi_login(&http, &console, "admin", "nope").await;
+    assert_eq!((status, response["remain_num"].as_i64()), (-37, Some(4)));
+    let (status, _, cookie) = cgi_login(&http, &console, "admin", &good).await;
+    assert_eq!(status, 0);
+    let cookie = cookie.expect("session-identify cookie");
+    assert!(cookie.starts_with("session-identify=sid"), "{cookie}");
+    let (status, _, other) = cgi_login(&http, &console, "admin", &good).await;
+    assert_eq!(status, 0);
+    let events = console.events();
+    assert_eq!(
+        (events.sessions_active, events.sessions_max_concurrent),
+        (2, 2)
+    );
+
+    let list: serde_json::Value = http
+        .post(console.route("/cgi"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("action", "listFile"),
+            ("type", "voice_recording"),
+            ("page", "1"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["response"]["total_item"], 2);
+    assert_eq!(
+        list["response"]["voice_recording"][0]["f"],
+        all[0].file.as_str()
+    );
+
+    let url = |r: &Recording| {
+        format!(
+            "{}/cgi?action=downloadFile&type=voice_recording&data={}",
+            console.url, r.file
+        )
+    };
+    let wav = http
+        .get(url(&all[0]))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wav.status(), 200);
+    assert_eq!(
+        wav.headers()["content-disposition"],
+        format!("attachment; filename=\"{}\"", all[0].download_name()).as_str()
+    );
+    assert_eq!(wav.bytes().await.unwrap().as_ref(), all[0].wav.as_slice());
+    let refused = http
+        .get(url(&all[1]))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&wait), "{wait}");
+    let text = refused.text().await.unwrap();
+    assert!(
+        text.contains(&format!(
+            "Operating too frequently, please retry after {wait} seconds."
+        )),
+        "{text}"
+    );
+
+    let out: serde_json::Value = http
+        .post(console.route("/cgi"))
+        .header("cookie", other.unwrap())
+        .form(&[("action", "logout")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(out["status"], 0);
+    assert_eq!(console.events().sessions_active, 1);
+
+    console.reconfigure(|c| c.blocked = true);
+    let (status, _, _) = cgi_login(&http, &console, "admin", &good).await;
+    assert_eq!(status, -70);
+    let events = console.events();
+    assert_eq!(
+        (
+            events.logins_tried,
+            events.logins_ok,
+            events.logins_failed,
+            events.logins_refused
+        ),
+        (4, 2, 1, 1)
+    );
+    assert_eq!(
+        (events.downloads_served, events.downloads_rate_limited),
+        (1, 1)
+    );
 }
