@@ -513,11 +513,21 @@ async fn a_closed_session_leaves_no_browser_behind() {
     let profile = b.profile().to_path_buf();
     assert!(browser::browser_alive(&profile));
     b.close().await;
-    let deadline = Instant::now() + WAIT;
-    while browser::browser_alive(&profile) {
-        assert!(Instant::now() < deadline, "Chromium outlived its session");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(WAIT, "Chromium ends with its session", || {
+        let alive = browser::browser_alive(&profile);
+        async move { !alive }
+    })
+    .await;
+
+    // A test that panics before `close()` drops its browser: the harness kills that Chromium.
+    let b = browser::browser().await;
+    let profile = b.profile().to_path_buf();
+    drop(b);
+    eventually(WAIT, "a dropped browser's Chromium is killed", || {
+        let alive = browser::browser_alive(&profile);
+        async move { !alive }
+    })
+    .await;
 }
 
 /// Skin 2's grid rows, once no load is running.
@@ -827,4 +837,101 @@ async fn cgi_protocol_statuses_sessions_and_throttling() {
         (events.downloads_served, events.downloads_rate_limited),
         (1, 1)
     );
+}
+
+#[tokio::test]
+async fn the_overlay_intercepts_clicks_while_a_list_loads() {
+    let console = start(ConsoleConfig {
+        recordings: recordings(12),
+        overlay: true,
+        list_delay: Duration::from_millis(1500),
+        ..Default::default()
+    })
+    .await;
+    let b = browser::browser().await;
+    login_63(&b, &console).await;
+    b.client
+        .goto(&console.route("/cdr/recordingFile"))
+        .await
+        .unwrap();
+    wait_css(&b, "div.page-loading-mask").await;
+    let next = wait_css(&b, "li.ant-pagination-next").await;
+    assert!(next.click().await.is_err(), "the mask must take the click");
+    let keys = loop {
+        let keys = wait_rows_63(&b).await;
+        if !keys.is_empty() {
+            break keys;
+        }
+    };
+    assert_eq!(keys.len(), 10);
+    assert!(b
+        .client
+        .find(Locator::Css("div.page-loading-mask"))
+        .await
+        .is_err());
+    b.close().await;
+}
+
+/// Polls `check` every 50 ms until it holds, or panics after `within`.
+async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what} within {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn idle_sessions_expire_and_bans_lift_after_their_time() {
+    let console = start(ConsoleConfig {
+        session_ttl: Duration::from_millis(400),
+        lockout_threshold: 2,
+        lockout_duration: Duration::from_millis(600),
+        ..Default::default()
+    })
+    .await;
+    let good = ConsoleConfig::default().password;
+    let http = reqwest::Client::new();
+    let (_, _, cookie) = cgi_login(&http, &console, "admin", &good).await;
+    let cookie = cookie.unwrap();
+    let status = |cookie: String| {
+        let http = http.clone();
+        let cgi = console.route("/cgi");
+        async move {
+            let v: serde_json::Value = http
+                .post(cgi)
+                .header("cookie", cookie)
+                .form(&[("action", "getSystemStatus")])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["status"].as_i64().unwrap()
+        }
+    };
+    assert_eq!(status(cookie.clone()).await, 0);
+    // Asking the console would keep the session alive (an idle timeout): watch from outside.
+    eventually(WAIT, "the idle session expires", || {
+        let active = console.events().sessions_active;
+        async move { active == 0 }
+    })
+    .await;
+    assert_eq!(status(cookie.clone()).await, -6);
+
+    assert_eq!(cgi_login(&http, &console, "admin", "x").await.0, -37);
+    assert_eq!(cgi_login(&http, &console, "admin", "x").await.0, -68);
+    assert_eq!(cgi_login(&http, &console, "admin", &good).await.0, -68);
+    eventually(WAIT, "the ban lifts", || {
+        let http = http.clone();
+        let good = good.clone();
+        let console = &console;
+        async move { cgi_login(&http, console, "admin", &good).await.0 == 0 }
+    })
+    .await;
 }

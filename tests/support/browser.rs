@@ -160,6 +160,7 @@ pub struct Browser {
     _own_downloads: Option<tempfile::TempDir>,
     _profile: tempfile::TempDir,
     _slot: SemaphorePermit<'static>,
+    closed: bool,
 }
 
 /// A browser on the shared chromedriver with default options.
@@ -205,6 +206,7 @@ impl Browser {
             _own_downloads: own,
             _profile: profile,
             _slot: slot,
+            closed: false,
         }
     }
 
@@ -214,8 +216,9 @@ impl Browser {
     }
 
     /// Ends the session (and its Chromium).
-    pub async fn close(self) {
-        let _ = self.client.close().await;
+    pub async fn close(mut self) {
+        self.closed = true;
+        let _ = self.client.clone().close().await;
     }
 
     /// Waits for `name` to be complete in the download directory: present, no `.crdownload`
@@ -257,6 +260,25 @@ impl Browser {
             .unwrap_or_default();
         names.sort();
         names
+    }
+}
+
+impl Drop for Browser {
+    /// A test that panicked before `close()` must not leave its Chromium behind for the next
+    /// tests: its processes (found by this browser's own profile directory) are killed by pid.
+    fn drop(&mut self) {
+        if self.closed {
+            return;
+        }
+        let marker = format!("--user-data-dir={}", self._profile.path().display());
+        for pid in pids_with(&marker) {
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", &pid.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 
@@ -317,19 +339,30 @@ pub async fn wait_no_browsers(within: Duration) -> usize {
 }
 
 fn processes_with(marker: &str) -> Vec<String> {
+    scan_processes(marker).into_iter().map(|(_, c)| c).collect()
+}
+
+fn pids_with(marker: &str) -> Vec<u32> {
+    let me = std::process::id();
+    scan_processes(marker)
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .filter(|pid| *pid > 1 && *pid != me)
+        .collect()
+}
+
+/// (pid, command line) of every process whose command line contains `marker`.
+fn scan_processes(marker: &str) -> Vec<(u32, String)> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.filter_map(|e| e.ok())
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .bytes()
-                .all(|b| b.is_ascii_digit())
+        .filter_map(|e| {
+            let pid = e.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let raw = std::fs::read(e.path().join("cmdline")).ok()?;
+            Some((pid, String::from_utf8_lossy(&raw).replace('\0', " ")))
         })
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
-        .filter(|cmdline| cmdline.contains(marker))
+        .filter(|(_, cmdline)| cmdline.contains(marker))
         .collect()
 }
 

@@ -317,6 +317,15 @@ impl FakeConsole {
         change(&mut self.shared.lock().config);
     }
 
+    /// The download URL of a recording file (`2026-02/auto-….wav`), as the console builds it.
+    pub fn download_url(&self, file: &str) -> String {
+        format!(
+            "{}/cgi?action=downloadFile&type=voice_recording&data={}",
+            self.url,
+            file.replace('/', "%2F")
+        )
+    }
+
     /// The URL of a route, e.g. `console.route("/cdr/recordingFile")`.
     pub fn route(&self, path: &str) -> String {
         format!("{}{path}", self.url)
