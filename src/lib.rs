@@ -17,11 +17,14 @@
 //! - [`ai`]: trigger AI processing with a signed webhook.
 //! - [`tenants`]: active tenants with opened credentials, login blocks, the `tenant` commands.
 //! - [`calls`]: `cdr_records` as a work queue: claim with leases, mark stored/failed, AI triggers.
+//! - [`console`]: the UCM web console through headless Chromium (the only module that knows
+//!   fantoccini); locators come from `selectors/*.toml`.
 
 pub mod ai;
 pub mod calls;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod ids;
 pub mod metrics;

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use ucm_scraper::cli::{Cli, Command, TenantCommand};
+use ucm_scraper::cli::{Cli, Command, SelectorsCommand, TenantCommand};
 use ucm_scraper::config::Settings;
+use ucm_scraper::console::{SelectorCatalog, SelectorSet};
 use ucm_scraper::secrets::PasswordCipher;
 use ucm_scraper::{db, telemetry, tenants};
 
@@ -47,10 +48,58 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("ucm-scraper tenant")?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Selectors(SelectorsCommand::Check { tenant: None }) => Ok(check_selectors()),
         other => {
             eprintln!("ucm-scraper {}: not implemented yet", other.name());
             Ok(ExitCode::from(NOT_IMPLEMENTED))
         }
+    }
+}
+
+/// Parses every selectors file in SELECTORS_DIR and reports each; fails when any is broken.
+/// Needs no database, so it runs where the worker's other settings are not at hand.
+fn check_selectors() -> ExitCode {
+    let _ = dotenvy::dotenv();
+    let dir = std::path::PathBuf::from(
+        std::env::var("SELECTORS_DIR").unwrap_or_else(|_| "./selectors".into()),
+    );
+    let files = match SelectorCatalog::files(&dir) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut sets = Vec::new();
+    let mut broken = 0;
+    for file in files {
+        match SelectorSet::load(&file) {
+            Ok(set) => {
+                println!(
+                    "ok      {}  {} (firmware {}{}, {} locators)",
+                    file.display(),
+                    set.name,
+                    set.firmware.join(", "),
+                    if set.default { "; default" } else { "" },
+                    set.all_selectors().len()
+                );
+                sets.push(set);
+            }
+            Err(e) => {
+                broken += 1;
+                println!("broken  {e}");
+            }
+        }
+    }
+    if broken == 0 {
+        if let Err(e) = SelectorCatalog::from_sets(&dir, sets) {
+            println!("broken  {e}");
+            broken += 1;
+        }
+    }
+    match broken {
+        0 => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
     }
 }
 

@@ -2,6 +2,8 @@
 #![allow(dead_code)] // each test binary uses a different part of the support code
 
 pub mod fernet;
+pub mod browser;
+pub mod console;
 pub mod pg;
 pub mod storage;
 pub mod webhook;

@@ -1,0 +1,161 @@
+//! The UCM console stand-in on its own, for the demo and for local debugging.
+//!
+//! ```text
+//! cargo run --example fake_ucm -- --port 8443 --skin ucm63xx --recordings DIR [--tls] ...
+//! ```
+//! Every `*.wav` in `--recordings` named the UCM way (`auto-<epoch>-<caller>-<callee>.wav`) is
+//! listed; without it, a few generated tones are. `--help` lists every option.
+
+#[path = "../tests/support/console/mod.rs"]
+#[allow(dead_code)]
+mod console;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use console::{ConsoleConfig, FakeConsole, Recording, Skin};
+
+#[derive(Parser)]
+#[command(
+    about = "A stand-in for a Grandstream UCM web console (see tests/support/console/README.md)"
+)]
+struct Args {
+    /// Port to listen on (0: a free one).
+    #[arg(long, default_value_t = 8443)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// Markup generation: ucm63xx or ucm62xx.
+    #[arg(long, default_value = "ucm63xx")]
+    skin: String,
+    /// Directory of WAVs named auto-<epoch>-<caller>-<callee>.wav.
+    #[arg(long)]
+    recordings: Option<PathBuf>,
+    #[arg(long, default_value = "admin")]
+    username: String,
+    #[arg(long, default_value = "admin123")]
+    password: String,
+    /// Firmware string on the dashboard (default: the skin's).
+    #[arg(long)]
+    firmware: Option<String>,
+    /// IANA zone the call times are shown in.
+    #[arg(long, default_value = "UTC")]
+    timezone: chrono_tz::Tz,
+    #[arg(long, default_value_t = 10)]
+    page_size: usize,
+    /// Serve HTTPS with a self-signed certificate.
+    #[arg(long)]
+    tls: bool,
+    /// Show a reCAPTCHA on the login page.
+    #[arg(long)]
+    captcha: bool,
+    /// Cover the page with a mask during loads.
+    #[arg(long)]
+    overlay: bool,
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    download_gap: Duration,
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    session_ttl: Duration,
+    #[arg(long, default_value = "5")]
+    lockout_threshold: u32,
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    lockout_duration: Duration,
+    #[arg(long, default_value = "800ms", value_parser = humantime::parse_duration)]
+    boot_delay: Duration,
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
+    list_delay: Duration,
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    download_delay: Duration,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let skin = Skin::parse(&args.skin)
+        .ok_or_else(|| anyhow::anyhow!("unknown skin {:?}: ucm63xx or ucm62xx", args.skin))?;
+    let recordings = match &args.recordings {
+        Some(dir) => read_recordings(dir)?,
+        None => demo_recordings(),
+    };
+    let mut config = ConsoleConfig::for_skin(skin);
+    config.username = args.username.clone();
+    config.password = args.password.clone();
+    if let Some(fw) = args.firmware {
+        config.firmware = fw;
+    }
+    config.timezone = args.timezone;
+    config.page_size = args.page_size;
+    config.tls = args.tls;
+    config.captcha = args.captcha;
+    config.overlay = args.overlay;
+    config.download_gap = args.download_gap;
+    config.session_ttl = args.session_ttl;
+    config.lockout_threshold = args.lockout_threshold;
+    config.lockout_duration = args.lockout_duration;
+    config.boot_delay = args.boot_delay;
+    config.list_delay = args.list_delay;
+    config.download_delay = args.download_delay;
+    config.bind = SocketAddr::new(args.host, args.port);
+    let count = recordings.len();
+    config.recordings = recordings;
+    let console = FakeConsole::start(config).await;
+    println!(
+        "fake UCM ({}, firmware shown on the dashboard) listening on {} with {count} recordings; \
+         user {:?}. Ctrl-C to stop.",
+        skin.name(),
+        console.url,
+        args.username
+    );
+    tokio::signal::ctrl_c().await?;
+    println!("events: {:#?}", console.events());
+    Ok(())
+}
+
+fn read_recordings(dir: &std::path::Path) -> anyhow::Result<Vec<Recording>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        // auto-<epoch>-<caller>-<callee>.wav
+        let Some(stem) = name
+            .strip_prefix("auto-")
+            .and_then(|s| s.strip_suffix(".wav"))
+        else {
+            eprintln!("skipping {name}: not named auto-<epoch>-<caller>-<callee>.wav");
+            continue;
+        };
+        let parts: Vec<&str> = stem.splitn(3, '-').collect();
+        let (Some(epoch), Some(caller), Some(callee)) = (
+            parts.first().and_then(|e| e.parse::<i64>().ok()),
+            parts.get(1),
+            parts.get(2),
+        ) else {
+            eprintln!("skipping {name}: not named auto-<epoch>-<caller>-<callee>.wav");
+            continue;
+        };
+        let wav = Arc::new(std::fs::read(&path)?);
+        out.push(Recording::new(caller, callee, epoch, wav));
+    }
+    Ok(out)
+}
+
+fn demo_recordings() -> Vec<Recording> {
+    let wav = Arc::new(console::tone_wav(3.0));
+    let now = chrono::Utc::now().timestamp();
+    (0..25)
+        .map(|i| {
+            Recording::new(
+                &format!("{}", 1000 + i % 7),
+                &format!("28150582{:02}", i),
+                now - 3600 - 900 * i as i64,
+                wav.clone(),
+            )
+        })
+        .collect()
+}

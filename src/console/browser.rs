@@ -1,0 +1,299 @@
+//! A thin layer over the WebDriver client: every command bounded in time, every lookup through a
+//! [`Bound`] selector so a miss names its `desc` and file, and clicks that survive overlays and
+//! re-rendered elements.
+
+use std::future::Future;
+use std::time::Duration;
+
+use fantoccini::elements::Element;
+use fantoccini::error::{CmdError, ErrorStatus};
+use fantoccini::{Client, Locator};
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::error::ConsoleErrorKind;
+use super::selectors::{Bound, Selector, Strategy};
+
+pub(crate) type Step<T> = Result<T, ConsoleErrorKind>;
+
+/// How long the worker waits for each kind of thing. Defaults suit a real console; tests shorten.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// One WebDriver command; past it the browser counts as stuck.
+    pub command: Duration,
+    /// Loading a page (WebDriver page-load timeout).
+    pub page_load: Duration,
+    /// An element (form, table, marker) to appear.
+    pub element: Duration,
+    /// One recording to finish downloading (the operators saw up to 90 s).
+    pub download: Duration,
+    /// Between two looks at the page or the download directory.
+    pub poll: Duration,
+    /// After "Operating too frequently" when the console does not say how long.
+    pub rate_limit_backoff: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            command: Duration::from_secs(60),
+            page_load: Duration::from_secs(45),
+            element: Duration::from_secs(20),
+            download: Duration::from_secs(120),
+            poll: Duration::from_millis(250),
+            rate_limit_backoff: Duration::from_secs(15),
+        }
+    }
+}
+
+pub(crate) struct Browser {
+    client: Client,
+    pub(crate) timeouts: Timeouts,
+}
+
+fn locator(bound: &Bound) -> Locator<'_> {
+    match bound.strategy {
+        Strategy::Css => Locator::Css(&bound.text),
+        Strategy::XPath => Locator::XPath(&bound.text),
+    }
+}
+
+/// A lookup that found nothing is `None`; a selector the browser cannot parse is the file's fault.
+fn found(bound: &Bound, result: Result<Vec<Element>, CmdError>) -> Step<Vec<Element>> {
+    match result {
+        Ok(elements) => Ok(elements),
+        Err(e) if e.is_invalid_selector() => Err(ConsoleErrorKind::missing_because(
+            bound,
+            " (the browser refuses the selector as invalid)",
+        )),
+        Err(e) if e.is_no_such_element() => Ok(Vec::new()),
+        Err(e) => Err(ConsoleErrorKind::webdriver("looking for an element")(e)),
+    }
+}
+
+/// Whether a click failed because something covered the element or it was not ready yet.
+fn is_obstructed(e: &CmdError) -> bool {
+    matches!(e, CmdError::Standard(w) if matches!(w.error, ErrorStatus::ElementClickIntercepted | ErrorStatus::ElementNotInteractable))
+}
+
+impl Browser {
+    pub(crate) fn new(client: Client, timeouts: Timeouts) -> Self {
+        Self { client, timeouts }
+    }
+
+    /// Sets the session's own page-load and script timeouts; implicit waits stay off so that
+    /// looking for an absent element answers at once.
+    pub(crate) async fn apply_session_timeouts(&self) -> Step<()> {
+        let timeouts = fantoccini::wd::TimeoutConfiguration::new(
+            Some(self.timeouts.command),
+            Some(self.timeouts.page_load),
+            Some(Duration::ZERO),
+        );
+        self.run(
+            "setting the browser's timeouts",
+            self.client.update_timeouts(timeouts),
+        )
+        .await
+    }
+
+    /// Runs one WebDriver command with the command timeout: fantoccini has none of its own.
+    pub(crate) async fn run<T>(
+        &self,
+        step: &'static str,
+        command: impl Future<Output = Result<T, CmdError>>,
+    ) -> Step<T> {
+        match tokio::time::timeout(self.timeouts.command, command).await {
+            Ok(result) => result.map_err(ConsoleErrorKind::webdriver(step)),
+            Err(_) => Err(ConsoleErrorKind::Stuck {
+                step,
+                after: self.timeouts.command,
+            }),
+        }
+    }
+
+    pub(crate) async fn goto(&self, url: &str) -> Step<()> {
+        self.run("loading a console page", self.client.goto(url))
+            .await
+    }
+
+    pub(crate) async fn current_url(&self) -> Step<url::Url> {
+        self.run("reading the page address", self.client.current_url())
+            .await
+    }
+
+    /// The first element matching now, without waiting.
+    pub(crate) async fn find(&self, bound: &Bound) -> Step<Option<Element>> {
+        Ok(self.find_all(bound).await?.into_iter().next())
+    }
+
+    pub(crate) async fn find_all(&self, bound: &Bound) -> Step<Vec<Element>> {
+        let result =
+            tokio::time::timeout(self.timeouts.command, self.client.find_all(locator(bound)))
+                .await
+                .map_err(|_| ConsoleErrorKind::Stuck {
+                    step: "looking for an element",
+                    after: self.timeouts.command,
+                })?;
+        found(bound, result)
+    }
+
+    /// The first match inside `parent` (a row's cells and icons), without waiting.
+    pub(crate) async fn find_in(&self, parent: &Element, bound: &Bound) -> Step<Option<Element>> {
+        let result = tokio::time::timeout(self.timeouts.command, parent.find_all(locator(bound)))
+            .await
+            .map_err(|_| ConsoleErrorKind::Stuck {
+                step: "looking inside a row",
+                after: self.timeouts.command,
+            })?;
+        Ok(found(bound, result)?.into_iter().next())
+    }
+
+    /// Waits (bounded by the element timeout) for `bound` to appear.
+    pub(crate) async fn wait_for(&self, bound: &Bound) -> Step<Element> {
+        let deadline = Instant::now() + self.timeouts.element;
+        loop {
+            if let Some(element) = self.find(bound).await? {
+                return Ok(element);
+            }
+            if Instant::now() >= deadline {
+                return Err(ConsoleErrorKind::missing(bound));
+            }
+            tokio::time::sleep(self.timeouts.poll).await;
+        }
+    }
+
+    /// Waits for spinners and overlays to go; a marker that never goes is left for the next step
+    /// to trip over (with diagnostics), since waiting longer would not help.
+    pub(crate) async fn wait_until_idle(&self, busy: &[Selector]) -> Step<()> {
+        let deadline = Instant::now() + self.timeouts.element;
+        for marker in busy {
+            let bound = marker.plain();
+            while self.is_displayed(&bound).await? {
+                if Instant::now() >= deadline {
+                    tracing::debug!(marker = %bound, "still busy; going on");
+                    return Ok(());
+                }
+                tokio::time::sleep(self.timeouts.poll).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn is_displayed(&self, bound: &Bound) -> Step<bool> {
+        for element in self.find_all(bound).await? {
+            // A marker removed while we look is simply gone.
+            if element.is_displayed().await.unwrap_or(false) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The page's visible text, to recognise the console's error messages.
+    pub(crate) async fn page_text(&self) -> Step<String> {
+        let script = "return document.body ? document.body.innerText : '';";
+        let value = self
+            .run("reading the page text", self.client.execute(script, vec![]))
+            .await?;
+        Ok(value.as_str().unwrap_or_default().to_string())
+    }
+
+    /// Clicks the element `bound` finds, re-finding it when the UI re-rendered it, scrolling it
+    /// into view, and forcing the click through overlays and animations as the operators did.
+    pub(crate) async fn click(&self, bound: &Bound, busy: &[Selector]) -> Step<()> {
+        for _ in 0..3 {
+            self.wait_until_idle(busy).await?;
+            let element = self.wait_for(bound).await?;
+            if self.click_element(&element).await? {
+                return Ok(());
+            }
+        }
+        Err(ConsoleErrorKind::missing(bound))
+    }
+
+    /// Clicks one element; `false` when it went stale so the caller finds it again.
+    pub(crate) async fn click_element(&self, element: &Element) -> Step<bool> {
+        let arg = serde_json::to_value(element).unwrap_or(json!(null));
+        let scrolled = self.client.execute(
+            "arguments[0].scrollIntoView({block: 'center', inline: 'nearest'});",
+            vec![arg.clone()],
+        );
+        match tokio::time::timeout(self.timeouts.command, scrolled).await {
+            Ok(Err(e)) if e.is_stale_element_reference() => return Ok(false),
+            _ => {}
+        }
+        match self.run("clicking", element.click()).await {
+            Ok(()) => Ok(true),
+            Err(ConsoleErrorKind::WebDriver { source, .. })
+                if source.is_stale_element_reference() =>
+            {
+                Ok(false)
+            }
+            Err(ConsoleErrorKind::WebDriver { source, .. }) if is_obstructed(&source) => {
+                let forced = self.client.execute("arguments[0].click();", vec![arg]);
+                match self.run("forcing a click", forced).await {
+                    Ok(_) => Ok(true),
+                    Err(ConsoleErrorKind::WebDriver { source, .. })
+                        if source.is_stale_element_reference() =>
+                    {
+                        Ok(false)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Types into a field after clearing what the page put there.
+    pub(crate) async fn fill(&self, bound: &Bound, text: &str) -> Step<()> {
+        let field = self.wait_for(bound).await?;
+        self.run("clearing a form field", field.clear()).await?;
+        self.run("typing into a form field", field.send_keys(text))
+            .await
+    }
+
+    /// The text of an element, trimmed; a re-rendered element reads as `None`.
+    pub(crate) async fn text_of(&self, element: &Element) -> Step<Option<String>> {
+        match self.run("reading a cell", element.text()).await {
+            Ok(text) => Ok(Some(text.trim().to_string())),
+            Err(ConsoleErrorKind::WebDriver { source, .. })
+                if source.is_stale_element_reference() =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) async fn attr_of(&self, element: &Element, name: &str) -> Step<Option<String>> {
+        match self.run("reading an attribute", element.attr(name)).await {
+            Ok(value) => Ok(value),
+            Err(ConsoleErrorKind::WebDriver { source, .. })
+                if source.is_stale_element_reference() =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) async fn screenshot(&self) -> Step<Vec<u8>> {
+        self.run("taking a screenshot", self.client.screenshot())
+            .await
+    }
+
+    pub(crate) async fn source(&self) -> Step<String> {
+        self.run("reading the page HTML", self.client.source())
+            .await
+    }
+
+    /// Ends the WebDriver session, bounded so a hung browser cannot hold the worker.
+    pub(crate) async fn close(self) {
+        match tokio::time::timeout(self.timeouts.command, self.client.close()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "closing the browser session failed"),
+            Err(_) => tracing::warn!("closing the browser session timed out"),
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! Waiting for a recording the browser downloads into a directory the worker watches.
+//!
+//! Each browser session downloads into its own fresh sub-directory of `DOWNLOAD_DIR`, so two
+//! tenants' files never mix; within it a file is matched to its call by name. The watch wakes on
+//! inotify events and also looks every poll interval, which is the fallback on mounts where inotify
+//! is silent (Docker Desktop, network shares). A file counts as finished when its final name is
+//! there, no `.crdownload` is left and its size held still between two looks; it is then moved to
+//! the tenant's work directory at once so the shared directory never fills up.
+
+use std::io::{self, Read as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::ids::TenantId;
+
+/// How a recording's file will be named: `auto-<epoch>-<caller>-<callee>.wav` on the UCM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ExpectedFile {
+    /// The console showed the file name (the row key).
+    Named(String),
+    /// Only the call is known: its caller, callee and start (epoch seconds) within a tolerance.
+    Call {
+        caller: String,
+        callee: String,
+        epoch: i64,
+        tolerance: i64,
+    },
+}
+
+impl ExpectedFile {
+    /// Whether `file_name` is this recording. Chrome names a repeated download `name (1).wav`.
+    pub(crate) fn matches(&self, file_name: &str) -> bool {
+        let name = without_copy_suffix(file_name);
+        match self {
+            ExpectedFile::Named(expected) => name == base_name(expected),
+            ExpectedFile::Call {
+                caller,
+                callee,
+                epoch,
+                tolerance,
+            } => parse_auto_name(&name).is_some_and(|(e, parties)| {
+                parties == format!("{caller}-{callee}") && (e - epoch).abs() <= *tolerance
+            }),
+        }
+    }
+
+    /// For messages.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            ExpectedFile::Named(name) => base_name(name).to_string(),
+            ExpectedFile::Call { caller, callee, .. } => format!("auto-*-{caller}-{callee}.wav"),
+        }
+    }
+}
+
+/// `2026-02/auto-1-2-3.wav` → `auto-1-2-3.wav`.
+pub(crate) fn base_name(key: &str) -> &str {
+    key.rsplit('/').next().unwrap_or(key)
+}
+
+/// `auto-1770395696-1000-2815058290.wav` → (1770395696, "1000-2815058290").
+fn parse_auto_name(name: &str) -> Option<(i64, &str)> {
+    let rest = name.strip_prefix("auto-")?.strip_suffix(".wav")?;
+    let (epoch, parties) = rest.split_once('-')?;
+    Some((epoch.parse().ok()?, parties))
+}
+
+/// `name (1).wav` → `name.wav`; other names unchanged.
+fn without_copy_suffix(file_name: &str) -> String {
+    let (stem, ext) = file_name.rsplit_once('.').unwrap_or((file_name, ""));
+    let stem = match stem.rsplit_once(" (") {
+        Some((base, n))
+            if n.strip_suffix(')')
+                .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit())) =>
+        {
+            base
+        }
+        _ => stem,
+    };
+    match ext {
+        "" => stem.to_string(),
+        ext => format!("{stem}.{ext}"),
+    }
+}
+
+/// One browser session's download directory, removed when dropped.
+pub(crate) struct DownloadDir {
+    dir: tempfile::TempDir,
+    /// The same directory as the browser sees it (a sidecar mounts `DOWNLOAD_DIR` elsewhere).
+    browser_path: PathBuf,
+    /// Where finished files of this tenant go.
+    work_dir: PathBuf,
+}
+
+impl DownloadDir {
+    /// Makes `<download_dir>/incoming/tenant_<id>-<random>` and `<work_dir>/tenant_<id>`.
+    pub(crate) fn create(
+        download_dir: &Path,
+        browser_download_dir: &Path,
+        work_dir: &Path,
+        tenant: TenantId,
+    ) -> io::Result<Self> {
+        let incoming = download_dir.join("incoming");
+        std::fs::create_dir_all(&incoming)?;
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("tenant_{tenant}-"))
+            .tempdir_in(&incoming)?;
+        // The browser may run as another user in a sidecar container sharing the volume.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))?;
+        }
+        let name = dir.path().file_name().expect("a temp dir has a name");
+        let browser_path = absolute(&browser_download_dir.join("incoming").join(name))?;
+        let work_dir = work_dir.join(format!("tenant_{tenant}"));
+        std::fs::create_dir_all(&work_dir)?;
+        Ok(Self {
+            dir,
+            browser_path,
+            work_dir,
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The absolute path Chrome's `download.default_directory` must hold.
+    pub(crate) fn browser_path(&self) -> &Path {
+        &self.browser_path
+    }
+
+    pub(crate) fn watch(&self, poll: Duration) -> Watch {
+        Watch::start(self.dir.path(), poll)
+    }
+
+    /// Moves a finished file out of the shared directory into the tenant's work directory.
+    pub(crate) fn take(&self, file: &Path) -> io::Result<PathBuf> {
+        let target = self.work_dir.join(file.file_name().unwrap_or_default());
+        if std::fs::rename(file, &target).is_err() {
+            // Another filesystem (a mounted volume): copy, then remove.
+            std::fs::copy(file, &target)?;
+            std::fs::remove_file(file)?;
+        }
+        Ok(target)
+    }
+
+    /// Removes any file left over from a failed download so the next one starts clean, and makes
+    /// sure the directory is there to be watched.
+    pub(crate) fn clear(&self) -> io::Result<()> {
+        if !self.dir.path().exists() {
+            // Seen once under load in the tests, cause unknown; Chrome would recreate it anyway.
+            tracing::warn!(dir = %self.dir.path().display(), "the download directory vanished; making it again");
+            std::fs::create_dir_all(self.dir.path())?;
+        }
+        for entry in std::fs::read_dir(self.dir.path())? {
+            let path = entry?.path();
+            match std::fs::remove_file(&path) {
+                // Chrome may rename or remove an in-flight file while we look.
+                Err(e) if e.kind() != io::ErrorKind::NotFound && path.is_file() => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn absolute(path: &Path) -> io::Result<PathBuf> {
+    match path.is_absolute() {
+        true => Ok(path.to_path_buf()),
+        false => Ok(std::env::current_dir()?.join(path)),
+    }
+}
+
+/// A look at the directory.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Look {
+    /// The file is complete.
+    Finished { path: PathBuf, bytes: u64 },
+    /// Nothing yet, or still being written.
+    Waiting,
+}
+
+/// Watches one directory for the expected file.
+pub(crate) struct Watch {
+    dir: PathBuf,
+    poll: Duration,
+    events: mpsc::UnboundedReceiver<()>,
+    // Kept alive for its events; `None` when inotify is unavailable and polling must do.
+    _watcher: Option<RecommendedWatcher>,
+    /// The candidate seen last: path, size and since when that size held.
+    last: Option<(PathBuf, u64, Instant)>,
+}
+
+impl Watch {
+    fn start(dir: &Path, poll: Duration) -> Self {
+        let (tx, events) = mpsc::unbounded_channel();
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.is_ok() {
+                let _ = tx.send(());
+            }
+        })
+        .and_then(|mut w| w.watch(dir, RecursiveMode::NonRecursive).map(|()| w));
+        let watcher = match watcher {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, dir = %dir.display(), "cannot watch the download directory; polling it instead");
+                None
+            }
+        };
+        Self {
+            dir: dir.to_path_buf(),
+            poll,
+            events,
+            _watcher: watcher,
+            last: None,
+        }
+    }
+
+    /// Looks at the directory now. Call it once right after starting the watch too: a small file
+    /// may have landed before the watch began.
+    pub(crate) fn look(&mut self, expected: &ExpectedFile) -> io::Result<Look> {
+        let mut in_flight = false;
+        let mut candidate = None;
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".crdownload") {
+                in_flight = true;
+            } else if expected.matches(&name) {
+                candidate = Some((entry.path(), entry.metadata()?.len()));
+            }
+        }
+        let now = Instant::now();
+        let (path, bytes) = match (candidate, in_flight) {
+            (Some(found), false) => found,
+            _ => {
+                self.last = None;
+                return Ok(Look::Waiting);
+            }
+        };
+        match &self.last {
+            Some((p, b, since))
+                if *p == path && *b == bytes && now.duration_since(*since) >= self.poll =>
+            {
+                Ok(Look::Finished { path, bytes })
+            }
+            Some((p, b, _)) if *p == path && *b == bytes => Ok(Look::Waiting),
+            _ => {
+                self.last = Some((path, bytes, now));
+                Ok(Look::Waiting)
+            }
+        }
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Returns at the next change in the directory, or after the poll interval at the latest.
+    pub(crate) async fn changed(&mut self) {
+        let _ = tokio::time::timeout(self.poll, self.events.recv()).await;
+        // Coalesce a burst of events into one look.
+        while self.events.try_recv().is_ok() {}
+    }
+}
+
+/// What the first bytes of a downloaded file say it is.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Content {
+    Wav,
+    /// A web page where a recording was expected: an expired session or a refusal. Holds the
+    /// page's text (bounded).
+    Html(String),
+    Other(String),
+}
+
+/// Reads the start of `path` to tell a recording from a page served in its place.
+pub(crate) fn sniff(path: &Path) -> io::Result<Content> {
+    let mut head = Vec::with_capacity(64 * 1024);
+    std::fs::File::open(path)?
+        .take(64 * 1024)
+        .read_to_end(&mut head)?;
+    let riff =
+        head.len() >= 12 && matches!(&head[..4], b"RIFF" | b"RF64") && &head[8..12] == b"WAVE";
+    let first = head.iter().find(|b| !b.is_ascii_whitespace());
+    Ok(match (riff, first) {
+        (true, _) => Content::Wav,
+        (false, Some(b'<')) => Content::Html(String::from_utf8_lossy(&head).into_owned()),
+        _ => Content::Other(
+            head.iter()
+                .take(8)
+                .map(|&b| b.escape_ascii().to_string())
+                .collect(),
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(name: &str) -> ExpectedFile {
+        ExpectedFile::Named(name.into())
+    }
+
+    #[test]
+    fn files_are_matched_to_their_call_by_name() {
+        let expected = named("2026-02/auto-1770395696-1000-2815058290.wav");
+        assert!(expected.matches("auto-1770395696-1000-2815058290.wav"));
+        assert!(expected.matches("auto-1770395696-1000-2815058290 (1).wav"));
+        assert!(!expected.matches("auto-1770395697-1000-2815058290.wav"));
+
+        let by_call = ExpectedFile::Call {
+            caller: "1000".into(),
+            callee: "2815058290".into(),
+            epoch: 1770395696,
+            tolerance: 60,
+        };
+        assert!(by_call.matches("auto-1770395697-1000-2815058290.wav"));
+        assert!(!by_call.matches("auto-1770395997-1000-2815058290.wav"));
+        assert!(!by_call.matches("auto-1770395696-1001-2815058290.wav"));
+        assert!(!by_call.matches("auto-1770395696-1000-2815058290.wav.crdownload"));
+    }
+
+    fn dir() -> (tempfile::TempDir, DownloadDir) {
+        let root = tempfile::tempdir().unwrap();
+        let dir = DownloadDir::create(
+            root.path(),
+            root.path(),
+            &root.path().join("work"),
+            TenantId(7),
+        )
+        .unwrap();
+        (root, dir)
+    }
+
+    #[tokio::test]
+    async fn a_file_is_finished_once_no_crdownload_is_left_and_its_size_held() {
+        let (_root, dir) = dir();
+        let expected = named("auto-1-1000-2000.wav");
+        let mut watch = dir.watch(Duration::from_millis(50));
+        assert_eq!(watch.look(&expected).unwrap(), Look::Waiting);
+
+        // Chrome's placeholder with the final name, next to the in-flight file.
+        std::fs::write(dir.path().join("auto-1-1000-2000.wav"), b"").unwrap();
+        std::fs::write(dir.path().join("Unconfirmed 42.crdownload"), b"RIFF").unwrap();
+        watch.changed().await;
+        assert_eq!(watch.look(&expected).unwrap(), Look::Waiting);
+
+        std::fs::remove_file(dir.path().join("Unconfirmed 42.crdownload")).unwrap();
+        std::fs::write(dir.path().join("auto-1-1000-2000.wav"), b"RIFF....WAVE").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let finished = loop {
+            watch.changed().await;
+            if let Look::Finished { path, bytes } = watch.look(&expected).unwrap() {
+                break (path, bytes);
+            }
+            assert!(Instant::now() < deadline, "never finished");
+        };
+        assert_eq!(finished.1, 12);
+
+        let moved = dir.take(&finished.0).unwrap();
+        assert!(
+            moved.ends_with("work/tenant_7/auto-1-1000-2000.wav"),
+            "{}",
+            moved.display()
+        );
+        assert!(!finished.0.exists());
+    }
+
+    #[tokio::test]
+    async fn another_calls_file_is_not_taken() {
+        let (_root, dir) = dir();
+        std::fs::write(dir.path().join("auto-1-1000-3000.wav"), b"RIFF").unwrap();
+        let mut watch = dir.watch(Duration::from_millis(10));
+        for _ in 0..3 {
+            assert_eq!(
+                watch.look(&named("auto-1-1000-2000.wav")).unwrap(),
+                Look::Waiting
+            );
+            watch.changed().await;
+        }
+    }
+
+    #[test]
+    fn the_session_directory_goes_away_with_the_session() {
+        let (_root, dir) = dir();
+        let path = dir.path().to_path_buf();
+        assert!(dir.browser_path().is_absolute());
+        drop(dir);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn sniffing_tells_recordings_from_pages() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("f");
+        std::fs::write(&file, b"RIFF\x24\0\0\0WAVEfmt ").unwrap();
+        assert_eq!(sniff(&file).unwrap(), Content::Wav);
+        std::fs::write(&file, b"\n <!DOCTYPE html><p>Login</p>").unwrap();
+        assert!(matches!(sniff(&file).unwrap(), Content::Html(t) if t.contains("Login")));
+        std::fs::write(&file, b"GSFF\0\0\0\x01").unwrap();
+        assert_eq!(
+            sniff(&file).unwrap(),
+            Content::Other("GSFF\\x00\\x00\\x00\\x01".into())
+        );
+    }
+}

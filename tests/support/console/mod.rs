@@ -1,0 +1,831 @@
+//! A stand-in for the Grandstream UCM / CloudUCM web console (DESIGN.md §8), failures included.
+//!
+//! The server side is here; the pages are script-built single-page apps in `ucm63xx.js` and
+//! `ucm62xx.js` (one per markup generation, "skin"). `README.md` next to this file documents the
+//! markup, routes and texts the worker's selectors files must match.
+//!
+//! ```ignore
+//! let console = FakeConsole::start(ConsoleConfig { recordings, ..Default::default() }).await;
+//! // drive console.url with a browser ...
+//! assert_eq!(console.events().logins_ok, 1);
+//! ```
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use chrono::TimeZone;
+use serde_json::{json, Value};
+
+/// A markup generation of the console's web UI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skin {
+    /// UCM63xx / CloudUCM, React + Ant Design (DESIGN.md §8 as closely as known).
+    Ucm63xx,
+    /// An older generation: other ids and classes, a table built from divs, a download link,
+    /// other menu labels, route, column order and time format, "More" instead of pages.
+    Ucm62xx,
+}
+
+impl Skin {
+    pub fn name(self) -> &'static str {
+        match self {
+            Skin::Ucm63xx => "ucm63xx",
+            Skin::Ucm62xx => "ucm62xx",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Skin> {
+        match name {
+            "ucm63xx" => Some(Skin::Ucm63xx),
+            "ucm62xx" | "ucm62xx-legacy" => Some(Skin::Ucm62xx),
+            _ => None,
+        }
+    }
+
+    /// The firmware string the dashboard shows unless the config says otherwise.
+    pub fn default_firmware(self) -> &'static str {
+        match self {
+            Skin::Ucm63xx => "1.0.27.10",
+            Skin::Ucm62xx => "1.0.20.52",
+        }
+    }
+
+    /// The route of the Recordings page.
+    pub fn recordings_route(self) -> &'static str {
+        match self {
+            Skin::Ucm63xx => "/cdr/recordingFile",
+            Skin::Ucm62xx => "/cdr/recordFiles",
+        }
+    }
+}
+
+/// How the stand-in behaves. `Default` gives quick test values; the real console's are noted.
+#[derive(Clone, Debug)]
+pub struct ConsoleConfig {
+    pub skin: Skin,
+    pub username: String,
+    pub password: String,
+    /// Shown on the dashboard.
+    pub firmware: String,
+    /// Rows per page (skin 1) or per "More" (skin 2). Real: 10.
+    pub page_size: usize,
+    /// The zone call times are shown in.
+    pub timezone: chrono_tz::Tz,
+    /// Failed logins from one address within `lockout_window` that ban it. Real: 5.
+    pub lockout_threshold: u32,
+    pub lockout_window: Duration,
+    /// How long a banned address is refused. Real: 5 min.
+    pub lockout_duration: Duration,
+    /// Every login is refused with -70 (address permanently blocked).
+    pub blocked: bool,
+    /// Idle time after which a session is gone. Real: 10 min.
+    pub session_ttl: Duration,
+    /// Least time between two served downloads; sooner gets the 429 page. Real: ~15 s.
+    pub download_gap: Duration,
+    /// How long the app script takes before it renders anything.
+    pub boot_delay: Duration,
+    /// How long each list (and dashboard) request takes.
+    pub list_delay: Duration,
+    /// How long a download takes: the body is sent in pieces over this time. Real: up to 90 s.
+    pub download_delay: Duration,
+    /// Serve HTTPS with a self-signed certificate generated at start.
+    pub tls: bool,
+    /// Show a reCAPTCHA on the login page; logins without a solved one are refused.
+    pub captcha: bool,
+    /// Cover the whole page with a mask during loads (clicks get intercepted).
+    pub overlay: bool,
+    /// Where to listen; port 0 picks a free one.
+    pub bind: SocketAddr,
+    pub recordings: Vec<Recording>,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig::for_skin(Skin::Ucm63xx)
+    }
+}
+
+impl ConsoleConfig {
+    /// The defaults, with the skin's own firmware string.
+    pub fn for_skin(skin: Skin) -> Self {
+        ConsoleConfig {
+            skin,
+            username: "admin".into(),
+            password: "S3cret!pass".into(),
+            firmware: skin.default_firmware().into(),
+            page_size: 10,
+            timezone: chrono_tz::UTC,
+            lockout_threshold: 5,
+            lockout_window: Duration::from_secs(300),
+            lockout_duration: Duration::from_secs(300),
+            blocked: false,
+            session_ttl: Duration::from_secs(600),
+            download_gap: Duration::from_secs(1),
+            boot_delay: Duration::from_millis(200),
+            list_delay: Duration::from_millis(150),
+            download_delay: Duration::ZERO,
+            tls: false,
+            captcha: false,
+            overlay: false,
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            recordings: Vec::new(),
+        }
+    }
+}
+
+/// One recording on the console.
+#[derive(Clone, Debug)]
+pub struct Recording {
+    /// The row key and download name, as `recordfiles` holds it without the `@`:
+    /// `2026-02/auto-1770395696-1000-2815058290.wav`.
+    pub file: String,
+    pub caller: String,
+    pub callee: String,
+    /// When recording started (the epoch in the file name).
+    pub start_epoch: i64,
+    pub wav: Arc<Vec<u8>>,
+}
+
+impl Recording {
+    /// A recording named the UCM way; the month directory is taken in UTC.
+    pub fn new(caller: &str, callee: &str, start_epoch: i64, wav: Arc<Vec<u8>>) -> Self {
+        let month = chrono::Utc
+            .timestamp_opt(start_epoch, 0)
+            .single()
+            .expect("a valid epoch")
+            .format("%Y-%m");
+        Recording {
+            file: format!("{month}/auto-{start_epoch}-{caller}-{callee}.wav"),
+            caller: caller.into(),
+            callee: callee.into(),
+            start_epoch,
+            wav,
+        }
+    }
+
+    /// The file name a browser saves it under.
+    pub fn download_name(&self) -> &str {
+        self.file.rsplit('/').next().unwrap_or(&self.file)
+    }
+}
+
+/// A WAV of `seconds` of a 440 Hz tone: 8 kHz, 16-bit, mono PCM (16,000 bytes a second).
+pub fn tone_wav(seconds: f32) -> Vec<u8> {
+    let rate = 8000u32;
+    let samples = (seconds * rate as f32) as u32;
+    let data_len = samples * 2;
+    let mut out = Vec::with_capacity(44 + data_len as usize);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for n in 0..samples {
+        let t = n as f32 / rate as f32;
+        let v = (t * 440.0 * std::f32::consts::TAU).sin() * 8000.0;
+        out.extend_from_slice(&(v as i16).to_le_bytes());
+    }
+    out
+}
+
+/// What happened on the console so far (a snapshot).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConsoleEvents {
+    pub challenges: u64,
+    /// Every `action=login`, whatever its outcome.
+    pub logins_tried: u64,
+    pub logins_ok: u64,
+    /// Wrong user name or token (-37), including the one that triggers a ban.
+    pub logins_failed: u64,
+    /// Refused without checking the password: banned (-68), blocked (-70) or no captcha.
+    pub logins_refused: u64,
+    pub logouts: u64,
+    /// List requests answered (each page, each "More").
+    pub pages_listed: u64,
+    pub files_checked: u64,
+    pub downloads_served: u64,
+    /// Refused with the 429 page (too soon after the previous download).
+    pub downloads_rate_limited: u64,
+    /// Answered with the login page because the session was missing or expired.
+    pub downloads_without_session: u64,
+    pub downloads_not_found: u64,
+    /// Files served, in order.
+    pub served_files: Vec<String>,
+    /// Sessions alive now, and the most alive at once.
+    pub sessions_active: usize,
+    pub sessions_max_concurrent: usize,
+}
+
+/// The running stand-in. Stops when dropped.
+pub struct FakeConsole {
+    /// `http://127.0.0.1:<port>` or `https://...`, no trailing slash.
+    pub url: String,
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    handle: axum_server::Handle,
+}
+
+impl FakeConsole {
+    /// Starts the console on `config.bind` (port 0: a free port) and returns once it listens.
+    pub async fn start(config: ConsoleConfig) -> FakeConsole {
+        let listener = std::net::TcpListener::bind(config.bind).expect("bind the console");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let addr = listener.local_addr().expect("local addr");
+        let tls = config.tls;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(ConsoleState {
+                config,
+                events: ConsoleEvents::default(),
+                sessions: HashMap::new(),
+                challenges: HashMap::new(),
+                failures: HashMap::new(),
+                banned_until: HashMap::new(),
+                last_download: None,
+            }),
+        });
+        let app = router(shared.clone());
+        let handle = axum_server::Handle::new();
+        let make = app.into_make_service_with_connect_info::<SocketAddr>();
+        let scheme = if tls {
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls_config()));
+            let server = axum_server::from_tcp_rustls(listener, rustls).handle(handle.clone());
+            tokio::spawn(async move { server.serve(make).await });
+            "https"
+        } else {
+            let server = axum_server::from_tcp(listener).handle(handle.clone());
+            tokio::spawn(async move { server.serve(make).await });
+            "http"
+        };
+        handle.listening().await.expect("console listening");
+        let host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            addr.ip().to_string()
+        };
+        FakeConsole {
+            url: format!("{scheme}://{host}:{}", addr.port()),
+            addr,
+            shared,
+            handle,
+        }
+    }
+
+    pub fn events(&self) -> ConsoleEvents {
+        let mut st = self.shared.lock();
+        st.prune_sessions();
+        st.events.sessions_active = st.sessions.len();
+        st.events.clone()
+    }
+
+    pub fn add_recording(&self, recording: Recording) {
+        self.shared.lock().config.recordings.push(recording);
+    }
+
+    /// Ends every session now, as if the idle timeout had passed.
+    pub fn expire_sessions(&self) {
+        self.shared.lock().sessions.clear();
+    }
+
+    /// Lifts bans and forgets failed logins.
+    pub fn clear_lockouts(&self) {
+        let mut st = self.shared.lock();
+        st.failures.clear();
+        st.banned_until.clear();
+    }
+
+    /// Changes the configuration of the running console (delays, captcha, gap, ...).
+    /// `bind` and `tls` have no effect after start.
+    pub fn reconfigure(&self, change: impl FnOnce(&mut ConsoleConfig)) {
+        change(&mut self.shared.lock().config);
+    }
+
+    /// The download URL of a recording file (`2026-02/auto-….wav`), as the console builds it.
+    pub fn download_url(&self, file: &str) -> String {
+        format!(
+            "{}/cgi?action=downloadFile&type=voice_recording&data={}",
+            self.url,
+            file.replace('/', "%2F")
+        )
+    }
+
+    /// The URL of a route, e.g. `console.route("/cdr/recordingFile")`.
+    pub fn route(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+}
+
+impl Drop for FakeConsole {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+    }
+}
+
+fn tls_config() -> rustls::ServerConfig {
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+        .expect("self-signed certificate");
+    let cert = key.cert.der().clone();
+    let private = rustls::pki_types::PrivateKeyDer::Pkcs8(key.key_pair.serialize_der().into());
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], private)
+    .expect("TLS certificate");
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config
+}
+
+struct Shared {
+    state: Mutex<ConsoleState>,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ConsoleState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+struct ConsoleState {
+    config: ConsoleConfig,
+    events: ConsoleEvents,
+    /// session id -> last activity
+    sessions: HashMap<String, Instant>,
+    /// user -> outstanding challenge
+    challenges: HashMap<String, String>,
+    failures: HashMap<IpAddr, Vec<Instant>>,
+    banned_until: HashMap<IpAddr, Instant>,
+    last_download: Option<Instant>,
+}
+
+impl ConsoleState {
+    fn prune_sessions(&mut self) {
+        let ttl = self.config.session_ttl;
+        self.sessions.retain(|_, seen| seen.elapsed() < ttl);
+    }
+
+    /// Whether the request carries a live session; touching it keeps it alive (idle timeout).
+    fn touch(&mut self, headers: &HeaderMap) -> bool {
+        self.prune_sessions();
+        match session_cookie(headers) {
+            Some(sid) => match self.sessions.get_mut(&sid) {
+                Some(seen) => {
+                    *seen = Instant::now();
+                    true
+                }
+                None => false,
+            },
+            None => false,
+        }
+    }
+
+    fn ban_remaining(&mut self, ip: IpAddr) -> Option<u64> {
+        let until = *self.banned_until.get(&ip)?;
+        let now = Instant::now();
+        if until > now {
+            Some((until - now).as_secs_f64().ceil() as u64)
+        } else {
+            self.banned_until.remove(&ip);
+            None
+        }
+    }
+
+    fn find(&self, file: &str) -> Option<Recording> {
+        self.config
+            .recordings
+            .iter()
+            .find(|r| r.file == file)
+            .cloned()
+    }
+
+    /// Newest first.
+    fn sorted(&self) -> Vec<Recording> {
+        let mut all = self.config.recordings.clone();
+        all.sort_by(|a, b| {
+            b.start_epoch
+                .cmp(&a.start_epoch)
+                .then_with(|| b.file.cmp(&a.file))
+        });
+        all
+    }
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == "session-identify")
+        .map(|(_, v)| v.to_string())
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/cgi", get(cgi_get).post(cgi_post))
+        .route("/static/{file}", get(static_file))
+        .route("/recaptcha/api2/anchor", get(captcha_frame))
+        .fallback(get(shell))
+        .with_state(shared)
+}
+
+type St = State<Arc<Shared>>;
+
+/// Every page path answers with the same empty shell; the script renders the view.
+async fn shell(State(shared): St) -> Response {
+    let skin = shared.lock().config.skin;
+    html(StatusCode::OK, shell_html(skin))
+}
+
+fn shell_html(skin: Skin) -> String {
+    match skin {
+        Skin::Ucm63xx => include_str!("ucm63xx.html").to_string(),
+        Skin::Ucm62xx => include_str!("ucm62xx.html").to_string(),
+    }
+}
+
+async fn static_file(
+    State(shared): St,
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> Response {
+    let (skin, cfg) = {
+        let st = shared.lock();
+        let c = &st.config;
+        let cfg = json!({
+            "bootDelayMs": c.boot_delay.as_millis() as u64,
+            "overlay": c.overlay,
+            "captcha": c.captcha,
+            "sitekey": "6LfStandInSiteKeyForTestsOnly000000000000",
+        });
+        (c.skin, cfg)
+    };
+    let (body, ctype) = match (skin, file.as_str()) {
+        (_, "md5.js") => (include_str!("md5.js").to_string(), "application/javascript"),
+        (Skin::Ucm63xx, "app.js") => (
+            format!("var UCM_CONFIG = {cfg};\n{}", include_str!("ucm63xx.js")),
+            "application/javascript",
+        ),
+        (Skin::Ucm62xx, "main.js") => (
+            format!("var UCM_CONFIG = {cfg};\n{}", include_str!("ucm62xx.js")),
+            "application/javascript",
+        ),
+        (Skin::Ucm63xx, "app.css") => (include_str!("ucm63xx.css").to_string(), "text/css"),
+        (Skin::Ucm62xx, "main.css") => (include_str!("ucm62xx.css").to_string(), "text/css"),
+        _ => return (StatusCode::NOT_FOUND, "not found").into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, ctype),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn captcha_frame() -> Response {
+    html(
+        StatusCode::OK,
+        "<!DOCTYPE html><html><body style=\"margin:0;font:14px sans-serif\">\
+         <div class=\"recaptcha-checkbox\" role=\"checkbox\" aria-checked=\"false\" \
+         style=\"border:1px solid #ccc;padding:20px\">I'm not a robot</div></body></html>"
+            .to_string(),
+    )
+}
+
+async fn cgi_post(
+    State(shared): St,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(params): Form<HashMap<String, String>>,
+) -> Response {
+    cgi(shared, peer.ip(), headers, params).await
+}
+
+async fn cgi_get(
+    State(shared): St,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    cgi(shared, peer.ip(), headers, params).await
+}
+
+fn status(code: i32) -> Response {
+    axum::Json(json!({ "response": {}, "status": code })).into_response()
+}
+
+fn ok(response: Value) -> Response {
+    axum::Json(json!({ "response": response, "status": 0 })).into_response()
+}
+
+async fn cgi(
+    shared: Arc<Shared>,
+    ip: IpAddr,
+    headers: HeaderMap,
+    params: HashMap<String, String>,
+) -> Response {
+    let param = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
+    match param("action") {
+        "challenge" => challenge(&shared, param("user")),
+        "login" => login(&shared, ip, &params),
+        "logout" => {
+            let mut st = shared.lock();
+            if let Some(sid) = session_cookie(&headers) {
+                if st.sessions.remove(&sid).is_some() {
+                    st.events.logouts += 1;
+                }
+            }
+            let mut r = status(0);
+            r.headers_mut().insert(
+                header::SET_COOKIE,
+                HeaderValue::from_static("session-identify=; Path=/; Max-Age=0"),
+            );
+            r
+        }
+        "getSystemStatus" => {
+            let (live, delay, firmware) = {
+                let mut st = shared.lock();
+                let live = st.touch(&headers);
+                (live, st.config.list_delay, st.config.firmware.clone())
+            };
+            if !live {
+                return status(-6);
+            }
+            tokio::time::sleep(delay).await;
+            ok(json!({ "prog-version": firmware, "model": "UCM", "up-time": "3 days 04:12:09" }))
+        }
+        "listFile" => list_file(&shared, &headers, param("page")).await,
+        "checkFile" => {
+            let mut st = shared.lock();
+            if !st.touch(&headers) {
+                return status(-6);
+            }
+            st.events.files_checked += 1;
+            if st.find(param("data")).is_some() {
+                status(0)
+            } else {
+                status(-9)
+            }
+        }
+        "downloadFile" => download(&shared, &headers, param("data")).await,
+        _ => status(-1),
+    }
+}
+
+fn challenge(shared: &Shared, user: &str) -> Response {
+    // Bans are enforced at `login`, so each attempt is one challenge and one login.
+    let mut st = shared.lock();
+    st.events.challenges += 1;
+    let challenge = format!("{:016}", rand::random::<u64>() % 10_000_000_000_000_000);
+    st.challenges.insert(user.to_string(), challenge.clone());
+    ok(json!({ "challenge": challenge }))
+}
+
+fn login(shared: &Shared, ip: IpAddr, params: &HashMap<String, String>) -> Response {
+    use md5::Digest;
+    let param = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
+    let mut st = shared.lock();
+    st.events.logins_tried += 1;
+    if st.config.blocked {
+        st.events.logins_refused += 1;
+        return status(-70);
+    }
+    if let Some(remain) = st.ban_remaining(ip) {
+        st.events.logins_refused += 1;
+        return axum::Json(json!({ "response": { "remain_time": remain }, "status": -68 }))
+            .into_response();
+    }
+    if st.config.captcha && param("g-recaptcha-response").is_empty() {
+        st.events.logins_refused += 1;
+        return status(-50);
+    }
+    let user = param("user");
+    let expected = st.challenges.remove(user).map(|challenge| {
+        let digest = md5::Md5::digest(format!("{challenge}{}", st.config.password).as_bytes());
+        hex::encode(digest)
+    });
+    let good = user == st.config.username
+        && expected.is_some_and(|t| t.eq_ignore_ascii_case(param("token")));
+    if !good {
+        st.events.logins_failed += 1;
+        let now = Instant::now();
+        let window = st.config.lockout_window;
+        let threshold = st.config.lockout_threshold;
+        let lockout = st.config.lockout_duration;
+        let failures = st.failures.entry(ip).or_default();
+        failures.retain(|t| now.duration_since(*t) < window);
+        failures.push(now);
+        let count = failures.len() as u32;
+        if count >= threshold {
+            st.failures.remove(&ip);
+            st.banned_until.insert(ip, now + lockout);
+            let remain = lockout.as_secs_f64().ceil() as u64;
+            return axum::Json(json!({ "response": { "remain_time": remain }, "status": -68 }))
+                .into_response();
+        }
+        return axum::Json(json!({
+            "response": { "remain_num": threshold - count },
+            "status": -37
+        }))
+        .into_response();
+    }
+    st.failures.remove(&ip);
+    st.prune_sessions();
+    let sid = format!(
+        "sid{}-{}",
+        rand::random::<u32>(),
+        chrono::Utc::now().timestamp()
+    );
+    st.sessions.insert(sid.clone(), Instant::now());
+    st.events.logins_ok += 1;
+    let alive = st.sessions.len();
+    st.events.sessions_max_concurrent = st.events.sessions_max_concurrent.max(alive);
+    let mut r = ok(json!({ "cookie": sid, "user": { "user_name": user } }));
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&format!("session-identify={sid}; Path=/")).expect("cookie"),
+    );
+    r
+}
+
+async fn list_file(shared: &Shared, headers: &HeaderMap, page: &str) -> Response {
+    let delay = {
+        let mut st = shared.lock();
+        if !st.touch(headers) {
+            return status(-6);
+        }
+        st.config.list_delay
+    };
+    tokio::time::sleep(delay).await;
+    let mut st = shared.lock();
+    st.events.pages_listed += 1;
+    let size = st.config.page_size.max(1);
+    let all = st.sorted();
+    let total = all.len();
+    let pages = total.div_ceil(size).max(1);
+    let page = page.parse::<usize>().unwrap_or(1).clamp(1, pages);
+    let tz = st.config.timezone;
+    let time_format = match st.config.skin {
+        Skin::Ucm63xx => "%Y-%m-%d %H:%M:%S",
+        Skin::Ucm62xx => "%Y/%m/%d %H:%M:%S",
+    };
+    let rows: Vec<Value> = all
+        .iter()
+        .skip((page - 1) * size)
+        .take(size)
+        .map(|r| {
+            let time = tz
+                .timestamp_opt(r.start_epoch, 0)
+                .single()
+                .map(|t| t.format(time_format).to_string())
+                .unwrap_or_default();
+            json!({
+                "n": r.download_name(),
+                "f": r.file,
+                "caller": r.caller,
+                "callee": r.callee,
+                "d": time,
+                "s": human_size(r.wav.len()),
+            })
+        })
+        .collect();
+    ok(json!({
+        "voice_recording": rows,
+        "total_item": total,
+        "total_page": pages,
+        "page": page,
+    }))
+}
+
+fn human_size(bytes: usize) -> String {
+    let b = bytes as f64;
+    if b >= 1024.0 * 1024.0 {
+        format!("{:.2} MB", b / 1024.0 / 1024.0)
+    } else {
+        format!("{:.2} KB", b / 1024.0)
+    }
+}
+
+async fn download(shared: &Shared, headers: &HeaderMap, file: &str) -> Response {
+    let (recording, delay) = {
+        let mut st = shared.lock();
+        if !st.touch(headers) {
+            st.events.downloads_without_session += 1;
+            // What the real console does to a scraper: the login page, 200, text/html.
+            // The stale cookie is cleared, so the page the browser shows is the login form.
+            let skin = st.config.skin;
+            let mut page = html(StatusCode::OK, shell_html(skin));
+            page.headers_mut().insert(
+                header::SET_COOKIE,
+                HeaderValue::from_static("session-identify=; Path=/; Max-Age=0"),
+            );
+            return page;
+        }
+        let gap = st.config.download_gap;
+        if let Some(last) = st.last_download {
+            let since = last.elapsed();
+            if since < gap {
+                st.events.downloads_rate_limited += 1;
+                let wait = (gap - since).as_secs_f64().ceil().max(1.0) as u64;
+                return too_frequent(wait);
+            }
+        }
+        let Some(recording) = st.find(file) else {
+            st.events.downloads_not_found += 1;
+            return html(
+                StatusCode::NOT_FOUND,
+                "<!DOCTYPE html><html><head><title>404 Not Found</title></head>\
+                 <body><h1>404 Not Found</h1><p>The file does not exist.</p></body></html>"
+                    .into(),
+            );
+        };
+        st.last_download = Some(Instant::now());
+        st.events.downloads_served += 1;
+        st.events.served_files.push(recording.file.clone());
+        (recording, st.config.download_delay)
+    };
+    let len = recording.wav.len();
+    let body = if delay.is_zero() || len == 0 {
+        Body::from(recording.wav.as_ref().clone())
+    } else {
+        // Headers now, the bytes spread over `delay`: the browser shows a partial download.
+        let pieces = 20usize;
+        let step = delay / pieces as u32;
+        let chunk = len.div_ceil(pieces);
+        let wav = recording.wav.clone();
+        let stream = futures::stream::unfold(0usize, move |offset| {
+            let wav = wav.clone();
+            async move {
+                if offset >= wav.len() {
+                    return None;
+                }
+                tokio::time::sleep(step).await;
+                let end = (offset + chunk).min(wav.len());
+                let bytes = axum::body::Bytes::copy_from_slice(&wav[offset..end]);
+                Some((Ok::<_, std::io::Error>(bytes), end))
+            }
+        });
+        Body::from_stream(stream)
+    };
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_LENGTH, len)
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}\"", recording.download_name()),
+        )
+        .body(body)
+        .expect("download response")
+}
+
+/// The throttling answer (codes -45/-46 in the console's API), as a page.
+fn too_frequent(wait: u64) -> Response {
+    let mut page = String::new();
+    let _ = write!(
+        page,
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>429 Too Many Requests</title></head>\
+         <body><div class=\"error-page\" data-status=\"-45\"><h1>429 Too Many Requests</h1>\
+         <p class=\"error-message\">Operating too frequently, please retry after {wait} seconds.</p>\
+         </div></body></html>"
+    );
+    let mut r = html(StatusCode::TOO_MANY_REQUESTS, page);
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_str(&wait.to_string()).expect("retry-after"),
+    );
+    r
+}
+
+fn html(code: StatusCode, body: String) -> Response {
+    (
+        code,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
