@@ -11,6 +11,7 @@
 //! - [`db`]: the Postgres pool and the migrations.
 //! - [`ids`]: `TenantId` and `UniqueId`, validated once.
 //! - [`cli`]: the command line, as `ucm-scraper --help` shows it.
+//! - [`transcode`]: WAV (PCM, float, G.711, any header a recorder writes) to speech-sized MP3.
 
 pub mod cli;
 pub mod config;
@@ -18,3 +19,4 @@ pub mod db;
 pub mod ids;
 pub mod secrets;
 pub mod telemetry;
+pub mod transcode;
