@@ -66,13 +66,16 @@ async fn transcode(
     Ok(ExitCode::SUCCESS)
 }
 
+/// MP3_BITRATE_KBPS from the environment or `.env`, as `Settings` would read it.
 fn bitrate_from_env() -> anyhow::Result<Option<u32>> {
-    match dotenvy::var("MP3_BITRATE_KBPS") {
-        Ok(value) => value.trim().parse().map(Some).with_context(|| {
-            format!("MP3_BITRATE_KBPS is {value:?}: use a whole number of kbps, such as 32")
-        }),
-        Err(_) => Ok(None),
-    }
+    let value = match dotenvy::var("MP3_BITRATE_KBPS") {
+        Ok(value) => value,
+        Err(dotenvy::Error::EnvVar(std::env::VarError::NotPresent)) => return Ok(None),
+        Err(e) => return Err(e).context("reading MP3_BITRATE_KBPS"),
+    };
+    value.trim().parse().map(Some).with_context(|| {
+        format!("MP3_BITRATE_KBPS is {value:?}: use a whole number of kbps, such as 32")
+    })
 }
 
 fn load_settings(headed: bool) -> anyhow::Result<Settings> {

@@ -79,9 +79,6 @@ pub fn transcode_file(
     bitrate_override_kbps: Option<u32>,
 ) -> Result<TranscodeReport, TranscodeError> {
     let (info, mut samples) = wav::open(input)?;
-    let input_bytes = std::fs::metadata(input)
-        .map_err(io_error(input, "reading the WAV file's size"))?
-        .len();
     let output_rate = policy::output_sample_rate(info.sample_rate);
     let settings = encode::Settings {
         input_rate: info.sample_rate,
@@ -104,7 +101,7 @@ pub fn transcode_file(
     part.write(encoder.finish().map_err(lame_error)?)?;
     let output_bytes = part.complete(encoder.info_tag(), output)?;
     Ok(TranscodeReport {
-        input_bytes,
+        input_bytes: info.file_bytes,
         output_bytes,
         duration: info.duration(),
         sample_rate: output_rate,
@@ -157,8 +154,10 @@ impl PartialMp3 {
         Ok(())
     }
 
-    /// Puts the Info tag over the placeholder frame at the start, makes the data durable, then
-    /// renames: the final name only ever shows a complete MP3. Returns the MP3's size.
+    /// Puts the Info tag over the placeholder frame at the start, then renames: the final name
+    /// only ever shows a complete MP3, even if the process dies midway. No fsync: the MP3 is uploaded
+    /// and dropped within seconds, and after a power cut the call is simply fetched again
+    /// (its lease expires), while an fsync per call cost a fifth of the encoding time.
     fn complete(self, info_tag: &[u8], output: &Path) -> Result<u64, TranscodeError> {
         let io = |action| io_error(&self.path, action);
         let part = self
@@ -170,7 +169,6 @@ impl PartialMp3 {
             .map_err(io("writing the Info tag"))?;
         file.write_all(info_tag)
             .map_err(io("writing the Info tag"))?;
-        file.sync_all().map_err(io("flushing the MP3 to disk"))?;
         part.persist(output)
             .map_err(|e| io_error(output, "renaming the temporary MP3 into place")(e.error))?;
         Ok(self.written)

@@ -121,6 +121,8 @@ pub struct WavInfo {
     pub truncated: bool,
     /// The writer never filled in the data size (0 or 0xFFFFFFFF): the data runs to the end.
     pub size_unpatched: bool,
+    /// Size of the whole file.
+    pub file_bytes: u64,
     block_align: u16,
 }
 
@@ -226,12 +228,7 @@ fn read_header(
             b"data" => {
                 let format = format
                     .ok_or_else(|| bad("the data chunk comes before the fmt chunk".into()))?;
-                return Ok(data_extent(
-                    path,
-                    format,
-                    size,
-                    file_len.saturating_sub(position),
-                )?);
+                return Ok(data_extent(path, format, size, position, file_len)?);
             }
             b"fmt " => {
                 if !(16..=MAX_FMT_BYTES).contains(&size) {
@@ -254,8 +251,10 @@ fn data_extent(
     path: &Path,
     format: Format,
     declared: u32,
-    available: u64,
+    data_offset: u64,
+    file_bytes: u64,
 ) -> Result<WavInfo, TranscodeError> {
+    let available = file_bytes.saturating_sub(data_offset);
     let size_unpatched = declared == 0 || declared == u32::MAX;
     let present = if size_unpatched {
         available
@@ -277,6 +276,7 @@ fn data_extent(
         truncated: present % block_align != 0
             || (!size_unpatched && u64::from(declared) > available),
         size_unpatched,
+        file_bytes,
         block_align: format.block_align,
     })
 }
