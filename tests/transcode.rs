@@ -432,6 +432,31 @@ fn gsm_6_10_is_refused_naming_the_codec_so_the_original_is_kept() {
 }
 
 #[test]
+fn more_than_two_channels_are_refused_keeping_the_original() {
+    let dir = tempfile::tempdir().unwrap();
+    let mono = dir.path().join("mono.wav");
+    let three = dir.path().join("three.wav");
+    audio::speech_wav(&mono, 1.0, 8_000, 1);
+    let m = mono.display().to_string();
+    audio::sox(&[
+        "-M".into(),
+        m.clone(),
+        m.clone(),
+        m,
+        three.display().to_string(),
+    ]);
+    let content = std::fs::read(&three).unwrap();
+    std::fs::remove_file(&mono).unwrap();
+    std::fs::remove_file(&three).unwrap();
+    let err = refuse(dir.path(), "conference.wav", &content);
+    assert!(
+        matches!(err, TranscodeError::BadHeader { .. }) && err.keep_original(),
+        "{err}"
+    );
+    assert!(err.to_string().contains("3 channels"), "{err}");
+}
+
+#[test]
 fn bitrate_override_is_clamped_to_what_mpeg_allows() {
     let dir = tempfile::tempdir().unwrap();
     for (rate, asked, allowed) in [(8_000, 128, 64), (16_000, 56, 56), (44_100, 8, 32)] {
@@ -467,7 +492,13 @@ fn command_converts_without_database_settings() {
     let wav = dir.path().join("call.wav");
     let mp3 = dir.path().join("call.mp3");
     audio::speech_wav(&wav, 3.0, 8_000, 1);
-    let out = ucm_scraper(&[&wav, &mp3], &[("MP3_BITRATE_KBPS", "40")], dir.path());
+    // Relative names, as an operator types them: the MP3 goes into the working directory.
+    let (wav_name, mp3_name) = (Path::new("call.wav"), Path::new("call.mp3"));
+    let out = ucm_scraper(
+        &[wav_name, mp3_name],
+        &[("MP3_BITRATE_KBPS", "40")],
+        dir.path(),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -155,9 +155,9 @@ impl PartialMp3 {
     }
 
     /// Puts the Info tag over the placeholder frame at the start, then renames: the final name
-    /// only ever shows a complete MP3, even if the process dies midway. No fsync: the MP3 is uploaded
-    /// and dropped within seconds, and after a power cut the call is simply fetched again
-    /// (its lease expires), while an fsync per call cost a fifth of the encoding time.
+    /// only ever shows a complete MP3, even if the process dies midway. No fsync: the MP3 is
+    /// uploaded and dropped within seconds, and after a power cut the call is simply fetched
+    /// again (its lease expires), while an fsync added about 0.15 s to a 0.4 s conversion here.
     fn complete(self, info_tag: &[u8], output: &Path) -> Result<u64, TranscodeError> {
         let io = |action| io_error(&self.path, action);
         let part = self

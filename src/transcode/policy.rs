@@ -8,7 +8,8 @@
 //!
 //! The policy also keeps LAME's Info tag: LAME leaves it out when the first frame is too small
 //! to hold it, and without it players count the encoder's delay and padding (0.1–0.2 s) as part
-//! of the recording. That lifts 11.025/12 kHz mono to 32 kbps and 22.05/24 kHz mono to 64 kbps.
+//! of the recording. That lifts 11.025/12 kHz mono to 32 kbps, 22.05 kHz mono to 56 kbps and
+//! 24 kHz mono to 64 kbps.
 
 /// MPEG audio version, fixed by the output sample rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
