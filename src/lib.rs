@@ -13,12 +13,14 @@
 //! - [`cli`]: the command line, as `ucm-scraper --help` shows it.
 //! - [`scheduler`]: one pass at start, then every `SCRAPE_INTERVAL`, until a signal.
 //! - [`metrics`]: `/healthz` and `/metrics` for `run`.
+//! - [`pipeline`]: one pass: claim → console → transcode → store → record → trigger, per tenant.
 //! - [`storage`]: upload a recording under `tenant_<id>/<uniqueid>_recording.mp3` (Supabase or a local directory).
 //! - [`ai`]: trigger AI processing with a signed webhook.
 //! - [`tenants`]: active tenants with opened credentials, login blocks, the `tenant` commands.
 //! - [`calls`]: `cdr_records` as a work queue: claim with leases, mark stored/failed, AI triggers.
 //! - [`console`]: the UCM web console through headless Chromium (the only module that knows
 //!   fantoccini); locators come from `selectors/*.toml`.
+//! - [`transcode`]: WAV (PCM, float, G.711, any header a recorder writes) to speech-sized MP3.
 
 pub mod ai;
 pub mod calls;
@@ -28,8 +30,10 @@ pub mod console;
 pub mod db;
 pub mod ids;
 pub mod metrics;
+pub mod pipeline;
 pub mod scheduler;
 pub mod secrets;
 pub mod storage;
 pub mod telemetry;
 pub mod tenants;
+pub mod transcode;

@@ -1,9 +1,10 @@
 //! Support code shared by the integration tests: real services started on demand.
 #![allow(dead_code)] // each test binary uses a different part of the support code
 
-pub mod fernet;
+pub mod audio;
 pub mod browser;
 pub mod console;
+pub mod fernet;
 pub mod pg;
 pub mod storage;
 pub mod webhook;

@@ -1,0 +1,628 @@
+//! One pass over the tenants, step by step as the operators' guide tells it:
+//! get active tenants → log in → download → convert → upload → record → trigger AI.
+//!
+//! Postgres is the source of truth: calls are claimed with a lease before the browser opens,
+//! and every call ends the pass stored, failed (with its reason), not on the console, or
+//! released for the next pass. One tenant's trouble never stops another.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use sqlx::PgPool;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, info_span, warn, Instrument as _};
+
+use crate::ai::{AiJob, AiTrigger};
+use crate::calls::{self, Call, ClaimPolicy};
+use crate::config::Settings;
+use crate::console::{
+    BrowserConfig, CallQuery, ConsoleError, ConsoleErrorKind, ConsoleSession, ConsoleTarget,
+    Downloaded,
+};
+use crate::db;
+use crate::ids::TenantId;
+use crate::metrics::{Metrics, Stage};
+use crate::secrets::PasswordCipher;
+use crate::storage::{self, ObjectStore, StorageKey};
+use crate::tenants::{self, Tenant, TenantEntry};
+use crate::transcode::{self, TranscodeError};
+
+/// A call that failed this often is left `failed` for an operator instead of being retried.
+const MAX_ATTEMPTS: i32 = 5;
+/// How long a claim holds a call; a crashed worker's calls come back after it.
+const LEASE: Duration = Duration::from_secs(60 * 60);
+
+/// Everything a pass needs, built once by [`Worker::build`] for `run`, `once` and the tests.
+pub struct Worker {
+    pool: PgPool,
+    settings: Settings,
+    cipher: PasswordCipher,
+    browser: BrowserConfig,
+    recorder: Recorder,
+    metrics: Arc<Metrics>,
+}
+
+/// The half of the pipeline after a download: convert → upload → record → trigger AI.
+/// Cheap to clone, so each downloaded file is finished in its own task while the browser
+/// waits out the console's download gap.
+#[derive(Clone)]
+struct Recorder {
+    pool: PgPool,
+    store: Arc<dyn ObjectStore>,
+    ai: Option<Arc<AiTrigger>>,
+    bucket: String,
+    bitrate_kbps: Option<u32>,
+    metrics: Arc<Metrics>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+}
+
+/// How one tenant's part of a pass ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TenantOutcome {
+    /// Ran; the counts say what happened to its calls.
+    Done,
+    /// Not tried: the reason (missing credentials, blocked after failed logins).
+    Skipped(String),
+    /// Tried and failed: the reason, which names the next step.
+    Failed(String),
+}
+
+/// One row of the pass summary.
+#[derive(Debug, Clone)]
+pub struct TenantReport {
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub outcome: TenantOutcome,
+    pub claimed: usize,
+    pub stored: usize,
+    pub failed: usize,
+    pub not_on_console: usize,
+}
+
+impl TenantReport {
+    fn new(tenant_id: TenantId, name: &str, outcome: TenantOutcome) -> Self {
+        Self {
+            tenant_id,
+            name: name.to_string(),
+            outcome,
+            claimed: 0,
+            stored: 0,
+            failed: 0,
+            not_on_console: 0,
+        }
+    }
+}
+
+/// What a pass did, tenant by tenant.
+#[derive(Debug, Clone, Default)]
+pub struct PassSummary {
+    pub tenants: Vec<TenantReport>,
+    pub elapsed: Duration,
+}
+
+impl PassSummary {
+    pub fn any_failed(&self) -> bool {
+        self.tenants
+            .iter()
+            .any(|t| matches!(t.outcome, TenantOutcome::Failed(_)))
+    }
+
+    /// The summary table `once` prints.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{:<6} {:<28} {:>7} {:>6} {:>6} {:>14}  {}\n",
+            "id", "tenant", "claimed", "stored", "failed", "not_on_console", "outcome"
+        );
+        for t in &self.tenants {
+            let outcome = match &t.outcome {
+                TenantOutcome::Done => "ok".to_string(),
+                TenantOutcome::Skipped(why) => format!("skipped: {why}"),
+                TenantOutcome::Failed(why) => format!("FAILED: {why}"),
+            };
+            out.push_str(&format!(
+                "{:<6} {:<28} {:>7} {:>6} {:>6} {:>14}  {}\n",
+                t.tenant_id.0,
+                truncate(&t.name, 28),
+                t.claimed,
+                t.stored,
+                t.failed,
+                t.not_on_console,
+                outcome
+            ));
+        }
+        out
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+impl Worker {
+    /// Connects, migrates and prepares storage: the same builder for `run`, `once` and tests.
+    pub async fn build(settings: Settings, metrics: Arc<Metrics>) -> Result<Self, BuildError> {
+        let connections = (settings.max_parallel_tenants as u32 * 2 + 2).max(4);
+        let pool = db::connect(&settings.database_url, connections).await?;
+        db::migrate(&pool).await?;
+        let recorder = Recorder {
+            pool: pool.clone(),
+            store: storage::from_settings(&settings)?,
+            ai: AiTrigger::from_settings(&settings).map(Arc::new),
+            bucket: settings.bucket.clone(),
+            bitrate_kbps: settings.mp3_bitrate_kbps,
+            metrics: metrics.clone(),
+        };
+        Ok(Self {
+            cipher: PasswordCipher::from_settings(&settings),
+            browser: BrowserConfig::from_settings(&settings),
+            recorder,
+            pool,
+            settings,
+            metrics,
+        })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// One pass over every active tenant (or only `only`), at most `MAX_PARALLEL_TENANTS` at
+    /// a time. Stops claiming new work once `shutdown` fires.
+    pub async fn pass(&self, only: Option<TenantId>, shutdown: &CancellationToken) -> PassSummary {
+        let started = Instant::now();
+        let span = info_span!("pass", pass.id = %uuid_like());
+        let mut summary = async {
+            let entries = match tenants::load_active(&self.pool, &self.cipher, only).await {
+                Ok(entries) => entries,
+                Err(error) => {
+                    error!(%error, "Could not load tenants; no tenant processed this pass");
+                    return PassSummary::default();
+                }
+            };
+            info!("Found {} active tenants with UCM configured", entries.len());
+            let tenants = futures::stream::iter(entries)
+                .map(|entry| self.tenant_pass(entry, shutdown))
+                .buffer_unordered(self.settings.max_parallel_tenants)
+                .collect::<Vec<_>>()
+                .await;
+            PassSummary {
+                tenants,
+                elapsed: Duration::ZERO,
+            }
+        }
+        .instrument(span)
+        .await;
+        summary.tenants.sort_by_key(|t| t.tenant_id);
+        summary.elapsed = started.elapsed();
+        self.metrics
+            .pass_finished(summary.elapsed.as_secs_f64(), summary.any_failed());
+        summary
+    }
+}
+
+/// A short random id that ties a pass's log lines together.
+fn uuid_like() -> String {
+    format!("{:08x}", rand::random::<u32>())
+}
+
+impl Worker {
+    async fn tenant_pass(&self, entry: TenantEntry, shutdown: &CancellationToken) -> TenantReport {
+        match entry {
+            TenantEntry::MissingCredentials { id, name } => {
+                info!("Missing UCM credentials for tenant {name}. Skipping.");
+                TenantReport::new(
+                    id,
+                    &name,
+                    TenantOutcome::Skipped("missing UCM credentials".into()),
+                )
+            }
+            TenantEntry::Blocked {
+                id, name, until, ..
+            } => {
+                info!("Tenant {name} is blocked after failed logins until {until}. Skipping.");
+                TenantReport::new(
+                    id,
+                    &name,
+                    TenantOutcome::Skipped(format!("blocked after failed logins until {until}")),
+                )
+            }
+            TenantEntry::Broken { id, name, error } => {
+                error!(tenant.id = %id, "{error}");
+                TenantReport::new(id, &name, TenantOutcome::Failed(error.to_string()))
+            }
+            TenantEntry::Ready(tenant) => {
+                let span = info_span!("tenant", tenant.id = %tenant.id, tenant.name = %tenant.name);
+                self.run_tenant(tenant, shutdown).instrument(span).await
+            }
+        }
+    }
+
+    async fn run_tenant(&self, tenant: Tenant, shutdown: &CancellationToken) -> TenantReport {
+        info!("Processing tenant: {} (ID: {})", tenant.name, tenant.id);
+        let mut report = TenantReport::new(tenant.id, &tenant.name, TenantOutcome::Done);
+        self.recorder.retry_ai_triggers(tenant.id).await;
+        if shutdown.is_cancelled() {
+            report.outcome = TenantOutcome::Skipped("shutting down".into());
+            return report;
+        }
+        let calls = match calls::claim(&self.pool, tenant.id, &self.claim_policy()).await {
+            Ok(calls) => calls,
+            Err(error) => {
+                error!(%error, "Could not claim calls");
+                report.outcome = TenantOutcome::Failed(error.to_string());
+                return report;
+            }
+        };
+        info!("Found {} calls needing recordings", calls.len());
+        report.claimed = calls.len();
+        if calls.is_empty() {
+            return report; // no browser session at all
+        }
+        let mut session = match ConsoleSession::open(&self.browser, console_target(&tenant)).await {
+            Ok(session) => session,
+            Err(error) => {
+                self.metrics.failure(Stage::Login);
+                error!(%error, "Could not open a browser session");
+                release(&self.pool, &calls).await;
+                report.outcome = TenantOutcome::Failed(error.to_string());
+                return report;
+            }
+        };
+        // The session is closed whatever happened inside, before the outcome is reported.
+        let worked = self
+            .work_calls(&mut session, &tenant, &calls, &mut report, shutdown)
+            .await;
+        session.close().await;
+        if let Err(error) = worked {
+            report.outcome = TenantOutcome::Failed(error.to_string());
+        }
+        report
+    }
+
+    /// Signs in once, then fetches each claimed call in turn. Each downloaded file is finished
+    /// (convert, upload, record, trigger) in its own task while the next download waits out
+    /// the console's gap. Calls not reached (shutdown, a fatal console error) are released.
+    async fn work_calls(
+        &self,
+        session: &mut ConsoleSession,
+        tenant: &Tenant,
+        calls: &[Call],
+        report: &mut TenantReport,
+        shutdown: &CancellationToken,
+    ) -> Result<(), ConsoleError> {
+        match session.sign_in().await {
+            Ok(signed_in) => {
+                record_or_warn(
+                    tenants::record_login_success(
+                        &self.pool,
+                        tenant.id,
+                        signed_in.firmware.as_deref(),
+                    )
+                    .await,
+                    "login success",
+                );
+            }
+            Err(error) => {
+                self.metrics.failure(Stage::Login);
+                error!(%error, "Login failed");
+                if is_login_failure(&error) {
+                    record_or_warn(
+                        tenants::record_login_failure(&self.pool, tenant.id, &error.to_string())
+                            .await,
+                        "login failure",
+                    );
+                } else {
+                    record_or_warn(
+                        tenants::record_error(&self.pool, tenant.id, &error.to_string()).await,
+                        "tenant error",
+                    );
+                }
+                release(&self.pool, calls).await;
+                return Err(error);
+            }
+        }
+
+        let mut finishing = JoinSet::new();
+        let mut reached = 0;
+        let mut fatal = None;
+        for call in calls {
+            if shutdown.is_cancelled() {
+                info!("Shutdown requested: leaving the remaining calls for the next pass");
+                break;
+            }
+            reached += 1;
+            let span = info_span!("call", call.id = call.id, call.uniqueid = %call.uniqueid);
+            info!(parent: &span, "Processing call {} (Caller: {}, Callee: {})", call.uniqueid, call.src, call.dst);
+            match session
+                .download(&call_query(call))
+                .instrument(span.clone())
+                .await
+            {
+                Ok(file) => {
+                    let recorder = self.recorder.clone();
+                    let call = call.clone();
+                    finishing
+                        .spawn(async move { recorder.finish(call, file).await }.instrument(span));
+                }
+                Err(error) if matches!(error.kind, ConsoleErrorKind::NotOnConsole { .. }) => {
+                    warn!(parent: &span, "Recording of call {} is not on the console", call.uniqueid);
+                    report.not_on_console += 1;
+                    record_or_warn(
+                        calls::mark_not_on_console(&self.pool, call.id).await,
+                        "not on console",
+                    );
+                }
+                Err(error) if error.is_fatal_for_pass() => {
+                    self.metrics.failure(Stage::Download);
+                    error!(parent: &span, %error, "Stopping this tenant's pass");
+                    reached -= 1; // not this call's fault: it goes back with the others
+                    fatal = Some(error);
+                    break;
+                }
+                Err(error) => {
+                    self.metrics.failure(Stage::Download);
+                    error!(parent: &span, %error, "Download failed");
+                    report.failed += 1;
+                    record_or_warn(
+                        calls::mark_failed(&self.pool, call.id, &error.to_string(), MAX_ATTEMPTS)
+                            .await,
+                        "download failure",
+                    );
+                }
+            }
+            // At most one file finishing behind the browser: bounded disk and memory.
+            while finishing.len() > 1 {
+                tally(report, finishing.join_next().await);
+            }
+        }
+        while let Some(done) = finishing.join_next().await {
+            tally(report, Some(done));
+        }
+        release(&self.pool, &calls[reached..]).await;
+        match fatal {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// Calls claimed per tenant per pass: as many as the download gap lets through in one
+    /// interval, so a pass ends before the next one is due.
+    fn claim_policy(&self) -> ClaimPolicy {
+        let gap = self.settings.download_gap.as_secs_f64().max(0.1);
+        ClaimPolicy {
+            lookback_days: self.settings.lookback_days,
+            lease: LEASE,
+            limit: (self.settings.scrape_interval.as_secs_f64() / gap).clamp(1.0, 500.0) as i64,
+            max_attempts: MAX_ATTEMPTS,
+        }
+    }
+}
+
+fn tally(report: &mut TenantReport, joined: Option<Result<bool, tokio::task::JoinError>>) {
+    match joined {
+        Some(Ok(true)) => report.stored += 1,
+        Some(Ok(false)) => report.failed += 1,
+        Some(Err(error)) => {
+            error!(%error, "A recording task panicked; its call stays leased until the lease ends");
+            report.failed += 1;
+        }
+        None => {}
+    }
+}
+
+fn console_target(tenant: &Tenant) -> ConsoleTarget {
+    ConsoleTarget {
+        tenant_id: tenant.id,
+        tenant_name: tenant.name.clone(),
+        base_url: tenant.console.base_url.clone(),
+        username: tenant.console.username.clone(),
+        password: tenant.console.password.clone(),
+        timezone: tenant.timezone,
+    }
+}
+
+fn call_query(call: &Call) -> CallQuery {
+    CallQuery {
+        call_id: call.id,
+        uniqueid: call.uniqueid.clone(),
+        caller: call.src.clone(),
+        callee: call.dst.clone(),
+        call_date_utc: call.call_date,
+        recordfiles: call.recordfiles.clone(),
+    }
+}
+
+async fn release(pool: &PgPool, calls: &[Call]) {
+    if calls.is_empty() {
+        return;
+    }
+    let ids: Vec<i64> = calls.iter().map(|c| c.id).collect();
+    record_or_warn(
+        calls::release(pool, &ids).await,
+        "release of unprocessed calls",
+    );
+}
+
+/// Bookkeeping that fails is logged, not fatal: the lease brings the call back.
+fn record_or_warn<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) {
+    if let Err(error) = result {
+        warn!(%error, "Could not record the {what} in the database; the call comes back after its lease");
+    }
+}
+
+/// Why a finished download did not end stored: the stage (a metrics label) and the reason.
+type StepFailure = (Stage, String);
+
+impl Recorder {
+    /// Converts, uploads, records and triggers one downloaded recording; true when stored.
+    /// The working files are removed whatever happens: the console keeps the original, and a
+    /// failed call is fetched again on a later pass.
+    async fn finish(&self, call: Call, file: Downloaded) -> bool {
+        let mp3 = file.path.with_extension("mp3");
+        let result = self
+            .store_recording(&call, &file.path, file.bytes, &mp3)
+            .await;
+        remove_quietly(&file.path).await;
+        remove_quietly(&mp3).await;
+        match result {
+            Ok(()) => true,
+            Err((stage, reason)) => {
+                self.metrics.failure(stage);
+                error!(
+                    stage = stage.as_str(),
+                    "Recording of call {} not stored: {reason}", call.uniqueid
+                );
+                record_or_warn(
+                    calls::mark_failed(&self.pool, call.id, &reason, MAX_ATTEMPTS).await,
+                    "failure",
+                );
+                false
+            }
+        }
+    }
+
+    async fn store_recording(
+        &self,
+        call: &Call,
+        wav: &Path,
+        original_bytes: u64,
+        mp3: &Path,
+    ) -> Result<(), StepFailure> {
+        let (upload, extension, content_type, stored_bytes) =
+            match self.convert(wav.to_path_buf(), mp3.to_path_buf()).await {
+                Ok(report) => {
+                    info!("Converted to MP3: {report}");
+                    (mp3, "mp3", "audio/mpeg", report.output_bytes)
+                }
+                Err(error) if !error.keep_original() => {
+                    return Err((
+                        Stage::Transcode,
+                        format!("the downloaded file is not a recording: {error}"),
+                    ));
+                }
+                Err(error) => {
+                    warn!("Failed to convert to MP3: {error}. Using original file.");
+                    (wav, "wav", "audio/wav", original_bytes)
+                }
+            };
+        let key = StorageKey::recording(call.tenant_id, &call.uniqueid, extension);
+        self.store
+            .put_file(&key, upload, content_type)
+            .await
+            .map_err(|e| (Stage::Upload, e.to_string()))?;
+        // Upload first, then record: a crash between the two only causes an idempotent
+        // re-upload of the same key on a later pass, never a row pointing at nothing.
+        calls::mark_stored(
+            &self.pool,
+            call.id,
+            key.as_str(),
+            stored_bytes as i64,
+            original_bytes as i64,
+        )
+        .await
+        .map_err(|e| (Stage::Record, e.to_string()))?;
+        self.metrics.recording_stored(original_bytes, stored_bytes);
+        info!(
+            event = "RecordingStored",
+            "Stored {}",
+            self.store.location(&key)
+        );
+        self.trigger_ai(
+            call.tenant_id,
+            call.id,
+            &call.uniqueid,
+            key.as_str(),
+            call.duration,
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn convert(
+        &self,
+        wav: PathBuf,
+        mp3: PathBuf,
+    ) -> Result<transcode::TranscodeReport, TranscodeError> {
+        let bitrate = self.bitrate_kbps;
+        tokio::task::spawn_blocking(move || transcode::transcode_file(&wav, &mp3, bitrate))
+            .await
+            .expect("the transcoder does not panic")
+    }
+
+    async fn trigger_ai(
+        &self,
+        tenant_id: TenantId,
+        call_id: i64,
+        uniqueid: &crate::ids::UniqueId,
+        key: &str,
+        duration: Option<i32>,
+    ) {
+        let Some(ai) = &self.ai else { return };
+        let job = AiJob {
+            tenant_id,
+            call_id,
+            uniqueid: uniqueid.clone(),
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+            duration_secs: duration.map(i64::from),
+        };
+        match ai.trigger(&job).await {
+            Ok(()) => record_or_warn(
+                calls::mark_ai_triggered(&self.pool, call_id).await,
+                "AI trigger",
+            ),
+            Err(error) => {
+                self.metrics.failure(Stage::Trigger);
+                warn!(%error, "AI processing not triggered for call {uniqueid}; retried on the next pass");
+            }
+        }
+    }
+
+    /// Triggers left pending by an earlier pass (the webhook was down) are sent again first.
+    async fn retry_ai_triggers(&self, tenant: TenantId) {
+        if self.ai.is_none() {
+            return;
+        }
+        match calls::pending_ai_triggers(&self.pool, tenant).await {
+            Ok(pending) => {
+                for call in pending {
+                    let Ok(uniqueid) = crate::ids::UniqueId::parse(&call.uniqueid) else {
+                        continue; // claim() already marked such a row failed
+                    };
+                    self.trigger_ai(tenant, call.call_id, &uniqueid, &call.key, call.duration)
+                        .await;
+                }
+            }
+            Err(error) => warn!(%error, "Could not read pending AI triggers"),
+        }
+    }
+}
+
+async fn remove_quietly(path: &Path) {
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => warn!(%error, path = %path.display(), "Could not remove a working file"),
+    }
+}
+
+/// Failures that block the tenant with a growing back-off: trying again soon would only
+/// lengthen the console's ban (5 failures ban the worker's IP).
+fn is_login_failure(error: &ConsoleError) -> bool {
+    matches!(
+        error.kind,
+        ConsoleErrorKind::LoginRejected { .. }
+            | ConsoleErrorKind::LockedOut { .. }
+            | ConsoleErrorKind::Captcha
+    )
+}
