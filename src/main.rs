@@ -3,14 +3,18 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser as _;
 use ucm_scraper::cli::{Cli, Command, SelectorsCommand, TenantCommand};
 use ucm_scraper::config::Settings;
 use ucm_scraper::console::{SelectorCatalog, SelectorSet};
+use ucm_scraper::ids::TenantId;
+use ucm_scraper::metrics::{self, Metrics};
+use ucm_scraper::pipeline::Worker;
 use ucm_scraper::secrets::PasswordCipher;
-use ucm_scraper::{db, telemetry, tenants, transcode};
+use ucm_scraper::{db, scheduler, telemetry, tenants, transcode};
 
 /// Exit status of a command that is declared but not built yet.
 const NOT_IMPLEMENTED: u8 = 2;
@@ -49,6 +53,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("ucm-scraper tenant")?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Once { tenant } => once(load_settings(cli.headed)?, tenant.map(TenantId)).await,
+        Command::Run => run_loop(load_settings(cli.headed)?).await,
         Command::Selectors(SelectorsCommand::Check { tenant: None }) => Ok(check_selectors()),
         Command::Transcode {
             input,
@@ -137,6 +143,53 @@ fn bitrate_from_env() -> anyhow::Result<Option<u32>> {
     value.trim().parse().map(Some).with_context(|| {
         format!("MP3_BITRATE_KBPS is {value:?}: use a whole number of kbps, such as 32")
     })
+}
+
+/// One pass, then the summary table; exit 1 when any tenant failed.
+async fn once(settings: Settings, only: Option<TenantId>) -> anyhow::Result<ExitCode> {
+    let metrics = Arc::new(Metrics::new(settings.scrape_interval * 3));
+    let worker = Worker::build(settings, metrics)
+        .await
+        .context("ucm-scraper once")?;
+    let shutdown = scheduler::shutdown_on_signals()?;
+    let summary = worker.pass(only, &shutdown).await;
+    print!("{}", summary.table());
+    Ok(if summary.any_failed() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The scheduler loop until SIGTERM/SIGINT; the current call finishes and browsers close.
+async fn run_loop(settings: Settings) -> anyhow::Result<ExitCode> {
+    let interval = settings.scrape_interval;
+    let metrics_addr = settings.metrics_addr;
+    // Three missed passes and /healthz reports the worker stuck.
+    let metrics = Arc::new(Metrics::new(interval * 3));
+    let worker = Worker::build(settings, metrics.clone())
+        .await
+        .context("ucm-scraper run")?;
+    let shutdown = scheduler::shutdown_on_signals()?;
+    if let Some(addr) = metrics_addr {
+        let bound = metrics::serve(addr, metrics, shutdown.clone())
+            .await
+            .with_context(|| format!("serving /healthz and /metrics on METRICS_ADDR={addr}"))?;
+        tracing::info!("Serving /healthz and /metrics on http://{bound}");
+    }
+    let worker = &worker;
+    scheduler::run_every(interval, shutdown, |token| async move {
+        let summary = worker.pass(None, &token).await;
+        tracing::info!(
+            seconds = summary.elapsed.as_secs_f64(),
+            failed = summary.any_failed(),
+            "Pass finished; next in {}",
+            humantime::format_duration(interval)
+        );
+    })
+    .await;
+    tracing::info!("Stopped: browsers closed, unfinished calls released");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load_settings(headed: bool) -> anyhow::Result<Settings> {
