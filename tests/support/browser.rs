@@ -48,6 +48,7 @@ impl Chromedriver {
     pub fn shared() -> &'static Chromedriver {
         static SHARED: OnceLock<Chromedriver> = OnceLock::new();
         SHARED.get_or_init(|| {
+            sweep_orphans();
             let driver = Chromedriver::start();
             spawn_reaper(driver.pid());
             driver
@@ -376,6 +377,33 @@ pub fn scratch_dir() -> &'static Path {
             .expect("scratch dir")
             .keep()
     })
+}
+
+/// Kills what an earlier test process of this harness left behind (its reaper killed too,
+/// e.g. with a whole terminal session): processes whose command line holds another process's
+/// scratch directory (`ucm-browser-<pid>-…`) while that pid is gone. Killed by pid.
+fn sweep_orphans() {
+    let prefix = std::env::temp_dir()
+        .join("ucm-browser-")
+        .display()
+        .to_string();
+    for (pid, cmdline) in scan_processes(&prefix) {
+        let owner = cmdline
+            .split(&prefix)
+            .nth(1)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|n| n.parse::<u32>().ok());
+        let Some(owner) = owner else { continue };
+        let owner_alive = Path::new(&format!("/proc/{owner}")).exists();
+        if !owner_alive && pid > 1 && pid != std::process::id() {
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", &pid.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 /// Once this test process has exited: kill the chromedriver's process group, any browser
