@@ -524,10 +524,15 @@ async fn captcha_on_the_login_page_refuses_the_login() {
 
 #[tokio::test]
 async fn a_closed_session_leaves_no_browser_behind() {
+    let driver = Chromedriver::shared();
     let b = browser::browser().await;
     let profile = b.profile().to_path_buf();
+    let id = b.client.session_id().await.unwrap().unwrap();
+    assert!(driver.session_ids().contains(&id));
     assert!(browser::browser_alive(&profile));
+    assert!(driver.live_browsers() >= 1);
     b.close().await;
+    assert!(!driver.session_ids().contains(&id));
     eventually(WAIT, "Chromium ends with its session", || {
         let alive = browser::browser_alive(&profile);
         async move { !alive }

@@ -87,6 +87,35 @@ impl Chromedriver {
         panic!("chromedriver did not become ready: {last_error}");
     }
 
+    /// The WebDriver sessions this chromedriver holds now (its `GET /sessions`), by id: a
+    /// test compares them with `client.session_id()` to see that its sessions were closed.
+    pub fn session_ids(&self) -> Vec<String> {
+        let Some(body) = http_get(self.port, "/sessions") else {
+            return Vec::new();
+        };
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        json["value"]
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .filter_map(|s| s["id"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Chromium browser processes (main processes only) this chromedriver started that are
+    /// still alive, whoever opened their sessions (the worker under test included).
+    pub fn live_browsers(&self) -> usize {
+        let pgid = self.pid();
+        scan_processes("chromium")
+            .into_iter()
+            .filter(|(pid, cmdline)| {
+                *pid != pgid && !cmdline.contains("--type=") && process_group(*pid) == Some(pgid)
+            })
+            .count()
+    }
+
     fn pid(&self) -> u32 {
         self.child
             .lock()
@@ -307,7 +336,8 @@ pub fn capabilities(downloads: &Path, profile: &Path, accept_insecure_certs: boo
     caps
 }
 
-/// Chromium browser processes of this test process still alive (main processes only).
+/// Chromium browser processes opened by this harness in this test process still alive (main
+/// processes only). For browsers the worker opens itself, see [`Chromedriver::live_browsers`].
 pub fn live_browsers() -> usize {
     processes_with(&scratch_dir().display().to_string())
         .into_iter()
@@ -318,12 +348,6 @@ pub fn live_browsers() -> usize {
 /// Whether a Chromium process still runs with this profile directory.
 pub fn browser_alive(profile: &Path) -> bool {
     !processes_with(&format!("--user-data-dir={}", profile.display())).is_empty()
-}
-
-/// WebDriver sessions chromedriver holds, by counting the browsers it drives (chromedriver
-/// has no W3C "list sessions" command).
-pub fn open_sessions() -> usize {
-    live_browsers()
 }
 
 /// Waits until no browser of this process is alive (a closed session's Chromium takes a moment
@@ -350,6 +374,13 @@ fn pids_with(marker: &str) -> Vec<u32> {
         .map(|(pid, _)| pid)
         .filter(|pid| *pid > 1 && *pid != me)
         .collect()
+}
+
+/// The process group of `pid` (field 5 of `/proc/<pid>/stat`, after the `(comm)`).
+fn process_group(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    after.split_whitespace().nth(2)?.parse().ok()
 }
 
 /// (pid, command line) of every process whose command line contains `marker`.
