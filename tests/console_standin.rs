@@ -1030,3 +1030,43 @@ async fn skin_ucm62xx_failures_speak_its_own_words() {
     );
     b.close().await;
 }
+
+#[tokio::test]
+async fn the_search_form_narrows_the_list_by_caller_and_callee() {
+    let all = recordings(23);
+    let console = start(ConsoleConfig {
+        recordings: all.clone(),
+        ..Default::default()
+    })
+    .await;
+    let b = browser::browser().await;
+    open_recordings_63(&b, &console).await;
+    let target = &all[17];
+    wait_css(&b, "form.recording-search input#search-caller")
+        .await
+        .send_keys(&target.caller)
+        .await
+        .unwrap();
+    b.client
+        .find(Locator::Css("form.recording-search input#search-callee"))
+        .await
+        .unwrap()
+        .send_keys(&target.callee)
+        .await
+        .unwrap();
+    click_when_ready(&b, "form.recording-search button.search-btn").await;
+    eventually(WAIT, "the search shows only the target", || {
+        let b = &b;
+        async move { wait_rows_63(b).await == [target.file.clone()] }
+    })
+    .await;
+    wait_text(&b, "li.ant-pagination-total-text", "Total: 1").await;
+    click_when_ready(&b, "form.recording-search button.reset-btn").await;
+    eventually(WAIT, "reset shows the first page again", || {
+        let b = &b;
+        async move { wait_rows_63(b).await.len() == 10 }
+    })
+    .await;
+    assert_eq!(console.events().pages_listed, 3);
+    b.close().await;
+}
