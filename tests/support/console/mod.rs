@@ -264,16 +264,46 @@ impl FakeConsole {
         let app = router(shared.clone());
         let handle = axum_server::Handle::new();
         let make = app.into_make_service_with_connect_info::<SocketAddr>();
-        let scheme = if tls {
-            let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls_config()));
-            let server = axum_server::from_tcp_rustls(listener, rustls).handle(handle.clone());
-            tokio::spawn(async move { server.serve(make).await });
-            "https"
-        } else {
-            let server = axum_server::from_tcp(listener).handle(handle.clone());
-            tokio::spawn(async move { server.serve(make).await });
-            "http"
-        };
+        let scheme = if tls { "https" } else { "http" };
+        let tls_config = tls.then(tls_config);
+        // Its own thread and runtime, like a server on another machine: a test that blocks its
+        // own runtime (or ends it) does not freeze or kill the console under the browser.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("fake-ucm")
+            .enable_all()
+            .build()
+            .expect("console runtime");
+        let server_handle = handle.clone();
+        std::thread::Builder::new()
+            .name("fake-ucm".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let served = match tls_config {
+                        Some(config) => {
+                            let rustls = axum_server::tls_rustls::RustlsConfig::from_config(
+                                Arc::new(config),
+                            );
+                            axum_server::from_tcp_rustls(listener, rustls)
+                                .handle(server_handle)
+                                .serve(make)
+                                .await
+                        }
+                        None => {
+                            axum_server::from_tcp(listener)
+                                .handle(server_handle)
+                                .serve(make)
+                                .await
+                        }
+                    };
+                    if let Err(e) = served {
+                        eprintln!("fake UCM console stopped: {e}");
+                    }
+                });
+                // Streams of slow downloads still running must not keep the thread alive.
+                runtime.shutdown_background();
+            })
+            .expect("console thread");
         handle.listening().await.expect("console listening");
         let host = if addr.ip().is_unspecified() {
             "127.0.0.1".to_string()
@@ -575,7 +605,13 @@ async fn cgi(
             tokio::time::sleep(delay).await;
             ok(json!({ "prog-version": firmware, "model": "UCM", "up-time": "3 days 04:12:09" }))
         }
-        "listFile" => list_file(&shared, &headers, param("page")).await,
+        "listFile" => {
+            let filter = Filter {
+                caller: param("caller").to_string(),
+                callee: param("callee").to_string(),
+            };
+            list_file(&shared, &headers, param("page"), &filter).await
+        }
         "checkFile" => {
             let mut st = shared.lock();
             if !st.touch(&headers) {
@@ -669,7 +705,20 @@ fn login(shared: &Shared, ip: IpAddr, params: &HashMap<String, String>) -> Respo
     r
 }
 
-async fn list_file(shared: &Shared, headers: &HeaderMap, page: &str) -> Response {
+/// The Recordings page's search fields (skin 1): a row matches when its number contains the
+/// text given (empty: any).
+struct Filter {
+    caller: String,
+    callee: String,
+}
+
+impl Filter {
+    fn matches(&self, r: &Recording) -> bool {
+        r.caller.contains(self.caller.trim()) && r.callee.contains(self.callee.trim())
+    }
+}
+
+async fn list_file(shared: &Shared, headers: &HeaderMap, page: &str, filter: &Filter) -> Response {
     let delay = {
         let mut st = shared.lock();
         if !st.touch(headers) {
@@ -681,7 +730,11 @@ async fn list_file(shared: &Shared, headers: &HeaderMap, page: &str) -> Response
     let mut st = shared.lock();
     st.events.pages_listed += 1;
     let size = st.config.page_size.max(1);
-    let all = st.sorted();
+    let all: Vec<Recording> = st
+        .sorted()
+        .into_iter()
+        .filter(|r| filter.matches(r))
+        .collect();
     let total = all.len();
     let pages = total.div_ceil(size).max(1);
     let page = page.parse::<usize>().unwrap_or(1).clamp(1, pages);
