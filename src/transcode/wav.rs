@@ -54,37 +54,24 @@ impl Codec {
 
     /// Appends `bytes` (whole samples) to `out` as full-scale 32-bit integers.
     fn decode(self, bytes: &[u8], out: &mut Vec<i32>) {
-        let width = self.bytes_per_sample();
-        let samples = bytes.chunks_exact(width);
-        match self {
-            Self::Pcm8 => out.extend(bytes.iter().map(|&b| (i32::from(b) - 128) << 24)),
-            Self::Pcm16 => {
-                out.extend(samples.map(|s| i32::from(i16::from_le_bytes([s[0], s[1]])) << 16))
-            }
-            Self::Pcm24 => out.extend(samples.map(|s| i32::from_le_bytes([0, s[0], s[1], s[2]]))),
-            Self::Pcm32 => {
-                out.extend(samples.map(|s| i32::from_le_bytes([s[0], s[1], s[2], s[3]])))
-            }
-            Self::Float32 => out
-                .extend(samples.map(|s| {
-                    float_to_i32(f64::from(f32::from_le_bytes([s[0], s[1], s[2], s[3]])))
-                })),
-            Self::Float64 => {
-                out.extend(samples.map(|s| {
-                    float_to_i32(f64::from_le_bytes(s.try_into().expect("8-byte chunks")))
-                }))
-            }
-            Self::ALaw => out.extend(
-                bytes
-                    .iter()
-                    .map(|&b| i32::from(g711::ALAW[usize::from(b)]) << 16),
-            ),
-            Self::MuLaw => out.extend(
-                bytes
-                    .iter()
-                    .map(|&b| i32::from(g711::ULAW[usize::from(b)]) << 16),
-            ),
-        }
+        out.extend(
+            bytes
+                .chunks_exact(self.bytes_per_sample())
+                .map(|s| match self {
+                    Self::Pcm8 => (i32::from(s[0]) - 128) << 24,
+                    Self::Pcm16 => i32::from(i16::from_le_bytes([s[0], s[1]])) << 16,
+                    Self::Pcm24 => i32::from_le_bytes([0, s[0], s[1], s[2]]),
+                    Self::Pcm32 => i32::from_le_bytes([s[0], s[1], s[2], s[3]]),
+                    Self::Float32 => {
+                        float_to_i32(f64::from(f32::from_le_bytes([s[0], s[1], s[2], s[3]])))
+                    }
+                    Self::Float64 => {
+                        float_to_i32(f64::from_le_bytes(s.try_into().expect("8-byte sample")))
+                    }
+                    Self::ALaw => i32::from(g711::ALAW[usize::from(s[0])]) << 16,
+                    Self::MuLaw => i32::from(g711::ULAW[usize::from(s[0])]) << 16,
+                }),
+        );
     }
 }
 
