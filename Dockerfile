@@ -21,7 +21,7 @@ CMD ["chromedriver", "--port=9515", "--allowed-ips=", "--allowed-origins=*"]
 
 FROM debian:bookworm-slim AS worker
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 10001 worker \
  && mkdir -p /downloads /app && chown worker /downloads /app
@@ -29,6 +29,10 @@ COPY --from=build /src/target/release/ucm-scraper /usr/local/bin/ucm-scraper
 COPY selectors /app/selectors
 WORKDIR /app
 USER worker
-ENV SELECTORS_DIR=/app/selectors DOWNLOAD_DIR=/downloads
+ENV SELECTORS_DIR=/app/selectors DOWNLOAD_DIR=/downloads METRICS_ADDR=0.0.0.0:9000
+EXPOSE 9000
+# /healthz fails only when passes stop finishing (a wrong tenant password does not restart us).
+HEALTHCHECK --interval=60s --timeout=5s --start-period=120s \
+  CMD curl -fsS http://127.0.0.1:9000/healthz || exit 1
 ENTRYPOINT ["ucm-scraper"]
 CMD ["run"]
