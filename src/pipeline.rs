@@ -249,6 +249,35 @@ impl Worker {
 
     async fn run_tenant(&self, tenant: Tenant, shutdown: &CancellationToken) -> TenantReport {
         info!("Processing tenant: {} (ID: {})", tenant.name, tenant.id);
+        let lock = match tenants::lock_console(&self.pool, tenant.id).await {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                info!(
+                    "Another worker is processing tenant {} right now. Skipping.",
+                    tenant.name
+                );
+                let why = "another worker holds its console".to_string();
+                return TenantReport::new(tenant.id, &tenant.name, TenantOutcome::Skipped(why));
+            }
+            Err(error) => {
+                error!(%error, "Could not take the tenant's console lock");
+                return TenantReport::new(
+                    tenant.id,
+                    &tenant.name,
+                    TenantOutcome::Failed(error.to_string()),
+                );
+            }
+        };
+        let report = self.run_locked_tenant(tenant, shutdown).await;
+        lock.release().await;
+        report
+    }
+
+    async fn run_locked_tenant(
+        &self,
+        tenant: Tenant,
+        shutdown: &CancellationToken,
+    ) -> TenantReport {
         let mut report = TenantReport::new(tenant.id, &tenant.name, TenantOutcome::Done);
         self.recorder.retry_ai_triggers(tenant.id).await;
         if shutdown.is_cancelled() {

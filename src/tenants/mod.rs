@@ -471,6 +471,53 @@ fn bounded(reason: &str) -> &str {
     }
 }
 
+/// The right to drive a tenant's console, held by one worker at a time: a Postgres
+/// session-level advisory lock on a connection of its own. Replicas that find it taken skip
+/// the tenant for this pass, so a console never sees two of our logins at once. A crashed
+/// worker's connection closes and the lock goes with it.
+pub struct ConsoleLock {
+    conn: Option<sqlx::PgConnection>,
+    id: TenantId,
+}
+
+/// Namespace of our advisory locks, so they never collide with another application's.
+const CONSOLE_LOCK_SPACE: i32 = 0x5543_4d00; // "UCM\0"
+
+/// Takes the tenant's console lock, or `None` when another worker holds it.
+pub async fn lock_console(pool: &PgPool, id: TenantId) -> Result<Option<ConsoleLock>, TenantError> {
+    // Detached from the pool: a lock must never go back into the pool with its connection.
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(TenantError::db("taking a console lock"))?
+        .detach();
+    let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
+        .bind(CONSOLE_LOCK_SPACE)
+        .bind(id.0 as i32)
+        .fetch_one(&mut conn)
+        .await
+        .map_err(TenantError::db("taking a console lock"))?;
+    Ok(taken.then_some(ConsoleLock {
+        conn: Some(conn),
+        id,
+    }))
+}
+
+impl ConsoleLock {
+    /// Gives the console back; dropping the lock does the same by closing its connection.
+    pub async fn release(mut self) {
+        use sqlx::Connection as _;
+        if let Some(mut conn) = self.conn.take() {
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1, $2)")
+                .bind(CONSOLE_LOCK_SPACE)
+                .bind(self.id.0 as i32)
+                .execute(&mut conn)
+                .await;
+            let _ = conn.close().await;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
