@@ -437,3 +437,20 @@ async fn the_menu_reaches_the_recordings_when_the_file_has_no_route() {
     assert_eq!(world.console.events().logins_ok, 1);
     world.assert_no_browser_left().await;
 }
+
+#[test]
+fn the_readme_example_selectors_file_is_valid() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let section = readme
+        .split("## When the UCM firmware changes")
+        .nth(1)
+        .expect("the README section");
+    let example = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a toml example");
+    ucm_scraper::console::SelectorSet::parse(Path::new("README.md"), example)
+        .expect("the example parses");
+}

@@ -82,6 +82,8 @@ pub enum ConsoleErrorKind {
         #[source]
         source: fantoccini::error::CmdError,
     },
+    #[error("DOWNLOAD_MODE=grid (Selenium managed downloads) is not built yet: use DOWNLOAD_MODE=watch with DOWNLOAD_DIR shared with the browser")]
+    GridDownloadsNotBuilt,
     #[error("no browser session could be started at WEBDRIVER_URL: {0}")]
     NewSession(#[source] fantoccini::error::NewSessionError),
     #[error("{0}")]
@@ -128,6 +130,7 @@ impl ConsoleErrorKind {
             self,
             ConsoleErrorKind::NotOnConsole { .. }
                 | ConsoleErrorKind::NewSession(_)
+                | ConsoleErrorKind::GridDownloadsNotBuilt
                 | ConsoleErrorKind::Selectors(_)
                 | ConsoleErrorKind::Io { .. }
         )

@@ -107,6 +107,17 @@ pub struct CallQuery {
     pub recordfiles: Vec<String>,
 }
 
+impl CallQuery {
+    /// The files of a `cdr_records.recordfiles` value: `a.wav@b.wav@` → `[a.wav, b.wav]`.
+    pub fn split_recordfiles(raw: &str) -> Vec<String> {
+        raw.split('@')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
 /// What the login found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedIn {
@@ -154,6 +165,9 @@ impl ConsoleSession {
             kind,
             artifacts: None,
         };
+        if config.download_mode == DownloadMode::Grid {
+            return Err(fail(ConsoleErrorKind::GridDownloadsNotBuilt));
+        }
         let catalog =
             SelectorCatalog::load_dir(&config.selectors_dir).map_err(|e| fail(e.into()))?;
         let selectors = Arc::new(
@@ -547,23 +561,18 @@ fn capabilities(
     if let Some(profile) = profile {
         args.push(format!("--user-data-dir={}", profile.display()));
     }
-    let mut chrome = json!({ "args": args });
+    let chrome = json!({
+        "args": args,
+        "prefs": {
+            "download.default_directory": downloads.browser_path(),
+            "download.prompt_for_download": false,
+            "download.directory_upgrade": true,
+            // The console starts each download from script after a check request; without this
+            // Chrome may hold a later one behind a "download multiple files" prompt.
+            "profile.default_content_setting_values.automatic_downloads": 1,
+        },
+    });
     let mut caps = serde_json::Map::new();
-    match config.download_mode {
-        DownloadMode::Watch => {
-            chrome["prefs"] = json!({
-                "download.default_directory": downloads.browser_path(),
-                "download.prompt_for_download": false,
-                "download.directory_upgrade": true,
-                // The console starts each download from script after a check request; without
-                // this Chrome holds the second one behind a "download multiple files" prompt.
-                "profile.default_content_setting_values.automatic_downloads": 1,
-            });
-        }
-        DownloadMode::Grid => {
-            caps.insert("se:downloadsEnabled".into(), json!(true));
-        }
-    }
     caps.insert("browserName".into(), json!("chrome"));
     caps.insert("goog:chromeOptions".into(), chrome);
     if config.accept_invalid_certs {
@@ -586,5 +595,24 @@ async fn connect(
             step: "starting a browser session",
             after: config.timeouts.command,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recordfiles_are_split_at_their_at_signs() {
+        assert_eq!(
+            CallQuery::split_recordfiles(
+                "2026-02/auto-1-1000-2000.wav@2026-02/auto-2-1000-2000.wav@"
+            ),
+            [
+                "2026-02/auto-1-1000-2000.wav",
+                "2026-02/auto-2-1000-2000.wav"
+            ]
+        );
+        assert!(CallQuery::split_recordfiles("@").is_empty());
     }
 }
