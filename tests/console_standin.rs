@@ -487,6 +487,21 @@ async fn https_with_a_self_signed_certificate() {
     .await;
     login_63(&b, &console).await;
     b.close().await;
+
+    // Without acceptInsecureCerts the certificate is refused: no login form.
+    let strict = browser::browser().await;
+    let refused = match strict.client.goto(&console.url).await {
+        Err(e) => e.to_string().contains("CERT"),
+        Ok(()) => {
+            let source = strict.client.source().await.unwrap();
+            !source.contains("id=\"root\"") || source.contains("ERR_CERT")
+        }
+    };
+    assert!(
+        refused,
+        "the self-signed certificate must not be trusted by default"
+    );
+    strict.close().await;
 }
 
 #[tokio::test]
@@ -509,10 +524,15 @@ async fn captcha_on_the_login_page_refuses_the_login() {
 
 #[tokio::test]
 async fn a_closed_session_leaves_no_browser_behind() {
+    let driver = Chromedriver::shared();
     let b = browser::browser().await;
     let profile = b.profile().to_path_buf();
+    let id = b.client.session_id().await.unwrap().unwrap();
+    assert!(driver.session_ids().contains(&id));
     assert!(browser::browser_alive(&profile));
+    assert!(driver.live_browsers() >= 1);
     b.close().await;
+    assert!(!driver.session_ids().contains(&id));
     eventually(WAIT, "Chromium ends with its session", || {
         let alive = browser::browser_alive(&profile);
         async move { !alive }
@@ -934,4 +954,119 @@ async fn idle_sessions_expire_and_bans_lift_after_their_time() {
         async move { cgi_login(&http, console, "admin", &good).await.0 == 0 }
     })
     .await;
+}
+
+#[tokio::test]
+async fn skin_ucm62xx_failures_speak_its_own_words() {
+    let all = recordings(3);
+    let config = ConsoleConfig {
+        recordings: all.clone(),
+        lockout_threshold: 2,
+        ..ConsoleConfig::for_skin(Skin::Ucm62xx)
+    };
+    let (user, pass) = (config.username.clone(), config.password.clone());
+    let console = start(config).await;
+    let b = browser::browser().await;
+    let submit = |password: String| {
+        let b = &b;
+        let user = user.clone();
+        let url = console.url.clone();
+        async move {
+            b.client.goto(&url).await.unwrap();
+            wait_css(b, "input#user-name")
+                .await
+                .send_keys(&user)
+                .await
+                .unwrap();
+            let field = b
+                .client
+                .find(Locator::Css("input#user-password"))
+                .await
+                .unwrap();
+            field.send_keys(&password).await.unwrap();
+            field.send_keys("\u{E007}").await.unwrap(); // Enter
+        }
+    };
+    submit("wrong".into()).await;
+    wait_text(&b, "#login-error", "Remaining attempts: 1").await;
+    submit("wrong".into()).await;
+    wait_text(&b, "#login-error", "This IP is locked for").await;
+    submit(pass.clone()).await;
+    wait_text(&b, "#login-error", "This IP is locked for").await;
+    console.clear_lockouts();
+
+    // Logged in, on the grid, the session expires: the link brings the login form, no file.
+    submit(pass.clone()).await;
+    wait_css(&b, "td#firmware-version").await;
+    b.client
+        .goto(&console.route("/cdr/recordFiles"))
+        .await
+        .unwrap();
+    let keys = loop {
+        let keys = wait_rows_62(&b).await;
+        if !keys.is_empty() {
+            break keys;
+        }
+    };
+    assert_eq!(keys.len(), 3);
+    console.expire_sessions();
+    click_when_ready(
+        &b,
+        &format!("div.grid-row[data-file='{}'] a.download-link", all[0].file),
+    )
+    .await;
+    wait_css(&b, "input#user-name").await;
+    assert_eq!(b.client.current_url().await.unwrap().path(), "/login");
+    assert!(b.download_names().is_empty());
+    let events = console.events();
+    assert_eq!(events.downloads_without_session, 1);
+    assert_eq!(
+        (
+            events.logins_failed,
+            events.logins_refused,
+            events.logins_ok
+        ),
+        (2, 1, 1)
+    );
+    b.close().await;
+}
+
+#[tokio::test]
+async fn the_search_form_narrows_the_list_by_caller_and_callee() {
+    let all = recordings(23);
+    let console = start(ConsoleConfig {
+        recordings: all.clone(),
+        ..Default::default()
+    })
+    .await;
+    let b = browser::browser().await;
+    open_recordings_63(&b, &console).await;
+    let target = &all[17];
+    wait_css(&b, "form.recording-search input#search-caller")
+        .await
+        .send_keys(&target.caller)
+        .await
+        .unwrap();
+    b.client
+        .find(Locator::Css("form.recording-search input#search-callee"))
+        .await
+        .unwrap()
+        .send_keys(&target.callee)
+        .await
+        .unwrap();
+    click_when_ready(&b, "form.recording-search button.search-btn").await;
+    eventually(WAIT, "the search shows only the target", || {
+        let b = &b;
+        async move { wait_rows_63(b).await == [target.file.clone()] }
+    })
+    .await;
+    wait_text(&b, "li.ant-pagination-total-text", "Total: 1").await;
+    click_when_ready(&b, "form.recording-search button.reset-btn").await;
+    eventually(WAIT, "reset shows the first page again", || {
+        let b = &b;
+        async move { wait_rows_63(b).await.len() == 10 }
+    })
+    .await;
+    assert_eq!(console.events().pages_listed, 3);
+    b.close().await;
 }

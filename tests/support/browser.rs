@@ -48,6 +48,7 @@ impl Chromedriver {
     pub fn shared() -> &'static Chromedriver {
         static SHARED: OnceLock<Chromedriver> = OnceLock::new();
         SHARED.get_or_init(|| {
+            sweep_orphans();
             let driver = Chromedriver::start();
             spawn_reaper(driver.pid());
             driver
@@ -84,6 +85,35 @@ impl Chromedriver {
             }
         }
         panic!("chromedriver did not become ready: {last_error}");
+    }
+
+    /// The WebDriver sessions this chromedriver holds now (its `GET /sessions`), by id: a
+    /// test compares them with `client.session_id()` to see that its sessions were closed.
+    pub fn session_ids(&self) -> Vec<String> {
+        let Some(body) = http_get(self.port, "/sessions") else {
+            return Vec::new();
+        };
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        json["value"]
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .filter_map(|s| s["id"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Chromium browser processes (main processes only) this chromedriver started that are
+    /// still alive, whoever opened their sessions (the worker under test included).
+    pub fn live_browsers(&self) -> usize {
+        let pgid = self.pid();
+        scan_processes("chromium")
+            .into_iter()
+            .filter(|(pid, cmdline)| {
+                *pid != pgid && !cmdline.contains("--type=") && process_group(*pid) == Some(pgid)
+            })
+            .count()
     }
 
     fn pid(&self) -> u32 {
@@ -306,7 +336,8 @@ pub fn capabilities(downloads: &Path, profile: &Path, accept_insecure_certs: boo
     caps
 }
 
-/// Chromium browser processes of this test process still alive (main processes only).
+/// Chromium browser processes opened by this harness in this test process still alive (main
+/// processes only). For browsers the worker opens itself, see [`Chromedriver::live_browsers`].
 pub fn live_browsers() -> usize {
     processes_with(&scratch_dir().display().to_string())
         .into_iter()
@@ -317,12 +348,6 @@ pub fn live_browsers() -> usize {
 /// Whether a Chromium process still runs with this profile directory.
 pub fn browser_alive(profile: &Path) -> bool {
     !processes_with(&format!("--user-data-dir={}", profile.display())).is_empty()
-}
-
-/// WebDriver sessions chromedriver holds, by counting the browsers it drives (chromedriver
-/// has no W3C "list sessions" command).
-pub fn open_sessions() -> usize {
-    live_browsers()
 }
 
 /// Waits until no browser of this process is alive (a closed session's Chromium takes a moment
@@ -351,6 +376,13 @@ fn pids_with(marker: &str) -> Vec<u32> {
         .collect()
 }
 
+/// The process group of `pid` (field 5 of `/proc/<pid>/stat`, after the `(comm)`).
+fn process_group(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    after.split_whitespace().nth(2)?.parse().ok()
+}
+
 /// (pid, command line) of every process whose command line contains `marker`.
 fn scan_processes(marker: &str) -> Vec<(u32, String)> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -376,6 +408,33 @@ pub fn scratch_dir() -> &'static Path {
             .expect("scratch dir")
             .keep()
     })
+}
+
+/// Kills what an earlier test process of this harness left behind (its reaper killed too,
+/// e.g. with a whole terminal session): processes whose command line holds another process's
+/// scratch directory (`ucm-browser-<pid>-…`) while that pid is gone. Killed by pid.
+fn sweep_orphans() {
+    let prefix = std::env::temp_dir()
+        .join("ucm-browser-")
+        .display()
+        .to_string();
+    for (pid, cmdline) in scan_processes(&prefix) {
+        let owner = cmdline
+            .split(&prefix)
+            .nth(1)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|n| n.parse::<u32>().ok());
+        let Some(owner) = owner else { continue };
+        let owner_alive = Path::new(&format!("/proc/{owner}")).exists();
+        if !owner_alive && pid > 1 && pid != std::process::id() {
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", &pid.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 /// Once this test process has exited: kill the chromedriver's process group, any browser

@@ -575,7 +575,13 @@ async fn cgi(
             tokio::time::sleep(delay).await;
             ok(json!({ "prog-version": firmware, "model": "UCM", "up-time": "3 days 04:12:09" }))
         }
-        "listFile" => list_file(&shared, &headers, param("page")).await,
+        "listFile" => {
+            let filter = Filter {
+                caller: param("caller").to_string(),
+                callee: param("callee").to_string(),
+            };
+            list_file(&shared, &headers, param("page"), &filter).await
+        }
         "checkFile" => {
             let mut st = shared.lock();
             if !st.touch(&headers) {
@@ -669,7 +675,20 @@ fn login(shared: &Shared, ip: IpAddr, params: &HashMap<String, String>) -> Respo
     r
 }
 
-async fn list_file(shared: &Shared, headers: &HeaderMap, page: &str) -> Response {
+/// The Recordings page's search fields (skin 1): a row matches when its number contains the
+/// text given (empty: any).
+struct Filter {
+    caller: String,
+    callee: String,
+}
+
+impl Filter {
+    fn matches(&self, r: &Recording) -> bool {
+        r.caller.contains(self.caller.trim()) && r.callee.contains(self.callee.trim())
+    }
+}
+
+async fn list_file(shared: &Shared, headers: &HeaderMap, page: &str, filter: &Filter) -> Response {
     let delay = {
         let mut st = shared.lock();
         if !st.touch(headers) {
@@ -681,7 +700,11 @@ async fn list_file(shared: &Shared, headers: &HeaderMap, page: &str) -> Response
     let mut st = shared.lock();
     st.events.pages_listed += 1;
     let size = st.config.page_size.max(1);
-    let all = st.sorted();
+    let all: Vec<Recording> = st
+        .sorted()
+        .into_iter()
+        .filter(|r| filter.matches(r))
+        .collect();
     let total = all.len();
     let pages = total.div_ceil(size).max(1);
     let page = page.parse::<usize>().unwrap_or(1).clamp(1, pages);

@@ -304,10 +304,35 @@
   function renderRecordings() {
     app.page = 1;
     app.data = null;
+    app.filter = { caller: '', callee: '' };
     content().innerHTML = '<div class="recording-file"><div class="page-title"><span>Recordings</span></div>' +
       '<div class="top-buttons"><button type="button" class="ant-btn btn-delete-all"><span>Delete All</span></button> ' +
       '<button type="button" class="ant-btn btn-download-all"><span>Download All</span></button></div>' +
+      '<form class="ant-form ant-form-inline recording-search" autocomplete="off">' +
+      '<div class="ant-form-item"><label for="search-caller">Caller</label> ' +
+      '<input id="search-caller" type="text" class="ant-input search-input" placeholder="Caller"></div>' +
+      '<div class="ant-form-item"><label for="search-callee">Callee</label> ' +
+      '<input id="search-callee" type="text" class="ant-input search-input" placeholder="Callee"></div>' +
+      '<div class="ant-form-item"><button type="submit" class="ant-btn ant-btn-primary search-btn"><span>Search</span></button> ' +
+      '<button type="button" class="ant-btn reset-btn"><span>Reset</span></button></div></form>' +
       '<div class="ant-table-wrapper" id="recordings-table"></div></div>';
+    var form = content().querySelector('form.recording-search');
+    form.addEventListener('submit', function (e) {
+      e.preventDefault();
+      if (app.loading) { return; }
+      app.filter = {
+        caller: form.querySelector('#search-caller').value,
+        callee: form.querySelector('#search-callee').value
+      };
+      loadPage(1);
+    });
+    form.querySelector('.reset-btn').addEventListener('click', function () {
+      if (app.loading) { return; }
+      form.querySelector('#search-caller').value = '';
+      form.querySelector('#search-callee').value = '';
+      app.filter = { caller: '', callee: '' };
+      loadPage(1);
+    });
     loadPage(1);
   }
 
@@ -316,7 +341,10 @@
     app.loading = true;
     mask(true);
     drawTable();
-    cgi({ action: 'listFile', type: 'voice_recording', page: page, sidx: 'd', sord: 'desc' }).then(function (res) {
+    cgi({
+      action: 'listFile', type: 'voice_recording', page: page, sidx: 'd', sord: 'desc',
+      caller: app.filter.caller, callee: app.filter.callee
+    }).then(function (res) {
       mask(false);
       if (view !== app.view) { return; }
       app.loading = false;
