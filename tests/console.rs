@@ -128,6 +128,19 @@ impl World {
         call_for(r, index)
     }
 
+    /// Closes the session and checks chromedriver no longer holds it.
+    async fn close(&self, session: ConsoleSession) {
+        let id = session
+            .webdriver_session_id()
+            .expect("a session id")
+            .to_string();
+        session.close().await;
+        assert!(
+            !Chromedriver::shared().session_ids().contains(&id),
+            "chromedriver still holds session {id}"
+        );
+    }
+
     /// Asserts the session's browser has exited (a closed session's Chromium takes a moment).
     async fn assert_no_browser_left(&self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -187,7 +200,7 @@ async fn ucm63xx_25_calls_over_3_pages_with_one_login_and_no_refusal() {
     assert!(signed_in.selectors_file.ends_with("ucm63xx.toml"));
 
     download_all(&world, &mut session, (0..25).rev()).await;
-    session.close().await;
+    world.close(session).await;
 
     let events = world.console.events();
     assert_eq!(events.logins_ok, 1, "{events:?}");
@@ -207,7 +220,7 @@ async fn a_call_seen_on_an_earlier_page_is_found_by_going_back_to_it() {
     session.sign_in().await.expect("sign in");
     // The oldest first takes the list to page 3; the others are then found on pages seen.
     download_all(&world, &mut session, [0, 24, 12, 13].into_iter()).await;
-    session.close().await;
+    world.close(session).await;
     let events = world.console.events();
     assert_eq!(events.logins_ok, 1, "{events:?}");
     assert_eq!(events.downloads_rate_limited, 0, "{events:?}");
@@ -221,7 +234,7 @@ async fn wrong_password_is_one_attempt_and_a_typed_error() {
         .await
         .unwrap();
     let err = session.sign_in().await.unwrap_err();
-    session.close().await;
+    world.close(session).await;
 
     assert!(
         matches!(err.kind, ConsoleErrorKind::LoginRejected { .. }),
@@ -248,7 +261,7 @@ async fn lockout_text_is_recognised_with_its_wait() {
         .await
         .unwrap();
     let err = session.sign_in().await.unwrap_err();
-    session.close().await;
+    world.close(session).await;
 
     match err.kind {
         ConsoleErrorKind::LockedOut { retry_after } => {
@@ -266,7 +279,7 @@ async fn captcha_stops_before_any_login_attempt() {
     let world = World::start(Skin::Ucm63xx, 1, &["ucm63xx.toml"], |c| c.captcha = true).await;
     let mut session = world.open().await;
     let err = session.sign_in().await.unwrap_err();
-    session.close().await;
+    world.close(session).await;
     assert!(matches!(err.kind, ConsoleErrorKind::Captcha), "{err}");
     assert_eq!(world.console.events().logins_tried, 0);
     world.assert_no_browser_left().await;
@@ -280,7 +293,7 @@ async fn expired_session_logs_in_again_once_and_succeeds() {
     download_all(&world, &mut session, [2].into_iter()).await;
     world.console.expire_sessions();
     download_all(&world, &mut session, [1, 0].into_iter()).await;
-    session.close().await;
+    world.close(session).await;
 
     let events = world.console.events();
     assert_eq!(events.logins_ok, 2, "{events:?}");
@@ -298,7 +311,7 @@ async fn a_refused_download_backs_off_and_succeeds() {
     let mut session = world.open().await;
     session.sign_in().await.expect("sign in");
     download_all(&world, &mut session, [1, 0].into_iter()).await;
-    session.close().await;
+    world.close(session).await;
 
     let events = world.console.events();
     assert!(events.downloads_rate_limited >= 1, "{events:?}");
@@ -327,7 +340,7 @@ async fn a_call_missing_from_the_console_is_not_on_console() {
     assert!(err.artifacts.is_none());
     // The session is still good for the next call.
     download_all(&world, &mut session, [3].into_iter()).await;
-    session.close().await;
+    world.close(session).await;
     assert_eq!(world.console.events().logins_ok, 1);
     world.assert_no_browser_left().await;
 }
@@ -346,7 +359,7 @@ async fn a_failing_locator_leaves_artefacts_and_names_them() {
     let mut session = world.open().await;
     session.sign_in().await.expect("sign in");
     let err = session.download(&world.call(0)).await.unwrap_err();
-    session.close().await;
+    world.close(session).await;
 
     assert!(
         matches!(err.kind, ConsoleErrorKind::LocatorNotFound { .. }),
@@ -379,6 +392,34 @@ async fn a_failing_locator_leaves_artefacts_and_names_them() {
     drop(world.dirs);
 }
 
+#[tokio::test]
+async fn a_search_form_declared_in_the_file_narrows_the_list_per_call() {
+    let world = World::start(Skin::Ucm63xx, 25, &["ucm63xx.toml"], |_| {}).await;
+    let file = world.config.selectors_dir.join("ucm63xx.toml");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str(
+        r#"
+[recordings.search]
+fields = [
+    { css = "input#search-caller", desc = "caller search field", value = "{caller}" },
+    { css = "input#search-callee", desc = "callee search field", value = "{callee}" },
+]
+submit = { css = "button.search-btn", desc = "search button" }
+"#,
+    );
+    std::fs::write(&file, text).unwrap();
+
+    let mut session = world.open().await;
+    session.sign_in().await.expect("sign in");
+    download_all(&world, &mut session, [0, 24, 12].into_iter()).await;
+    world.close(session).await;
+    let events = world.console.events();
+    // The unfiltered first page, then one filtered page per call: no paging through the list.
+    assert_eq!(events.pages_listed, 4, "{events:?}");
+    assert_eq!(events.logins_ok, 1, "{events:?}");
+    world.assert_no_browser_left().await;
+}
+
 #[test]
 fn every_shipped_selectors_file_is_valid() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("selectors");
@@ -394,7 +435,7 @@ async fn ucm62xx_25_calls_by_switching_only_the_selectors_file() {
     assert_eq!(signed_in.firmware.as_deref(), Some("1.0.20.52"));
 
     download_all(&world, &mut session, (0..25).rev()).await;
-    session.close().await;
+    world.close(session).await;
 
     let events = world.console.events();
     assert_eq!(events.logins_ok, 1, "{events:?}");
@@ -418,7 +459,7 @@ async fn the_firmware_shown_after_login_picks_the_selectors_file() {
     );
     // The oldest first: "More" until it shows, then the newest among the rows already loaded.
     download_all(&world, &mut session, [0, 11].into_iter()).await;
-    session.close().await;
+    world.close(session).await;
     assert_eq!(world.console.events().logins_ok, 1);
     world.assert_no_browser_left().await;
 }
@@ -433,7 +474,7 @@ async fn the_menu_reaches_the_recordings_when_the_file_has_no_route() {
     let mut session = world.open().await;
     session.sign_in().await.expect("sign in");
     download_all(&world, &mut session, [2, 0].into_iter()).await;
-    session.close().await;
+    world.close(session).await;
     assert_eq!(world.console.events().logins_ok, 1);
     world.assert_no_browser_left().await;
 }

@@ -152,6 +152,7 @@ pub struct ConsoleSession {
     profile: Option<tempfile::TempDir>,
     list: ListState,
     last_download: Option<Instant>,
+    webdriver_session: Option<String>,
 }
 
 impl ConsoleSession {
@@ -208,10 +209,18 @@ impl ConsoleSession {
         let capabilities = capabilities(config, &downloads, profile.as_ref().map(|p| p.path()));
         let client = connect(config, capabilities).await.map_err(fail)?;
         let browser = Browser::new(client, config.timeouts);
-        if let Err(kind) = browser.apply_session_timeouts().await {
-            browser.close().await;
-            return Err(fail(kind));
-        }
+        let webdriver_session = match browser.apply_session_timeouts().await {
+            Ok(()) => browser.session_id().await,
+            Err(kind) => Err(kind),
+        };
+        let webdriver_session = match webdriver_session {
+            Ok(id) => id,
+            Err(kind) => {
+                browser.close().await;
+                return Err(fail(kind));
+            }
+        };
+        tracing::debug!(session = ?webdriver_session, "browser session started");
         Ok(Self {
             target,
             config: config.clone(),
@@ -222,6 +231,7 @@ impl ConsoleSession {
             profile,
             list: ListState::default(),
             last_download: None,
+            webdriver_session,
         })
     }
 
@@ -255,6 +265,11 @@ impl ConsoleSession {
             }
             browser.close().await;
         }
+    }
+
+    /// The WebDriver session id (chromedriver's), to tell this session in logs and checks.
+    pub fn webdriver_session_id(&self) -> Option<&str> {
+        self.webdriver_session.as_deref()
     }
 
     fn browser(&self) -> &Browser {
