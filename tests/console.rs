@@ -12,7 +12,7 @@ use support::console::{tone_wav, ConsoleConfig, FakeConsole, Recording, Skin};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use ucm_scraper::config::DownloadMode;
 use ucm_scraper::console::{
-    BrowserConfig, CallQuery, ConsoleErrorKind, ConsoleSession, ConsoleTarget, Timeouts,
+    BrowserConfig, CallQuery, CheckedOn, ConsoleErrorKind, ConsoleSession, ConsoleTarget, Timeouts,
 };
 use ucm_scraper::ids::{TenantId, UniqueId};
 
@@ -215,7 +215,12 @@ async fn ucm63xx_25_calls_over_3_pages_with_one_login_and_no_refusal() {
 
 #[tokio::test]
 async fn a_call_seen_on_an_earlier_page_is_found_by_going_back_to_it() {
-    let world = World::start(Skin::Ucm63xx, 25, &["ucm63xx.toml"], |c| c.overlay = true).await;
+    // A full-page mask over every load, and bodies that trickle in (`.crdownload` meanwhile).
+    let world = World::start(Skin::Ucm63xx, 25, &["ucm63xx.toml"], |c| {
+        c.overlay = true;
+        c.download_delay = Duration::from_millis(800);
+    })
+    .await;
     let mut session = world.open().await;
     session.sign_in().await.expect("sign in");
     // The oldest first takes the list to page 3; the others are then found on pages seen.
@@ -305,7 +310,7 @@ async fn expired_session_logs_in_again_once_and_succeeds() {
 async fn a_refused_download_backs_off_and_succeeds() {
     // The console wants more time between downloads than the worker gives.
     let world = World::start(Skin::Ucm63xx, 2, &["ucm63xx.toml"], |c| {
-        c.download_gap = Duration::from_millis(1500)
+        c.download_gap = Duration::from_secs(4)
     })
     .await;
     let mut session = world.open().await;
@@ -417,6 +422,54 @@ submit = { css = "button.search-btn", desc = "search button" }
     // The unfiltered first page, then one filtered page per call: no paging through the list.
     assert_eq!(events.pages_listed, 4, "{events:?}");
     assert_eq!(events.logins_ok, 1, "{events:?}");
+    world.assert_no_browser_left().await;
+}
+
+#[tokio::test]
+async fn selectors_check_tries_every_locator_on_the_live_console() {
+    let files = ["ucm63xx.toml", "ucm62xx.toml"];
+    let world = World::start(Skin::Ucm63xx, 12, &files, |_| {}).await;
+    let mut session = world.open().await;
+    let (signed_in, checks) = session.check_selectors().await.expect("check");
+    world.close(session).await;
+
+    assert!(signed_in.selectors_file.ends_with("ucm63xx.toml"));
+    let (own, other): (Vec<_>, Vec<_>) = checks
+        .iter()
+        .partition(|c| c.file.ends_with("ucm63xx.toml"));
+    // Every locator of the console's own file matches, but those for what is not shown now.
+    let absent = ["reCAPTCHA on the login page", "loading spinner"];
+    for check in own.iter().filter(|c| !absent.contains(&c.desc.as_str())) {
+        assert!(check.matches >= 1, "{check:?}");
+    }
+    assert!(own
+        .iter()
+        .any(|c| c.on == CheckedOn::FirstRow && c.desc == "download icon"));
+    let legacy_login = other
+        .iter()
+        .find(|c| c.origin.ends_with("login.username"))
+        .unwrap();
+    assert_eq!(legacy_login.matches, 0);
+    assert_eq!(world.console.events().logins_ok, 1);
+    world.assert_no_browser_left().await;
+}
+
+#[tokio::test]
+async fn a_dropped_session_is_closed_in_the_background() {
+    let world = World::start(Skin::Ucm63xx, 1, &["ucm63xx.toml"], |_| {}).await;
+    let mut session = world.open().await;
+    session.sign_in().await.expect("sign in");
+    let id = session.webdriver_session_id().unwrap().to_string();
+    // A pass cancelled mid-way drops its session without `close`.
+    drop(session);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while Chromedriver::shared().session_ids().contains(&id) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "session {id} left open"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     world.assert_no_browser_left().await;
 }
 

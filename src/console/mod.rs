@@ -9,6 +9,7 @@
 
 mod artifacts;
 mod browser;
+mod check;
 mod downloads;
 mod error;
 mod login;
@@ -27,6 +28,7 @@ use tracing::instrument;
 use url::Url;
 
 pub use browser::Timeouts;
+pub use check::{CheckedOn, LocatorCheck};
 pub use error::{ConsoleError, ConsoleErrorKind};
 pub use selectors::{SelectorCatalog, SelectorSet, SelectorsError};
 
@@ -34,6 +36,7 @@ use crate::config::{DownloadMode, Settings};
 use crate::ids::{TenantId, UniqueId};
 use crate::secrets::Secret;
 use browser::{Browser, Step};
+use check::Checker;
 use downloads::{Content, DownloadDir, ExpectedFile, Look};
 use login::LoginPage;
 use recordings::{ListState, RecordingsPage, Wanted};
@@ -247,6 +250,48 @@ impl ConsoleSession {
     pub async fn download(&mut self, call: &CallQuery) -> Result<Downloaded, ConsoleError> {
         let result = self.fetch(call).await;
         self.finish(result, Some(&call.uniqueid)).await
+    }
+
+    /// For `selectors check --tenant`: tries every locator of every selectors file on this
+    /// console and says how many elements each matched: the login ones on the login page, the
+    /// others after one login and on the Recordings page (reached as the chosen file says).
+    #[instrument(skip_all, fields(tenant.id = %self.target.tenant_id))]
+    pub async fn check_selectors(&mut self) -> Result<(SignedIn, Vec<LocatorCheck>), ConsoleError> {
+        let result = self.try_check_selectors().await;
+        self.finish(result, None).await
+    }
+
+    async fn try_check_selectors(&mut self) -> Step<(SignedIn, Vec<LocatorCheck>)> {
+        let mut checks = Vec::new();
+        let browser = self
+            .browser
+            .as_ref()
+            .expect("the browser is open until close");
+        browser.goto(self.target.base_url.as_str()).await?;
+        LoginPage::recognise(browser, &self.catalog).await?;
+        for set in self.catalog.sets() {
+            checks.extend(Checker { browser, set }.login_page().await?);
+        }
+        let signed_in = self.log_in().await?;
+        let browser = self
+            .browser
+            .as_ref()
+            .expect("the browser is open until close");
+        for set in self.catalog.sets() {
+            checks.extend(Checker { browser, set }.after_login().await?);
+        }
+        let selectors = Arc::clone(&self.selectors);
+        let mut page = RecordingsPage {
+            browser,
+            selectors: &selectors,
+            base_url: &self.target.base_url,
+            state: &mut self.list,
+        };
+        page.open().await?;
+        for set in self.catalog.sets() {
+            checks.extend(Checker { browser, set }.recordings_page().await?);
+        }
+        Ok((signed_in, checks))
     }
 
     /// Logs out (best effort) and ends the browser session; bounded by the command timeout.

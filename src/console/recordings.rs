@@ -157,7 +157,7 @@ impl RecordingsPage<'_> {
     }
 
     /// Opens the list through its route, else (or when the route fails) through the menu.
-    async fn open(&mut self) -> Step<()> {
+    pub(crate) async fn open(&mut self) -> Step<()> {
         let rec = &self.selectors.recordings;
         let ready = rec.ready.plain();
         let mut shown = false;
