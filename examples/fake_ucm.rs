@@ -102,9 +102,10 @@ async fn main() -> anyhow::Result<()> {
     config.bind = SocketAddr::new(args.host, args.port);
     let count = recordings.len();
     config.recordings = recordings;
+    let firmware = config.firmware.clone();
     let console = FakeConsole::start(config).await;
     println!(
-        "fake UCM ({}, firmware shown on the dashboard) listening on {} with {count} recordings; \
+        "fake UCM (skin {}, firmware {firmware}) listening on {} with {count} recordings; \
          user {:?}. Ctrl-C to stop.",
         skin.name(),
         console.url,

@@ -193,6 +193,12 @@ pub struct Browser {
     closed: bool,
 }
 
+/// One of the [`MAX_BROWSERS`] slots, for a test whose browser is opened by the code under test
+/// (the worker's own WebDriver session): hold it while that browser lives.
+pub async fn browser_slot() -> SemaphorePermit<'static> {
+    SLOTS.acquire().await.expect("browser slots")
+}
+
 /// A browser on the shared chromedriver with default options.
 pub async fn browser() -> Browser {
     Browser::open(Chromedriver::shared(), BrowserOptions::default()).await
@@ -200,7 +206,7 @@ pub async fn browser() -> Browser {
 
 impl Browser {
     pub async fn open(driver: &Chromedriver, options: BrowserOptions) -> Browser {
-        let slot = SLOTS.acquire().await.expect("browser slots");
+        let slot = browser_slot().await;
         let profile = tempfile::Builder::new()
             .prefix("profile-")
             .tempdir_in(scratch_dir())

@@ -264,16 +264,46 @@ impl FakeConsole {
         let app = router(shared.clone());
         let handle = axum_server::Handle::new();
         let make = app.into_make_service_with_connect_info::<SocketAddr>();
-        let scheme = if tls {
-            let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls_config()));
-            let server = axum_server::from_tcp_rustls(listener, rustls).handle(handle.clone());
-            tokio::spawn(async move { server.serve(make).await });
-            "https"
-        } else {
-            let server = axum_server::from_tcp(listener).handle(handle.clone());
-            tokio::spawn(async move { server.serve(make).await });
-            "http"
-        };
+        let scheme = if tls { "https" } else { "http" };
+        let tls_config = tls.then(tls_config);
+        // Its own thread and runtime, like a server on another machine: a test that blocks its
+        // own runtime (or ends it) does not freeze or kill the console under the browser.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("fake-ucm")
+            .enable_all()
+            .build()
+            .expect("console runtime");
+        let server_handle = handle.clone();
+        std::thread::Builder::new()
+            .name("fake-ucm".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let served = match tls_config {
+                        Some(config) => {
+                            let rustls = axum_server::tls_rustls::RustlsConfig::from_config(
+                                Arc::new(config),
+                            );
+                            axum_server::from_tcp_rustls(listener, rustls)
+                                .handle(server_handle)
+                                .serve(make)
+                                .await
+                        }
+                        None => {
+                            axum_server::from_tcp(listener)
+                                .handle(server_handle)
+                                .serve(make)
+                                .await
+                        }
+                    };
+                    if let Err(e) = served {
+                        eprintln!("fake UCM console stopped: {e}");
+                    }
+                });
+                // Streams of slow downloads still running must not keep the thread alive.
+                runtime.shutdown_background();
+            })
+            .expect("console thread");
         handle.listening().await.expect("console listening");
         let host = if addr.ip().is_unspecified() {
             "127.0.0.1".to_string()
