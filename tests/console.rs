@@ -7,17 +7,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::browser::{browser_alive, scratch_dir, Chromedriver};
+use support::browser::{browser_alive, browser_slot, scratch_dir, Chromedriver};
 use support::console::{tone_wav, ConsoleConfig, FakeConsole, Recording, Skin};
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::SemaphorePermit;
 use ucm_scraper::config::DownloadMode;
 use ucm_scraper::console::{
     BrowserConfig, CallQuery, CheckedOn, ConsoleErrorKind, ConsoleSession, ConsoleTarget, Timeouts,
 };
 use ucm_scraper::ids::{TenantId, UniqueId};
-
-/// Browser sessions at once across this binary's tests: the machine has two cores.
-static SESSIONS: Semaphore = Semaphore::const_new(2);
 
 /// 2026-02-06 16:34:56 UTC, the first call of the day in these tests.
 const FIRST_CALL: i64 = 1_770_395_696;
@@ -40,7 +37,8 @@ impl World {
         files: &[&str],
         change: impl FnOnce(&mut ConsoleConfig),
     ) -> World {
-        let slot = SESSIONS.acquire().await.expect("session slots");
+        // The harness's limit on browsers at once: the machine has two cores.
+        let slot = browser_slot().await;
         let wav = Arc::new(tone_wav(0.5));
         let recordings: Vec<Recording> = (0..n)
             .map(|i| {
