@@ -124,11 +124,13 @@ impl ConsoleError {
 
 impl ConsoleErrorKind {
     /// Whether diagnostics are worth saving: every failed step, but not the plain outcome that a
-    /// recording is absent.
+    /// recording is absent, failures before there is a page, nor a browser that stopped answering
+    /// (asking it for a screenshot would only wait again).
     pub(crate) fn wants_artifacts(&self) -> bool {
         !matches!(
             self,
             ConsoleErrorKind::NotOnConsole { .. }
+                | ConsoleErrorKind::Stuck { .. }
                 | ConsoleErrorKind::NewSession(_)
                 | ConsoleErrorKind::GridDownloadsNotBuilt
                 | ConsoleErrorKind::Selectors(_)

@@ -130,7 +130,8 @@ pub struct SignedIn {
     pub selectors_file: PathBuf,
 }
 
-/// A recording, moved out of the shared download directory into the tenant's work directory.
+/// A recording, moved out of the shared download directory into the tenant's work directory;
+/// the caller removes it once stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Downloaded {
     pub path: PathBuf,
@@ -298,16 +299,7 @@ impl ConsoleSession {
     #[instrument(skip_all, fields(tenant.id = %self.target.tenant_id))]
     pub async fn close(mut self) {
         if let Some(browser) = self.browser.take() {
-            for item in &self.selectors.logout {
-                if browser
-                    .click(&item.plain(), &self.selectors.busy)
-                    .await
-                    .is_err()
-                {
-                    tracing::debug!(step = %item.plain(), "log-out step not possible; closing anyway");
-                    break;
-                }
-            }
+            log_out(&browser, &self.selectors).await;
             browser.close().await;
         }
     }
@@ -473,6 +465,23 @@ impl ConsoleSession {
         Err(ConsoleErrorKind::RateLimited {
             attempts: MAX_BACKOFFS,
         })
+    }
+}
+
+/// Clicks the file's log-out steps, best effort and only when the first is on the page now
+/// (not after a failed login or an expired session, where waiting for it would only delay).
+async fn log_out(browser: &Browser, selectors: &SelectorSet) {
+    let Some(first) = selectors.logout.first() else {
+        return;
+    };
+    if !matches!(browser.find(&first.plain()).await, Ok(Some(_))) {
+        return;
+    }
+    for step in &selectors.logout {
+        if browser.click(&step.plain(), &selectors.busy).await.is_err() {
+            tracing::debug!(step = %step.plain(), "log-out step not possible; closing anyway");
+            return;
+        }
     }
 }
 
