@@ -39,7 +39,7 @@ use browser::{Browser, Step};
 use check::Checker;
 use downloads::{Content, DownloadDir, ExpectedFile, Look};
 use login::LoginPage;
-use recordings::{ListState, RecordingsPage, Wanted};
+use recordings::{ListState, RecordingsPage, Row, Wanted};
 use selectors::Vars;
 
 /// How a browser session is started and paced.
@@ -412,44 +412,57 @@ impl ConsoleSession {
         }
     }
 
+    /// Finds the call's row and downloads its recording.
     async fn fetch_once(&mut self, wanted: &Wanted) -> Step<Downloaded> {
         let selectors = Arc::clone(&self.selectors);
-        let browser = self
-            .browser
-            .as_ref()
-            .expect("the browser is open until close");
-        let mut page = RecordingsPage {
-            browser,
-            selectors: &selectors,
+        let row = self.recordings(&selectors).find(wanted).await?;
+        let expected = row.expected_file(wanted, selectors.recordings.tolerance());
+        self.download_row(&selectors, &row, &expected).await
+    }
+
+    fn recordings<'a>(&'a mut self, selectors: &'a SelectorSet) -> RecordingsPage<'a> {
+        RecordingsPage {
+            browser: self
+                .browser
+                .as_ref()
+                .expect("the browser is open until close"),
+            selectors,
             base_url: &self.target.base_url,
             state: &mut self.list,
-        };
-        let row = page.find(wanted).await?;
-        let tolerance = chrono::Duration::from_std(selectors.recordings.time_tolerance)
-            .unwrap_or(chrono::Duration::MAX);
-        let expected = row.expected_file(wanted, tolerance);
-        let downloads = self
-            .downloads
-            .as_ref()
-            .expect("the download directory lives until drop");
+        }
+    }
+
+    /// Clicks the row's download once the gap has passed and waits for the file, backing off
+    /// when the console says "too frequently".
+    async fn download_row(
+        &mut self,
+        selectors: &SelectorSet,
+        row: &Row,
+        expected: &ExpectedFile,
+    ) -> Step<Downloaded> {
         for backoff in 0..=MAX_BACKOFFS {
             pace(self.last_download, self.config.download_gap).await;
+            let downloads = self
+                .downloads
+                .as_ref()
+                .expect("the download directory lives until drop");
             downloads
                 .clear()
                 .map_err(io_error("cannot empty", downloads.path()))?;
-            let mut page = RecordingsPage {
-                browser,
-                selectors: &selectors,
-                base_url: &self.target.base_url,
-                state: &mut self.list,
-            };
-            let mut watch = downloads.watch(browser.timeouts.poll);
-            page.click_download(&row).await?;
+            let mut watch = downloads.watch(self.config.timeouts.poll);
+            self.recordings(selectors).click_download(row).await?;
             self.last_download = Some(Instant::now());
-            match await_file(browser, &selectors, &mut watch, &expected).await? {
-                Arrival::Recording(path) => return take(downloads, &path),
+            let browser = self
+                .browser
+                .as_ref()
+                .expect("the browser is open until close");
+            match await_file(browser, selectors, &mut watch, expected).await? {
+                Arrival::Recording(path) => {
+                    let downloads = self.downloads.as_ref().expect("lives until drop");
+                    return take(downloads, &path);
+                }
                 Arrival::RateLimited(wait) => {
-                    let wait = wait.unwrap_or(browser.timeouts.rate_limit_backoff);
+                    let wait = wait.unwrap_or(self.config.timeouts.rate_limit_backoff);
                     tracing::warn!(
                         wait_s = wait.as_secs_f32(),
                         backoff,

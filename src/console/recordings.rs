@@ -129,8 +129,7 @@ pub(crate) struct RecordingsPage<'a> {
 
 impl RecordingsPage<'_> {
     fn tolerance(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.selectors.recordings.time_tolerance)
-            .unwrap_or(chrono::Duration::MAX)
+        self.selectors.recordings.tolerance()
     }
 
     /// Finds the call's row, or says it is not on the console.
