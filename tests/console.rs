@@ -453,6 +453,18 @@ async fn selectors_check_tries_every_locator_on_the_live_console() {
 }
 
 #[tokio::test]
+async fn a_self_signed_console_is_reached_when_invalid_certs_are_accepted() {
+    let mut world = World::start(Skin::Ucm63xx, 2, &["ucm63xx.toml"], |c| c.tls = true).await;
+    assert!(world.console.url.starts_with("https://"));
+    world.config.accept_invalid_certs = true;
+    let mut session = world.open().await;
+    session.sign_in().await.expect("sign in over https");
+    download_all(&world, &mut session, [1].into_iter()).await;
+    world.close(session).await;
+    world.assert_no_browser_left().await;
+}
+
+#[tokio::test]
 async fn a_dropped_session_is_closed_in_the_background() {
     let world = World::start(Skin::Ucm63xx, 1, &["ucm63xx.toml"], |_| {}).await;
     let mut session = world.open().await;
