@@ -278,6 +278,34 @@ async fn lockout_text_is_recognised_with_its_wait() {
 }
 
 #[tokio::test]
+async fn ucm62xx_refusals_are_recognised_from_its_own_texts() {
+    let world = World::start(Skin::Ucm62xx, 1, &["ucm62xx.toml"], |c| {
+        c.lockout_threshold = 2
+    })
+    .await;
+    let mut kinds = Vec::new();
+    for _ in 0..2 {
+        let mut session = ConsoleSession::open(&world.config, world.target("wrong"))
+            .await
+            .unwrap();
+        kinds.push(session.sign_in().await.unwrap_err().kind);
+        world.close(session).await;
+    }
+    assert!(
+        matches!(kinds[0], ConsoleErrorKind::LoginRejected { .. }),
+        "{:?}",
+        kinds[0]
+    );
+    assert!(
+        matches!(kinds[1], ConsoleErrorKind::LockedOut { retry_after: Some(d) } if d == Duration::from_secs(300)),
+        "{:?}",
+        kinds[1]
+    );
+    assert_eq!(world.console.events().logins_tried, 2);
+    world.assert_no_browser_left().await;
+}
+
+#[tokio::test]
 async fn captcha_stops_before_any_login_attempt() {
     let world = World::start(Skin::Ucm63xx, 1, &["ucm63xx.toml"], |c| c.captcha = true).await;
     let mut session = world.open().await;
