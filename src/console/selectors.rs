@@ -214,6 +214,13 @@ pub struct RecordingsSelectors {
     pub paging: Paging,
 }
 
+impl RecordingsSelectors {
+    /// `time_tolerance` for comparing call times.
+    pub fn tolerance(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.time_tolerance).unwrap_or(chrono::Duration::MAX)
+    }
+}
+
 /// The console's own words for failures, matched case-insensitively in the page text.
 #[derive(Debug, Clone, Default)]
 pub struct Texts {
