@@ -14,6 +14,7 @@
 //! - [`scheduler`]: one pass at start, then every `SCRAPE_INTERVAL`, until a signal.
 //! - [`metrics`]: `/healthz` and `/metrics` for `run`.
 //! - [`pipeline`]: one pass: claim → console → transcode → store → record → trigger, per tenant.
+//! - [`probe`]: `tenant test` and `selectors check --tenant` on one live console.
 //! - [`storage`]: upload a recording under `tenant_<id>/<uniqueid>_recording.mp3` (Supabase or a local directory).
 //! - [`ai`]: trigger AI processing with a signed webhook.
 //! - [`tenants`]: active tenants with opened credentials, login blocks, the `tenant` commands.
@@ -31,6 +32,7 @@ pub mod db;
 pub mod ids;
 pub mod metrics;
 pub mod pipeline;
+pub mod probe;
 pub mod scheduler;
 pub mod secrets;
 pub mod storage;

@@ -14,7 +14,7 @@ use ucm_scraper::ids::TenantId;
 use ucm_scraper::metrics::{self, Metrics};
 use ucm_scraper::pipeline::Worker;
 use ucm_scraper::secrets::PasswordCipher;
-use ucm_scraper::{db, scheduler, telemetry, tenants, transcode};
+use ucm_scraper::{db, probe, scheduler, telemetry, tenants, transcode};
 
 /// Exit status of a command that is declared but not built yet.
 const NOT_IMPLEMENTED: u8 = 2;
@@ -56,6 +56,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Once { tenant } => once(load_settings(cli.headed)?, tenant.map(TenantId)).await,
         Command::Run => run_loop(load_settings(cli.headed)?).await,
         Command::Selectors(SelectorsCommand::Check { tenant: None }) => Ok(check_selectors()),
+        Command::Selectors(SelectorsCommand::Check { tenant: Some(id) }) => {
+            let probe = probe_tenant(cli.headed, TenantId(id)).await?;
+            print!("{}{}", probe.summary(), probe.table());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tenant(TenantCommand::Test { id }) => {
+            let probe = probe_tenant(cli.headed, TenantId(id)).await?;
+            print!("{}", probe.summary());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Transcode {
             input,
             output,
@@ -190,6 +200,14 @@ async fn run_loop(settings: Settings) -> anyhow::Result<ExitCode> {
     .await;
     tracing::info!("Stopped: browsers closed, unfinished calls released");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Logs into one tenant's console and reports (`tenant test`, `selectors check --tenant`).
+async fn probe_tenant(headed: bool, id: TenantId) -> anyhow::Result<probe::Probe> {
+    let settings = load_settings(headed)?;
+    let pool = db::connect(&settings.database_url, 2).await?;
+    db::migrate(&pool).await?;
+    Ok(probe::probe(&pool, &settings, id).await?)
 }
 
 fn load_settings(headed: bool) -> anyhow::Result<Settings> {

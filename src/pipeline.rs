@@ -449,7 +449,8 @@ fn tally(report: &mut TenantReport, joined: Option<Result<bool, tokio::task::Joi
     }
 }
 
-fn console_target(tenant: &Tenant) -> ConsoleTarget {
+/// Where and how to log into a tenant's console.
+pub(crate) fn console_target(tenant: &Tenant) -> ConsoleTarget {
     ConsoleTarget {
         tenant_id: tenant.id,
         tenant_name: tenant.name.clone(),

@@ -1,0 +1,123 @@
+//! `tenant test` and `selectors check --tenant`: log into one tenant's live console, open its
+//! Recordings page, and report what was found. Nothing is downloaded and no call is touched.
+
+use std::fmt::Write as _;
+
+use sqlx::PgPool;
+
+use crate::config::Settings;
+use crate::console::{
+    BrowserConfig, CheckedOn, ConsoleError, ConsoleSession, LocatorCheck, SignedIn,
+};
+use crate::ids::TenantId;
+use crate::pipeline::console_target;
+use crate::secrets::PasswordCipher;
+use crate::tenants::{self, Tenant, TenantEntry, TenantError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error(transparent)]
+    Tenant(#[from] TenantError),
+    #[error(transparent)]
+    Console(#[from] ConsoleError),
+    #[error("{0}")]
+    NotReady(String),
+}
+
+/// What a probe of one console found.
+pub struct Probe {
+    pub tenant: Tenant,
+    pub signed_in: SignedIn,
+    pub checks: Vec<LocatorCheck>,
+}
+
+/// Logs into the tenant's console (active or not) and tries every selectors file's locators
+/// where they belong. The outcome goes into the tenant's row (last login, firmware, or last
+/// error), where `tenant list` shows it.
+pub async fn probe(pool: &PgPool, settings: &Settings, id: TenantId) -> Result<Probe, ProbeError> {
+    let cipher = PasswordCipher::from_settings(settings);
+    let tenant = match tenants::load_one(pool, &cipher, id).await? {
+        TenantEntry::Ready(tenant) => tenant,
+        TenantEntry::MissingCredentials { name, .. } => {
+            return Err(ProbeError::NotReady(format!(
+                "tenant {name} (ID: {id}) has no UCM credentials: set --pbx-ip, --pbx-username and \
+                 the password with `ucm-scraper tenant update {id}`"
+            )))
+        }
+        TenantEntry::Blocked { name, until, .. } => {
+            return Err(ProbeError::NotReady(format!(
+            "tenant {name} (ID: {id}) is blocked after failed logins until {until}: correct the \
+                 credentials with `ucm-scraper tenant update {id}`, which lifts the block"
+        )))
+        }
+        TenantEntry::Broken { error, .. } => return Err(ProbeError::NotReady(error.to_string())),
+    };
+    let config = BrowserConfig::from_settings(settings);
+    let mut session = ConsoleSession::open(&config, console_target(&tenant)).await?;
+    let checked = session.check_selectors().await;
+    session.close().await;
+    match checked {
+        Ok((signed_in, checks)) => {
+            tenants::record_login_success(pool, id, signed_in.firmware.as_deref()).await?;
+            Ok(Probe {
+                tenant,
+                signed_in,
+                checks,
+            })
+        }
+        Err(error) => {
+            tenants::record_error(pool, id, &error.to_string()).await?;
+            Err(error.into())
+        }
+    }
+}
+
+impl Probe {
+    /// `tenant test`'s report: login, firmware, and whether the Recordings page listed rows.
+    pub fn summary(&self) -> String {
+        let rows = self
+            .checks
+            .iter()
+            .filter(|c| {
+                c.file == self.signed_in.selectors_file && c.on == CheckedOn::RecordingsPage
+            })
+            .find(|c| c.origin.ends_with("recordings.row"))
+            .map(|c| c.matches);
+        format!(
+            "Tenant {} (ID: {}): login ok\nfirmware: {}\nselectors file: {}\nCDR → Recordings: {}\n",
+            self.tenant.name,
+            self.tenant.id,
+            self.signed_in.firmware.as_deref().unwrap_or("not shown"),
+            self.signed_in.selectors_file.display(),
+            match rows {
+                Some(0) => "page opened, no recordings listed".to_string(),
+                Some(n) => format!("page opened, {n} recordings on the first page"),
+                None => "page opened".to_string(),
+            }
+        )
+    }
+
+    /// `selectors check --tenant`'s table: every locator of every file, and what it matched.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{:<8} {:<16} {:<44} {}\n",
+            "matches", "page", "locator", "what"
+        );
+        for check in &self.checks {
+            let _ = writeln!(
+                out,
+                "{:<8} {:<16} {:<44} {}{}",
+                check.matches,
+                format!("{:?}", check.on),
+                check.origin,
+                check.desc,
+                check
+                    .note
+                    .as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default()
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,171 @@
+//! `tenant test` and `selectors check --tenant` against a live console (the stand-in, real
+//! Chromium): what an operator runs after adding a tenant or when the UCM firmware changed.
+
+mod support;
+
+use support::browser::{wait_no_browsers, Chromedriver};
+use support::console::{ConsoleConfig, FakeConsole, Recording, Skin};
+use support::pg::{migrated_database, TestDb};
+
+const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // base64 of 32 bytes
+
+/// Runs the binary with the stand-ins' addresses; returns (success, stdout, stderr).
+async fn ucm_scraper(db: &TestDb, args: &[&str], stdin: &str) -> (bool, String, String) {
+    use tokio::io::AsyncWriteExt as _;
+    let work = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ucm-scraper"))
+        .args(args)
+        .current_dir(work.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &db.url)
+        .env("PBX_ENCRYPTION_KEY", KEY)
+        .env("WEBDRIVER_URL", &Chromedriver::shared().url)
+        .env("UCM_ACCEPT_INVALID_CERTS", "true")
+        .env(
+            "SELECTORS_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/selectors"),
+        )
+        .env("DOWNLOAD_DIR", work.path().join("downloads"))
+        .env("ARTIFACTS_DIR", work.path().join("artifacts"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run ucm-scraper");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .await
+        .unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn console(skin: Skin) -> FakeConsole {
+    let mut config = ConsoleConfig::for_skin(skin);
+    config.tls = true;
+    let wav = std::sync::Arc::new(support::console::tone_wav(1.0));
+    config.recordings = (0..3)
+        .map(|i| {
+            Recording::new(
+                "1000",
+                &format!("20{i}"),
+                1_770_000_000 + i * 60,
+                wav.clone(),
+            )
+        })
+        .collect();
+    FakeConsole::start(config).await
+}
+
+async fn add_tenant(db: &TestDb, console: &FakeConsole, password: &str) -> String {
+    let port = console.addr.port().to_string();
+    let args = [
+        "tenant",
+        "add",
+        "--company-name",
+        "Probe Co",
+        "--subdomain",
+        "probe",
+        "--pbx-ip",
+        "127.0.0.1",
+        "--pbx-port",
+        &port,
+        "--pbx-username",
+        "admin",
+        "--pbx-password-stdin",
+    ];
+    let (ok, stdout, stderr) = ucm_scraper(db, &args, &format!("{password}\n")).await;
+    assert!(ok, "{stderr}");
+    stdout.trim().to_string()
+}
+
+#[tokio::test]
+async fn tenant_test_reports_firmware_and_recordings_access() {
+    let db = migrated_database().await;
+    let console = console(Skin::Ucm62xx).await;
+    let password = ConsoleConfig::for_skin(Skin::Ucm62xx).password;
+    let id = add_tenant(&db, &console, &password).await;
+
+    let (ok, stdout, stderr) = ucm_scraper(&db, &["tenant", "test", &id], "").await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("login ok"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("firmware: {}", Skin::Ucm62xx.default_firmware())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ucm62xx.toml"), "{stdout}");
+    assert!(
+        stdout.contains("3 recordings on the first page"),
+        "{stdout}"
+    );
+    assert_eq!(console.events().logins_ok, 1);
+    let firmware: Option<String> = sqlx::query_scalar("SELECT ucm_firmware FROM tenants")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(firmware.as_deref(), Some(Skin::Ucm62xx.default_firmware()));
+    assert!(!stdout.contains(&password) && !stderr.contains(&password));
+    assert_eq!(
+        wait_no_browsers(std::time::Duration::from_secs(10)).await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn selectors_check_on_a_live_console_lists_what_matched() {
+    let db = migrated_database().await;
+    let console = console(Skin::Ucm63xx).await;
+    let password = ConsoleConfig::for_skin(Skin::Ucm63xx).password;
+    let id = add_tenant(&db, &console, &password).await;
+
+    let (ok, stdout, stderr) = ucm_scraper(&db, &["selectors", "check", "--tenant", &id], "").await;
+    assert!(ok, "{stderr}");
+    // The matching generation's row locator finds the three rows; the other file's does not.
+    let row_matches = |file: &str| {
+        stdout
+            .lines()
+            .find(|l| l.contains(&format!("{file}: recordings.row ")))
+            .and_then(|l| l.split_whitespace().next())
+            .map(str::to_string)
+    };
+    assert_eq!(
+        row_matches("ucm63xx.toml").as_deref(),
+        Some("3"),
+        "{stdout}"
+    );
+    assert_eq!(
+        row_matches("ucm62xx.toml").as_deref(),
+        Some("0"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn tenant_test_with_a_wrong_password_fails_with_one_clear_line() {
+    let db = migrated_database().await;
+    let console = console(Skin::Ucm63xx).await;
+    let id = add_tenant(&db, &console, "not-the-password").await;
+
+    let (ok, stdout, stderr) = ucm_scraper(&db, &["tenant", "test", &id], "").await;
+    assert!(!ok);
+    assert!(stdout.is_empty(), "{stdout}");
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    assert!(
+        error.contains("Probe Co") && error.contains("tenant update"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-the-password"));
+    assert_eq!(console.events().logins_tried, 1);
+}
