@@ -111,6 +111,12 @@ impl Browser {
         }
     }
 
+    /// The WebDriver session's id, for logs and leak checks.
+    pub(crate) async fn session_id(&self) -> Step<Option<String>> {
+        self.run("reading the session id", self.client.session_id())
+            .await
+    }
+
     pub(crate) async fn goto(&self, url: &str) -> Step<()> {
         self.run("loading a console page", self.client.goto(url))
             .await

@@ -82,6 +82,8 @@ pub enum ConsoleErrorKind {
         #[source]
         source: fantoccini::error::CmdError,
     },
+    #[error("DOWNLOAD_MODE=grid (Selenium managed downloads) is not built yet: use DOWNLOAD_MODE=watch with DOWNLOAD_DIR shared with the browser")]
+    GridDownloadsNotBuilt,
     #[error("no browser session could be started at WEBDRIVER_URL: {0}")]
     NewSession(#[source] fantoccini::error::NewSessionError),
     #[error("{0}")]
@@ -122,12 +124,15 @@ impl ConsoleError {
 
 impl ConsoleErrorKind {
     /// Whether diagnostics are worth saving: every failed step, but not the plain outcome that a
-    /// recording is absent.
+    /// recording is absent, failures before there is a page, nor a browser that stopped answering
+    /// (asking it for a screenshot would only wait again).
     pub(crate) fn wants_artifacts(&self) -> bool {
         !matches!(
             self,
             ConsoleErrorKind::NotOnConsole { .. }
+                | ConsoleErrorKind::Stuck { .. }
                 | ConsoleErrorKind::NewSession(_)
+                | ConsoleErrorKind::GridDownloadsNotBuilt
                 | ConsoleErrorKind::Selectors(_)
                 | ConsoleErrorKind::Io { .. }
         )

@@ -9,6 +9,7 @@
 
 mod artifacts;
 mod browser;
+mod check;
 mod downloads;
 mod error;
 mod login;
@@ -27,6 +28,7 @@ use tracing::instrument;
 use url::Url;
 
 pub use browser::Timeouts;
+pub use check::{CheckedOn, LocatorCheck};
 pub use error::{ConsoleError, ConsoleErrorKind};
 pub use selectors::{SelectorCatalog, SelectorSet, SelectorsError};
 
@@ -34,6 +36,7 @@ use crate::config::{DownloadMode, Settings};
 use crate::ids::{TenantId, UniqueId};
 use crate::secrets::Secret;
 use browser::{Browser, Step};
+use check::Checker;
 use downloads::{Content, DownloadDir, ExpectedFile, Look};
 use login::LoginPage;
 use recordings::{ListState, RecordingsPage, Wanted};
@@ -107,6 +110,17 @@ pub struct CallQuery {
     pub recordfiles: Vec<String>,
 }
 
+impl CallQuery {
+    /// The files of a `cdr_records.recordfiles` value: `a.wav@b.wav@` → `[a.wav, b.wav]`.
+    pub fn split_recordfiles(raw: &str) -> Vec<String> {
+        raw.split('@')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
 /// What the login found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedIn {
@@ -116,7 +130,8 @@ pub struct SignedIn {
     pub selectors_file: PathBuf,
 }
 
-/// A recording, moved out of the shared download directory into the tenant's work directory.
+/// A recording, moved out of the shared download directory into the tenant's work directory;
+/// the caller removes it once stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Downloaded {
     pub path: PathBuf,
@@ -141,6 +156,7 @@ pub struct ConsoleSession {
     profile: Option<tempfile::TempDir>,
     list: ListState,
     last_download: Option<Instant>,
+    webdriver_session: Option<String>,
 }
 
 impl ConsoleSession {
@@ -154,6 +170,9 @@ impl ConsoleSession {
             kind,
             artifacts: None,
         };
+        if config.download_mode == DownloadMode::Grid {
+            return Err(fail(ConsoleErrorKind::GridDownloadsNotBuilt));
+        }
         let catalog =
             SelectorCatalog::load_dir(&config.selectors_dir).map_err(|e| fail(e.into()))?;
         let selectors = Arc::new(
@@ -194,10 +213,18 @@ impl ConsoleSession {
         let capabilities = capabilities(config, &downloads, profile.as_ref().map(|p| p.path()));
         let client = connect(config, capabilities).await.map_err(fail)?;
         let browser = Browser::new(client, config.timeouts);
-        if let Err(kind) = browser.apply_session_timeouts().await {
-            browser.close().await;
-            return Err(fail(kind));
-        }
+        let webdriver_session = match browser.apply_session_timeouts().await {
+            Ok(()) => browser.session_id().await,
+            Err(kind) => Err(kind),
+        };
+        let webdriver_session = match webdriver_session {
+            Ok(id) => id,
+            Err(kind) => {
+                browser.close().await;
+                return Err(fail(kind));
+            }
+        };
+        tracing::debug!(session = ?webdriver_session, "browser session started");
         Ok(Self {
             target,
             config: config.clone(),
@@ -208,6 +235,7 @@ impl ConsoleSession {
             profile,
             list: ListState::default(),
             last_download: None,
+            webdriver_session,
         })
     }
 
@@ -225,22 +253,60 @@ impl ConsoleSession {
         self.finish(result, Some(&call.uniqueid)).await
     }
 
+    /// For `selectors check --tenant`: tries every locator of every selectors file on this
+    /// console and says how many elements each matched: the login ones on the login page, the
+    /// others after one login and on the Recordings page (reached as the chosen file says).
+    #[instrument(skip_all, fields(tenant.id = %self.target.tenant_id))]
+    pub async fn check_selectors(&mut self) -> Result<(SignedIn, Vec<LocatorCheck>), ConsoleError> {
+        let result = self.try_check_selectors().await;
+        self.finish(result, None).await
+    }
+
+    async fn try_check_selectors(&mut self) -> Step<(SignedIn, Vec<LocatorCheck>)> {
+        let mut checks = Vec::new();
+        let browser = self
+            .browser
+            .as_ref()
+            .expect("the browser is open until close");
+        browser.goto(self.target.base_url.as_str()).await?;
+        LoginPage::recognise(browser, &self.catalog).await?;
+        for set in self.catalog.sets() {
+            checks.extend(Checker { browser, set }.login_page().await?);
+        }
+        let signed_in = self.log_in().await?;
+        let browser = self
+            .browser
+            .as_ref()
+            .expect("the browser is open until close");
+        for set in self.catalog.sets() {
+            checks.extend(Checker { browser, set }.after_login().await?);
+        }
+        let selectors = Arc::clone(&self.selectors);
+        let mut page = RecordingsPage {
+            browser,
+            selectors: &selectors,
+            base_url: &self.target.base_url,
+            state: &mut self.list,
+        };
+        page.open().await?;
+        for set in self.catalog.sets() {
+            checks.extend(Checker { browser, set }.recordings_page().await?);
+        }
+        Ok((signed_in, checks))
+    }
+
     /// Logs out (best effort) and ends the browser session; bounded by the command timeout.
     #[instrument(skip_all, fields(tenant.id = %self.target.tenant_id))]
     pub async fn close(mut self) {
         if let Some(browser) = self.browser.take() {
-            for item in &self.selectors.logout {
-                if browser
-                    .click(&item.plain(), &self.selectors.busy)
-                    .await
-                    .is_err()
-                {
-                    tracing::debug!(step = %item.plain(), "log-out step not possible; closing anyway");
-                    break;
-                }
-            }
+            log_out(&browser, &self.selectors).await;
             browser.close().await;
         }
+    }
+
+    /// The WebDriver session id (chromedriver's), to tell this session in logs and checks.
+    pub fn webdriver_session_id(&self) -> Option<&str> {
+        self.webdriver_session.as_deref()
     }
 
     fn browser(&self) -> &Browser {
@@ -402,6 +468,23 @@ impl ConsoleSession {
     }
 }
 
+/// Clicks the file's log-out steps, best effort and only when the first is on the page now
+/// (not after a failed login or an expired session, where waiting for it would only delay).
+async fn log_out(browser: &Browser, selectors: &SelectorSet) {
+    let Some(first) = selectors.logout.first() else {
+        return;
+    };
+    if !matches!(browser.find(&first.plain()).await, Ok(Some(_))) {
+        return;
+    }
+    for step in &selectors.logout {
+        if browser.click(&step.plain(), &selectors.busy).await.is_err() {
+            tracing::debug!(step = %step.plain(), "log-out step not possible; closing anyway");
+            return;
+        }
+    }
+}
+
 /// Waits out what is left of the gap since the previous download: the pacing the console needs.
 async fn pace(last: Option<Instant>, gap: Duration) {
     if let Some(last) = last {
@@ -547,23 +630,18 @@ fn capabilities(
     if let Some(profile) = profile {
         args.push(format!("--user-data-dir={}", profile.display()));
     }
-    let mut chrome = json!({ "args": args });
+    let chrome = json!({
+        "args": args,
+        "prefs": {
+            "download.default_directory": downloads.browser_path(),
+            "download.prompt_for_download": false,
+            "download.directory_upgrade": true,
+            // The console starts each download from script after a check request; without this
+            // Chrome may hold a later one behind a "download multiple files" prompt.
+            "profile.default_content_setting_values.automatic_downloads": 1,
+        },
+    });
     let mut caps = serde_json::Map::new();
-    match config.download_mode {
-        DownloadMode::Watch => {
-            chrome["prefs"] = json!({
-                "download.default_directory": downloads.browser_path(),
-                "download.prompt_for_download": false,
-                "download.directory_upgrade": true,
-                // The console starts each download from script after a check request; without
-                // this Chrome holds the second one behind a "download multiple files" prompt.
-                "profile.default_content_setting_values.automatic_downloads": 1,
-            });
-        }
-        DownloadMode::Grid => {
-            caps.insert("se:downloadsEnabled".into(), json!(true));
-        }
-    }
     caps.insert("browserName".into(), json!("chrome"));
     caps.insert("goog:chromeOptions".into(), chrome);
     if config.accept_invalid_certs {
@@ -586,5 +664,24 @@ async fn connect(
             step: "starting a browser session",
             after: config.timeouts.command,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recordfiles_are_split_at_their_at_signs() {
+        assert_eq!(
+            CallQuery::split_recordfiles(
+                "2026-02/auto-1-1000-2000.wav@2026-02/auto-2-1000-2000.wav@"
+            ),
+            [
+                "2026-02/auto-1-1000-2000.wav",
+                "2026-02/auto-2-1000-2000.wav"
+            ]
+        );
+        assert!(CallQuery::split_recordfiles("@").is_empty());
     }
 }

@@ -157,7 +157,7 @@ impl RecordingsPage<'_> {
     }
 
     /// Opens the list through its route, else (or when the route fails) through the menu.
-    async fn open(&mut self) -> Step<()> {
+    pub(crate) async fn open(&mut self) -> Step<()> {
         let rec = &self.selectors.recordings;
         let ready = rec.ready.plain();
         let mut shown = false;
@@ -353,21 +353,17 @@ impl RecordingsPage<'_> {
         }
     }
 
-    /// Shows page `target`: a direct page link when the file has one and it is shown, else the
-    /// next button from here (or from page 1 when going back).
+    /// Shows page `target` (for "load more", the rows up to it): a direct page link when the
+    /// file has one and it is shown, else the next button from here, or from page 1 going back.
     async fn go_to_page(&mut self, target: usize) -> Step<()> {
         let current = self.state.page.unwrap_or(1);
-        if current == target
-            || matches!(
-                self.selectors.recordings.paging,
-                Paging::LoadMore { .. } | Paging::None
-            )
-        {
+        let paging = &self.selectors.recordings.paging;
+        if current == target || matches!(paging, Paging::None) {
             return Ok(());
         }
         if let Paging::NextButton {
             page: Some(link), ..
-        } = &self.selectors.recordings.paging
+        } = paging
         {
             let link = link.bind(&Vars::default().with("page", target.to_string()));
             if let Some(element) = self.browser.find(&link).await? {
@@ -379,7 +375,8 @@ impl RecordingsPage<'_> {
                 }
             }
         }
-        if target < current {
+        // Loaded rows stay loaded: only a paged list must start again to go back.
+        if target < current && matches!(paging, Paging::NextButton { .. }) {
             self.open().await?;
         }
         while self.state.page.unwrap_or(1) < target {

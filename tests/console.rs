@@ -1,0 +1,548 @@
+//! The browser flow against the console stand-in, with real Chromium and chromedriver
+//! (issue 5's acceptance list). Every test ends by checking its browser is gone.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::browser::{browser_alive, browser_slot, scratch_dir, Chromedriver};
+use support::console::{tone_wav, ConsoleConfig, FakeConsole, Recording, Skin};
+use tokio::sync::SemaphorePermit;
+use ucm_scraper::config::DownloadMode;
+use ucm_scraper::console::{
+    BrowserConfig, CallQuery, CheckedOn, ConsoleErrorKind, ConsoleSession, ConsoleTarget, Timeouts,
+};
+use ucm_scraper::ids::{TenantId, UniqueId};
+
+/// 2026-02-06 16:34:56 UTC, the first call of the day in these tests.
+const FIRST_CALL: i64 = 1_770_395_696;
+
+/// One test's world: a console stand-in, directories, and the worker's browser settings.
+struct World {
+    console: FakeConsole,
+    config: BrowserConfig,
+    recordings: Vec<Recording>,
+    dirs: tempfile::TempDir,
+    _slot: SemaphorePermit<'static>,
+}
+
+impl World {
+    /// A console of `skin` holding `n` recordings ten minutes apart, and a worker configured
+    /// with the repository's selectors file(s) `files`.
+    async fn start(
+        skin: Skin,
+        n: usize,
+        files: &[&str],
+        change: impl FnOnce(&mut ConsoleConfig),
+    ) -> World {
+        // The harness's limit on browsers at once: the machine has two cores.
+        let slot = browser_slot().await;
+        let wav = Arc::new(tone_wav(0.5));
+        let recordings: Vec<Recording> = (0..n)
+            .map(|i| {
+                let epoch = FIRST_CALL + 600 * i as i64;
+                Recording::new(
+                    &format!("10{:02}", i % 100),
+                    "2815058290",
+                    epoch,
+                    wav.clone(),
+                )
+            })
+            .collect();
+        let mut console_config = ConsoleConfig::for_skin(skin);
+        console_config.recordings = recordings.clone();
+        // Faster than the worker's gap, so pacing alone keeps the console content.
+        console_config.download_gap = Duration::from_millis(150);
+        change(&mut console_config);
+        let console = FakeConsole::start(console_config).await;
+
+        let dirs = tempfile::Builder::new()
+            .prefix("console-test-")
+            .tempdir_in(scratch_dir())
+            .expect("test dir");
+        let selectors_dir = dirs.path().join("selectors");
+        std::fs::create_dir_all(&selectors_dir).unwrap();
+        for file in files {
+            let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("selectors")
+                .join(file);
+            std::fs::copy(&from, selectors_dir.join(file)).expect("copy a selectors file");
+        }
+        let profiles_dir = dirs.path().join("profiles");
+        std::fs::create_dir_all(&profiles_dir).unwrap();
+        let config = BrowserConfig {
+            webdriver_url: Chromedriver::shared().url.parse().unwrap(),
+            headed: false,
+            accept_invalid_certs: false,
+            download_mode: DownloadMode::Watch,
+            download_dir: dirs.path().join("downloads"),
+            browser_download_dir: dirs.path().join("downloads"),
+            work_dir: dirs.path().join("work"),
+            artifacts_dir: dirs.path().join("artifacts"),
+            selectors_dir,
+            profiles_dir,
+            download_gap: Duration::from_millis(200),
+            timeouts: Timeouts {
+                command: Duration::from_secs(30),
+                page_load: Duration::from_secs(20),
+                element: Duration::from_secs(8),
+                download: Duration::from_secs(20),
+                poll: Duration::from_millis(100),
+                rate_limit_backoff: Duration::from_secs(1),
+            },
+        };
+        World {
+            console,
+            config,
+            recordings,
+            dirs,
+            _slot: slot,
+        }
+    }
+
+    fn target(&self, password: &str) -> ConsoleTarget {
+        ConsoleTarget {
+            tenant_id: TenantId(1),
+            tenant_name: "Acme Corp".into(),
+            base_url: self.console.url.parse().unwrap(),
+            username: "admin".into(),
+            password: password.to_string().into(),
+            timezone: chrono_tz::UTC,
+        }
+    }
+
+    async fn open(&self) -> ConsoleSession {
+        ConsoleSession::open(&self.config, self.target("S3cret!pass"))
+            .await
+            .expect("open a browser session")
+    }
+
+    /// The call a recording belongs to, as `cdr_records` has it: the uniqueid's seconds are a
+    /// second after the recording's start.
+    fn call(&self, index: usize) -> CallQuery {
+        let r = &self.recordings[index];
+        call_for(r, index)
+    }
+
+    /// Closes the session and checks chromedriver no longer holds it.
+    async fn close(&self, session: ConsoleSession) {
+        let id = session
+            .webdriver_session_id()
+            .expect("a session id")
+            .to_string();
+        session.close().await;
+        assert!(
+            !Chromedriver::shared().session_ids().contains(&id),
+            "chromedriver still holds session {id}"
+        );
+    }
+
+    /// Asserts the session's browser has exited (a closed session's Chromium takes a moment).
+    async fn assert_no_browser_left(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while browser_alive(&self.config.profiles_dir) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "a browser of this test is still running"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn call_for(r: &Recording, index: usize) -> CallQuery {
+    let start = r.start_epoch + 1;
+    CallQuery {
+        call_id: index as i64 + 1,
+        uniqueid: UniqueId::parse(&format!("{start}.{index}")).unwrap(),
+        caller: r.caller.clone(),
+        callee: r.callee.clone(),
+        call_date_utc: chrono::DateTime::from_timestamp(start, 0)
+            .unwrap()
+            .naive_utc(),
+        recordfiles: vec![r.file.clone()],
+    }
+}
+
+/// Downloads every call, newest first as the list shows them, and checks each file's bytes.
+async fn download_all(
+    world: &World,
+    session: &mut ConsoleSession,
+    order: impl Iterator<Item = usize>,
+) {
+    for i in order {
+        let call = world.call(i);
+        let got = session
+            .download(&call)
+            .await
+            .unwrap_or_else(|e| panic!("call {i}: {e}"));
+        let recording = &world.recordings[i];
+        assert_eq!(got.file_name, recording.download_name());
+        assert_eq!(
+            std::fs::read(&got.path).unwrap(),
+            *recording.wav,
+            "call {i}"
+        );
+        assert!(got.path.starts_with(world.config.work_dir.join("tenant_1")));
+    }
+}
+
+#[tokio::test]
+async fn ucm63xx_25_calls_over_3_pages_with_one_login_and_no_refusal() {
+    let world = World::start(Skin::Ucm63xx, 25, &["ucm63xx.toml"], |_| {}).await;
+    let mut session = world.open().await;
+    let signed_in = session.sign_in().await.expect("sign in");
+    assert_eq!(signed_in.firmware.as_deref(), Some("1.0.27.10"));
+    assert!(signed_in.selectors_file.ends_with("ucm63xx.toml"));
+
+    download_all(&world, &mut session, (0..25).rev()).await;
+    world.close(session).await;
+
+    let events = world.console.events();
+    assert_eq!(events.logins_ok, 1, "{events:?}");
+    assert_eq!(events.downloads_served, 25, "{events:?}");
+    assert_eq!(events.downloads_rate_limited, 0, "{events:?}");
+    // One pass: pages 1, 2 and 3 each listed once.
+    assert_eq!(events.pages_listed, 3, "{events:?}");
+    assert_eq!(events.logouts, 1, "{events:?}");
+    assert_eq!(events.sessions_active, 0, "{events:?}");
+    world.assert_no_browser_left().await;
+}
+
+#[tokio::test]
+async fn a_call_seen_on_an_earlier_page_is_found_by_going_back_to_it() {
+    // A full-page mask over every load, and bodies that trickle in (`.crdownload` meanwhile).
+    let world = World::start(Skin::Ucm63xx, 25, &["ucm63xx.toml"], |c| {
+        c.overlay = true;
+        c.download_delay = Duration::from_millis(800);
+    })
+    .await;
+    let mut session = world.open().await;
+    session.sign_in().await.expect("sign in");
+    // The oldest first takes the list to page 3; the others are then found on pages seen.
+    download_all(&world, &mut session, [0, 24, 12, 13].into_iter()).await;
+    world.close(session).await;
+    let events = world.console.events();
+    assert_eq!(events.logins_ok, 1, "{events:?}");
+    assert_eq!(events.downloads_rate_limited, 0, "{events:?}");
+    world.assert_no_browser_left().await;
+}
+
+#[tokio::test]
+async fn wrong_password_is_one_attempt_and_a_typed_error() {
+    let world = World::start(Skin::Ucm63xx, 1, &["ucm63xx.toml"], |_| {}).await;
+    let mut session = ConsoleSession::open(&world.config, world.target("wrong"))
+        .await
+        .unwrap();
+    let err = session.sign_in().await.unwrap_err();
+    world.close(session).await;
+
+    assert!(
+        matches!(err.kind, ConsoleErrorKind::LoginRejected { .. }),
+        "{err}"
+    );
+    assert!(err.is_fatal_for_pass());
+    let text = err.to_string();
+    assert!(
+        text.contains("Acme Corp") && text.contains("tenant update"),
+        "{text}"
+    );
+    assert!(text.contains("Incorrect username or password"), "{text}");
+    assert_eq!(world.console.events().logins_tried, 1);
+    world.assert_no_browser_left().await;
+}
+
+#[tokio::test]
+async fn lockout_text_is_recognised_with_its_wait() {
+    let world = World::start(Skin::Ucm63xx, 1, &["ucm63xx.toml"], |c| {
+        c.lockout_threshold = 1
+    })
+    .await;
+    let mut session = ConsoleSession::open(&world.config, world.target("wrong"))
+        .await
+        .unwrap();
+    let err = session.sign_in().await.unwrap_err();
+    world.close(session).await;
+
+    match err.kind {
+        ConsoleErrorKind::LockedOut { retry_after } => {
+            assert_eq!(retry_after, Some(Duration::from_secs(300)))
+        }
+        ref other => panic!("expected a lockout, got {other:?}: {err}"),
+    }
+    assert!(err.is_fatal_for_pass());
+    assert_eq!(world.console.events().logins_tried, 1);
+    world.assert_no_browser_left().await;
+}
+
+#[tokio::test]
+async fn captcha_stops_before_any_login_attempt() {
+    let world = World::start(Skin::Ucm63xx, 1, &["ucm63xx.toml"], |c| c.captcha = true).await;
+    let mut session = world.open().await;
+    let err = session.sign_in().await.unwrap_err();
+    world.close(session).await;
+    assert!(matches!(err.kind, ConsoleErrorKind::Captcha), "{err}");
+    assert_eq!(world.console.events().logins_tried, 0);
+    world.assert_no_browser_left().await;
+}
+
+#[tokio::test]
+async fn expired_session_logs_in_again_once_and_succeeds() {
+    let world = World::start(Skin::Ucm63xx, 3, &["ucm63xx.toml"], |_| {}).await;
+    let mut session = world.open().await;
+    session.sign_in().await.expect("sign in");
+    download_all(&world, &mut session, [2].into_iter()).await;
+    world.console.expire_sessions();
+    download_all(&world, &mut session, [1, 0].into_iter()).await;
+    world.close(session).await;
+
+    let events = world.console.events();
+    assert_eq!(events.logins_ok, 2, "{events:?}");
+    assert_eq!(events.downloads_served, 3, "{events:?}");
+    world.assert_no_browser_left().await;
+}
+
+#[tokio::test]
+async fn a_refused_download_backs_off_and_succeeds() {
+    // The console wants more time between downloads than the worker gives.
+    let world = World::start(Skin::Ucm63xx, 2, &["ucm63xx.toml"], |c| {
+        c.download_gap = Duration::from_secs(4)
+    })
+    .await;
+    let mut session = world.open().await;
+    session.sign_in().await.expect("sign in");
+    download_all(&world, &mut session, [1, 0].into_iter()).await;
+    world.close(session).await;
+
+    let events = world.console.events();
+    assert!(events.downloads_rate_limited >= 1, "{events:?}");
+    assert_eq!(events.downloads_served, 2, "{events:?}");
+    world.assert_no_browser_left().await;
+}
+
+#[tokio::test]
+async fn a_call_missing_from_the_console_is_not_on_console() {
+    let world = World::start(Skin::Ucm63xx, 25, &["ucm63xx.toml"], |_| {}).await;
+    let mut session = world.open().await;
+    session.sign_in().await.expect("sign in");
+    // Between two listed recordings, but never recorded: the search stops where its time passes.
+    let ghost = Recording::new(
+        "1099",
+        "2815058290",
+        FIRST_CALL + 600 * 20 + 300,
+        Arc::new(Vec::new()),
+    );
+    let err = session.download(&call_for(&ghost, 99)).await.unwrap_err();
+    assert!(
+        matches!(err.kind, ConsoleErrorKind::NotOnConsole { .. }),
+        "{err}"
+    );
+    assert!(!err.is_fatal_for_pass());
+    assert!(err.artifacts.is_none());
+    // The session is still good for the next call.
+    download_all(&world, &mut session, [3].into_iter()).await;
+    world.close(session).await;
+    assert_eq!(world.console.events().logins_ok, 1);
+    world.assert_no_browser_left().await;
+}
+
+#[tokio::test]
+async fn a_failing_locator_leaves_artefacts_and_names_them() {
+    let world = World::start(Skin::Ucm63xx, 1, &["ucm63xx.toml"], |_| {}).await;
+    let file = world.config.selectors_dir.join("ucm63xx.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace("span.sprite-download", "span.sprite-fetch"),
+    )
+    .unwrap();
+
+    let mut session = world.open().await;
+    session.sign_in().await.expect("sign in");
+    let err = session.download(&world.call(0)).await.unwrap_err();
+    world.close(session).await;
+
+    assert!(
+        matches!(err.kind, ConsoleErrorKind::LocatorNotFound { .. }),
+        "{err}"
+    );
+    let dir: PathBuf = err.artifacts.clone().expect("artefacts saved");
+    assert!(dir.starts_with(
+        world
+            .config
+            .artifacts_dir
+            .join("1")
+            .join(world.call(0).uniqueid.as_str())
+    ));
+    let text = err.to_string();
+    assert!(text.contains(&dir.display().to_string()), "{text}");
+    assert!(
+        text.contains("download icon") && text.contains("recordings.download"),
+        "{text}"
+    );
+    let failure = std::fs::read_to_string(dir.join("failure.txt")).unwrap();
+    assert!(
+        failure.contains("span.sprite-fetch") || failure.contains("recordings.download"),
+        "{failure}"
+    );
+    let png = std::fs::read(dir.join("screenshot.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    let html = std::fs::read_to_string(dir.join("page.html")).unwrap();
+    assert!(html.contains("sprite-download") && !html.contains("S3cret!pass"));
+    world.assert_no_browser_left().await;
+    drop(world.dirs);
+}
+
+#[tokio::test]
+async fn a_search_form_declared_in_the_file_narrows_the_list_per_call() {
+    let world = World::start(Skin::Ucm63xx, 25, &["ucm63xx.toml"], |_| {}).await;
+    let file = world.config.selectors_dir.join("ucm63xx.toml");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str(
+        r#"
+[recordings.search]
+fields = [
+    { css = "input#search-caller", desc = "caller search field", value = "{caller}" },
+    { css = "input#search-callee", desc = "callee search field", value = "{callee}" },
+]
+submit = { css = "button.search-btn", desc = "search button" }
+"#,
+    );
+    std::fs::write(&file, text).unwrap();
+
+    let mut session = world.open().await;
+    session.sign_in().await.expect("sign in");
+    download_all(&world, &mut session, [0, 24, 12].into_iter()).await;
+    world.close(session).await;
+    let events = world.console.events();
+    // The unfiltered first page, then one filtered page per call: no paging through the list.
+    assert_eq!(events.pages_listed, 4, "{events:?}");
+    assert_eq!(events.logins_ok, 1, "{events:?}");
+    world.assert_no_browser_left().await;
+}
+
+#[tokio::test]
+async fn selectors_check_tries_every_locator_on_the_live_console() {
+    let files = ["ucm63xx.toml", "ucm62xx.toml"];
+    let world = World::start(Skin::Ucm63xx, 12, &files, |_| {}).await;
+    let mut session = world.open().await;
+    let (signed_in, checks) = session.check_selectors().await.expect("check");
+    world.close(session).await;
+
+    assert!(signed_in.selectors_file.ends_with("ucm63xx.toml"));
+    let (own, other): (Vec<_>, Vec<_>) = checks
+        .iter()
+        .partition(|c| c.file.ends_with("ucm63xx.toml"));
+    // Every locator of the console's own file matches, but those for what is not shown now.
+    let absent = ["reCAPTCHA on the login page", "loading spinner"];
+    for check in own.iter().filter(|c| !absent.contains(&c.desc.as_str())) {
+        assert!(check.matches >= 1, "{check:?}");
+    }
+    assert!(own
+        .iter()
+        .any(|c| c.on == CheckedOn::FirstRow && c.desc == "download icon"));
+    let legacy_login = other
+        .iter()
+        .find(|c| c.origin.ends_with("login.username"))
+        .unwrap();
+    assert_eq!(legacy_login.matches, 0);
+    assert_eq!(world.console.events().logins_ok, 1);
+    world.assert_no_browser_left().await;
+}
+
+#[tokio::test]
+async fn a_dropped_session_is_closed_in_the_background() {
+    let world = World::start(Skin::Ucm63xx, 1, &["ucm63xx.toml"], |_| {}).await;
+    let mut session = world.open().await;
+    session.sign_in().await.expect("sign in");
+    let id = session.webdriver_session_id().unwrap().to_string();
+    // A pass cancelled mid-way drops its session without `close`.
+    drop(session);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while Chromedriver::shared().session_ids().contains(&id) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "session {id} left open"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    world.assert_no_browser_left().await;
+}
+
+#[test]
+fn every_shipped_selectors_file_is_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("selectors");
+    let catalog = ucm_scraper::console::SelectorCatalog::load_dir(&dir).expect("selectors/ parses");
+    assert!(catalog.sets().iter().any(|s| s.default));
+}
+
+#[tokio::test]
+async fn ucm62xx_25_calls_by_switching_only_the_selectors_file() {
+    let world = World::start(Skin::Ucm62xx, 25, &["ucm62xx.toml"], |_| {}).await;
+    let mut session = world.open().await;
+    let signed_in = session.sign_in().await.expect("sign in");
+    assert_eq!(signed_in.firmware.as_deref(), Some("1.0.20.52"));
+
+    download_all(&world, &mut session, (0..25).rev()).await;
+    world.close(session).await;
+
+    let events = world.console.events();
+    assert_eq!(events.logins_ok, 1, "{events:?}");
+    assert_eq!(events.downloads_served, 25, "{events:?}");
+    assert_eq!(events.downloads_rate_limited, 0, "{events:?}");
+    // The first rows, then "More" twice.
+    assert_eq!(events.pages_listed, 3, "{events:?}");
+    assert_eq!(events.logouts, 1, "{events:?}");
+    world.assert_no_browser_left().await;
+}
+
+#[tokio::test]
+async fn the_firmware_shown_after_login_picks_the_selectors_file() {
+    let files = ["ucm63xx.toml", "ucm62xx.toml"];
+    let world = World::start(Skin::Ucm62xx, 12, &files, |_| {}).await;
+    let mut session = world.open().await;
+    let signed_in = session.sign_in().await.expect("sign in");
+    assert!(
+        signed_in.selectors_file.ends_with("ucm62xx.toml"),
+        "{signed_in:?}"
+    );
+    // The oldest first: "More" until it shows, then the newest among the rows already loaded.
+    download_all(&world, &mut session, [0, 11].into_iter()).await;
+    world.close(session).await;
+    assert_eq!(world.console.events().logins_ok, 1);
+    world.assert_no_browser_left().await;
+}
+
+#[tokio::test]
+async fn the_menu_reaches_the_recordings_when_the_file_has_no_route() {
+    let world = World::start(Skin::Ucm63xx, 3, &["ucm63xx.toml"], |_| {}).await;
+    let file = world.config.selectors_dir.join("ucm63xx.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("route = \"/cdr/recordingFile\"", "")).unwrap();
+
+    let mut session = world.open().await;
+    session.sign_in().await.expect("sign in");
+    download_all(&world, &mut session, [2, 0].into_iter()).await;
+    world.close(session).await;
+    assert_eq!(world.console.events().logins_ok, 1);
+    world.assert_no_browser_left().await;
+}
+
+#[test]
+fn the_readme_example_selectors_file_is_valid() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let section = readme
+        .split("## When the UCM firmware changes")
+        .nth(1)
+        .expect("the README section");
+    let example = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a toml example");
+    ucm_scraper::console::SelectorSet::parse(Path::new("README.md"), example)
+        .expect("the example parses");
+}
