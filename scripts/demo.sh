@@ -31,7 +31,7 @@ out=${DEMO_OUTPUT:-$repo/demo-output}
 gap=1s
 started_at=$(date +%s)
 work=""
-pids=()        # process groups we started (stand-ins, chromedriver), stopped by cleanup
+services=()    # "pid signal" of each background service we started, stopped by cleanup
 pg_data=""     # the throwaway cluster's data directory, stopped by cleanup
 as_root=false
 [ "$(id -u)" -eq 0 ] && as_root=true
@@ -45,8 +45,10 @@ die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 cleanup() {
   local status=$?
   set +e
-  for pid in "${pids[@]}"; do
-    stop_group "$pid"
+  local service
+  for service in "${services[@]}"; do
+    # shellcheck disable=SC2086 # "pid signal", split on purpose
+    stop_group $service
   done
   if [ -n "$pg_data" ] && [ -d "$pg_data" ]; then
     as_pg "$pg_bin/pg_ctl" -D "$pg_data" stop -m fast -w -t 30 >/dev/null 2>&1
@@ -63,9 +65,11 @@ trap 'exit 143' TERM
 
 # Each background service runs in its own session (setsid), so its pid is also its process
 # group: stopping the group also stops any Chromium a chromedriver left behind, and nothing else.
+# The signal is per service: a background job of a script starts with SIGINT ignored, so
+# chromedriver only answers TERM, while the stand-ins catch INT to log what they served.
 stop_group() {
-  local pid=$1 deadline=$((SECONDS + 10))
-  kill -INT -- "-$pid" 2>/dev/null || return 0
+  local pid=$1 signal=$2 deadline=$((SECONDS + 10))
+  kill "-$signal" -- "-$pid" 2>/dev/null || return 0
   while kill -0 "$pid" 2>/dev/null; do
     if [ $SECONDS -ge $deadline ]; then
       kill -KILL -- "-$pid" 2>/dev/null
@@ -162,7 +166,7 @@ start_chromedriver() {
   chromedriver_port=$(free_port)
   say "Starting chromedriver on 127.0.0.1:$chromedriver_port"
   setsid chromedriver --port="$chromedriver_port" >"$out/logs/chromedriver.log" 2>&1 &
-  pids+=($!)
+  services+=("$! TERM")
   wait_until "chromedriver" 30 "$out/logs/chromedriver.log" \
     sh -c "curl -fsS http://127.0.0.1:$chromedriver_port/status | grep -q '\"ready\":true'"
 }
@@ -215,7 +219,7 @@ start_console() {
   setsid "$fake_ucm" --port 0 --skin "$skin" --recordings "$dir" --tls --timezone "$zone" \
     --username admin --password "$password" --download-gap "$gap" --download-delay 500ms \
     >"$log" 2>&1 &
-  pids+=($!)
+  services+=("$! INT")
   wait_until "console stand-in $name" 30 "$log" grep -q 'listening on https://' "$log"
   console_port=$(sed -n 's|.*listening on https://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$log" | head -n 1)
   wait_until "console stand-in $name" 30 "$log" curl -kfsS -o /dev/null "https://127.0.0.1:$console_port/"
@@ -226,10 +230,11 @@ start_console() {
 # ---------------------------------------------------------------------------------------------
 # The worker, always with exactly the demo's settings: `env -i` and a working directory outside
 # the checkout keep an operator's .env (which could name a real Supabase) out of the demo.
+# NO_COLOR: the log is also kept as a file, where colour codes would only be noise.
 
 worker() {
   (cd "$work" && env -i \
-    PATH="$PATH" HOME="${HOME:-/root}" \
+    PATH="$PATH" HOME="${HOME:-/root}" NO_COLOR=1 \
     DISPLAY="${DISPLAY:-}" WAYLAND_DISPLAY="${WAYLAND_DISPLAY:-}" \
     DATABASE_URL="$database_url" \
     PBX_ENCRYPTION_KEY="$encryption_key" \
