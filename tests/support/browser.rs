@@ -477,9 +477,11 @@ fn free_port() -> u16 {
 
 /// A plain HTTP/1.1 GET to 127.0.0.1 (no client crate needed before a runtime exists).
 /// chromedriver keeps the connection open, so the body is read up to its Content-Length.
+/// The timeout is generous: a loaded CI machine can take seconds to answer, and an empty
+/// answer would read as "no sessions".
 fn http_get(port: u16, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(15))).ok()?;
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
