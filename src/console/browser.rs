@@ -81,6 +81,12 @@ impl Browser {
         Self { client, timeouts }
     }
 
+    /// The raw client, for commands fantoccini has no method for (the Grid's file endpoints);
+    /// send them through [`Browser::run`] so they get the command timeout too.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Sets the session's own page-load and script timeouts; implicit waits stay off so that
     /// looking for an absent element answers at once.
     pub(crate) async fn apply_session_timeouts(&self) -> Step<()> {

@@ -82,8 +82,8 @@ pub enum ConsoleErrorKind {
         #[source]
         source: fantoccini::error::CmdError,
     },
-    #[error("DOWNLOAD_MODE=grid (Selenium managed downloads) is not built yet: use DOWNLOAD_MODE=watch with DOWNLOAD_DIR shared with the browser")]
-    GridDownloadsNotBuilt,
+    #[error("the Grid node's download {name} could not be read ({problem}): check that the node runs Selenium 4.8+ with --enable-managed-downloads true")]
+    GridFile { name: String, problem: String },
     #[error("no browser session could be started at WEBDRIVER_URL: {0}")]
     NewSession(#[source] fantoccini::error::NewSessionError),
     #[error("{0}")]
@@ -132,7 +132,7 @@ impl ConsoleErrorKind {
             ConsoleErrorKind::NotOnConsole { .. }
                 | ConsoleErrorKind::Stuck { .. }
                 | ConsoleErrorKind::NewSession(_)
-                | ConsoleErrorKind::GridDownloadsNotBuilt
+                | ConsoleErrorKind::GridFile { .. }
                 | ConsoleErrorKind::Selectors(_)
                 | ConsoleErrorKind::Io { .. }
         )

@@ -12,6 +12,7 @@ mod browser;
 mod check;
 mod downloads;
 mod error;
+mod grid;
 mod login;
 mod recordings;
 pub mod selectors;
@@ -170,9 +171,6 @@ impl ConsoleSession {
             kind,
             artifacts: None,
         };
-        if config.download_mode == DownloadMode::Grid {
-            return Err(fail(ConsoleErrorKind::GridDownloadsNotBuilt));
-        }
         let catalog =
             SelectorCatalog::load_dir(&config.selectors_dir).map_err(|e| fail(e.into()))?;
         let selectors = Arc::new(
@@ -449,6 +447,10 @@ impl ConsoleSession {
             downloads
                 .clear()
                 .map_err(io_error("cannot empty", downloads.path()))?;
+            let grid = self.config.download_mode == DownloadMode::Grid;
+            if grid {
+                grid::clear(self.browser.as_ref().expect("open until close")).await?;
+            }
             let mut watch = downloads.watch(self.config.timeouts.poll);
             self.recordings(selectors).click_download(row).await?;
             self.last_download = Some(Instant::now());
@@ -456,7 +458,7 @@ impl ConsoleSession {
                 .browser
                 .as_ref()
                 .expect("the browser is open until close");
-            match await_file(browser, selectors, &mut watch, expected).await? {
+            match await_file(browser, selectors, &mut watch, expected, grid).await? {
                 Arrival::Recording(path) => {
                     let downloads = self.downloads.as_ref().expect("lives until drop");
                     return take(downloads, &path);
@@ -518,10 +520,16 @@ async fn await_file(
     selectors: &SelectorSet,
     watch: &mut downloads::Watch,
     expected: &ExpectedFile,
+    grid: bool,
 ) -> Step<Arrival> {
     let deadline = Instant::now() + browser.timeouts.download;
     let login_form = selectors.login.username.plain();
     loop {
+        if grid {
+            // The browser's disk is the node's: bring a finished file over into the watched
+            // directory, where it arrives like a local download.
+            grid::pull(browser, expected, watch.dir()).await?;
+        }
         let look = watch
             .look(expected)
             .map_err(io_error("cannot read", watch.dir()))?;
@@ -643,18 +651,24 @@ fn capabilities(
     if let Some(profile) = profile {
         args.push(format!("--user-data-dir={}", profile.display()));
     }
-    let chrome = json!({
-        "args": args,
-        "prefs": {
-            "download.default_directory": downloads.browser_path(),
-            "download.prompt_for_download": false,
-            "download.directory_upgrade": true,
-            // The console starts each download from script after a check request; without this
-            // Chrome may hold a later one behind a "download multiple files" prompt.
-            "profile.default_content_setting_values.automatic_downloads": 1,
-        },
+    let mut prefs = json!({
+        "download.prompt_for_download": false,
+        "download.directory_upgrade": true,
+        // The console starts each download from script after a check request; without this
+        // Chrome may hold a later one behind a "download multiple files" prompt.
+        "profile.default_content_setting_values.automatic_downloads": 1,
     });
     let mut caps = serde_json::Map::new();
+    match config.download_mode {
+        DownloadMode::Watch => {
+            prefs["download.default_directory"] = json!(downloads.browser_path());
+        }
+        // The Grid picks the node's download directory itself and must not be given one.
+        DownloadMode::Grid => {
+            caps.insert("se:downloadsEnabled".into(), json!(true));
+        }
+    }
+    let chrome = json!({ "args": args, "prefs": prefs });
     caps.insert("browserName".into(), json!("chrome"));
     caps.insert("goog:chromeOptions".into(), chrome);
     if config.accept_invalid_certs {

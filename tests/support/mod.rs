@@ -5,6 +5,7 @@ pub mod audio;
 pub mod browser;
 pub mod console;
 pub mod fernet;
+pub mod grid;
 pub mod pg;
 pub mod storage;
 pub mod webhook;
