@@ -100,7 +100,7 @@ impl<'a> LoginPage<'a> {
 fn refusal(page_text: &str, texts: &Texts) -> Option<ConsoleErrorKind> {
     if let Some(line) = matching_line(page_text, &texts.locked_out) {
         return Some(ConsoleErrorKind::LockedOut {
-            retry_after: wait_in(line),
+            retry_after: stated_wait(line, page_text),
         });
     }
     matching_line(page_text, &texts.bad_login).map(|line| ConsoleErrorKind::LoginRejected {
@@ -113,6 +113,23 @@ pub(crate) fn matching_line<'t>(text: &'t str, needles: &[String]) -> Option<&'t
     text.lines().map(str::trim).find(|line| {
         let line = line.to_lowercase();
         needles.iter().any(|n| line.contains(n.as_str()))
+    })
+}
+
+/// The wait a refusal states: in the line that matched (`line`) or, since consoles often put
+/// it on a line of its own ("429 Too Many Requests" / "… retry after 1 seconds"), in any line
+/// of the page that speaks of retrying or waiting.
+pub(crate) fn stated_wait(line: &str, page_text: &str) -> Option<Duration> {
+    wait_in(line).or_else(|| {
+        page_text
+            .lines()
+            .filter(|l| {
+                let l = l.to_lowercase();
+                ["retry", "again", "after", "wait", "remain"]
+                    .iter()
+                    .any(|w| l.contains(w))
+            })
+            .find_map(wait_in)
     })
 }
 
@@ -220,6 +237,10 @@ mod tests {
             Some(Duration::from_secs(120))
         );
         assert_eq!(wait_in("error -68"), None);
+        // The status line matches; the wait is on the next one.
+        let page = "429 Too Many Requests\nOperating too frequently, retry after 1 seconds";
+        let line = matching_line(page, &["too many requests".to_string()]).unwrap();
+        assert_eq!(stated_wait(line, page), Some(Duration::from_secs(1)));
     }
 
     #[test]

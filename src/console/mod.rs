@@ -503,7 +503,11 @@ async fn log_out(browser: &Browser, selectors: &SelectorSet) {
 /// Waits out what is left of the gap since the previous download: the pacing the console needs.
 async fn pace(last: Option<Instant>, gap: Duration) {
     if let Some(last) = last {
-        tokio::time::sleep_until(last + gap).await;
+        // The console times the gap from when the download request reaches it, which follows
+        // our click by a check request of varying latency: a small margin keeps a refusal
+        // (and its back-off, far longer than the margin) away.
+        let margin = (gap / 20).clamp(Duration::from_millis(50), Duration::from_secs(1));
+        tokio::time::sleep_until(last + gap + margin).await;
     }
 }
 
@@ -538,7 +542,7 @@ async fn await_file(
         }
         let text = browser.page_text().await?;
         if let Some(line) = login::matching_line(&text, &selectors.texts.rate_limited) {
-            return Ok(Arrival::RateLimited(login::wait_in(line)));
+            return Ok(Arrival::RateLimited(login::stated_wait(line, &text)));
         }
         if browser.find(&login_form).await?.is_some() {
             return Err(ConsoleErrorKind::SessionExpired);
@@ -559,7 +563,7 @@ fn inspect(selectors: &SelectorSet, path: PathBuf) -> Step<Arrival> {
     match downloads::sniff(&path).map_err(io_error("cannot read", &path))? {
         Content::Wav => Ok(Arrival::Recording(path)),
         Content::Html(text) => match login::matching_line(&text, &selectors.texts.rate_limited) {
-            Some(line) => Ok(Arrival::RateLimited(login::wait_in(line))),
+            Some(line) => Ok(Arrival::RateLimited(login::stated_wait(line, &text))),
             None => Err(ConsoleErrorKind::SessionExpired),
         },
         Content::Other(head) => Err(ConsoleErrorKind::NotARecording {

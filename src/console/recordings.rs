@@ -250,12 +250,11 @@ impl RecordingsPage<'_> {
         let tolerance = self.tolerance();
         for _ in 0..MAX_PAGES {
             let page = self.state.page.unwrap_or(1);
+            if let Some(row) = self.row_still_shown(page, wanted).await? {
+                return Ok(row);
+            }
             let rows = self.read_rows().await?;
-            let best = rows
-                .iter()
-                .filter_map(|r| Some((wanted.matches(r, tolerance)?, r)))
-                .min_by_key(|(m, _)| *m)
-                .map(|(_, r)| r.clone());
+            let best = best_match(&rows, wanted, tolerance);
             let passed = self.selectors.recordings.order == ListOrder::NewestFirst
                 && rows.iter().any(|r| wanted.is_newer_than(r, tolerance));
             self.state.seen.insert(page, rows);
@@ -268,6 +267,25 @@ impl RecordingsPage<'_> {
             }
         }
         Err(self.not_on_console())
+    }
+
+    /// The call's row from what this page showed before, when one lookup by its file name
+    /// confirms it is still there: reading every row again costs a WebDriver round trip per
+    /// cell. New calls push rows down a newest-first list, so the lookup is not skipped.
+    async fn row_still_shown(&self, page: usize, wanted: &Wanted) -> Step<Option<Row>> {
+        let rec = &self.selectors.recordings;
+        let (Some(rows), Some(by_file)) = (self.state.seen.get(&page), &rec.row_for_file) else {
+            return Ok(None);
+        };
+        let Some(info) = best_match(rows, wanted, self.tolerance()) else {
+            return Ok(None);
+        };
+        let Some(file) = info.file.clone() else {
+            return Ok(None);
+        };
+        self.browser.wait_until_idle(&self.selectors.busy).await?;
+        let bound = by_file.bind(&Vars::default().with("file", file));
+        Ok(self.browser.find(&bound).await?.map(|_| Row { page, info }))
     }
 
     /// What every row shown says.
@@ -430,6 +448,14 @@ impl RecordingsPage<'_> {
         );
         Err(ConsoleErrorKind::missing_because(&rec.row.plain(), &note))
     }
+}
+
+/// The row that matches the call best (by file name before caller, callee and time).
+fn best_match(rows: &[RowInfo], wanted: &Wanted, tolerance: chrono::Duration) -> Option<RowInfo> {
+    rows.iter()
+        .filter_map(|r| Some((wanted.matches(r, tolerance)?, r)))
+        .min_by_key(|(m, _)| *m)
+        .map(|(_, r)| r.clone())
 }
 
 #[cfg(test)]
