@@ -3,143 +3,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use support::browser::{wait_no_browsers, Chromedriver};
-use support::console::{ConsoleConfig, FakeConsole, Recording, Skin};
-use support::pg::{migrated_database, TestDb};
-use support::storage::{StorageStandIn, BUCKET, LEGACY_KEY};
+use support::browser::wait_no_browsers;
+use support::scenario::{files_under, Scenario};
+use support::storage::BUCKET;
 use support::{audio, fernet};
-
-/// The console's zone; the tenant row says the same, so times must be converted both ways.
-const ZONE: &str = "Europe/Berlin";
-const GAP: Duration = Duration::from_millis(300);
-
-/// A console with `n` speech recordings of calls from the last hours, newest first.
-async fn console_with_calls(
-    skin: Skin,
-    password: &str,
-    n: usize,
-    wav: &Arc<Vec<u8>>,
-) -> (FakeConsole, Vec<Recording>) {
-    let now = chrono::Utc::now().timestamp();
-    let recordings: Vec<Recording> = (0..n)
-        .map(|i| {
-            Recording::new(
-                "1000",
-                &format!("28150582{i:02}"),
-                now - 3600 - i as i64 * 420,
-                wav.clone(),
-            )
-        })
-        .collect();
-    let mut config = ConsoleConfig::for_skin(skin);
-    config.password = password.into();
-    config.tls = true;
-    config.timezone = ZONE.parse().unwrap();
-    config.download_gap = GAP;
-    config.recordings = recordings.clone();
-    (FakeConsole::start(config).await, recordings)
-}
-
-fn speech(dir: &Path) -> Arc<Vec<u8>> {
-    let path = dir.join("speech.wav");
-    audio::speech_wav(&path, 4.0, 8000, 1);
-    Arc::new(std::fs::read(path).unwrap())
-}
-
-async fn add_tenant(pool: &PgPool, name: &str, console: Option<(&FakeConsole, &str)>) -> i64 {
-    let (ip, port, password) = match console {
-        Some((c, password)) => (
-            Some("127.0.0.1"),
-            Some(c.addr.port() as i32),
-            Some(password.to_string()),
-        ),
-        None => (None, None, None),
-    };
-    sqlx::query_scalar(
-        "INSERT INTO tenants (company_name, subdomain, pbx_ip, pbx_port, pbx_username, pbx_password, ucm_timezone) \
-         VALUES ($1, lower(replace($1, ' ', '-')), $2, $3, $4, $5, $6) RETURNING id::bigint",
-    )
-    .bind(name)
-    .bind(ip)
-    .bind(port)
-    .bind(console.map(|_| "admin"))
-    .bind(password)
-    .bind(ZONE)
-    .fetch_one(pool)
-    .await
-    .unwrap()
-}
-
-/// CDR rows as the backend writes them for the console's recordings.
-async fn add_calls(pool: &PgPool, tenant: i64, recordings: &[Recording]) -> Vec<String> {
-    let mut uniqueids = Vec::new();
-    for (i, r) in recordings.iter().enumerate() {
-        let uniqueid = format!("{}.{}", r.start_epoch, 100 + i);
-        let start = chrono::DateTime::from_timestamp(r.start_epoch, 0)
-            .unwrap()
-            .naive_utc();
-        sqlx::query(
-            "INSERT INTO cdr_records (tenant_id, uniqueid, src, dst, start_time, duration, billsec, \
-             disposition, recordfiles, call_date) VALUES ($1, $2, $3, $4, $5, 4, 4, 'ANSWERED', $6, $7)",
-        )
-        .bind(tenant as i32)
-        .bind(&uniqueid)
-        .bind(&r.caller)
-        .bind(&r.callee)
-        .bind(start.format("%Y-%m-%d %H:%M:%S").to_string())
-        .bind(format!("{}@", r.file))
-        .bind(start)
-        .execute(pool)
-        .await
-        .unwrap();
-        uniqueids.push(uniqueid);
-    }
-    uniqueids
-}
-
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-/// `ucm-scraper once` as an operator runs it, with the stand-ins' addresses in its environment.
-async fn once(db: &TestDb, storage: &StorageStandIn, fernet_key: &str, work: &Path) -> Run {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ucm-scraper"))
-        .arg("once")
-        .current_dir(work)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "info")
-        .env("DATABASE_URL", &db.url)
-        .env("ENCRYPTION_KEY", fernet_key)
-        .env("PBX_PASSWORD_FORMAT", "fernet")
-        .env("WEBDRIVER_URL", &Chromedriver::shared().url)
-        .env("UCM_ACCEPT_INVALID_CERTS", "true")
-        .env("UCM_DOWNLOAD_GAP", format!("{}ms", GAP.as_millis()))
-        .env("SUPABASE_URL", &storage.url)
-        .env("SUPABASE_SERVICE_ROLE_KEY", LEGACY_KEY)
-        .env(
-            "SELECTORS_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/selectors"),
-        )
-        .env("DOWNLOAD_DIR", work.join("downloads"))
-        .env("ARTIFACTS_DIR", work.join("artifacts"))
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("run ucm-scraper once");
-    Run {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 /// The operators' guide's verification query.
 async fn verification(pool: &PgPool) -> Vec<(String, i64, i64, i64)> {
@@ -155,46 +25,22 @@ async fn verification(pool: &PgPool) -> Vec<(String, i64, i64, i64)> {
     .unwrap()
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(files_under(&path));
-        } else {
-            found.push(path);
-        }
-    }
-    found
-}
-
 #[tokio::test]
 async fn a_pass_over_a_healthy_a_misconfigured_and_an_incomplete_tenant() {
-    let work = tempfile::tempdir().unwrap();
-    let wav = speech(work.path());
-    let db = migrated_database().await;
-    let storage = StorageStandIn::start().await;
-    let (healthy, recordings) = console_with_calls(Skin::Ucm63xx, "Right-pass1", 12, &wav).await;
-    let (locked, _) = console_with_calls(Skin::Ucm63xx, "Right-pass2", 0, &wav).await;
+    let s = Scenario::new().await;
+    let (healthy, recordings) = s.console("Right-pass1", 12).await;
+    let (locked, _) = s.console("Right-pass2", 0).await;
+    s.secret("not-it");
 
     // Passwords as the Python backend stores them: Fernet tokens made by `cryptography`.
-    let key = fernet::key();
-    let token = fernet::encrypt(&key, "Right-pass1");
-    let acme = add_tenant(&db.pool, "Acme Corp", Some((&healthy, &token))).await;
-    let wrong = add_tenant(
-        &db.pool,
-        "Wrong Pass Ltd",
-        Some((&locked, &fernet::encrypt(&key, "not-it"))),
-    )
-    .await;
-    let bare = add_tenant(&db.pool, "No Creds Inc", None).await;
-    let uniqueids = add_calls(&db.pool, acme, &recordings).await;
-    add_calls(&db.pool, wrong, &recordings[..2]).await;
+    let token = fernet::encrypt(&s.fernet_key, "Right-pass1");
+    let acme = s.tenant_raw("Acme Corp", Some((&healthy, &token))).await;
+    let wrong = s.tenant("Wrong Pass Ltd", &locked, "not-it").await;
+    let bare = s.tenant_raw("No Creds Inc", None).await;
+    let uniqueids = s.calls(acme, &recordings).await;
+    s.calls(wrong, &recordings[..2]).await;
 
-    let first = once(&db, &storage, &key, work.path()).await;
+    let first = s.once().await;
     assert!(
         !first.ok,
         "a failed tenant makes `once` exit 1\n{}",
@@ -231,13 +77,13 @@ async fn a_pass_over_a_healthy_a_misconfigured_and_an_incomplete_tenant() {
     for uniqueid in &uniqueids {
         let key = format!("tenant_{acme}/{uniqueid}_recording.mp3");
         assert_eq!(
-            storage.stores_of(&key),
+            s.storage.stores_of(&key),
             1,
             "{key} stored once\n{}",
             first.stderr
         );
-        let object = storage.object(BUCKET, &key).expect("object present");
-        let mp3 = work.path().join("check.mp3");
+        let object = s.storage.object(BUCKET, &key).expect("object present");
+        let mp3 = s.work.path().join("check.mp3");
         std::fs::write(&mp3, &object.bytes).unwrap();
         let facts = audio::decode_mp3(&mp3);
         assert!(
@@ -246,13 +92,13 @@ async fn a_pass_over_a_healthy_a_misconfigured_and_an_incomplete_tenant() {
             facts.duration_secs()
         );
     }
-    assert_eq!(storage.object_count(), 12);
+    assert_eq!(s.storage.object_count(), 12);
     let stored: Vec<(String, Option<String>, bool)> = sqlx::query_as(
         "SELECT uniqueid, recording_local_path, recording_downloaded FROM cdr_records \
          WHERE tenant_id = $1 AND recording_status = 'stored' ORDER BY uniqueid",
     )
     .bind(acme as i32)
-    .fetch_all(&db.pool)
+    .fetch_all(s.pool())
     .await
     .unwrap();
     assert_eq!(stored.len(), 12);
@@ -272,7 +118,7 @@ async fn a_pass_over_a_healthy_a_misconfigured_and_an_incomplete_tenant() {
     // One attempt with the wrong password, none on the next pass (the tenant is blocked).
     assert_eq!(locked.events().logins_tried, 1);
 
-    let second = once(&db, &storage, &key, work.path()).await;
+    let second = s.once().await;
     assert_eq!(
         locked.events().logins_tried,
         1,
@@ -294,13 +140,13 @@ async fn a_pass_over_a_healthy_a_misconfigured_and_an_incomplete_tenant() {
     // The backend's token was used as it is and left byte-identical.
     let after: String = sqlx::query_scalar("SELECT pbx_password FROM tenants WHERE id = $1")
         .bind(acme as i32)
-        .fetch_one(&db.pool)
+        .fetch_one(s.pool())
         .await
         .unwrap();
     assert_eq!(after, token);
 
     assert_eq!(
-        verification(&db.pool).await,
+        verification(s.pool()).await,
         vec![
             ("Acme Corp".to_string(), 12, 12, 12),
             ("Wrong Pass Ltd".to_string(), 2, 0, 0),
@@ -308,22 +154,9 @@ async fn a_pass_over_a_healthy_a_misconfigured_and_an_incomplete_tenant() {
         ]
     );
     let _ = bare;
-    for run in [&first, &second] {
-        for secret in [
-            "Right-pass1",
-            "Right-pass2",
-            "not-it",
-            LEGACY_KEY,
-            key.as_str(),
-        ] {
-            assert!(
-                !run.stderr.contains(secret) && !run.stdout.contains(secret),
-                "a secret leaked into the output"
-            );
-        }
-    }
+    s.assert_no_secrets();
     assert!(
-        files_under(&work.path().join("downloads")).is_empty(),
+        files_under(&s.downloads()).is_empty(),
         "no working file left behind"
     );
     assert_eq!(

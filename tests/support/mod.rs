@@ -6,5 +6,6 @@ pub mod browser;
 pub mod console;
 pub mod fernet;
 pub mod pg;
+pub mod scenario;
 pub mod storage;
 pub mod webhook;
