@@ -457,7 +457,6 @@ async fn bad_configuration_and_data_fail_alone_with_clear_reasons() {
             .unwrap_or_default()
             .to_string()
     };
-    eprintln!("{}", run.stdout);
     for (id, expect) in [
         (wrong, "ENCRYPTION_KEY"),
         (broken, "ENCRYPTION_KEY"),
@@ -625,6 +624,88 @@ async fn bad_downloads(only: &[&str]) {
     assert_eq!(
         files_under(&s.downloads()),
         Vec::<std::path::PathBuf>::new()
+    );
+    s.assert_no_secrets();
+}
+
+/// The browser of one tenant dies mid-pass (Chromium crashed or was OOM-killed): that tenant's
+/// pass fails cleanly and gives its calls back, the next tenant finishes, the next pass recovers.
+#[tokio::test]
+async fn browser_loss_fails_one_tenant_cleanly_and_the_next_pass_recovers() {
+    let _slot = browser_slot().await;
+    let driver = Chromedriver::start();
+    let mut s = Scenario::new().await;
+    s.webdriver_url = driver.url.clone();
+    s.env.insert("MAX_PARALLEL_TENANTS".into(), "1".into());
+    let (one, first) = s.console("Lost-pass1", 5).await;
+    let (two, second) = s.console("Lost-pass2", 3).await;
+    let a = s.tenant("Lost Browser Co", &one, "Lost-pass1").await;
+    let b = s.tenant("Next Co", &two, "Lost-pass2").await;
+    s.calls(a, &first).await;
+    s.calls(b, &second).await;
+
+    let mut child = s.command(&["once"]).spawn().unwrap();
+    // Tenants run one at a time, in id order: the only browser alive is the first tenant's.
+    let midway = while_running(&mut child, Duration::from_secs(60), async || {
+        one.events().downloads_served >= 2
+    })
+    .await;
+    assert!(midway, "the first tenant's pass got going");
+    let browsers = driver.browser_pids();
+    assert_eq!(browsers.len(), 1, "{browsers:?}");
+    // The pid of a browser this test's own chromedriver started for the worker.
+    unsafe { libc::kill(browsers[0] as i32, libc::SIGKILL) };
+    let run = tokio::time::timeout(Duration::from_secs(120), s.finish(child))
+        .await
+        .expect("the pass ends in bounded time");
+    assert!(
+        !run.ok,
+        "the failed tenant makes `once` exit 1\n{}",
+        run.stderr
+    );
+    let table = |run: &support::scenario::Run, id: i64| {
+        run.stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{id} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(table(&run, a).contains("FAILED"), "{}", run.stdout);
+    assert!(
+        table(&run, b).contains(" ok"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(two.events().downloads_served, 3, "the next tenant finished");
+    let (held, charged): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE recording_lease_until IS NOT NULL), \
+                count(*) FILTER (WHERE recording_status <> 'stored' \
+                    AND (recording_status <> 'pending' OR recording_attempts <> 0)) \
+         FROM cdr_records",
+    )
+    .fetch_one(s.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        (held, charged),
+        (0, 0),
+        "calls given back, none held\n{}",
+        run.stderr
+    );
+
+    let next = s.once().await;
+    assert!(next.ok, "the next pass recovers\n{}", next.stderr);
+    let stored = count(
+        &s,
+        "SELECT count(*) FROM cdr_records WHERE recording_status = 'stored'",
+    )
+    .await;
+    assert_eq!(stored, 8);
+    assert_eq!(s.storage.object_count(), 8);
+    assert!(
+        eventually(Duration::from_secs(10), || driver.live_browsers() == 0).await,
+        "every browser closed"
     );
     s.assert_no_secrets();
 }
