@@ -289,6 +289,26 @@ impl Worker {
             report.outcome = TenantOutcome::Skipped("shutting down".into());
             return report;
         }
+        // One worker per console at a time: a second session would share the console's
+        // download pacing and its login budget with the first.
+        let _console = match TenantLock::try_acquire(&self.pool, tenant.id).await {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                info!(
+                    "Tenant {} is being processed by another worker. Skipping.",
+                    tenant.name
+                );
+                report.outcome = TenantOutcome::Skipped("another worker is on it".into());
+                return report;
+            }
+            Err(error) => {
+                error!(%error, "Could not take the tenant's lock");
+                report.outcome = TenantOutcome::Failed(format!(
+                    "Postgres failed while taking the tenant's lock: {error}"
+                ));
+                return report;
+            }
+        };
         let calls = match calls::claim(&self.pool, tenant.id, &self.claim_policy()).await {
             Ok(calls) => calls,
             Err(error) => {
@@ -438,6 +458,36 @@ impl Worker {
             lease: LEASE,
             limit: (self.settings.scrape_interval.as_secs_f64() / gap).clamp(1.0, 500.0) as i64,
             max_attempts: MAX_ATTEMPTS,
+        }
+    }
+}
+
+/// Held while this worker works a tenant: a Postgres session-level advisory lock on a
+/// connection of its own, so two replicas never sign into one console at once. Dropping it
+/// closes that connection, which frees the lock; so does the worker's death.
+struct TenantLock(Option<sqlx::pool::PoolConnection<sqlx::Postgres>>);
+
+/// The advisory-lock key space of tenant locks ("ucm1").
+const TENANT_LOCK_SPACE: i32 = 0x7563_6d31;
+
+impl TenantLock {
+    /// The lock, or `None` when another worker holds it.
+    async fn try_acquire(pool: &PgPool, tenant: TenantId) -> Result<Option<Self>, sqlx::Error> {
+        let mut conn = pool.acquire().await?;
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
+            .bind(TENANT_LOCK_SPACE)
+            .bind(tenant.0 as i32)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(got.then(|| Self(Some(conn))))
+    }
+}
+
+impl Drop for TenantLock {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            // Out of the pool and closed: the session ends and Postgres frees its locks.
+            drop(conn.detach());
         }
     }
 }

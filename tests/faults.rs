@@ -206,12 +206,12 @@ async fn two_replicas_never_take_the_same_call_or_the_same_console_at_once() {
         .env
         .insert("MAX_PARALLEL_TENANTS".into(), "1".into());
     let s = &scenario;
-    let (one, first) = s.console("Replica-pass1", 6).await;
-    let (two, second) = s.console("Replica-pass2", 6).await;
+    let (one, first) = s.console("Replica-pass1", 8).await;
+    let (two, second) = s.console("Replica-pass2", 8).await;
     let a = s.tenant("Replica A", &one, "Replica-pass1").await;
     let b = s.tenant("Replica B", &two, "Replica-pass2").await;
     let mut keys = Vec::new();
-    for (tenant, recordings) in [(a, &first[..3]), (b, &second[..3])] {
+    for (tenant, recordings) in [(a, &first[..5]), (b, &second[..5])] {
         for u in s.calls(tenant, recordings).await {
             keys.push(format!("tenant_{tenant}/{u}_recording.mp3"));
         }
@@ -237,14 +237,20 @@ async fn two_replicas_never_take_the_same_call_or_the_same_console_at_once() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
-    assert_eq!(all_stored(6).await, 6);
-    // New calls arrive while both loops keep going: a second round of claims.
-    for (tenant, recordings) in [(a, &first[3..]), (b, &second[3..])] {
+    // New calls arrive while a replica is still on the first ones: the other replica's next
+    // pass finds them unclaimed, but must not sign into the same console meanwhile.
+    assert!(
+        eventually(Duration::from_secs(60), || one.events().downloads_served
+            >= 1)
+        .await,
+        "the first calls are being fetched"
+    );
+    for (tenant, recordings) in [(a, &first[5..]), (b, &second[5..])] {
         for u in s.calls(tenant, recordings).await {
             keys.push(format!("tenant_{tenant}/{u}_recording.mp3"));
         }
     }
-    assert_eq!(all_stored(12).await, 12);
+    assert_eq!(all_stored(16).await, 16);
     // A few more idle passes of both loops over the finished tenants.
     let objects = s.storage.requests();
     let listed = one.events().pages_listed + two.events().pages_listed;
@@ -272,10 +278,10 @@ async fn two_replicas_never_take_the_same_call_or_the_same_console_at_once() {
     for key in &keys {
         assert_eq!(s.storage.stores_of(key), 1, "{key} uploaded once");
     }
-    assert_eq!(s.storage.object_count(), 12);
+    assert_eq!(s.storage.object_count(), 16);
     for console in [&one, &two] {
         let events = console.events();
-        assert_eq!(events.downloads_served, 6, "each recording fetched once");
+        assert_eq!(events.downloads_served, 8, "each recording fetched once");
         assert_eq!(
             events.sessions_max_concurrent, 1,
             "never two sessions on one console at once"
