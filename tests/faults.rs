@@ -315,6 +315,24 @@ async fn a_storage_storm_still_stores_every_call_once_in_bounded_time() {
     let run = s.once().await;
     let elapsed = started.elapsed();
     assert!(run.ok, "{}", run.stderr);
+    // An upload that met a fault on each of its 5 attempts leaves its call pending, with the
+    // reason, for the next pass; that pass stores it.
+    let first = count(
+        &s,
+        "SELECT count(*) FROM cdr_records WHERE recording_status = 'stored'",
+    )
+    .await;
+    let unexplained = count(
+        &s,
+        "SELECT count(*) FROM cdr_records WHERE recording_status <> 'stored' \
+         AND (recording_status <> 'pending' OR coalesce(recording_error, '') = '')",
+    )
+    .await;
+    assert_eq!(unexplained, 0, "{}", run.stderr);
+    if first < n as i64 {
+        let again = s.once().await;
+        assert!(again.ok, "{}", again.stderr);
+    }
     for u in &uniqueids {
         let key = format!("tenant_{tenant}/{u}_recording.mp3");
         assert!(s.storage.object(BUCKET, &key).is_some(), "{key} stored");
@@ -322,19 +340,21 @@ async fn a_storage_storm_still_stores_every_call_once_in_bounded_time() {
     assert_eq!(s.storage.object_count(), n, "one object per call");
     let stored = count(
         &s,
-        "SELECT count(*) FROM cdr_records WHERE recording_status = 'stored' AND recording_attempts = 1",
+        "SELECT count(*) FROM cdr_records WHERE recording_status = 'stored' AND recording_attempts <= 2",
     )
     .await;
-    assert_eq!(stored, n as i64, "every call stored on its first pass");
+    assert_eq!(stored, n as i64, "every call stored within two passes");
     // Attempts bounded: each request is a success or one of the planned faults.
     assert!(
         s.storage.requests() <= n + faults,
         "{} requests for {n} uploads and {faults} faults",
         s.storage.requests()
     );
-    // Time bounded: the downloads' pacing, plus at most one timeout (and its backoff) per fault.
-    let bound = Duration::from_secs(40) + faults as u32 * Duration::from_millis(1500);
-    eprintln!("storm: {n} calls, {faults} faults, pass took {elapsed:?} (bound {bound:?})");
+    // Time bounded: the downloads' pacing, plus per fault one timeout and one backoff pause.
+    let bound = Duration::from_secs(40) + faults as u32 * Duration::from_secs(3);
+    eprintln!(
+        "storm: {n} calls, {faults} faults, first pass {elapsed:?} (bound {bound:?}), {first} stored by it"
+    );
     assert!(elapsed < bound, "{elapsed:?}");
     s.assert_no_secrets();
 }
