@@ -72,6 +72,8 @@ pub struct Settings {
     pub browser_download_dir: PathBuf,
     pub supabase: Option<SupabaseSettings>,
     pub bucket: String,
+    /// Each upload request must finish within this (`STORAGE_TIMEOUT`); a hung one is retried.
+    pub storage_timeout: Duration,
     pub storage_dir: PathBuf,
     pub ai_webhook: Option<WebhookSettings>,
     pub mp3_bitrate_kbps: Option<u32>,
@@ -200,6 +202,7 @@ impl Settings {
             browser_download_dir,
             supabase,
             bucket: var("SUPABASE_BUCKET").unwrap_or("call-recordings".into()),
+            storage_timeout: parse_duration("STORAGE_TIMEOUT", var("STORAGE_TIMEOUT"), "120s")?,
             storage_dir: PathBuf::from(var("STORAGE_DIR").unwrap_or("./storage".into())),
             ai_webhook,
             mp3_bitrate_kbps: parse_number("MP3_BITRATE_KBPS", var("MP3_BITRATE_KBPS"))?,

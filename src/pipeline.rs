@@ -154,6 +154,8 @@ impl Worker {
         let connections = (settings.max_parallel_tenants as u32 * 2 + 2).max(4);
         let pool = db::connect(&settings.database_url, connections).await?;
         db::migrate(&pool).await?;
+        let browser = BrowserConfig::from_settings(&settings);
+        sweep_leftovers(&browser);
         let recorder = Recorder {
             pool: pool.clone(),
             store: storage::from_settings(&settings)?,
@@ -164,7 +166,7 @@ impl Worker {
         };
         Ok(Self {
             cipher: PasswordCipher::from_settings(&settings),
-            browser: BrowserConfig::from_settings(&settings),
+            browser,
             recorder,
             pool,
             settings,
@@ -207,6 +209,38 @@ impl Worker {
         self.metrics
             .pass_finished(summary.elapsed.as_secs_f64(), summary.any_failed());
         summary
+    }
+}
+
+/// Removes what an earlier process of this worker left in `DOWNLOAD_DIR` when it was killed
+/// (SIGKILL, OOM, power loss): session download directories, half-written `.crdownload` files,
+/// and downloaded or converted files not yet uploaded. Their calls come back with their lease,
+/// and the console still has the originals. `DOWNLOAD_DIR` is therefore one worker's own.
+fn sweep_leftovers(browser: &BrowserConfig) {
+    let mut removed = 0;
+    for dir in [
+        browser.download_dir.join("incoming"),
+        browser.work_dir.clone(),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let gone = match entry.file_type() {
+                Ok(kind) if kind.is_dir() => std::fs::remove_dir_all(&path),
+                _ => std::fs::remove_file(&path),
+            };
+            match gone {
+                Ok(()) => removed += 1,
+                Err(error) => {
+                    warn!(%error, path = %path.display(), "Could not remove a leftover working file")
+                }
+            }
+        }
+    }
+    if removed > 0 {
+        info!("Removed {removed} working files or directories an earlier run left in DOWNLOAD_DIR");
     }
 }
 

@@ -28,6 +28,7 @@ impl LocalStore {
         };
         std::fs::create_dir_all(root).map_err(|e| problem("create", e))?;
         let root = root.canonicalize().map_err(|e| problem("resolve", e))?;
+        sweep_partial_uploads(&root);
         Ok(Self { root })
     }
 
@@ -59,6 +60,33 @@ impl ObjectStore for LocalStore {
 
     fn location(&self, key: &StorageKey) -> String {
         self.target(key).display().to_string()
+    }
+}
+
+/// Removes the temp files of uploads a killed worker left half written (`<tenant>/.upload-*.part`;
+/// a temp file deletes itself on every error, but not on SIGKILL). Their calls were never
+/// recorded as stored, so they are uploaded again. `STORAGE_DIR` is therefore one worker's own.
+fn sweep_partial_uploads(root: &Path) {
+    let Ok(tenants) = std::fs::read_dir(root) else {
+        return;
+    };
+    for tenant in tenants.flatten().filter(|e| e.path().is_dir()) {
+        let Ok(files) = std::fs::read_dir(tenant.path()) else {
+            continue;
+        };
+        for file in files.flatten() {
+            let name = file.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".upload-") && name.ends_with(".part") {
+                match std::fs::remove_file(file.path()) {
+                    Ok(()) => {
+                        tracing::info!(path = %file.path().display(), "Removed a partial upload an earlier run left in STORAGE_DIR")
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, path = %file.path().display(), "Could not remove a partial upload")
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -112,4 +140,25 @@ fn write_atomically(
     }
     tracing::info!(location = %final_path.display(), "stored locally");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What tests/faults.rs saw after a SIGKILL landed inside `write_atomically`.
+    #[test]
+    fn a_killed_uploads_temp_file_is_removed_at_start_and_objects_are_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let tenant = root.path().join("tenant_1");
+        std::fs::create_dir_all(&tenant).unwrap();
+        std::fs::write(tenant.join(".upload-xohwk9.part"), b"half").unwrap();
+        std::fs::write(tenant.join("1.1_recording.mp3"), b"whole").unwrap();
+        LocalStore::new(root.path()).unwrap();
+        let left: Vec<_> = std::fs::read_dir(&tenant)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["1.1_recording.mp3"]);
+    }
 }

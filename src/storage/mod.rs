@@ -73,7 +73,10 @@ pub fn from_settings(settings: &Settings) -> Result<Arc<dyn ObjectStore>, Storag
         Some(supabase) => Arc::new(supabase::SupabaseStore::new(
             supabase,
             &settings.bucket,
-            retry::RetryPolicy::default(),
+            retry::RetryPolicy {
+                request_timeout: settings.storage_timeout,
+                ..retry::RetryPolicy::default()
+            },
         )?),
         None => Arc::new(local::LocalStore::new(&settings.storage_dir)?),
     })

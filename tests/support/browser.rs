@@ -107,13 +107,19 @@ impl Chromedriver {
     /// Chromium browser processes (main processes only) this chromedriver started that are
     /// still alive, whoever opened their sessions (the worker under test included).
     pub fn live_browsers(&self) -> usize {
+        self.browser_pids().len()
+    }
+
+    /// The pids of those browsers' main processes.
+    pub fn browser_pids(&self) -> Vec<u32> {
         let pgid = self.pid();
         scan_processes("chromium")
             .into_iter()
             .filter(|(pid, cmdline)| {
                 *pid != pgid && !cmdline.contains("--type=") && process_group(*pid) == Some(pgid)
             })
-            .count()
+            .map(|(pid, _)| pid)
+            .collect()
     }
 
     fn pid(&self) -> u32 {

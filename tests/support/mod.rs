@@ -7,5 +7,6 @@ pub mod console;
 pub mod fernet;
 pub mod grid;
 pub mod pg;
+pub mod scenario;
 pub mod storage;
 pub mod webhook;
