@@ -514,9 +514,6 @@ async fn bad_downloads_end_converted_kept_or_failed_and_nothing_escapes() {
 
 /// A page (not a WAV) saved as the recording while the session is still valid.
 #[tokio::test]
-#[ignore = "bug in src/console/mod.rs (inspect, fetch): any HTML file is taken for an expired \
-            session; the re-login finds no login form on a live session, the pass stops and the \
-            call goes back uncharged, so it blocks its tenant on every pass"]
 async fn an_html_page_saved_as_the_recording_does_not_block_the_tenant() {
     bad_downloads(&["html", "truncated"]).await;
 }

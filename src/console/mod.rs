@@ -374,12 +374,45 @@ impl ConsoleSession {
         let wanted = self.wanted(call);
         match self.fetch_once(&wanted).await {
             Err(ConsoleErrorKind::SessionExpired) => {
+                if self.still_signed_in().await? {
+                    // A page instead of the file while the session is fine: this recording's
+                    // fault, not the session's; logging in again would find no login form.
+                    return Err(ConsoleErrorKind::NotARecording {
+                        file: call.uniqueid.to_string(),
+                        head: "an HTML page while the session was still valid".into(),
+                    });
+                }
                 tracing::info!("UCM session expired; logging in again");
                 self.log_in().await?;
                 self.fetch_once(&wanted).await
             }
             other => other,
         }
+    }
+
+    /// Opens the console's start page and tells whether it shows the signed-in marker (true)
+    /// or a login form (false), waiting a bounded time for the page to render either.
+    async fn still_signed_in(&mut self) -> Step<bool> {
+        let browser = self
+            .browser
+            .as_ref()
+            .expect("the browser is open until close");
+        browser.goto(self.target.base_url.as_str()).await?;
+        self.list.closed();
+        let signed_in = self.selectors.login.signed_in.plain();
+        let deadline = Instant::now() + browser.timeouts.element;
+        while Instant::now() < deadline {
+            if browser.find(&signed_in).await?.is_some() {
+                return Ok(true);
+            }
+            for set in self.catalog.login_candidates() {
+                if browser.find(&set.login.username.plain()).await?.is_some() {
+                    return Ok(false);
+                }
+            }
+            tokio::time::sleep(browser.timeouts.poll).await; // the SPA renders after a delay
+        }
+        Ok(false)
     }
 
     fn wanted(&self, call: &CallQuery) -> Wanted {
