@@ -320,3 +320,46 @@ async fn run_serves_health_and_metrics_and_stops_cleanly_on_sigterm() {
     assert_eq!(stored + released, 10, "{rows:?}");
     assert_eq!(s.storage.object_count(), stored);
 }
+
+#[tokio::test]
+async fn two_once_processes_started_together_store_each_recording_once() {
+    let s = Scenario::new().await;
+    let (console, recordings) = s.console("Right-pass1", 6).await;
+    let tenant = s.tenant("Twins", &console, "Right-pass1").await;
+    let uniqueids = s.calls(tenant, &recordings).await;
+
+    let first = s
+        .command(&["once"])
+        .spawn()
+        .expect("start the first ucm-scraper once");
+    let second = s
+        .command(&["once"])
+        .spawn()
+        .expect("start the second ucm-scraper once");
+    let (first, second) = tokio::join!(s.finish(first), s.finish(second));
+    assert!(first.ok && second.ok, "{}\n{}", first.stderr, second.stderr);
+
+    for uniqueid in &uniqueids {
+        let key = format!("tenant_{tenant}/{uniqueid}_recording.mp3");
+        assert_eq!(s.storage.stores_of(&key), 1, "{key} uploaded once");
+    }
+    assert_eq!(s.storage.object_count(), 6);
+    // One console session at a time: whichever process came second either found the console
+    // taken or nothing left to claim, and never downloaded a recording a second time.
+    let events = console.events();
+    assert_eq!(events.sessions_max_concurrent, 1);
+    assert_eq!(events.downloads_served, 6);
+    let attempts: Vec<i32> = sqlx::query_scalar(
+        "SELECT recording_attempts FROM cdr_records WHERE tenant_id = $1 AND recording_status = 'stored'",
+    )
+    .bind(tenant as i32)
+    .fetch_all(s.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        attempts,
+        vec![1; 6],
+        "each call claimed by one process only"
+    );
+    s.assert_no_secrets();
+}
