@@ -2,6 +2,8 @@
 
 mod support;
 
+use support::storage::quick_retries;
+
 use std::time::Duration;
 
 use support::webhook::{Answer, WebhookStandIn};
@@ -12,16 +14,6 @@ use ucm_scraper::secrets::Secret;
 use ucm_scraper::storage::retry::RetryPolicy;
 
 const SECRET: &str = "whsec-standin-0123456789";
-
-fn quick_retries() -> RetryPolicy {
-    RetryPolicy {
-        request_timeout: Duration::from_secs(20),
-        max_attempts: 5,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(5),
-        max_elapsed: Duration::from_secs(120),
-    }
-}
 
 fn trigger(receiver: &WebhookStandIn, secret: &str, policy: RetryPolicy) -> AiTrigger {
     AiTrigger::new(

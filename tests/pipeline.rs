@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use support::browser::wait_no_browsers;
-use support::scenario::{files_under, Scenario};
+use support::scenario::{files_under, poll_until, Scenario};
 use support::storage::{Fault, BUCKET};
 use support::{audio, fernet};
 
@@ -205,20 +205,6 @@ fn terminate(child: &tokio::process::Child) {
     let pid = child.id().expect("the child is running") as libc::pid_t;
     // SAFETY: kill(2) on our own child's pid; no memory is shared.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-}
-
-/// Polls `check` every 50 ms until it returns a value or `within` runs out.
-async fn poll_until<T>(within: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if let Some(found) = check() {
-            return Some(found);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]

@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::storage::quick_retries;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,17 +16,6 @@ use ucm_scraper::storage::local::LocalStore;
 use ucm_scraper::storage::retry::RetryPolicy;
 use ucm_scraper::storage::supabase::SupabaseStore;
 use ucm_scraper::storage::{self, ObjectStore, StorageError, StorageKey};
-
-/// Retries at once and often; a generous timeout, so only the hang test ever meets it.
-fn quick_retries() -> RetryPolicy {
-    RetryPolicy {
-        request_timeout: Duration::from_secs(20),
-        max_attempts: 5,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(5),
-        max_elapsed: Duration::from_secs(120),
-    }
-}
 
 fn key(tenant: i64, uniqueid: &str) -> StorageKey {
     StorageKey::recording(TenantId(tenant), &UniqueId::parse(uniqueid).unwrap(), "mp3")

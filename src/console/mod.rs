@@ -665,23 +665,25 @@ fn is_local(url: &Url) -> bool {
 
 /// The capabilities of a session: Chromium flags that keep it from hanging on a closed network,
 /// a fresh profile, downloads without prompts into the session's directory.
+/// The flags without which Chromium hangs or phones home on a closed network (headless is
+/// added unless `--headed`). The test harness starts its own browsers with the same ones.
+pub const CHROMIUM_ARGS: &[&str] = &[
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1366,900",
+];
+
 fn capabilities(
     config: &BrowserConfig,
     downloads: &DownloadDir,
     profile: Option<&std::path::Path>,
 ) -> serde_json::Map<String, serde_json::Value> {
-    let mut args: Vec<String> = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1366,900",
-    ]
-    .map(String::from)
-    .to_vec();
+    let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| a.to_string()).collect();
     if !config.headed {
         args.push("--headless=new".into());
     }

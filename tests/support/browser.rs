@@ -22,19 +22,6 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 pub const MAX_BROWSERS: usize = 2;
 static SLOTS: Semaphore = Semaphore::const_new(MAX_BROWSERS);
 
-/// The flags without which Chromium hangs or phones home on the closed network.
-pub const CHROMIUM_ARGS: &[&str] = &[
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--window-size=1280,900",
-];
-
 /// A running chromedriver.
 pub struct Chromedriver {
     /// `http://127.0.0.1:<port>`
@@ -327,7 +314,11 @@ impl Drop for Browser {
 /// The capabilities the harness opens Chromium with: the closed-network flags, a fresh
 /// profile, downloads into `downloads` without a prompt.
 pub fn capabilities(downloads: &Path, profile: &Path, accept_insecure_certs: bool) -> Capabilities {
-    let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|s| s.to_string()).collect();
+    // The worker's own flags, headless.
+    let mut args: Vec<String> = std::iter::once("--headless=new")
+        .chain(ucm_scraper::console::CHROMIUM_ARGS.iter().copied())
+        .map(str::to_string)
+        .collect();
     args.push(format!("--user-data-dir={}", profile.display()));
     let mut caps = Capabilities::new();
     caps.insert("browserName".into(), json!("chrome"));
@@ -463,15 +454,7 @@ fn spawn_reaper(driver_pid: u32) {
          rm -rf '{dir}'",
         pid = std::process::id(),
     );
-    // Detached on purpose: it must outlive this process, so it is never waited for.
-    #[allow(clippy::zombie_processes)]
-    Command::new("setsid")
-        .args(["sh", "-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the chromedriver reaper");
+    super::spawn_reaper(&script, "chromedriver");
 }
 
 fn free_port() -> u16 {

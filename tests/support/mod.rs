@@ -10,3 +10,16 @@ pub mod pg;
 pub mod scenario;
 pub mod storage;
 pub mod webhook;
+
+/// Starts `script` in a shell of its own session that outlives this test process, to clean up
+/// after it (stop a server, kill browsers, remove a temp dir). Never waited for, on purpose.
+pub fn spawn_reaper(script: &str, what: &str) {
+    #[allow(clippy::zombie_processes)]
+    std::process::Command::new("setsid")
+        .args(["sh", "-c", script])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start the {what} reaper: {e}"));
+}

@@ -123,15 +123,7 @@ fn spawn_reaper(as_root: bool, bin: &Path, dir: &Path) {
         data = dir.join("data").display(),
         dir = dir.display(),
     );
-    // Detached on purpose: it must outlive this process, so it is never waited for.
-    #[allow(clippy::zombie_processes)]
-    Command::new("setsid")
-        .args(["sh", "-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the cluster reaper");
+    super::spawn_reaper(&script, "cluster");
 }
 
 fn server_cmd(as_root: bool, program: &Path) -> Command {

@@ -295,14 +295,19 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 /// Polls `check` until it holds or `within` passes; true when it held.
 pub async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    poll_until(within, || check().then_some(())).await.is_some()
+}
+
+/// Polls `check` every 10 ms until it returns a value or `within` runs out.
+pub async fn poll_until<T>(within: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = std::time::Instant::now() + within;
     loop {
-        if check() {
-            return true;
+        if let Some(found) = check() {
+            return Some(found);
         }
         if std::time::Instant::now() > deadline {
-            return false;
+            return None;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await; // poll interval
     }
 }

@@ -29,6 +29,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use ucm_scraper::storage::retry::RetryPolicy;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -570,4 +573,15 @@ async fn head_upload(State(inner): Shared, Path(id): Path<String>, headers: Head
         }
     })
     .await
+}
+
+/// Retries at once and often; a generous timeout, so only a hang test ever meets it.
+pub fn quick_retries() -> RetryPolicy {
+    RetryPolicy {
+        request_timeout: Duration::from_secs(20),
+        max_attempts: 5,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+        max_elapsed: Duration::from_secs(120),
+    }
 }
