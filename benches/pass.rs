@@ -158,7 +158,7 @@ async fn pass(knobs: &Knobs, tenants: usize) -> PassFigures {
     for t in 0..tenants {
         let (console, recordings) = console_with_calls(knobs, &wav).await;
         let tenant = add_tenant(&db.pool, &format!("Bench {t}"), &console, &token).await;
-        for uniqueid in add_calls(&db.pool, tenant, &recordings).await {
+        for uniqueid in support::scenario::insert_calls(&db.pool, tenant, &recordings, 30).await {
             expected_keys.push(format!("tenant_{tenant}/{uniqueid}_recording.mp3"));
         }
         consoles.push(console);
@@ -298,33 +298,6 @@ async fn add_tenant(pool: &PgPool, name: &str, console: &FakeConsole, token: &st
     .fetch_one(pool)
     .await
     .unwrap()
-}
-
-/// CDR rows as the backend writes them for the console's recordings.
-async fn add_calls(pool: &PgPool, tenant: i64, recordings: &[Recording]) -> Vec<String> {
-    let mut uniqueids = Vec::new();
-    for (i, r) in recordings.iter().enumerate() {
-        let uniqueid = format!("{}.{}", r.start_epoch, 100 + i);
-        let start = chrono::DateTime::from_timestamp(r.start_epoch, 0)
-            .unwrap()
-            .naive_utc();
-        sqlx::query(
-            "INSERT INTO cdr_records (tenant_id, uniqueid, src, dst, start_time, duration, billsec, \
-             disposition, recordfiles, call_date) VALUES ($1, $2, $3, $4, $5, 30, 30, 'ANSWERED', $6, $7)",
-        )
-        .bind(tenant as i32)
-        .bind(&uniqueid)
-        .bind(&r.caller)
-        .bind(&r.callee)
-        .bind(start.format("%Y-%m-%d %H:%M:%S").to_string())
-        .bind(format!("{}@", r.file))
-        .bind(start)
-        .execute(pool)
-        .await
-        .unwrap();
-        uniqueids.push(uniqueid);
-    }
-    uniqueids
 }
 
 fn cpu_model() -> String {

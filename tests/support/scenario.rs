@@ -159,29 +159,7 @@ impl Scenario {
 
     /// CDR rows as the backend writes them for the console's recordings; their uniqueids.
     pub async fn calls(&self, tenant: i64, recordings: &[Recording]) -> Vec<String> {
-        let mut uniqueids = Vec::new();
-        for (i, r) in recordings.iter().enumerate() {
-            let uniqueid = format!("{}.{}", r.start_epoch, 100 + i);
-            let start = chrono::DateTime::from_timestamp(r.start_epoch, 0)
-                .unwrap()
-                .naive_utc();
-            sqlx::query(
-                "INSERT INTO cdr_records (tenant_id, uniqueid, src, dst, start_time, duration, billsec, \
-                 disposition, recordfiles, call_date) VALUES ($1, $2, $3, $4, $5, 4, 4, 'ANSWERED', $6, $7)",
-            )
-            .bind(tenant as i32)
-            .bind(&uniqueid)
-            .bind(&r.caller)
-            .bind(&r.callee)
-            .bind(start.format("%Y-%m-%d %H:%M:%S").to_string())
-            .bind(format!("{}@", r.file))
-            .bind(start)
-            .execute(self.pool())
-            .await
-            .unwrap();
-            uniqueids.push(uniqueid);
-        }
-        uniqueids
+        insert_calls(self.pool(), tenant, recordings, 4).await
     }
 
     /// `ucm-scraper <args>` with the stand-ins' addresses in its environment, as an operator
@@ -310,4 +288,38 @@ pub async fn poll_until<T>(within: Duration, mut check: impl FnMut() -> Option<T
         }
         tokio::time::sleep(Duration::from_millis(10)).await; // poll interval
     }
+}
+
+/// CDR rows as the backend writes them for a console's recordings (each `duration` seconds
+/// long); returns their uniqueids.
+pub async fn insert_calls(
+    pool: &PgPool,
+    tenant: i64,
+    recordings: &[Recording],
+    duration: i32,
+) -> Vec<String> {
+    let mut uniqueids = Vec::new();
+    for (i, r) in recordings.iter().enumerate() {
+        let uniqueid = format!("{}.{}", r.start_epoch, 100 + i);
+        let start = chrono::DateTime::from_timestamp(r.start_epoch, 0)
+            .unwrap()
+            .naive_utc();
+        sqlx::query(
+            "INSERT INTO cdr_records (tenant_id, uniqueid, src, dst, start_time, duration, billsec, \
+             disposition, recordfiles, call_date) VALUES ($1, $2, $3, $4, $5, $6, $6, 'ANSWERED', $7, $8)",
+        )
+        .bind(tenant as i32)
+        .bind(&uniqueid)
+        .bind(&r.caller)
+        .bind(&r.callee)
+        .bind(start.format("%Y-%m-%d %H:%M:%S").to_string())
+        .bind(duration)
+        .bind(format!("{}@", r.file))
+        .bind(start)
+        .execute(pool)
+        .await
+        .unwrap();
+        uniqueids.push(uniqueid);
+    }
+    uniqueids
 }
