@@ -2,8 +2,10 @@
 //! lease, then record what happened to each.
 //!
 //! A claim takes rows `FOR UPDATE SKIP LOCKED` and stamps a lease, so two workers never take the
-//! same call and a crashed worker's calls come back once its lease expires. Each claim counts an
-//! attempt; a call whose attempts run out becomes `failed` with its last error and stays so.
+//! same call and a crashed worker's calls come back once its lease expires. An attempt is counted
+//! when the worker [`start`]s a call, not when it claims it: a worker that dies with a batch
+//! claimed costs only the calls it was working on. A call whose attempts run out becomes `failed`
+//! with its last error and stays so.
 
 use std::time::Duration;
 
@@ -26,7 +28,7 @@ pub struct Call {
     /// column's `@`-joined list split, empties dropped.
     pub recordfiles: Vec<String>,
     pub duration: Option<i32>,
-    /// Attempts so far, this one included.
+    /// Attempts made before this claim ([`start`] counts the next one).
     pub attempts: i32,
 }
 
@@ -75,6 +77,11 @@ pub enum CallsError {
     },
     #[error("call {0} not found in cdr_records (deleted while it was processed?)")]
     NotFound(i64),
+    #[error(
+        "call {0} is no longer claimed by this worker (its lease ran out and another took it, or \
+         it was deleted); leaving it"
+    )]
+    NotClaimed(i64),
 }
 
 impl CallsError {
@@ -109,9 +116,9 @@ struct CallRow {
 }
 
 /// Claims up to `policy.limit` calls of `tenant` that need a recording, newest first: status
-/// `downloading`, a lease of `policy.lease`, one more attempt. Calls whose attempts ran out on
-/// expired leases (a worker that died on them each time) become `failed` instead, and so do rows
-/// whose uniqueid cannot name a file.
+/// `downloading` and a lease of `policy.lease`; no attempt is counted until [`start`]. Calls whose
+/// attempts ran out on expired leases (a worker that died on them each time) become `failed`
+/// instead, and so do rows whose uniqueid cannot name a file.
 pub async fn claim(
     pool: &PgPool,
     tenant: TenantId,
@@ -141,8 +148,7 @@ pub async fn claim(
              SELECT id FROM cdr_records WHERE {AWAITING_RECORDING} AND {LEASE_FREE} \
              ORDER BY call_date DESC, id DESC LIMIT $4 FOR UPDATE SKIP LOCKED) \
          UPDATE cdr_records c SET recording_status = 'downloading', \
-                recording_lease_until = now() + make_interval(secs => $3), \
-                recording_attempts = c.recording_attempts + 1 \
+                recording_lease_until = now() + make_interval(secs => $3) \
          FROM picked WHERE c.id = picked.id \
          RETURNING c.id::bigint AS id, c.tenant_id::bigint AS tenant_id, \
                    coalesce(c.uniqueid, '')::text AS uniqueid, coalesce(c.src, '')::text AS src, \
@@ -219,6 +225,23 @@ fn found(call_id: i64, rows: u64) -> Result<(), CallsError> {
     }
 }
 
+/// The worker begins this claimed call: one attempt is counted, and the lease runs `lease` from
+/// now, so a call late in a long pass is not given up by the lease its claim took. Returns the
+/// attempts made, this one included.
+pub async fn start(pool: &PgPool, call_id: i64, lease: Duration) -> Result<i32, CallsError> {
+    let attempts: Option<i32> = sqlx::query_scalar(
+        "UPDATE cdr_records SET recording_attempts = recording_attempts + 1, \
+         recording_lease_until = now() + make_interval(secs => $2) \
+         WHERE id = $1 AND recording_status = 'downloading' RETURNING recording_attempts",
+    )
+    .bind(call_id)
+    .bind(lease.as_secs_f64())
+    .fetch_optional(pool)
+    .await
+    .map_err(CallsError::db("starting a call"))?;
+    attempts.ok_or(CallsError::NotClaimed(call_id))
+}
+
 /// The recording is uploaded under `key`: the call is done. Called after the upload, so a crash
 /// in between only repeats an idempotent upload.
 pub async fn mark_stored(
@@ -282,13 +305,21 @@ pub async fn mark_not_on_console(pool: &PgPool, call_id: i64) -> Result<(), Call
     found(call_id, rows)
 }
 
-/// Gives claimed calls back untried (shutdown, or the login failed before any was touched): back
-/// to `pending` with the lease cleared and the claim's attempt taken back, because a call must
-/// not run out of attempts for reasons that were never its own.
+/// Trying this call again cannot help (`reason` says why and what to do): `failed` for good now,
+/// whatever attempts are left.
+pub async fn give_up(pool: &PgPool, call_id: i64, reason: &str) -> Result<(), CallsError> {
+    let rows = set_final(pool, call_id, "failed", reason)
+        .await
+        .map_err(CallsError::db("giving up on a call"))?;
+    found(call_id, rows)
+}
+
+/// Gives claimed calls back (shutdown, a failed login, a lost browser): back to `pending` with the
+/// lease cleared and free at once. Calls never started were charged nothing; a call started when
+/// the pass broke keeps its attempt, so one that breaks every pass still runs out of them.
 pub async fn release(pool: &PgPool, call_ids: &[i64]) -> Result<(), CallsError> {
     sqlx::query(
-        "UPDATE cdr_records SET recording_status = 'pending', recording_lease_until = NULL, \
-         recording_attempts = greatest(recording_attempts - 1, 0) \
+        "UPDATE cdr_records SET recording_status = 'pending', recording_lease_until = NULL \
          WHERE id = ANY($1) AND recording_status = 'downloading'",
     )
     .bind(call_ids)

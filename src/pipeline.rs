@@ -406,6 +406,10 @@ impl Worker {
             reached += 1;
             let span = info_span!("call", call.id = call.id, call.uniqueid = %call.uniqueid);
             info!(parent: &span, "Processing call {} (Caller: {}, Callee: {})", call.uniqueid, call.src, call.dst);
+            if let Err(error) = calls::start(&self.pool, call.id, LEASE).await {
+                warn!(parent: &span, %error, "Could not start call {}; skipping it", call.uniqueid);
+                continue;
+            }
             match session
                 .download(&call_query(call))
                 .instrument(span.clone())
@@ -425,10 +429,19 @@ impl Worker {
                         "not on console",
                     );
                 }
+                Err(error) if error.is_final_for_call() => {
+                    self.metrics.failure(Stage::Download);
+                    error!(parent: &span, %error, "Giving up on call {}", call.uniqueid);
+                    report.failed += 1;
+                    record_or_warn(
+                        calls::give_up(&self.pool, call.id, &error.to_string()).await,
+                        "give-up",
+                    );
+                }
                 Err(error) if error.is_fatal_for_pass() => {
                     self.metrics.failure(Stage::Download);
                     error!(parent: &span, %error, "Stopping this tenant's pass");
-                    reached -= 1; // not this call's fault: it goes back with the others
+                    reached -= 1; // it goes back with the others, keeping its attempt
                     fatal = Some(error);
                     break;
                 }

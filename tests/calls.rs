@@ -150,13 +150,14 @@ async fn claim_takes_only_calls_that_need_a_recording_newest_first() {
         ["2026-02/auto-1770395696-1000-2815058290.wav"]
     );
     assert_eq!(claimed[1].recordfiles, ["a.wav", "b.wav"]);
-    assert_eq!((first.duration, first.attempts), (Some(42), 1));
+    assert_eq!((first.duration, first.attempts), (Some(42), 0));
     assert!(claimed[0].call_date > claimed[1].call_date);
     for id in ids(&claimed) {
         let s = state(pool, id).await;
         assert_eq!(
             (s.recording_status.as_str(), s.recording_attempts, s.leased),
-            ("downloading", 1, true)
+            ("downloading", 0, true),
+            "claimed, held, not yet charged"
         );
     }
     assert!(
@@ -245,22 +246,21 @@ async fn an_expired_lease_comes_back_until_its_attempts_run_out() {
         )
     };
 
-    assert_eq!(
-        calls::claim(pool, t, &policy(10)).await.unwrap()[0].attempts,
-        1
-    );
+    let claim_and_start = async || {
+        let claimed = calls::claim(pool, t, &policy(10)).await.unwrap();
+        assert_eq!(ids(&claimed), [id]);
+        calls::start(pool, id, Duration::from_secs(600))
+            .await
+            .unwrap()
+    };
+
+    assert_eq!(claim_and_start().await, 1);
     assert!(calls::claim(pool, t, &policy(10)).await.unwrap().is_empty());
     // The worker holding it died: once the lease is over, the call comes back.
     expire().await;
-    assert_eq!(
-        calls::claim(pool, t, &policy(10)).await.unwrap()[0].attempts,
-        2
-    );
+    assert_eq!(claim_and_start().await, 2);
     expire().await;
-    assert_eq!(
-        calls::claim(pool, t, &policy(10)).await.unwrap()[0].attempts,
-        3
-    );
+    assert_eq!(claim_and_start().await, 3);
     // A call that kills its worker every time stops after max_attempts.
     expire().await;
     assert!(calls::claim(pool, t, &policy(10)).await.unwrap().is_empty());
@@ -272,6 +272,56 @@ async fn an_expired_lease_comes_back_until_its_attempts_run_out() {
     assert!(s.recording_error.unwrap().contains("lease"));
 }
 
+/// A worker that dies with a batch claimed charges only the call it had started: the others
+/// come back as often as it takes, never run out of attempts, and a release keeps the charge.
+#[tokio::test]
+async fn only_started_calls_are_charged_an_attempt() {
+    let db = migrated_database().await;
+    let pool = &db.pool;
+    let t = tenant(pool, "acme").await;
+    let started = call(pool, t, "1770395696.123", Some("x.wav@"), 1).await;
+    let waiting = call(pool, t, "1770395001.77", Some("y.wav@"), 2).await;
+    assert!(matches!(
+        calls::start(pool, started, Duration::from_secs(600)).await,
+        Err(calls::CallsError::NotClaimed(id)) if id == started
+    ));
+
+    for crash in 1..=5 {
+        let claimed = calls::claim(pool, t, &policy(10)).await.unwrap();
+        assert_eq!(ids(&claimed), [started, waiting], "crash {crash}");
+        assert_eq!(claimed[1].attempts, 0);
+        if crash == 1 {
+            calls::start(pool, started, Duration::from_secs(600))
+                .await
+                .unwrap();
+        }
+        set(pool, started, "recording_lease_until = now()").await;
+        set(pool, waiting, "recording_lease_until = now()").await;
+    }
+    assert_eq!(state(pool, started).await.recording_attempts, 1);
+    assert_eq!(
+        state(pool, waiting).await,
+        State {
+            recording_status: "downloading".into(),
+            recording_attempts: 0,
+            recording_error: None,
+            leased: false
+        },
+        "five dead workers later, still claimable and uncharged"
+    );
+
+    calls::claim(pool, t, &policy(10)).await.unwrap();
+    calls::release(pool, &[started, waiting]).await.unwrap();
+    let (a, b) = (state(pool, started).await, state(pool, waiting).await);
+    assert_eq!(
+        [
+            (a.recording_status, a.recording_attempts),
+            (b.recording_status, b.recording_attempts)
+        ],
+        [("pending".to_string(), 1), ("pending".to_string(), 0)]
+    );
+}
+
 #[tokio::test]
 async fn failures_are_retried_until_the_last_attempt_then_stay_failed() {
     let db = migrated_database().await;
@@ -280,7 +330,16 @@ async fn failures_are_retried_until_the_last_attempt_then_stay_failed() {
     let id = call(pool, t, "1770395696.123", Some("x.wav@"), 1).await;
     for attempt in 1..=3 {
         let claimed = calls::claim(pool, t, &policy(10)).await.unwrap();
-        assert_eq!((ids(&claimed), claimed[0].attempts), (vec![id], attempt));
+        assert_eq!(
+            (ids(&claimed), claimed[0].attempts),
+            (vec![id], attempt - 1)
+        );
+        assert_eq!(
+            calls::start(pool, id, Duration::from_secs(600))
+                .await
+                .unwrap(),
+            attempt
+        );
         let outcome = calls::mark_failed(pool, id, &format!("download timed out ({attempt})"), 3)
             .await
             .unwrap();
@@ -343,7 +402,7 @@ async fn stored_not_on_console_and_released_calls() {
         "not_on_console"
     );
 
-    // Given back untried (shutdown, login failed): no attempt is charged, and it is free at once.
+    // Given back (shutdown, login failed): no attempt is charged, and it is free at once.
     calls::release(pool, &[untried, stored]).await.unwrap();
     let s = state(pool, untried).await;
     assert_eq!(

@@ -55,7 +55,28 @@ impl ExpectedFile {
             ExpectedFile::Call { caller, callee, .. } => format!("auto-*-{caller}-{callee}.wav"),
         }
     }
+
+    /// The file name's length in bytes when it is longer than a browser can save a download
+    /// under: such a download would be cancelled by the browser, never arrive, and cost a
+    /// whole download timeout on every pass.
+    pub(crate) fn too_long_to_save(&self) -> Option<usize> {
+        let bytes = match self {
+            ExpectedFile::Named(name) => base_name(name).len(),
+            ExpectedFile::Call {
+                caller,
+                callee,
+                epoch,
+                ..
+            } => format!("auto-{epoch}-{caller}-{callee}.wav").len(),
+        };
+        (bytes > LONGEST_SAVED_NAME).then_some(bytes)
+    }
 }
+
+/// The longest file name Chromium saves a download under on Linux: the 255-byte name limit less
+/// its `.crdownload` suffix. Longer names are cancelled, not shortened (Chromium 156: 244 bytes
+/// saved, 245 cancelled).
+pub(crate) const LONGEST_SAVED_NAME: usize = 255 - ".crdownload".len();
 
 /// `2026-02/auto-1-2-3.wav` → `auto-1-2-3.wav`.
 pub(crate) fn base_name(key: &str) -> &str {
@@ -326,6 +347,21 @@ mod tests {
         assert!(!by_call.matches("auto-1770395997-1000-2815058290.wav"));
         assert!(!by_call.matches("auto-1770395696-1001-2815058290.wav"));
         assert!(!by_call.matches("auto-1770395696-1000-2815058290.wav.crdownload"));
+    }
+
+    #[test]
+    fn names_longer_than_a_download_can_have_are_told_apart() {
+        let name = |n: usize| named(&format!("2026-02/{}.wav", "x".repeat(n - 4)));
+        assert_eq!(name(244).too_long_to_save(), None);
+        assert_eq!(name(245).too_long_to_save(), Some(245));
+        let by_call = |callee: &str| ExpectedFile::Call {
+            caller: "1000".into(),
+            callee: callee.into(),
+            epoch: 1770395696,
+            tolerance: 60,
+        };
+        assert_eq!(by_call("2815058290").too_long_to_save(), None);
+        assert_eq!(by_call(&"9".repeat(300)).too_long_to_save(), Some(325));
     }
 
     fn dir() -> (tempfile::TempDir, DownloadDir) {

@@ -70,6 +70,8 @@ pub enum ConsoleErrorKind {
     },
     #[error("the download of {file} did not finish within {}s: the console may be slow or refusing it; retried next pass", .waited.as_secs())]
     DownloadTimeout { file: String, waited: Duration },
+    #[error("the recording's file name {file} is {bytes} bytes, longer than a browser download can be saved under (at most {}): the browser would cancel it; download it from the console by hand; not retried", super::downloads::LONGEST_SAVED_NAME)]
+    FileNameTooLong { file: String, bytes: usize },
     #[error("the downloaded file {file} is not a WAV recording (it starts with {head:?}); kept out of the pipeline")]
     NotARecording { file: String, head: String },
     #[error("the console kept answering \"too frequently\" after {attempts} back-offs: raise UCM_DOWNLOAD_GAP; retried next pass")]
@@ -118,7 +120,13 @@ impl ConsoleError {
             ConsoleErrorKind::NotOnConsole { .. }
                 | ConsoleErrorKind::DownloadTimeout { .. }
                 | ConsoleErrorKind::NotARecording { .. }
+                | ConsoleErrorKind::FileNameTooLong { .. }
         )
+    }
+
+    /// Whether trying this call again cannot help: it is failed for good at once.
+    pub fn is_final_for_call(&self) -> bool {
+        matches!(self.kind, ConsoleErrorKind::FileNameTooLong { .. })
     }
 }
 
@@ -130,6 +138,7 @@ impl ConsoleErrorKind {
         !matches!(
             self,
             ConsoleErrorKind::NotOnConsole { .. }
+                | ConsoleErrorKind::FileNameTooLong { .. }
                 | ConsoleErrorKind::Stuck { .. }
                 | ConsoleErrorKind::NewSession(_)
                 | ConsoleErrorKind::GridFile { .. }

@@ -448,6 +448,12 @@ impl ConsoleSession {
         let selectors = Arc::clone(&self.selectors);
         let row = self.recordings(&selectors).find(wanted).await?;
         let expected = row.expected_file(wanted, selectors.recordings.tolerance());
+        if let Some(bytes) = expected.too_long_to_save() {
+            return Err(ConsoleErrorKind::FileNameTooLong {
+                file: expected.describe(),
+                bytes,
+            });
+        }
         self.download_row(&selectors, &row, &expected).await
     }
 
@@ -716,7 +722,40 @@ fn capabilities(
     caps
 }
 
+/// How long starting a session waits for a WebDriver server that does not answer at all: a
+/// chromedriver sidecar that died is restarted by its container runtime within seconds, and a
+/// tenant should not fail for that.
+const WEBDRIVER_COMEBACK: Duration = Duration::from_secs(20);
+
+/// Starts a session, waiting up to [`WEBDRIVER_COMEBACK`] for an unreachable server to return.
 async fn connect(
+    config: &BrowserConfig,
+    capabilities: serde_json::Map<String, serde_json::Value>,
+) -> Step<fantoccini::Client> {
+    let deadline = Instant::now() + WEBDRIVER_COMEBACK;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match connect_once(config, capabilities.clone()).await {
+            Err(ConsoleErrorKind::NewSession(error))
+                if is_unreachable(&error) && Instant::now() + pause < deadline =>
+            {
+                tracing::warn!(%error, "WebDriver server not reachable; waiting for it to come back");
+                // Waiting out a restart: there is nothing to watch but the port itself.
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// No answer at all (refused, reset), as opposed to an answer that refuses the session.
+fn is_unreachable(error: &fantoccini::error::NewSessionError) -> bool {
+    use fantoccini::error::NewSessionError as E;
+    matches!(error, E::Failed(_) | E::FailedC(_) | E::Lost(_))
+}
+
+async fn connect_once(
     config: &BrowserConfig,
     capabilities: serde_json::Map<String, serde_json::Value>,
 ) -> Step<fantoccini::Client> {

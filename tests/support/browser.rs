@@ -44,27 +44,13 @@ impl Chromedriver {
 
     /// A chromedriver of its own on a free port, ready when this returns; killed on drop.
     pub fn start() -> Chromedriver {
-        let binary =
-            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         let mut last_error = String::new();
         for _ in 0..3 {
             let port = free_port();
-            let log = scratch_dir().join(format!("chromedriver-{port}.log"));
-            let mut cmd = Command::new(&binary);
-            cmd.arg(format!("--port={port}"))
-                .arg(format!("--log-path={}", log.display()))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            // Its own process group: the reaper ends chromedriver and every browser it started.
-            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-            let child = cmd.spawn().unwrap_or_else(|e| {
-                panic!("start {binary} (apt-get install chromium-driver): {e}")
-            });
             let driver = Chromedriver {
                 url: format!("http://127.0.0.1:{port}"),
                 port,
-                child: Mutex::new(Some(child)),
+                child: Mutex::new(Some(spawn_chromedriver(port))),
             };
             match driver.wait_ready(Duration::from_secs(20)) {
                 Ok(()) => return driver,
@@ -72,6 +58,69 @@ impl Chromedriver {
             }
         }
         panic!("chromedriver did not become ready: {last_error}");
+    }
+
+    /// A crashed sidecar: chromedriver and every browser it started are killed at once (SIGKILL
+    /// to its process group), and reaped.
+    pub fn crash(&self) {
+        if let Some(mut child) = self.child.lock().unwrap().take() {
+            // `--` so that the negative group id is never read as an option.
+            let pgid = child.id();
+            if pgid > 1 {
+                let _ = Command::new("kill")
+                    .args(["-s", "KILL", "--", &format!("-{pgid}")])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// After [`Chromedriver::crash`], the dead sidecar's port as a container proxy keeps it:
+    /// connections are accepted and dropped unanswered. Returns once a client has asked it for a
+    /// new session (`POST /session`), with the port free again.
+    pub async fn down_until_a_session_is_asked_for(&self) {
+        use tokio::io::AsyncReadExt as _;
+        let port = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("the dead chromedriver's port");
+        loop {
+            let (mut conn, _) = port.accept().await.unwrap();
+            let mut head = [0u8; 64];
+            let mut read = 0;
+            while read < head.len() {
+                match conn.read(&mut head[read..]).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => read += n,
+                }
+                if head[..read].contains(&b'\n') {
+                    break;
+                }
+            }
+            if head[..read].starts_with(b"POST /session ") {
+                return;
+            }
+        }
+    }
+
+    /// After [`Chromedriver::crash`]: a new chromedriver on the same port, as the container
+    /// runtime restarts a sidecar. Returns once it is ready.
+    pub fn restart(&self) {
+        let started = Instant::now();
+        loop {
+            // The port can stay busy for a moment after the kill.
+            *self.child.lock().unwrap() = Some(spawn_chromedriver(self.port));
+            match self.wait_ready(Duration::from_secs(20)) {
+                Ok(()) => return,
+                Err(e) if started.elapsed() > Duration::from_secs(60) => {
+                    panic!("chromedriver did not come back on port {}: {e}", self.port)
+                }
+                Err(_) => self.crash(),
+            }
+        }
     }
 
     /// The WebDriver sessions this chromedriver holds now (its `GET /sessions`), by id: a
@@ -148,22 +197,24 @@ impl Chromedriver {
 
 impl Drop for Chromedriver {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.lock().unwrap().take() {
-            // The whole group: chromedriver and the browsers it started.
-            // `--` so that the negative group id is never read as an option.
-            let pgid = child.id();
-            if pgid > 1 {
-                let _ = Command::new("kill")
-                    .args(["-s", "KILL", "--", &format!("-{pgid}")])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.crash();
     }
+}
+
+/// Starts chromedriver on `port` in a process group of its own, so that one kill ends it and
+/// every browser it started.
+fn spawn_chromedriver(port: u16) -> Child {
+    let binary = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+    let log = scratch_dir().join(format!("chromedriver-{port}.log"));
+    let mut cmd = Command::new(&binary);
+    cmd.arg(format!("--port={port}"))
+        .arg(format!("--log-path={}", log.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("start {binary} (apt-get install chromium-driver): {e}"))
 }
 
 /// What a browser is opened with.
