@@ -497,6 +497,10 @@ async fn bad_configuration_and_data_fail_alone_with_clear_reasons() {
         (wrong, "ENCRYPTION_KEY"),
         (broken, "ENCRYPTION_KEY"),
         (scheme, "pbx_ip"),
+        (
+            no_port,
+            "https://127.0.0.1:8443/ cannot be reached (net::ERR_CONNECTION_REFUSED)",
+        ),
     ] {
         let l = line(id);
         assert!(l.contains("FAILED") && l.contains(expect), "{id}: {l}");

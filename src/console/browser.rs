@@ -123,9 +123,21 @@ impl Browser {
             .await
     }
 
+    /// Loads `url`; a console the browser cannot reach at all is told apart from other failures,
+    /// since its cure is the tenant's address or the network, not the browser.
     pub(crate) async fn goto(&self, url: &str) -> Step<()> {
-        self.run("loading a console page", self.client.goto(url))
-            .await
+        let result = self
+            .run("loading a console page", self.client.goto(url))
+            .await;
+        if let Err(ConsoleErrorKind::WebDriver { source, .. }) = &result {
+            if let Some(reason) = network_error(source) {
+                return Err(ConsoleErrorKind::Unreachable {
+                    url: url.to_string(),
+                    reason,
+                });
+            }
+        }
+        result
     }
 
     pub(crate) async fn current_url(&self) -> Step<url::Url> {
@@ -307,5 +319,38 @@ impl Browser {
             Ok(Err(e)) => tracing::warn!(error = %e, "closing the browser session failed"),
             Err(_) => tracing::warn!("closing the browser session timed out"),
         }
+    }
+}
+
+/// Chromium's network error (`net::ERR_CONNECTION_REFUSED`, `net::ERR_NAME_NOT_RESOLVED`, …)
+/// when a page could not be loaded at all.
+fn network_error(error: &CmdError) -> Option<String> {
+    let text = error.to_string();
+    let start = text.find("net::ERR_")?;
+    let code = text[start..]
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .next()?;
+    Some(code.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_that_could_not_load_names_chromiums_network_error() {
+        let refused = CmdError::Standard(fantoccini::error::WebDriver::new(
+            ErrorStatus::UnknownError,
+            "unknown error: net::ERR_CONNECTION_REFUSED\n  (Session info: chrome=156.0.8078.108)",
+        ));
+        assert_eq!(
+            network_error(&refused).as_deref(),
+            Some("net::ERR_CONNECTION_REFUSED")
+        );
+        let other = CmdError::Standard(fantoccini::error::WebDriver::new(
+            ErrorStatus::NoSuchElement,
+            "no such element",
+        ));
+        assert_eq!(network_error(&other), None);
     }
 }

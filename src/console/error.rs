@@ -70,6 +70,8 @@ pub enum ConsoleErrorKind {
     },
     #[error("the download of {file} did not finish within {}s: the console may be slow or refusing it; retried next pass", .waited.as_secs())]
     DownloadTimeout { file: String, waited: Duration },
+    #[error("the console at {url} cannot be reached ({reason}): check the tenant's pbx_ip and pbx_port (`ucm-scraper tenant update`) and that this worker's network reaches it; retried next pass")]
+    Unreachable { url: String, reason: String },
     #[error("the recording's file name {file} is {bytes} bytes, longer than a browser download can be saved under (at most {}): the browser would cancel it; download it from the console by hand; not retried", super::downloads::LONGEST_SAVED_NAME)]
     FileNameTooLong { file: String, bytes: usize },
     #[error("the downloaded file {file} is not a WAV recording (it starts with {head:?}); kept out of the pipeline")]
@@ -138,6 +140,7 @@ impl ConsoleErrorKind {
         !matches!(
             self,
             ConsoleErrorKind::NotOnConsole { .. }
+                | ConsoleErrorKind::Unreachable { .. }
                 | ConsoleErrorKind::FileNameTooLong { .. }
                 | ConsoleErrorKind::Stuck { .. }
                 | ConsoleErrorKind::NewSession(_)
