@@ -429,15 +429,6 @@ impl Worker {
                         "not on console",
                     );
                 }
-                Err(error) if error.is_final_for_call() => {
-                    self.metrics.failure(Stage::Download);
-                    error!(parent: &span, %error, "Giving up on call {}", call.uniqueid);
-                    report.failed += 1;
-                    record_or_warn(
-                        calls::give_up(&self.pool, call.id, &error.to_string()).await,
-                        "give-up",
-                    );
-                }
                 Err(error) if error.is_fatal_for_pass() => {
                     self.metrics.failure(Stage::Download);
                     error!(parent: &span, %error, "Stopping this tenant's pass");
@@ -449,11 +440,14 @@ impl Worker {
                     self.metrics.failure(Stage::Download);
                     error!(parent: &span, %error, "Download failed");
                     report.failed += 1;
-                    record_or_warn(
-                        calls::mark_failed(&self.pool, call.id, &error.to_string(), MAX_ATTEMPTS)
-                            .await,
-                        "download failure",
-                    );
+                    let reason = error.to_string();
+                    let recorded = match error.is_final_for_call() {
+                        true => calls::give_up(&self.pool, call.id, &reason).await,
+                        false => calls::mark_failed(&self.pool, call.id, &reason, MAX_ATTEMPTS)
+                            .await
+                            .map(drop),
+                    };
+                    record_or_warn(recorded, "download failure");
                 }
             }
             // At most one file finishing behind the browser: bounded disk and memory.
