@@ -20,7 +20,7 @@ use crate::calls::{self, Call, ClaimPolicy};
 use crate::config::Settings;
 use crate::console::{
     BrowserConfig, CallQuery, ConsoleError, ConsoleErrorKind, ConsoleSession, ConsoleTarget,
-    Downloaded,
+    DownloadRoot, Downloaded,
 };
 use crate::db;
 use crate::ids::TenantId;
@@ -43,6 +43,8 @@ pub struct Worker {
     browser: BrowserConfig,
     recorder: Recorder,
     metrics: Arc<Metrics>,
+    /// Held while the worker lives: no other process sweeps its downloads.
+    _download_root: DownloadRoot,
 }
 
 /// The half of the pipeline after a download: convert → upload → record → trigger AI.
@@ -64,6 +66,12 @@ pub enum BuildError {
     Db(#[from] db::DbError),
     #[error(transparent)]
     Storage(#[from] storage::StorageError),
+    #[error("cannot use DOWNLOAD_DIR {}: {source}; it must be a directory this worker can write", .path.display())]
+    DownloadDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// How one tenant's part of a pass ended.
@@ -155,7 +163,13 @@ impl Worker {
         let pool = db::connect(&settings.database_url, connections).await?;
         db::migrate(&pool).await?;
         let browser = BrowserConfig::from_settings(&settings);
-        sweep_leftovers(&browser);
+        let download_root =
+            DownloadRoot::hold(&browser.download_dir, &browser.work_dir).map_err(|source| {
+                BuildError::DownloadDir {
+                    path: browser.download_dir.clone(),
+                    source,
+                }
+            })?;
         let recorder = Recorder {
             pool: pool.clone(),
             store: storage::from_settings(&settings)?,
@@ -171,6 +185,7 @@ impl Worker {
             pool,
             settings,
             metrics,
+            _download_root: download_root,
         })
     }
 
@@ -209,38 +224,6 @@ impl Worker {
         self.metrics
             .pass_finished(summary.elapsed.as_secs_f64(), summary.any_failed());
         summary
-    }
-}
-
-/// Removes what an earlier process of this worker left in `DOWNLOAD_DIR` when it was killed
-/// (SIGKILL, OOM, power loss): session download directories, half-written `.crdownload` files,
-/// and downloaded or converted files not yet uploaded. Their calls come back with their lease,
-/// and the console still has the originals. `DOWNLOAD_DIR` is therefore one worker's own.
-fn sweep_leftovers(browser: &BrowserConfig) {
-    let mut removed = 0;
-    for dir in [
-        browser.download_dir.join("incoming"),
-        browser.work_dir.clone(),
-    ] {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let gone = match entry.file_type() {
-                Ok(kind) if kind.is_dir() => std::fs::remove_dir_all(&path),
-                _ => std::fs::remove_file(&path),
-            };
-            match gone {
-                Ok(()) => removed += 1,
-                Err(error) => {
-                    warn!(%error, path = %path.display(), "Could not remove a leftover working file")
-                }
-            }
-        }
-    }
-    if removed > 0 {
-        info!("Removed {removed} working files or directories an earlier run left in DOWNLOAD_DIR");
     }
 }
 

@@ -198,10 +198,7 @@ async fn sigkill_at_random_points_then_restart_until_every_call_is_stored_once()
     // Nothing else in the store (no temp or partial object, no second copy) and nothing left
     // in the download directory.
     assert_eq!(files.len(), n, "{files:?}");
-    assert_eq!(
-        files_under(&s.downloads()),
-        Vec::<std::path::PathBuf>::new()
-    );
+    assert_eq!(s.working_files(), Vec::<std::path::PathBuf>::new());
     s.assert_no_secrets();
 }
 
@@ -424,10 +421,7 @@ async fn sigterm_during_a_download_finishes_or_releases_and_exits_zero() {
         eventually(Duration::from_secs(10), || driver.live_browsers() == 0).await,
         "the browser is closed"
     );
-    assert_eq!(
-        files_under(&s.downloads()),
-        Vec::<std::path::PathBuf>::new()
-    );
+    assert_eq!(s.working_files(), Vec::<std::path::PathBuf>::new());
     s.assert_no_secrets();
 }
 
@@ -669,10 +663,7 @@ async fn bad_downloads(only: &[&str]) {
         .collect();
     outside.retain(|p| p != &dir.join("speech.wav") && p != &gsm_path);
     assert_eq!(outside, Vec::<std::path::PathBuf>::new());
-    assert_eq!(
-        files_under(&s.downloads()),
-        Vec::<std::path::PathBuf>::new()
-    );
+    assert_eq!(s.working_files(), Vec::<std::path::PathBuf>::new());
     s.assert_no_secrets();
 }
 

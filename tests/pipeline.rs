@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use support::browser::wait_no_browsers;
-use support::scenario::{files_under, poll_until, Scenario};
+use support::scenario::{poll_until, Scenario};
 use support::storage::{Fault, BUCKET};
 use support::{audio, fernet};
 
@@ -156,10 +156,7 @@ async fn a_pass_over_a_healthy_a_misconfigured_and_an_incomplete_tenant() {
     );
     let _ = bare;
     s.assert_no_secrets();
-    assert!(
-        files_under(&s.downloads()).is_empty(),
-        "no working file left behind"
-    );
+    assert!(s.working_files().is_empty(), "no working file left behind");
     assert_eq!(
         wait_no_browsers(Duration::from_secs(10)).await,
         0,
@@ -324,6 +321,16 @@ async fn two_once_processes_started_together_store_each_recording_once() {
         .expect("start the second ucm-scraper once");
     let (first, second) = tokio::join!(s.finish(first), s.finish(second));
     assert!(first.ok && second.ok, "{}\n{}", first.stderr, second.stderr);
+    // They share DOWNLOAD_DIR: the one that started second saw the other alive and did not
+    // sweep its downloads away.
+    let spared = [&first, &second]
+        .iter()
+        .filter(|run| {
+            run.stderr
+                .contains("Another worker process uses DOWNLOAD_DIR; leaving its files alone")
+        })
+        .count();
+    assert_eq!(spared, 1, "{}\n{}", first.stderr, second.stderr);
 
     for uniqueid in &uniqueids {
         let key = format!("tenant_{tenant}/{uniqueid}_recording.mp3");

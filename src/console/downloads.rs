@@ -108,6 +108,73 @@ fn without_copy_suffix(file_name: &str) -> String {
     }
 }
 
+/// Where browser sessions download, under `DOWNLOAD_DIR`.
+const INCOMING: &str = "incoming";
+
+/// This process's hold on `DOWNLOAD_DIR`, kept for the process's life.
+///
+/// Every worker process holds a shared lock on `DOWNLOAD_DIR/.ucm-scraper.lock`, and a lock dies
+/// with its process, SIGKILL included. A process that starts and finds no other holder removes
+/// what dead ones left: session download directories, half-written `.crdownload` files, and
+/// downloaded or converted files not yet uploaded (their calls come back with their lease, and
+/// the console still has the originals). A process that starts beside a live one leaves the
+/// directory alone, so `once` run by hand next to `run` cannot sweep away its downloads.
+pub struct DownloadRoot {
+    _lock: std::fs::File,
+}
+
+impl DownloadRoot {
+    pub fn hold(download_dir: &Path, work_dir: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(download_dir)?;
+        let lock = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(download_dir.join(".ucm-scraper.lock"))?;
+        match lock.try_lock() {
+            Ok(()) => {
+                sweep_leftovers(&[download_dir.join(INCOMING), work_dir.to_path_buf()]);
+                lock.unlock()?;
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                tracing::info!("Another worker process uses DOWNLOAD_DIR; leaving its files alone")
+            }
+            Err(std::fs::TryLockError::Error(error)) => return Err(error),
+        }
+        // Waits while another starting process sweeps.
+        lock.lock_shared()?;
+        Ok(Self { _lock: lock })
+    }
+}
+
+/// Removes every entry of `dirs` (their owners are dead), logging what could not go.
+fn sweep_leftovers(dirs: &[PathBuf]) {
+    let mut removed = 0;
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let gone = match entry.file_type() {
+                Ok(kind) if kind.is_dir() => std::fs::remove_dir_all(&path),
+                _ => std::fs::remove_file(&path),
+            };
+            match gone {
+                Ok(()) => removed += 1,
+                Err(error) => {
+                    tracing::warn!(%error, path = %path.display(), "Could not remove a leftover working file")
+                }
+            }
+        }
+    }
+    if removed > 0 {
+        tracing::info!(
+            "Removed {removed} working files or directories an earlier run left in DOWNLOAD_DIR"
+        );
+    }
+}
+
 /// One browser session's download directory, removed when dropped.
 pub(crate) struct DownloadDir {
     dir: tempfile::TempDir,
@@ -125,7 +192,7 @@ impl DownloadDir {
         work_dir: &Path,
         tenant: TenantId,
     ) -> io::Result<Self> {
-        let incoming = download_dir.join("incoming");
+        let incoming = download_dir.join(INCOMING);
         std::fs::create_dir_all(&incoming)?;
         let dir = tempfile::Builder::new()
             .prefix(&format!("tenant_{tenant}-"))
@@ -137,7 +204,7 @@ impl DownloadDir {
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))?;
         }
         let name = dir.path().file_name().expect("a temp dir has a name");
-        let browser_path = absolute(&browser_download_dir.join("incoming").join(name))?;
+        let browser_path = absolute(&browser_download_dir.join(INCOMING).join(name))?;
         let work_dir = work_dir.join(format!("tenant_{tenant}"));
         std::fs::create_dir_all(&work_dir)?;
         Ok(Self {
@@ -207,6 +274,12 @@ pub(crate) enum Look {
     Waiting,
 }
 
+/// How long a file under its final name must keep its size before it is taken. Chromium renames
+/// a download to its final name only once it is complete, so this guards against other writers
+/// (a Grid node's copy, a network mount catching up); waiting a whole poll interval would cost
+/// every download a quarter second.
+const SETTLE: Duration = Duration::from_millis(50);
+
 /// Watches one directory for the expected file.
 pub(crate) struct Watch {
     dir: PathBuf,
@@ -267,7 +340,7 @@ impl Watch {
         };
         match &self.last {
             Some((p, b, since))
-                if *p == path && *b == bytes && now.duration_since(*since) >= self.poll =>
+                if *p == path && *b == bytes && now.duration_since(*since) >= SETTLE =>
             {
                 Ok(Look::Finished { path, bytes })
             }
@@ -283,9 +356,14 @@ impl Watch {
         &self.dir
     }
 
-    /// Returns at the next change in the directory, or after the poll interval at the latest.
+    /// Returns at the next change in the directory, or after the poll interval at the latest
+    /// (after [`SETTLE`] while a finished-looking file is being watched for one more look).
     pub(crate) async fn changed(&mut self) {
-        let _ = tokio::time::timeout(self.poll, self.events.recv()).await;
+        let wait = match self.last {
+            Some(_) => SETTLE,
+            None => self.poll,
+        };
+        let _ = tokio::time::timeout(wait, self.events.recv()).await;
         // Coalesce a burst of events into one look.
         while self.events.try_recv().is_ok() {}
     }
@@ -362,6 +440,35 @@ mod tests {
         };
         assert_eq!(by_call("2815058290").too_long_to_save(), None);
         assert_eq!(by_call(&"9".repeat(300)).too_long_to_save(), Some(325));
+    }
+
+    #[test]
+    fn leftovers_are_swept_only_by_a_process_that_finds_no_live_one() {
+        let root = tempfile::tempdir().unwrap();
+        let (downloads, work) = (root.path().join("downloads"), root.path().join("work"));
+        let hold = || DownloadRoot::hold(&downloads, &work).unwrap();
+        let leave = |name: &str| {
+            let dir = downloads.join(INCOMING).join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("auto-1-2-3.wav.crdownload"), b"RIFF").unwrap();
+            std::fs::create_dir_all(&work).unwrap();
+            std::fs::write(work.join(format!("{name}.mp3")), b"ID3").unwrap();
+        };
+        let left = || files_in(&downloads.join(INCOMING)) + files_in(&work);
+
+        leave("dead");
+        let live = hold();
+        assert_eq!(left(), 0, "a dead run's files are swept");
+        leave("live");
+        let beside = hold();
+        assert_eq!(left(), 2, "a live process's files are left alone");
+        drop((live, beside));
+        let _next = hold();
+        assert_eq!(left(), 0, "swept once nobody holds the directory");
+    }
+
+    fn files_in(dir: &Path) -> usize {
+        std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
     }
 
     fn dir() -> (tempfile::TempDir, DownloadDir) {

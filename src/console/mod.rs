@@ -30,6 +30,7 @@ use url::Url;
 
 pub use browser::Timeouts;
 pub use check::{CheckedOn, LocatorCheck};
+pub use downloads::DownloadRoot;
 pub use error::{ConsoleError, ConsoleErrorKind};
 pub use selectors::{SelectorCatalog, SelectorSet, SelectorsError};
 

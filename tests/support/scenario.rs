@@ -79,6 +79,16 @@ impl Scenario {
         self.work.path().join("downloads")
     }
 
+    /// What the worker left in DOWNLOAD_DIR besides its lock file: downloads, session
+    /// directories, converted files. Empty after a clean run.
+    pub fn working_files(&self) -> Vec<PathBuf> {
+        let lock = self.downloads().join(".ucm-scraper.lock");
+        files_under(&self.downloads())
+            .into_iter()
+            .filter(|f| *f != lock)
+            .collect()
+    }
+
     pub fn artifacts(&self) -> PathBuf {
         self.work.path().join("artifacts")
     }
