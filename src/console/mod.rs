@@ -479,7 +479,7 @@ impl ConsoleSession {
         expected: &ExpectedFile,
     ) -> Step<Downloaded> {
         for backoff in 0..=MAX_BACKOFFS {
-            pace(self.last_download, self.config.download_gap).await;
+            let not_before = next_click(self.last_download, self.config.download_gap);
             let downloads = self
                 .downloads
                 .as_ref()
@@ -492,8 +492,11 @@ impl ConsoleSession {
                 grid::clear(self.browser.as_ref().expect("open until close")).await?;
             }
             let mut watch = downloads.watch(self.config.timeouts.poll);
-            self.recordings(selectors).click_download(row).await?;
-            self.last_download = Some(Instant::now());
+            let clicked_at = self
+                .recordings(selectors)
+                .click_download(row, not_before)
+                .await?;
+            self.last_download = Some(clicked_at);
             let browser = self
                 .browser
                 .as_ref()
@@ -541,14 +544,13 @@ async fn log_out(browser: &Browser, selectors: &SelectorSet) {
 }
 
 /// Waits out what is left of the gap since the previous download: the pacing the console needs.
-async fn pace(last: Option<Instant>, gap: Duration) {
-    if let Some(last) = last {
-        // The console times the gap from when the download request reaches it, which follows
-        // our click by a check request of varying latency: a small margin keeps a refusal
-        // (and its back-off, far longer than the margin) away.
-        let margin = (gap / 20).clamp(Duration::from_millis(50), Duration::from_secs(1));
-        tokio::time::sleep_until(last + gap + margin).await;
-    }
+/// When the next download may be clicked: `gap` after the last click was sent, and a margin. The console
+/// times the gap from when the download request reaches it, which follows our click by a check
+/// request of varying latency: a small margin keeps a refusal (and its back-off, far longer
+/// than the margin) away.
+fn next_click(last: Option<Instant>, gap: Duration) -> Option<Instant> {
+    let margin = (gap / 20).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    last.map(|last| last + gap + margin)
 }
 
 enum Arrival {

@@ -42,6 +42,15 @@ pub(crate) struct RowInfo {
     pub time: Option<NaiveDateTime>,
 }
 
+/// How many rows are shown, and the first and the last: another page changes the first row,
+/// "load more" the count.
+#[derive(Debug, PartialEq, Eq)]
+struct Shown {
+    count: usize,
+    first: Option<RowInfo>,
+    last: Option<RowInfo>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Match {
     /// The row key is one of the call's recording files: certain.
@@ -302,6 +311,28 @@ impl RecordingsPage<'_> {
         Ok(rows)
     }
 
+    /// Enough of the rows shown to tell that a click changed them, for a fraction of the
+    /// round trips of reading them all.
+    async fn shown(&self) -> Step<Shown> {
+        self.browser.wait_until_idle(&self.selectors.busy).await?;
+        let elements = self
+            .browser
+            .find_all(&self.selectors.recordings.row.plain())
+            .await?;
+        let (first, last) = match (elements.first(), elements.last()) {
+            (Some(first), Some(last)) => (
+                Some(self.read_row(first).await?),
+                Some(self.read_row(last).await?),
+            ),
+            _ => (None, None),
+        };
+        Ok(Shown {
+            count: elements.len(),
+            first,
+            last,
+        })
+    }
+
     async fn read_row(&self, row: &Element) -> Step<RowInfo> {
         let rec = &self.selectors.recordings;
         let file = match &rec.file_attribute {
@@ -344,7 +375,7 @@ impl RecordingsPage<'_> {
             self.state.end = Some(page);
             return Ok(false);
         };
-        let before = self.read_rows().await?;
+        let before = self.shown().await?;
         if !self.browser.click_element(&button).await? {
             self.browser.click(&more, &self.selectors.busy).await?;
         }
@@ -354,10 +385,10 @@ impl RecordingsPage<'_> {
     }
 
     /// Waits until the rows differ from `before` (a new page rendered, or more rows loaded).
-    async fn await_new_rows(&self, before: &[RowInfo], clicked: &Bound) -> Step<()> {
+    async fn await_new_rows(&self, before: &Shown, clicked: &Bound) -> Step<()> {
         let deadline = Instant::now() + self.browser.timeouts.element;
         loop {
-            if self.read_rows().await? != before {
+            if self.shown().await? != *before {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -366,7 +397,8 @@ impl RecordingsPage<'_> {
                     " did not show new rows when clicked",
                 ));
             }
-            tokio::time::sleep(self.browser.timeouts.poll).await;
+            // The next page renders within a list request; a quick look again finds it early.
+            tokio::time::sleep(self.browser.timeouts.poll / 5).await;
         }
     }
 
@@ -384,7 +416,7 @@ impl RecordingsPage<'_> {
         {
             let link = link.bind(&Vars::default().with("page", target.to_string()));
             if let Some(element) = self.browser.find(&link).await? {
-                let before = self.read_rows().await?;
+                let before = self.shown().await?;
                 if self.browser.click_element(&element).await? {
                     self.await_new_rows(&before, &link).await?;
                     self.state.page = Some(target);
@@ -404,8 +436,14 @@ impl RecordingsPage<'_> {
         Ok(())
     }
 
-    /// Clicks the row's download control, finding the row anew: the table re-renders.
-    pub(crate) async fn click_download(&mut self, row: &Row) -> Step<()> {
+    /// Clicks the row's download control, finding the row anew (the table re-renders), and not
+    /// before `not_before`: the row is found first, so the click follows the console's gap at
+    /// once. Returns when the click was sent.
+    pub(crate) async fn click_download(
+        &mut self,
+        row: &Row,
+        not_before: Option<Instant>,
+    ) -> Step<Instant> {
         if self.state.page.is_none() {
             self.open().await?;
         }
@@ -419,8 +457,13 @@ impl RecordingsPage<'_> {
                 .find_in(&element, &download)
                 .await?
                 .ok_or_else(|| ConsoleErrorKind::missing(&download))?;
+            if let Some(at) = not_before {
+                // The console's gap between downloads: the pacing itself.
+                tokio::time::sleep_until(at).await;
+            }
+            let clicked_at = Instant::now();
             if self.browser.click_element(&icon).await? {
-                return Ok(());
+                return Ok(clicked_at);
             }
         }
         Err(ConsoleErrorKind::missing_because(
