@@ -157,7 +157,7 @@ pub struct ConsoleSession {
     /// The browser profile, removed after the session (only when chromedriver runs here).
     profile: Option<tempfile::TempDir>,
     list: ListState,
-    last_download: Option<Instant>,
+    pacer: Pacer,
     webdriver_session: Option<String>,
 }
 
@@ -233,7 +233,7 @@ impl ConsoleSession {
             downloads: Some(downloads),
             profile,
             list: ListState::default(),
-            last_download: None,
+            pacer: Pacer::new(config.download_gap),
             webdriver_session,
         })
     }
@@ -479,7 +479,7 @@ impl ConsoleSession {
         expected: &ExpectedFile,
     ) -> Step<Downloaded> {
         for backoff in 0..=MAX_BACKOFFS {
-            let not_before = next_click(self.last_download, self.config.download_gap);
+            let not_before = self.pacer.next_click();
             let downloads = self
                 .downloads
                 .as_ref()
@@ -496,7 +496,7 @@ impl ConsoleSession {
                 .recordings(selectors)
                 .click_download(row, not_before)
                 .await?;
-            self.last_download = Some(clicked_at);
+            self.pacer.clicked(clicked_at);
             let browser = self
                 .browser
                 .as_ref()
@@ -513,6 +513,7 @@ impl ConsoleSession {
                         backoff,
                         "UCM says operating too frequently; backing off"
                     );
+                    self.pacer.refused();
                     // The deliberate back-off the console asks for.
                     tokio::time::sleep(wait).await;
                     // The refusal may have replaced the page; start again from the list.
@@ -543,14 +544,44 @@ async fn log_out(browser: &Browser, selectors: &SelectorSet) {
     }
 }
 
-/// Waits out what is left of the gap since the previous download: the pacing the console needs.
-/// When the next download may be clicked: `gap` after the last click was sent, and a margin. The console
-/// times the gap from when the download request reaches it, which follows our click by a check
-/// request of varying latency: a small margin keeps a refusal (and its back-off, far longer
-/// than the margin) away.
-fn next_click(last: Option<Instant>, gap: Duration) -> Option<Instant> {
-    let margin = (gap / 20).clamp(Duration::from_millis(50), Duration::from_secs(1));
-    last.map(|last| last + gap + margin)
+/// The console's gap between downloads (`UCM_DOWNLOAD_GAP`), kept from our side.
+#[derive(Debug)]
+struct Pacer {
+    gap: Duration,
+    /// Added to the gap. The console times the gap from when the download request reaches it,
+    /// which follows our click by a check request of varying latency. The margin starts small
+    /// and doubles at each refusal, so a slow console or a busy host costs one back-off, not
+    /// one per download.
+    margin: Duration,
+    last_click: Option<Instant>,
+}
+
+impl Pacer {
+    fn new(gap: Duration) -> Self {
+        Self {
+            gap,
+            margin: (gap / 20).clamp(Duration::from_millis(50), Duration::from_secs(1)),
+            last_click: None,
+        }
+    }
+
+    /// When the next download may be clicked; `None` for the first.
+    fn next_click(&self) -> Option<Instant> {
+        self.last_click.map(|last| last + self.gap + self.margin)
+    }
+
+    fn clicked(&mut self, at: Instant) {
+        self.last_click = Some(at);
+    }
+
+    /// The console said "too frequently": keep further from its limit from now on.
+    fn refused(&mut self) {
+        self.margin = (self.margin * 2).min((self.gap / 2).max(self.margin));
+        tracing::info!(
+            pause_s = (self.gap + self.margin).as_secs_f32(),
+            "Pausing longer between downloads from this console"
+        );
+    }
 }
 
 enum Arrival {
@@ -778,6 +809,36 @@ async fn connect_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pause_between_downloads_widens_at_each_refusal_up_to_half_the_gap() {
+        let mut pacer = Pacer::new(Duration::from_secs(1));
+        assert_eq!(
+            pacer.next_click(),
+            None,
+            "the first download waits for nothing"
+        );
+        let click = Instant::now();
+        pacer.clicked(click);
+        assert_eq!(
+            pacer.next_click(),
+            Some(click + Duration::from_millis(1050))
+        );
+        pacer.refused();
+        assert_eq!(
+            pacer.next_click(),
+            Some(click + Duration::from_millis(1100))
+        );
+        for _ in 0..10 {
+            pacer.refused();
+        }
+        assert_eq!(
+            pacer.next_click(),
+            Some(click + Duration::from_millis(1500))
+        );
+        let production = Pacer::new(Duration::from_secs(15));
+        assert_eq!(production.margin, Duration::from_millis(750));
+    }
 
     #[test]
     fn recordfiles_are_split_at_their_at_signs() {
