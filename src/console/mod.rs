@@ -492,11 +492,11 @@ impl ConsoleSession {
                 grid::clear(self.browser.as_ref().expect("open until close")).await?;
             }
             let mut watch = downloads.watch(self.config.timeouts.poll);
-            let clicked_at = self
+            let clicked = self
                 .recordings(selectors)
                 .click_download(row, not_before)
                 .await?;
-            self.pacer.clicked(clicked_at);
+            self.pacer.clicked(clicked);
             let browser = self
                 .browser
                 .as_ref()

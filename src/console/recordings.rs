@@ -438,7 +438,9 @@ impl RecordingsPage<'_> {
 
     /// Clicks the row's download control, finding the row anew (the table re-renders), and not
     /// before `not_before`: the row is found first, so the click follows the console's gap at
-    /// once. Returns when the click was sent.
+    /// once. Returns once the click is done: the console's check and download requests follow
+    /// it, so the gap is timed from there (timing it from the click's start drew refusals on a
+    /// busy host).
     pub(crate) async fn click_download(
         &mut self,
         row: &Row,
@@ -461,9 +463,8 @@ impl RecordingsPage<'_> {
                 // The console's gap between downloads: the pacing itself.
                 tokio::time::sleep_until(at).await;
             }
-            let clicked_at = Instant::now();
             if self.browser.click_element(&icon).await? {
-                return Ok(clicked_at);
+                return Ok(Instant::now());
             }
         }
         Err(ConsoleErrorKind::missing_because(
