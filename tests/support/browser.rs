@@ -64,15 +64,9 @@ impl Chromedriver {
     /// to its process group), and reaped.
     pub fn crash(&self) {
         if let Some(mut child) = self.child.lock().unwrap().take() {
-            // `--` so that the negative group id is never read as an option.
             let pgid = child.id();
             if pgid > 1 {
-                let _ = Command::new("kill")
-                    .args(["-s", "KILL", "--", &format!("-{pgid}")])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
+                sigkill(&format!("-{pgid}"));
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -199,6 +193,17 @@ impl Drop for Chromedriver {
     fn drop(&mut self) {
         self.crash();
     }
+}
+
+/// SIGKILL to a pid, or to a process group as `-<pgid>`, quietly: it may be gone already.
+fn sigkill(target: &str) {
+    // `--` so that a negative group id is never read as an option.
+    let _ = Command::new("kill")
+        .args(["-s", "KILL", "--", target])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// Starts chromedriver on `port` in a process group of its own, so that one kill ends it and
@@ -352,12 +357,7 @@ impl Drop for Browser {
         }
         let marker = format!("--user-data-dir={}", self._profile.path().display());
         for pid in pids_with(&marker) {
-            let _ = Command::new("kill")
-                .args(["-s", "KILL", &pid.to_string()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            sigkill(&pid.to_string());
         }
     }
 }
@@ -481,12 +481,7 @@ fn sweep_orphans() {
         let Some(owner) = owner else { continue };
         let owner_alive = Path::new(&format!("/proc/{owner}")).exists();
         if !owner_alive && pid > 1 && pid != std::process::id() {
-            let _ = Command::new("kill")
-                .args(["-s", "KILL", &pid.to_string()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            sigkill(&pid.to_string());
         }
     }
 }
