@@ -19,7 +19,7 @@ use crate::ai::{AiJob, AiTrigger};
 use crate::calls::{self, Call, ClaimPolicy};
 use crate::config::Settings;
 use crate::console::{
-    BrowserConfig, CallQuery, ConsoleError, ConsoleErrorKind, ConsoleSession, ConsoleTarget,
+    self, BrowserConfig, CallQuery, ConsoleError, ConsoleErrorKind, ConsoleSession, ConsoleTarget,
     DownloadRoot, Downloaded,
 };
 use crate::db;
@@ -170,6 +170,7 @@ impl Worker {
                     source,
                 }
             })?;
+        console::end_orphaned_sessions(&browser, download_root.orphaned_sessions()).await;
         let recorder = Recorder {
             pool: pool.clone(),
             store: storage::from_settings(&settings)?,

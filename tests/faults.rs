@@ -80,8 +80,8 @@ enum KillPoint {
 async fn sigkill_at_random_points_then_restart_until_every_call_is_stored_once() {
     let _slot = browser_slot().await;
     let mut rng = rng("crash");
-    // Its own chromedriver: a killed worker cannot close its browser, which this test then
-    // reaps with the chromedriver at the end.
+    // Its own chromedriver, to count the browsers: a killed worker cannot close its own; the
+    // next run must end it.
     let driver = Chromedriver::start();
     let mut s = Scenario::new().await;
     s.webdriver_url = driver.url.clone();
@@ -154,9 +154,18 @@ async fn sigkill_at_random_points_then_restart_until_every_call_is_stored_once()
     let last = s.once().await;
     assert!(last.ok, "the restarted worker finishes\n{}", last.stderr);
     assert!(
-        last.stderr.contains("an earlier run left in DOWNLOAD_DIR"),
-        "leftovers of the killed runs swept\n{}",
+        last.stderr.contains("an earlier run left in DOWNLOAD_DIR")
+            && last
+                .stderr
+                .contains("Ended 1 browser session(s) an earlier run left open"),
+        "leftovers of the killed run swept, its browser ended\n{}",
         last.stderr
+    );
+    // Each restart ended the browser of the run killed before it.
+    assert!(
+        eventually(Duration::from_secs(10), || driver.live_browsers() == 0).await,
+        "{} browsers of killed runs still open",
+        driver.live_browsers()
     );
 
     // Every call: stored, exactly one object, the row pointing at it, no lease held.

@@ -121,6 +121,8 @@ const INCOMING: &str = "incoming";
 /// directory alone, so `once` run by hand next to `run` cannot sweep away its downloads.
 pub struct DownloadRoot {
     _lock: std::fs::File,
+    /// The WebDriver sessions the swept runs left open, to be ended.
+    orphaned_sessions: Vec<String>,
 }
 
 impl DownloadRoot {
@@ -131,8 +133,10 @@ impl DownloadRoot {
             .truncate(false)
             .write(true)
             .open(download_dir.join(".ucm-scraper.lock"))?;
+        let mut orphaned_sessions = Vec::new();
         match lock.try_lock() {
             Ok(()) => {
+                orphaned_sessions = recorded_sessions(&download_dir.join(INCOMING));
                 sweep_leftovers(&[download_dir.join(INCOMING), work_dir.to_path_buf()]);
                 lock.unlock()?;
             }
@@ -143,8 +147,33 @@ impl DownloadRoot {
         }
         // Waits while another starting process sweeps.
         lock.lock_shared()?;
-        Ok(Self { _lock: lock })
+        Ok(Self {
+            _lock: lock,
+            orphaned_sessions,
+        })
     }
+
+    /// The WebDriver sessions of dead runs: their browsers still run unless ended.
+    pub fn orphaned_sessions(&self) -> &[String] {
+        &self.orphaned_sessions
+    }
+}
+
+/// Beside each session's download directory, the id of its WebDriver session while it lives.
+const SESSION_MARKER: &str = "session";
+
+/// The WebDriver session ids recorded in `incoming`.
+fn recorded_sessions(incoming: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(incoming) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == SESSION_MARKER))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .map(|id| id.trim().to_string())
+        .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .collect()
 }
 
 /// Removes every entry of `dirs` (their owners are dead), logging what could not go.
@@ -182,6 +211,8 @@ pub(crate) struct DownloadDir {
     browser_path: PathBuf,
     /// Where finished files of this tenant go.
     work_dir: PathBuf,
+    /// `incoming/<dir>.session`, once the browser session is known.
+    session_marker: PathBuf,
 }
 
 impl DownloadDir {
@@ -207,11 +238,19 @@ impl DownloadDir {
         let browser_path = absolute(&browser_download_dir.join(INCOMING).join(name))?;
         let work_dir = work_dir.join(format!("tenant_{tenant}"));
         std::fs::create_dir_all(&work_dir)?;
+        let session_marker = incoming.join(format!("{}.{SESSION_MARKER}", name.to_string_lossy()));
         Ok(Self {
             dir,
             browser_path,
             work_dir,
+            session_marker,
         })
+    }
+
+    /// Notes the browser session downloading here, so that a run that starts after this process
+    /// died (SIGKILL, OOM) can end the browser it left open. Removed with the directory.
+    pub(crate) fn record_session(&self, id: &str) -> io::Result<()> {
+        std::fs::write(&self.session_marker, id)
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -242,7 +281,8 @@ impl DownloadDir {
     /// sure the directory is there to be watched.
     pub(crate) fn clear(&self) -> io::Result<()> {
         if !self.dir.path().exists() {
-            // Seen once under load in the tests, cause unknown; Chrome would recreate it anyway.
+            // Another process's start-up sweep did this before `DownloadRoot`; Chrome would
+            // recreate it anyway.
             tracing::warn!(dir = %self.dir.path().display(), "the download directory vanished; making it again");
             std::fs::create_dir_all(self.dir.path())?;
         }
@@ -262,6 +302,12 @@ fn absolute(path: &Path) -> io::Result<PathBuf> {
     match path.is_absolute() {
         true => Ok(path.to_path_buf()),
         false => Ok(std::env::current_dir()?.join(path)),
+    }
+}
+
+impl Drop for DownloadDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.session_marker);
     }
 }
 
@@ -450,6 +496,11 @@ mod tests {
         let leave = |name: &str| {
             let dir = downloads.join(INCOMING).join(name);
             std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(
+                downloads.join(INCOMING).join(format!("{name}.session")),
+                format!("{name}-0a1b"),
+            )
+            .unwrap();
             std::fs::write(dir.join("auto-1-2-3.wav.crdownload"), b"RIFF").unwrap();
             std::fs::create_dir_all(&work).unwrap();
             std::fs::write(work.join(format!("{name}.mp3")), b"ID3").unwrap();
@@ -459,12 +510,19 @@ mod tests {
         leave("dead");
         let live = hold();
         assert_eq!(left(), 0, "a dead run's files are swept");
+        assert_eq!(
+            live.orphaned_sessions(),
+            ["dead-0a1b"],
+            "its browser to end"
+        );
         leave("live");
         let beside = hold();
-        assert_eq!(left(), 2, "a live process's files are left alone");
+        assert_eq!(left(), 3, "a live process's files are left alone");
+        assert!(beside.orphaned_sessions().is_empty(), "its browser too");
         drop((live, beside));
-        let _next = hold();
+        let next = hold();
         assert_eq!(left(), 0, "swept once nobody holds the directory");
+        assert_eq!(next.orphaned_sessions(), ["live-0a1b"]);
     }
 
     fn files_in(dir: &Path) -> usize {

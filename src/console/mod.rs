@@ -224,6 +224,11 @@ impl ConsoleSession {
             }
         };
         tracing::debug!(session = ?webdriver_session, "browser session started");
+        if let Some(id) = &webdriver_session {
+            if let Err(error) = downloads.record_session(id) {
+                tracing::warn!(%error, "Could not note the browser session in DOWNLOAD_DIR; a crash would leave its browser open");
+            }
+        }
         Ok(Self {
             target,
             config: config.clone(),
@@ -754,6 +759,41 @@ fn capabilities(
         caps.insert("acceptInsecureCerts".into(), json!(true));
     }
     caps
+}
+
+/// Ends the WebDriver sessions a dead run of this worker left open (see
+/// [`DownloadRoot::orphaned_sessions`]): their browsers would run on until chromedriver restarts.
+/// Best effort: a session already gone, or a server that moved, only leaves a log line.
+pub async fn end_orphaned_sessions(config: &BrowserConfig, ids: &[String]) {
+    if ids.is_empty() {
+        return;
+    }
+    let client = match reqwest::Client::builder()
+        .timeout(WEBDRIVER_COMEBACK)
+        .build()
+    {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::warn!(%error, "Could not end the browser sessions an earlier run left open");
+            return;
+        }
+    };
+    let base = config.webdriver_url.as_str().trim_end_matches('/');
+    let mut ended = 0;
+    for id in ids {
+        match client.delete(format!("{base}/session/{id}")).send().await {
+            Ok(answer) if answer.status().is_success() => ended += 1,
+            Ok(answer) => {
+                tracing::debug!(session = %id, status = %answer.status(), "an earlier run's browser session is gone already")
+            }
+            Err(error) => {
+                tracing::warn!(session = %id, %error, "Could not end a browser session an earlier run left open")
+            }
+        }
+    }
+    if ended > 0 {
+        tracing::info!("Ended {ended} browser session(s) an earlier run left open");
+    }
 }
 
 /// How long starting a session waits for a WebDriver server that does not answer at all: a
