@@ -19,8 +19,8 @@ use crate::ai::{AiJob, AiTrigger};
 use crate::calls::{self, Call, ClaimPolicy};
 use crate::config::Settings;
 use crate::console::{
-    self, BrowserConfig, CallQuery, ConsoleError, ConsoleErrorKind, ConsoleSession, ConsoleTarget,
-    DownloadRoot, Downloaded,
+    BrowserConfig, CallQuery, ConsoleError, ConsoleErrorKind, ConsoleSession, ConsoleTarget,
+    DownloadDirError, DownloadRoot, Downloaded,
 };
 use crate::db;
 use crate::ids::TenantId;
@@ -66,12 +66,8 @@ pub enum BuildError {
     Db(#[from] db::DbError),
     #[error(transparent)]
     Storage(#[from] storage::StorageError),
-    #[error("cannot use DOWNLOAD_DIR {}: {source}; it must be a directory this worker can write", .path.display())]
-    DownloadDir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    DownloadDir(#[from] DownloadDirError),
 }
 
 /// How one tenant's part of a pass ended.
@@ -163,14 +159,7 @@ impl Worker {
         let pool = db::connect(&settings.database_url, connections).await?;
         db::migrate(&pool).await?;
         let browser = BrowserConfig::from_settings(&settings);
-        let download_root =
-            DownloadRoot::hold(&browser.download_dir, &browser.work_dir).map_err(|source| {
-                BuildError::DownloadDir {
-                    path: browser.download_dir.clone(),
-                    source,
-                }
-            })?;
-        console::end_orphaned_sessions(&browser, download_root.orphaned_sessions()).await;
+        let download_root = DownloadRoot::hold(&browser).await?;
         let recorder = Recorder {
             pool: pool.clone(),
             store: storage::from_settings(&settings)?,

@@ -7,7 +7,8 @@ use sqlx::PgPool;
 
 use crate::config::Settings;
 use crate::console::{
-    BrowserConfig, CheckedOn, ConsoleError, ConsoleSession, LocatorCheck, SignedIn,
+    BrowserConfig, CheckedOn, ConsoleError, ConsoleSession, DownloadDirError, DownloadRoot,
+    LocatorCheck, SignedIn,
 };
 use crate::ids::TenantId;
 use crate::pipeline::console_target;
@@ -20,6 +21,8 @@ pub enum ProbeError {
     Tenant(#[from] TenantError),
     #[error(transparent)]
     Console(#[from] ConsoleError),
+    #[error(transparent)]
+    DownloadDir(#[from] DownloadDirError),
     #[error("{0}")]
     NotReady(String),
 }
@@ -53,6 +56,8 @@ pub async fn probe(pool: &PgPool, settings: &Settings, id: TenantId) -> Result<P
         TenantEntry::Broken { error, .. } => return Err(ProbeError::NotReady(error.to_string())),
     };
     let config = BrowserConfig::from_settings(settings);
+    // Held like a worker's, so that a worker starting meanwhile does not sweep this session away.
+    let _download_root = DownloadRoot::hold(&config).await?;
     let mut session = ConsoleSession::open(&config, console_target(&tenant)).await?;
     let checked = session.check_selectors().await;
     session.close().await;

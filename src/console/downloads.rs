@@ -125,8 +125,30 @@ pub struct DownloadRoot {
     orphaned_sessions: Vec<String>,
 }
 
+/// `DOWNLOAD_DIR` cannot be used at all.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use DOWNLOAD_DIR {}: {source}; it must be a directory this worker can write", .path.display())]
+pub struct DownloadDirError {
+    path: PathBuf,
+    #[source]
+    source: io::Error,
+}
+
 impl DownloadRoot {
-    pub fn hold(download_dir: &Path, work_dir: &Path) -> io::Result<Self> {
+    /// Takes this process's hold; when it is alone, sweeps what dead runs left and ends the
+    /// browser sessions they left open.
+    pub async fn hold(config: &super::BrowserConfig) -> Result<Self, DownloadDirError> {
+        let root = Self::lock(&config.download_dir, &config.work_dir).map_err(|source| {
+            DownloadDirError {
+                path: config.download_dir.clone(),
+                source,
+            }
+        })?;
+        super::end_orphaned_sessions(config, &root.orphaned_sessions).await;
+        Ok(root)
+    }
+
+    fn lock(download_dir: &Path, work_dir: &Path) -> io::Result<Self> {
         std::fs::create_dir_all(download_dir)?;
         let lock = std::fs::File::options()
             .create(true)
@@ -151,11 +173,6 @@ impl DownloadRoot {
             _lock: lock,
             orphaned_sessions,
         })
-    }
-
-    /// The WebDriver sessions of dead runs: their browsers still run unless ended.
-    pub fn orphaned_sessions(&self) -> &[String] {
-        &self.orphaned_sessions
     }
 }
 
@@ -492,7 +509,7 @@ mod tests {
     fn leftovers_are_swept_only_by_a_process_that_finds_no_live_one() {
         let root = tempfile::tempdir().unwrap();
         let (downloads, work) = (root.path().join("downloads"), root.path().join("work"));
-        let hold = || DownloadRoot::hold(&downloads, &work).unwrap();
+        let hold = || DownloadRoot::lock(&downloads, &work).unwrap();
         let leave = |name: &str| {
             let dir = downloads.join(INCOMING).join(name);
             std::fs::create_dir_all(&dir).unwrap();
@@ -510,19 +527,15 @@ mod tests {
         leave("dead");
         let live = hold();
         assert_eq!(left(), 0, "a dead run's files are swept");
-        assert_eq!(
-            live.orphaned_sessions(),
-            ["dead-0a1b"],
-            "its browser to end"
-        );
+        assert_eq!(live.orphaned_sessions, ["dead-0a1b"], "its browser to end");
         leave("live");
         let beside = hold();
         assert_eq!(left(), 3, "a live process's files are left alone");
-        assert!(beside.orphaned_sessions().is_empty(), "its browser too");
+        assert!(beside.orphaned_sessions.is_empty(), "its browser too");
         drop((live, beside));
         let next = hold();
         assert_eq!(left(), 0, "swept once nobody holds the directory");
-        assert_eq!(next.orphaned_sessions(), ["live-0a1b"]);
+        assert_eq!(next.orphaned_sessions, ["live-0a1b"]);
     }
 
     fn files_in(dir: &Path) -> usize {

@@ -30,7 +30,7 @@ use url::Url;
 
 pub use browser::Timeouts;
 pub use check::{CheckedOn, LocatorCheck};
-pub use downloads::DownloadRoot;
+pub use downloads::{DownloadDirError, DownloadRoot};
 pub use error::{ConsoleError, ConsoleErrorKind};
 pub use selectors::{SelectorCatalog, SelectorSet, SelectorsError};
 
@@ -761,10 +761,10 @@ fn capabilities(
     caps
 }
 
-/// Ends the WebDriver sessions a dead run of this worker left open (see
-/// [`DownloadRoot::orphaned_sessions`]): their browsers would run on until chromedriver restarts.
+/// Ends the WebDriver sessions a dead run of this worker left open (found by
+/// [`DownloadRoot::hold`]): their browsers would run on until chromedriver restarts.
 /// Best effort: a session already gone, or a server that moved, only leaves a log line.
-pub async fn end_orphaned_sessions(config: &BrowserConfig, ids: &[String]) {
+async fn end_orphaned_sessions(config: &BrowserConfig, ids: &[String]) {
     if ids.is_empty() {
         return;
     }
