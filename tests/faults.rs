@@ -489,13 +489,6 @@ async fn bad_configuration_and_data_fail_alone_with_clear_reasons() {
         assert_eq!(s.storage.stores_of(&key), 1, "{key}\n{}", run.stderr);
     }
     // The summary names each broken tenant with a reason an operator can act on.
-    let line = |id: i64| {
-        run.stdout
-            .lines()
-            .find(|l| l.starts_with(&format!("{id} ")))
-            .unwrap_or_default()
-            .to_string()
-    };
     for (id, expect) in [
         (wrong, "ENCRYPTION_KEY"),
         (broken, "ENCRYPTION_KEY"),
@@ -505,11 +498,19 @@ async fn bad_configuration_and_data_fail_alone_with_clear_reasons() {
             "https://127.0.0.1:8443/ cannot be reached (net::ERR_CONNECTION_REFUSED)",
         ),
     ] {
-        let l = line(id);
+        let l = run.summary_row(id);
         assert!(l.contains("FAILED") && l.contains(expect), "{id}: {l}");
     }
-    assert!(line(good).contains(" ok"), "{}", line(good));
-    assert_eq!(line(other), "", "other PBX types are not this worker's");
+    assert!(
+        run.summary_row(good).contains(" ok"),
+        "{}",
+        run.summary_row(good)
+    );
+    assert_eq!(
+        run.summary_row(other),
+        "",
+        "other PBX types are not this worker's"
+    );
     // Nothing of the broken tenants' calls was touched.
     let touched = count(
         &s,
@@ -760,14 +761,7 @@ async fn lose_mid_pass(loss: Loss) {
         "the failed tenant makes `once` exit 1\n{}",
         run.stderr
     );
-    let table = |run: &support::scenario::Run, id: i64| {
-        run.stdout
-            .lines()
-            .find(|l| l.starts_with(&format!("{id} ")))
-            .unwrap_or_default()
-            .to_string()
-    };
-    assert!(table(&run, a).contains("FAILED"), "{}", run.stdout);
+    assert!(run.summary_row(a).contains("FAILED"), "{}", run.stdout);
     if let Loss::Chromedriver = loss {
         assert!(
             run.stderr
@@ -777,7 +771,7 @@ async fn lose_mid_pass(loss: Loss) {
         );
     }
     assert!(
-        table(&run, b).contains(" ok"),
+        run.summary_row(b).contains(" ok"),
         "{}\n{}",
         run.stdout,
         run.stderr

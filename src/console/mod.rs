@@ -769,7 +769,7 @@ async fn end_orphaned_sessions(config: &BrowserConfig, ids: &[String]) {
         return;
     }
     let client = match reqwest::Client::builder()
-        .timeout(WEBDRIVER_COMEBACK)
+        .timeout(config.timeouts.command)
         .build()
     {
         Ok(client) => client,

@@ -49,6 +49,16 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl Run {
+    /// The tenant's row of the summary table `once` prints; empty when it has none.
+    pub fn summary_row(&self, tenant: i64) -> &str {
+        self.stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{tenant} ")))
+            .unwrap_or_default()
+    }
+}
+
 impl Scenario {
     pub async fn new() -> Self {
         let work = tempfile::tempdir().unwrap();
