@@ -314,9 +314,10 @@ pub async fn give_up(pool: &PgPool, call_id: i64, reason: &str) -> Result<(), Ca
     found(call_id, rows)
 }
 
-/// Gives claimed calls back (shutdown, a failed login, a lost browser): back to `pending` with the
+/// Releases claimed calls (shutdown, a failed login, a lost browser): back to `pending` with the
 /// lease cleared and free at once. Calls never started were charged nothing; a call started when
-/// the pass broke keeps its attempt, so one that breaks every pass still runs out of them.
+/// the pass broke keeps its attempt, so one that breaks every pass still runs out of them (see
+/// [`give_back`] for failures that are not the call's).
 pub async fn release(pool: &PgPool, call_ids: &[i64]) -> Result<(), CallsError> {
     sqlx::query(
         "UPDATE cdr_records SET recording_status = 'pending', recording_lease_until = NULL \
@@ -326,6 +327,28 @@ pub async fn release(pool: &PgPool, call_ids: &[i64]) -> Result<(), CallsError> 
     .execute(pool)
     .await
     .map_err(CallsError::db("releasing calls"))?;
+    Ok(())
+}
+
+/// Gives claimed calls back uncharged, because the failure that stopped them is not theirs (a
+/// locator the console's UI lacks, storage refusing the worker's configuration): back to
+/// `pending`, free at once, and each call's attempts as they were when it was claimed, so a
+/// call [`start`]ed on the way gets its attempt refunded. Restoring the claimed count, rather
+/// than subtracting one, makes a repeated give-back harmless and leaves unstarted calls as they
+/// are. Calls already finished (stored, failed, final) are left alone.
+pub async fn give_back(pool: &PgPool, calls: &[Call]) -> Result<(), CallsError> {
+    let (ids, attempts): (Vec<i64>, Vec<i32>) = calls.iter().map(|c| (c.id, c.attempts)).unzip();
+    sqlx::query(
+        "UPDATE cdr_records c SET recording_status = 'pending', recording_lease_until = NULL, \
+                recording_attempts = least(c.recording_attempts, claimed.attempts) \
+         FROM unnest($1::bigint[], $2::integer[]) AS claimed(id, attempts) \
+         WHERE c.id = claimed.id AND c.recording_status = 'downloading'",
+    )
+    .bind(&ids)
+    .bind(&attempts)
+    .execute(pool)
+    .await
+    .map_err(CallsError::db("giving calls back uncharged"))?;
     Ok(())
 }
 

@@ -322,6 +322,56 @@ async fn only_started_calls_are_charged_an_attempt() {
     );
 }
 
+/// Issue 13/14: a failure that is not the call's (a locator the console lacks, storage refusing
+/// the configuration) gives the calls back uncharged: the started one gets its attempt back,
+/// the others keep theirs, finished calls are left alone, and giving back twice refunds once.
+#[tokio::test]
+async fn give_back_refunds_the_attempt_of_started_calls_only() {
+    let db = migrated_database().await;
+    let pool = &db.pool;
+    let t = tenant(pool, "acme").await;
+    let started = call(pool, t, "1770395696.123", Some("x.wav@"), 1).await;
+    let retried = call(pool, t, "1770395001.77", Some("y.wav@"), 2).await;
+    let stored = call(pool, t, "1770394000.5", Some("z.wav@"), 3).await;
+    set(pool, retried, "recording_attempts = 2").await;
+
+    let claimed = calls::claim(pool, t, &policy(10)).await.unwrap();
+    assert_eq!(ids(&claimed), [started, retried, stored]);
+    let lease = Duration::from_secs(600);
+    assert_eq!(calls::start(pool, started, lease).await.unwrap(), 1);
+    assert_eq!(calls::start(pool, stored, lease).await.unwrap(), 1);
+    calls::mark_stored(pool, stored, "tenant_1/1770394000.5_recording.mp3", 1, 1)
+        .await
+        .unwrap();
+
+    for _ in 0..2 {
+        calls::give_back(pool, &claimed).await.unwrap();
+        let [a, b, c] = [
+            state(pool, started).await,
+            state(pool, retried).await,
+            state(pool, stored).await,
+        ];
+        assert_eq!(
+            [
+                (a.recording_status, a.recording_attempts, a.leased),
+                (b.recording_status, b.recording_attempts, b.leased),
+                (c.recording_status, c.recording_attempts, c.leased),
+            ],
+            [
+                ("pending".to_string(), 0, false),
+                ("pending".to_string(), 2, false),
+                ("stored".to_string(), 1, false),
+            ]
+        );
+    }
+    assert_eq!(
+        ids(&calls::claim(pool, t, &policy(10)).await.unwrap()),
+        [started, retried],
+        "free at once"
+    );
+    calls::give_back(pool, &[]).await.unwrap();
+}
+
 #[tokio::test]
 async fn failures_are_retried_until_the_last_attempt_then_stay_failed() {
     let db = migrated_database().await;
