@@ -81,6 +81,10 @@ pub struct Settings {
     pub scrape_interval: Duration,
     pub max_parallel_tenants: usize,
     pub lookback_days: u32,
+    /// How long after a call its recording may still be missing from the console's list before
+    /// the call is `not_on_console` for good (`NOT_LISTED_GRACE`); until then it is checked
+    /// again each pass, uncharged.
+    pub not_listed_grace: Duration,
     pub metrics_addr: Option<SocketAddr>,
     pub artifacts_dir: PathBuf,
     /// Show the browser window (`--headed`), for local debugging.
@@ -212,6 +216,17 @@ impl Settings {
                 .unwrap_or(2)
                 .max(1),
             lookback_days: parse_number("LOOKBACK_DAYS", var("LOOKBACK_DAYS"))?.unwrap_or(7),
+            // A UCM lists a recording once its file is closed and indexed, normally seconds after
+            // hang-up; a busy box, recordings kept on external storage (USB, SD card, NAS) or a
+            // list that is rebuilt in batches can lag minutes to hours, and we have not seen
+            // every firmware. 6 h is generous for such lags (24 uncharged re-checks at the default
+            // SCRAPE_INTERVAL) and still tells the operator of a recording that is really
+            // missing the same working day.
+            not_listed_grace: parse_duration(
+                "NOT_LISTED_GRACE",
+                var("NOT_LISTED_GRACE"),
+                "6h",
+            )?,
             metrics_addr: var("METRICS_ADDR")
                 .map(|v| {
                     v.parse().map_err(|_| {
@@ -335,6 +350,7 @@ mod tests {
         assert_eq!(s.bucket, "call-recordings");
         assert_eq!(s.max_parallel_tenants, 2);
         assert_eq!(s.lookback_days, 7);
+        assert_eq!(s.not_listed_grace, Duration::from_secs(6 * 3600));
         assert_eq!(s.webdriver_url.as_str(), "http://127.0.0.1:9515/");
         assert_eq!(s.browser_download_dir, s.download_dir);
         assert_eq!(s.password_format, PasswordFormat::AesGcm);

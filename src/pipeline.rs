@@ -2,8 +2,9 @@
 //! get active tenants → log in → download → convert → upload → record → trigger AI.
 //!
 //! Postgres is the source of truth: calls are claimed with a lease before the browser opens,
-//! and every call ends the pass stored, failed (with its reason), not on the console, or
-//! released for the next pass. One tenant's trouble never stops another.
+//! and every call ends the pass stored, failed (with its reason), not listed on the console yet
+//! (checked again, uncharged), not on the console, or released for the next pass. One tenant's
+//! trouble never stops another.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, info_span, warn, Instrument as _};
 
 use crate::ai::{AiJob, AiTrigger};
-use crate::calls::{self, Call, ClaimPolicy};
+use crate::calls::{self, Call, ClaimPolicy, NotListed};
 use crate::config::Settings;
 use crate::console::{
     BrowserConfig, CallQuery, ConsoleError, ConsoleErrorKind, ConsoleSession, ConsoleTarget,
@@ -90,6 +91,8 @@ pub struct TenantReport {
     pub claimed: usize,
     pub stored: usize,
     pub failed: usize,
+    /// Not listed by the console yet: checked again on later passes, uncharged.
+    pub not_listed_yet: usize,
     pub not_on_console: usize,
 }
 
@@ -102,6 +105,7 @@ impl TenantReport {
             claimed: 0,
             stored: 0,
             failed: 0,
+            not_listed_yet: 0,
             not_on_console: 0,
         }
     }
@@ -124,8 +128,15 @@ impl PassSummary {
     /// The summary table `once` prints.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{:<6} {:<28} {:>7} {:>6} {:>6} {:>14}  {}\n",
-            "id", "tenant", "claimed", "stored", "failed", "not_on_console", "outcome"
+            "{:<6} {:<28} {:>7} {:>6} {:>6} {:>14} {:>14}  {}\n",
+            "id",
+            "tenant",
+            "claimed",
+            "stored",
+            "failed",
+            "not_listed_yet",
+            "not_on_console",
+            "outcome"
         );
         for t in &self.tenants {
             let outcome = match &t.outcome {
@@ -134,12 +145,13 @@ impl PassSummary {
                 TenantOutcome::Failed(why) => format!("FAILED: {why}"),
             };
             out.push_str(&format!(
-                "{:<6} {:<28} {:>7} {:>6} {:>6} {:>14}  {}\n",
+                "{:<6} {:<28} {:>7} {:>6} {:>6} {:>14} {:>14}  {}\n",
                 t.tenant_id.0,
                 truncate(&t.name, 28),
                 t.claimed,
                 t.stored,
                 t.failed,
+                t.not_listed_yet,
                 t.not_on_console,
                 outcome
             ));
@@ -327,7 +339,8 @@ impl Worker {
 
     /// Signs in once, then fetches each claimed call in turn. Each downloaded file is finished
     /// (convert, upload, record, trigger) in its own task while the next download waits out
-    /// the console's gap. Calls not reached (shutdown, a fatal console error) are released.
+    /// the console's gap. Calls not reached (shutdown, a fatal console error) are released, and
+    /// given back uncharged when the error is the console's UI rather than the call's.
     async fn work_calls(
         &self,
         session: &mut ConsoleSession,
@@ -395,17 +408,12 @@ impl Worker {
                         .spawn(async move { recorder.finish(call, file).await }.instrument(span));
                 }
                 Err(error) if matches!(error.kind, ConsoleErrorKind::NotOnConsole { .. }) => {
-                    warn!(parent: &span, "Recording of call {} is not on the console", call.uniqueid);
-                    report.not_on_console += 1;
-                    record_or_warn(
-                        calls::mark_not_on_console(&self.pool, call.id).await,
-                        "not on console",
-                    );
+                    self.not_listed(call, report).instrument(span.clone()).await;
                 }
                 Err(error) if error.is_fatal_for_pass() => {
                     self.metrics.failure(Stage::Download);
                     error!(parent: &span, %error, "Stopping this tenant's pass");
-                    reached -= 1; // it goes back with the others, keeping its attempt
+                    reached -= 1; // it goes back with the others
                     fatal = Some(error);
                     break;
                 }
@@ -431,11 +439,53 @@ impl Worker {
         while let Some(done) = finishing.join_next().await {
             tally(report, Some(done));
         }
-        release(&self.pool, &calls[reached..]).await;
+        let unfinished = &calls[reached..];
         match fatal {
-            Some(error) => Err(error),
-            None => Ok(()),
+            Some(error) if spares_the_calls(&error) => {
+                give_back(&self.pool, unfinished).await;
+                Err(error)
+            }
+            Some(error) => {
+                // The call in progress keeps its attempt: one that breaks every pass runs out.
+                release(&self.pool, unfinished).await;
+                Err(error)
+            }
+            None => {
+                release(&self.pool, unfinished).await;
+                Ok(())
+            }
         }
+    }
+
+    /// The console does not list the call's recording (positive evidence, not an unsettled
+    /// list): uncharged, and checked again on later passes until `NOT_LISTED_GRACE` after the
+    /// call; only then final.
+    async fn not_listed(&self, call: &Call, report: &mut TenantReport) {
+        let grace = self.settings.not_listed_grace;
+        let marked = calls::mark_not_listed(&self.pool, call, grace).await;
+        match &marked {
+            Ok(NotListed::Yet { since }) => {
+                report.not_listed_yet += 1;
+                info!(
+                    event = "RecordingNotListedYet",
+                    "Recording of call {} is not listed on the console yet (first missed {since}); \
+                     checked again each pass until {} after the call",
+                    call.uniqueid,
+                    humantime::format_duration(grace)
+                );
+            }
+            Ok(NotListed::Final) => {
+                report.not_on_console += 1;
+                warn!(
+                    event = "RecordingNotOnConsole",
+                    "Recording of call {} is not on the console: still not listed {} after the call",
+                    call.uniqueid,
+                    humantime::format_duration(grace)
+                );
+            }
+            Err(_) => {}
+        }
+        record_or_warn(marked, "recording not listed");
     }
 
     /// Calls claimed per tenant per pass: as many as the download gap lets through in one
@@ -494,6 +544,17 @@ async fn release(pool: &PgPool, calls: &[Call]) {
     record_or_warn(
         calls::release(pool, &ids).await,
         "release of unprocessed calls",
+    );
+}
+
+/// Gives calls back uncharged: what stopped them is not their fault (see [`spares_the_calls`]).
+async fn give_back(pool: &PgPool, calls: &[Call]) {
+    if calls.is_empty() {
+        return;
+    }
+    record_or_warn(
+        calls::give_back(pool, calls).await,
+        "uncharged give-back of unprocessed calls",
     );
 }
 
@@ -658,6 +719,13 @@ async fn remove_quietly(path: &Path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(error) => warn!(%error, path = %path.display(), "Could not remove a working file"),
     }
+}
+
+/// Failures that are the console's, not the call's: a locator the selectors file requires is
+/// missing, so the UI changed (issue 13). The tenant stops with the locator named and its calls
+/// go back uncharged: a UI change must never use up attempts and end calls `failed`.
+fn spares_the_calls(error: &ConsoleError) -> bool {
+    matches!(error.kind, ConsoleErrorKind::LocatorNotFound { .. })
 }
 
 /// Failures that block the tenant with a growing back-off: trying again soon would only
