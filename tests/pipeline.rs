@@ -378,13 +378,14 @@ async fn a_recording_listed_late_is_stored_on_a_later_pass() {
     recordings.extend([listed_late.clone(), never_listed.clone()]);
     let uniqueids = s.calls(tenant, &recordings).await;
     let (late_id, never_id) = (&uniqueids[4], &uniqueids[5]);
+    let pool = s.pool().clone();
     let row = async |uniqueid: &str| -> (String, i32, bool) {
         sqlx::query_as(
             "SELECT recording_status, recording_attempts, recording_not_listed_since IS NOT NULL \
              FROM cdr_records WHERE uniqueid = $1",
         )
         .bind(uniqueid)
-        .fetch_one(s.pool())
+        .fetch_one(&pool)
         .await
         .unwrap()
     };
