@@ -446,3 +446,59 @@ async fn a_recording_listed_late_is_stored_on_a_later_pass() {
     );
     s.assert_no_secrets();
 }
+
+/// Issue 13: a required locator the console lacks (its UI changed) is not the calls' fault. The
+/// tenant stops naming the locator, and its calls go back uncharged, the one in progress
+/// included; with the selectors file fixed, the next pass stores them all on their first attempt.
+#[tokio::test]
+async fn a_missing_required_locator_gives_the_calls_back_uncharged() {
+    let mut s = Scenario::new().await;
+    let (console, recordings) = s.console("Right-pass1", 3).await;
+    let tenant = s.tenant("Changed UI", &console, "Right-pass1").await;
+    s.calls(tenant, &recordings).await;
+    let selectors = s.work.path().join("selectors");
+    std::fs::create_dir(&selectors).unwrap();
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/selectors");
+    for entry in std::fs::read_dir(shipped).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let changed = text.replace("span.sprite-download", "span.sprite-download-renamed");
+        std::fs::write(selectors.join(path.file_name().unwrap()), changed).unwrap();
+    }
+    s.env
+        .insert("SELECTORS_DIR".into(), selectors.display().to_string());
+    let pool = s.pool().clone();
+    let calls = async || -> Vec<(String, i32, bool)> {
+        sqlx::query_as(
+            "SELECT recording_status, recording_attempts, recording_lease_until IS NOT NULL \
+             FROM cdr_records WHERE tenant_id = $1 ORDER BY id",
+        )
+        .bind(tenant as i32)
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+
+    let broken = s.once().await;
+    assert!(!broken.ok, "a failed tenant makes `once` exit 1");
+    let summary = broken.summary_row(tenant);
+    assert!(
+        summary.contains("FAILED") && summary.contains("download icon not found"),
+        "{}\n{}",
+        broken.stdout,
+        broken.stderr
+    );
+    assert_eq!(
+        calls().await,
+        vec![("pending".to_string(), 0, false); 3],
+        "every call back, uncharged\n{}",
+        broken.stderr
+    );
+
+    s.env.remove("SELECTORS_DIR");
+    let fixed = s.once().await;
+    assert!(fixed.ok, "{}", fixed.stderr);
+    assert_eq!(calls().await, vec![("stored".to_string(), 1, false); 3]);
+    assert_eq!(console.events().downloads_served, 3);
+    s.assert_no_secrets();
+}
