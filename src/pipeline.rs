@@ -441,7 +441,7 @@ impl Worker {
         }
         let unfinished = &calls[reached..];
         match fatal {
-            Some(error) if spares_the_calls(&error) => {
+            Some(error) if error.stops_tenant_uncharged() => {
                 give_back(&self.pool, unfinished).await;
                 Err(error)
             }
@@ -547,7 +547,8 @@ async fn release(pool: &PgPool, calls: &[Call]) {
     );
 }
 
-/// Gives calls back uncharged: what stopped them is not their fault (see [`spares_the_calls`]).
+/// Gives calls back uncharged: what stopped them is not their fault (a UI change, see
+/// [`ConsoleError::stops_tenant_uncharged`]), so it must never use up their attempts.
 async fn give_back(pool: &PgPool, calls: &[Call]) {
     if calls.is_empty() {
         return;
@@ -719,13 +720,6 @@ async fn remove_quietly(path: &Path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(error) => warn!(%error, path = %path.display(), "Could not remove a working file"),
     }
-}
-
-/// Failures that are the console's, not the call's: a locator the selectors file requires is
-/// missing, so the UI changed (issue 13). The tenant stops with the locator named and its calls
-/// go back uncharged: a UI change must never use up attempts and end calls `failed`.
-fn spares_the_calls(error: &ConsoleError) -> bool {
-    matches!(error.kind, ConsoleErrorKind::LocatorNotFound { .. })
 }
 
 /// Failures that block the tenant with a growing back-off: trying again soon would only
