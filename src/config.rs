@@ -358,6 +358,15 @@ mod tests {
     }
 
     #[test]
+    fn not_listed_grace_takes_a_duration() {
+        let db = ("DATABASE_URL", "postgres://x/y");
+        let s = settings(&[db, ("NOT_LISTED_GRACE", "90m")]).unwrap();
+        assert_eq!(s.not_listed_grace, Duration::from_secs(90 * 60));
+        let err = settings(&[db, ("NOT_LISTED_GRACE", "six hours")]).unwrap_err();
+        assert_eq!(err.var, "NOT_LISTED_GRACE");
+    }
+
+    #[test]
     fn fernet_is_the_written_format_when_only_the_backend_key_is_set() {
         let key = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
         let s = settings(&[("DATABASE_URL", "postgres://x/y"), ("ENCRYPTION_KEY", key)]).unwrap();
