@@ -413,6 +413,10 @@ impl Worker {
                 Err(error) if error.is_fatal_for_pass() => {
                     self.metrics.failure(Stage::Download);
                     error!(parent: &span, %error, "Stopping this tenant's pass");
+                    record_or_warn(
+                        tenants::record_error(&self.pool, tenant.id, &error.to_string()).await,
+                        "tenant error",
+                    );
                     reached -= 1; // it goes back with the others
                     fatal = Some(error);
                     break;

@@ -494,6 +494,15 @@ async fn a_missing_required_locator_gives_the_calls_back_uncharged() {
         "every call back, uncharged\n{}",
         broken.stderr
     );
+    let last_error: String = sqlx::query_scalar("SELECT ucm_last_error FROM tenants WHERE id = $1")
+        .bind(tenant as i32)
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert!(
+        last_error.contains("download icon not found"),
+        "tenant list shows it: {last_error}"
+    );
 
     s.env.remove("SELECTORS_DIR");
     let fixed = s.once().await;
