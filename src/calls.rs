@@ -305,7 +305,8 @@ pub async fn mark_failed(
 ) -> Result<FailureOutcome, CallsError> {
     let row: Option<(String, i32)> = sqlx::query_as(
         "UPDATE cdr_records SET recording_error = $2, recording_lease_until = NULL, \
-         recording_not_listed_since = NULL, recording_status = CASE WHEN recording_attempts >= $3 THEN 'failed' ELSE 'pending' END \
+         recording_not_listed_since = NULL, \
+         recording_status = CASE WHEN recording_attempts >= $3 THEN 'failed' ELSE 'pending' END \
          WHERE id = $1 RETURNING recording_status, recording_attempts",
     )
     .bind(call_id)
