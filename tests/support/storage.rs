@@ -165,6 +165,8 @@ struct Inner {
     uploads_created: usize,
     bucket_reads: usize,
     bucket_plan: VecDeque<Fault>,
+    /// The buckets vanish once the next bucket read is answered.
+    delete_after_read: bool,
 }
 
 impl Inner {
@@ -219,6 +221,7 @@ impl StorageStandIn {
             uploads_created: 0,
             bucket_reads: 0,
             bucket_plan: VecDeque::new(),
+            delete_after_read: false,
         }));
         let router = Router::new()
             .route(
@@ -304,6 +307,17 @@ impl StorageStandIn {
     /// The next bucket reads meet these faults, in order ([`Fault::Status`], [`Fault::Hang`]…).
     pub fn fail_bucket_reads(&self, faults: impl IntoIterator<Item = Fault>) {
         self.lock().bucket_plan.extend(faults);
+    }
+
+    /// Creates a bucket, as an operator does in the dashboard.
+    pub fn create_bucket(&self, name: &str) {
+        self.lock().options.buckets.push(name.to_string());
+    }
+
+    /// Every bucket is deleted right after the next bucket read is answered: a configuration
+    /// that passes the worker's preflight and is refused by the uploads after it.
+    pub fn delete_buckets_after_next_read(&self) {
+        self.lock().delete_after_read = true;
     }
 
     /// An object as if written by someone else earlier (a previous run): not counted as a store.
@@ -482,6 +496,9 @@ async fn get_bucket(
         }
         if !inner.options.buckets.contains(&bucket) {
             return no_such_bucket();
+        }
+        if std::mem::take(&mut inner.delete_after_read) {
+            inner.options.buckets.clear();
         }
         let options = &inner.options;
         Json(json!({
