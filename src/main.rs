@@ -14,7 +14,7 @@ use ucm_scraper::ids::TenantId;
 use ucm_scraper::metrics::{self, Metrics};
 use ucm_scraper::pipeline::Worker;
 use ucm_scraper::secrets::PasswordCipher;
-use ucm_scraper::{db, probe, scheduler, telemetry, tenants, transcode};
+use ucm_scraper::{db, doctor, probe, scheduler, telemetry, tenants, transcode};
 
 /// Exit status of a command that is declared but not built yet.
 const NOT_IMPLEMENTED: u8 = 2;
@@ -54,6 +54,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Once { tenant } => once(load_settings(cli.headed)?, tenant.map(TenantId)).await,
+        Command::Doctor => {
+            let report = doctor::run(&load_settings(cli.headed)?).await;
+            print!("{report}");
+            Ok(match report.passed() {
+                true => ExitCode::SUCCESS,
+                false => ExitCode::FAILURE,
+            })
+        }
         Command::Run => run_loop(load_settings(cli.headed)?).await,
         Command::Selectors(SelectorsCommand::Check { tenant: None }) => Ok(check_selectors()),
         Command::Selectors(SelectorsCommand::Check { tenant: Some(id) }) => {
