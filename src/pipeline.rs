@@ -155,7 +155,7 @@ impl PassSummary {
             None => "calls wait for a recording".to_string(),
         };
         Some(match self.stopped.is_some() {
-            true => format!("{waiting}; the pass stopped before storing any more: {why}"),
+            true => format!("{waiting}; the pass stopped: {why}"),
             false => format!("{waiting}; some could not be stored this pass: {why}"),
         })
     }

@@ -192,7 +192,7 @@ impl StorageError {
     /// them one by one.
     pub fn is_configuration(&self) -> bool {
         match self {
-            Self::Unauthorized { .. } | Self::BucketNotFound { .. } | Self::Config(_) => true,
+            Self::Unauthorized { .. } | Self::BucketNotFound { .. } => true,
             // The local store's own directory refusing writes: every call would meet it.
             Self::Io { action, source, .. } => {
                 STORE_SIDE_ACTIONS.contains(action)
