@@ -41,6 +41,9 @@ pub enum Command {
     },
     /// Apply the database migrations (also done at the start of `run` and `once`).
     Migrate,
+    /// Check every dependency (database and migrations, password keys, WebDriver, storage, AI
+    /// webhook, selectors files), one line each; exit 1 when any check fails.
+    Doctor,
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -119,6 +122,7 @@ impl Command {
             Command::Run => "run",
             Command::Once { .. } => "once",
             Command::Migrate => "migrate",
+            Command::Doctor => "doctor",
             Command::Tenant(_) => "tenant",
             Command::Transcode { .. } => "transcode",
             Command::Selectors(_) => "selectors check",

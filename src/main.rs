@@ -14,7 +14,7 @@ use ucm_scraper::ids::TenantId;
 use ucm_scraper::metrics::{self, Metrics};
 use ucm_scraper::pipeline::Worker;
 use ucm_scraper::secrets::PasswordCipher;
-use ucm_scraper::{db, probe, scheduler, telemetry, tenants, transcode};
+use ucm_scraper::{db, doctor, probe, scheduler, telemetry, tenants, transcode};
 
 /// Exit status of a command that is declared but not built yet.
 const NOT_IMPLEMENTED: u8 = 2;
@@ -54,6 +54,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Once { tenant } => once(load_settings(cli.headed)?, tenant.map(TenantId)).await,
+        Command::Doctor => {
+            let report = doctor::run(&load_settings(cli.headed)?).await;
+            print!("{report}");
+            Ok(match report.passed() {
+                true => ExitCode::SUCCESS,
+                false => ExitCode::FAILURE,
+            })
+        }
         Command::Run => run_loop(load_settings(cli.headed)?).await,
         Command::Selectors(SelectorsCommand::Check { tenant: None }) => Ok(check_selectors()),
         Command::Selectors(SelectorsCommand::Check { tenant: Some(id) }) => {
@@ -155,7 +163,9 @@ fn bitrate_from_env() -> anyhow::Result<Option<u32>> {
     })
 }
 
-/// One pass, then the summary table; exit 1 when any tenant failed.
+/// One pass, then the summary table and, when calls wait through no fault of their own, a line
+/// saying how many and why. Exit 1 when any tenant failed or any call was held back (storage,
+/// configuration).
 async fn once(settings: Settings, only: Option<TenantId>) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(Metrics::new(settings.scrape_interval * 3));
     let worker = Worker::build(settings, metrics)
@@ -164,11 +174,15 @@ async fn once(settings: Settings, only: Option<TenantId>) -> anyhow::Result<Exit
     let shutdown = scheduler::shutdown_on_signals()?;
     let summary = worker.pass(only, &shutdown).await;
     print!("{}", summary.table());
-    Ok(if summary.any_failed() {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    if let Some(line) = summary.waiting_line() {
+        println!("{line}");
+    }
+    Ok(
+        match summary.any_failed() || summary.held_back().is_some() {
+            true => ExitCode::FAILURE,
+            false => ExitCode::SUCCESS,
+        },
+    )
 }
 
 /// The scheduler loop until SIGTERM/SIGINT; the current call finishes and browsers close.
@@ -190,6 +204,9 @@ async fn run_loop(settings: Settings) -> anyhow::Result<ExitCode> {
     let worker = &worker;
     scheduler::run_every(interval, shutdown, |token| async move {
         let summary = worker.pass(None, &token).await;
+        if let Some(line) = summary.waiting_line() {
+            tracing::warn!("{line}");
+        }
         tracing::info!(
             seconds = summary.elapsed.as_secs_f64(),
             failed = summary.any_failed(),

@@ -715,10 +715,7 @@ fn capabilities(
     downloads: &DownloadDir,
     profile: Option<&std::path::Path>,
 ) -> serde_json::Map<String, serde_json::Value> {
-    let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| a.to_string()).collect();
-    if !config.headed {
-        args.push("--headless=new".into());
-    }
+    let mut args = chromium_args(config);
     if let Some(profile) = profile {
         args.push(format!("--user-data-dir={}", profile.display()));
     }
@@ -746,6 +743,28 @@ fn capabilities(
         caps.insert("acceptInsecureCerts".into(), json!(true));
     }
     caps
+}
+
+fn chromium_args(config: &BrowserConfig) -> Vec<String> {
+    let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| a.to_string()).collect();
+    if !config.headed {
+        args.push("--headless=new".into());
+    }
+    args
+}
+
+/// Starts a browser on the WebDriver server and ends it at once, opening no page (`doctor`).
+/// Asked once, without waiting for a server that does not answer: an operator is waiting.
+pub async fn try_browser(config: &BrowserConfig) -> Result<(), ConsoleErrorKind> {
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({ "args": chromium_args(config) }),
+    );
+    let client = connect_once(config, caps).await?;
+    Browser::new(client, config.timeouts).close().await;
+    Ok(())
 }
 
 /// Ends the WebDriver sessions a dead run of this worker left open (found by
