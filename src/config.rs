@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use url::Url;
 
-use crate::secrets::Secret;
+use crate::secrets::{PasswordCipher, PasswordFormat, Secret};
 
 /// Why the settings could not be built: always names the variable and what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -25,15 +25,6 @@ impl ConfigError {
             problem: problem.into(),
         }
     }
-}
-
-/// Which format the worker writes into `tenants.pbx_password`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PasswordFormat {
-    /// `v1:` + base64(nonce ‖ AES-256-GCM ciphertext), keyed by `PBX_ENCRYPTION_KEY`.
-    AesGcm,
-    /// The Python backend's Fernet token, keyed by `ENCRYPTION_KEY`, so the backend keeps reading it.
-    Fernet,
 }
 
 /// How a finished download reaches the worker.
@@ -92,6 +83,15 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The `pbx_password` cipher these settings configure: their keys, their written format.
+    pub fn password_cipher(&self) -> PasswordCipher {
+        PasswordCipher::new(
+            self.password_format,
+            self.pbx_encryption_key.as_ref(),
+            self.fernet_key.as_ref(),
+        )
+    }
+
     /// Reads `.env` (when present) and the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         // A missing .env is normal in containers; a broken one is reported by the parse below.

@@ -82,9 +82,7 @@ pub async fn run(settings: &Settings) -> Report {
     checks.push(Check {
         name: "passwords",
         outcome: match &pool {
-            Ok(pool) if database_ok => {
-                outcome(passwords(pool, &PasswordCipher::from_settings(settings)).await)
-            }
+            Ok(pool) if database_ok => outcome(passwords(pool, &settings.password_cipher()).await),
             _ => Outcome::Skipped("needs the database, migrated".into()),
         },
     });

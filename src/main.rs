@@ -13,7 +13,6 @@ use ucm_scraper::console::{SelectorCatalog, SelectorSet};
 use ucm_scraper::ids::TenantId;
 use ucm_scraper::metrics::{self, Metrics};
 use ucm_scraper::pipeline::Worker;
-use ucm_scraper::secrets::PasswordCipher;
 use ucm_scraper::{db, doctor, probe, scheduler, telemetry, tenants, transcode};
 
 /// Exit status of a command that is declared but not built yet.
@@ -46,7 +45,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let settings = load_settings(cli.headed)?;
             let pool = db::connect(&settings.database_url, 2).await?;
             db::migrate(&pool).await.context("ucm-scraper tenant")?;
-            let cipher = PasswordCipher::from_settings(&settings);
+            let cipher = settings.password_cipher();
             let mut stdout = std::io::stdout().lock();
             tenants::admin::run(&pool, &cipher, settings.lookback_days, command, &mut stdout)
                 .await

@@ -229,7 +229,7 @@ impl Worker {
             metrics: metrics.clone(),
         };
         Ok(Self {
-            cipher: PasswordCipher::from_settings(&settings),
+            cipher: settings.password_cipher(),
             browser,
             recorder,
             pool,

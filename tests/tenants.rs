@@ -26,7 +26,7 @@ fn cipher(vars: &[(&str, &str)]) -> PasswordCipher {
             .map(|(_, v)| v.to_string()),
     })
     .expect("test settings");
-    PasswordCipher::from_settings(&settings)
+    settings.password_cipher()
 }
 
 /// A tenant row as the backend (or an operator with SQL) writes it.

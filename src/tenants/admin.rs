@@ -13,9 +13,8 @@ use super::{
 };
 use crate::calls::{self, CallsError};
 use crate::cli::{TenantCommand, TenantFields};
-use crate::config::PasswordFormat;
 use crate::ids::TenantId;
-use crate::secrets::{PasswordCipher, Secret, SecretError, StoredFormat};
+use crate::secrets::{PasswordCipher, PasswordFormat, Secret, SecretError, StoredFormat};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
