@@ -114,18 +114,3 @@ pub enum SelectorsCommand {
         tenant: Option<i64>,
     },
 }
-
-impl Command {
-    /// The command's name as typed, for messages.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::Run => "run",
-            Command::Once { .. } => "once",
-            Command::Migrate => "migrate",
-            Command::Doctor => "doctor",
-            Command::Tenant(_) => "tenant",
-            Command::Transcode { .. } => "transcode",
-            Command::Selectors(_) => "selectors check",
-        }
-    }
-}

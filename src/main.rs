@@ -15,9 +15,6 @@ use ucm_scraper::metrics::{self, Metrics};
 use ucm_scraper::pipeline::Worker;
 use ucm_scraper::{db, doctor, probe, scheduler, telemetry, tenants, transcode};
 
-/// Exit status of a command that is declared but not built yet.
-const NOT_IMPLEMENTED: u8 = 2;
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -41,7 +38,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tracing::info!("Migrations applied");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Tenant(command) if !matches!(command, TenantCommand::Test { .. }) => {
+        Command::Tenant(TenantCommand::Test { id }) => {
+            let probe = probe_tenant(cli.headed, TenantId(id)).await?;
+            print!("{}", probe.summary());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tenant(command) => {
             let settings = load_settings(cli.headed)?;
             let pool = db::connect(&settings.database_url, 2).await?;
             db::migrate(&pool).await.context("ucm-scraper tenant")?;
@@ -68,20 +70,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}{}", probe.summary(), probe.table());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Tenant(TenantCommand::Test { id }) => {
-            let probe = probe_tenant(cli.headed, TenantId(id)).await?;
-            print!("{}", probe.summary());
-            Ok(ExitCode::SUCCESS)
-        }
         Command::Transcode {
             input,
             output,
             bitrate,
         } => transcode(input, output, bitrate).await,
-        other => {
-            eprintln!("ucm-scraper {}: not implemented yet", other.name());
-            Ok(ExitCode::from(NOT_IMPLEMENTED))
-        }
     }
 }
 
