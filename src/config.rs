@@ -94,14 +94,24 @@ impl Settings {
 
     /// Reads `.env` (when present) and the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        // A missing .env is normal in containers; a broken one is reported by the parse below.
-        let _ = dotenvy::dotenv();
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_lookup(process_env())
+    }
+
+    /// `SELECTORS_DIR` alone, read as [`from_env`](Self::from_env) reads it, for a command that
+    /// needs no database (`selectors check`).
+    pub fn selectors_dir_from_env() -> PathBuf {
+        selectors_dir(&set_only(process_env()))
+    }
+
+    /// `MP3_BITRATE_KBPS` alone, read as [`from_env`](Self::from_env) reads it, for a command
+    /// that needs no database (`transcode`).
+    pub fn mp3_bitrate_from_env() -> Result<Option<u32>, ConfigError> {
+        mp3_bitrate_kbps(&set_only(process_env()))
     }
 
     /// Builds settings from any variable source; tests pass a map instead of the process env.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let var = set_only(lookup);
 
         let database_url = var("DATABASE_URL").ok_or_else(|| {
             ConfigError::new(
@@ -209,8 +219,8 @@ impl Settings {
             storage_timeout: parse_duration("STORAGE_TIMEOUT", var("STORAGE_TIMEOUT"), "120s")?,
             storage_dir: PathBuf::from(var("STORAGE_DIR").unwrap_or("./storage".into())),
             ai_webhook,
-            mp3_bitrate_kbps: parse_number("MP3_BITRATE_KBPS", var("MP3_BITRATE_KBPS"))?,
-            selectors_dir: PathBuf::from(var("SELECTORS_DIR").unwrap_or("./selectors".into())),
+            mp3_bitrate_kbps: mp3_bitrate_kbps(&var)?,
+            selectors_dir: selectors_dir(&var),
             scrape_interval: parse_duration("SCRAPE_INTERVAL", var("SCRAPE_INTERVAL"), "15m")?,
             max_parallel_tenants: parse_number("MAX_PARALLEL_TENANTS", var("MAX_PARALLEL_TENANTS"))?
                 .unwrap_or(2)
@@ -238,6 +248,35 @@ impl Settings {
             headed: false,
         })
     }
+}
+
+/// Reads `.env` (when present) into the process environment and returns its reader.
+fn process_env() -> impl Fn(&str) -> Option<String> {
+    // A missing .env is normal in containers; a broken one is reported by the parse after.
+    let _ = dotenvy::dotenv();
+    |name: &str| std::env::var(name).ok()
+}
+
+/// A variable set to nothing but blanks counts as not set.
+fn set_only(lookup: impl Fn(&str) -> Option<String>) -> impl Fn(&str) -> Option<String> {
+    move |name: &str| lookup(name).filter(|v| !v.trim().is_empty())
+}
+
+fn selectors_dir(var: &impl Fn(&str) -> Option<String>) -> PathBuf {
+    PathBuf::from(var("SELECTORS_DIR").unwrap_or("./selectors".into()))
+}
+
+fn mp3_bitrate_kbps(var: &impl Fn(&str) -> Option<String>) -> Result<Option<u32>, ConfigError> {
+    var("MP3_BITRATE_KBPS")
+        .map(|v| {
+            v.trim().parse().map_err(|_| {
+                ConfigError::new(
+                    "MP3_BITRATE_KBPS",
+                    format!("is {v:?}: use a whole number of kbps, such as 32"),
+                )
+            })
+        })
+        .transpose()
 }
 
 fn parse_aes_key(value: &str) -> Result<Secret<[u8; 32]>, ConfigError> {
@@ -364,6 +403,19 @@ mod tests {
         assert_eq!(s.not_listed_grace, Duration::from_secs(90 * 60));
         let err = settings(&[db, ("NOT_LISTED_GRACE", "six hours")]).unwrap_err();
         assert_eq!(err.var, "NOT_LISTED_GRACE");
+    }
+
+    #[test]
+    fn a_bitrate_that_is_not_a_number_says_what_to_use() {
+        let err = settings(&[
+            ("DATABASE_URL", "postgres://x/y"),
+            ("MP3_BITRATE_KBPS", "fast"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "MP3_BITRATE_KBPS is \"fast\": use a whole number of kbps, such as 32"
+        );
     }
 
     #[test]

@@ -81,10 +81,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Parses every selectors file in SELECTORS_DIR and reports each; fails when any is broken.
 /// Needs no database, so it runs where the worker's other settings are not at hand.
 fn check_selectors() -> ExitCode {
-    let _ = dotenvy::dotenv();
-    let dir = std::path::PathBuf::from(
-        std::env::var("SELECTORS_DIR").unwrap_or_else(|_| "./selectors".into()),
-    );
+    let dir = Settings::selectors_dir_from_env();
     let files = match SelectorCatalog::files(&dir) {
         Ok(files) => files,
         Err(e) => {
@@ -134,25 +131,13 @@ async fn transcode(
 ) -> anyhow::Result<ExitCode> {
     let bitrate = match bitrate {
         Some(kbps) => Some(kbps),
-        None => bitrate_from_env()?,
+        None => Settings::mp3_bitrate_from_env()?,
     };
     let report =
         tokio::task::spawn_blocking(move || transcode::transcode_file(&input, &output, bitrate))
             .await??;
     println!("Converted to MP3: {report}");
     Ok(ExitCode::SUCCESS)
-}
-
-/// MP3_BITRATE_KBPS from the environment or `.env`, as `Settings` would read it.
-fn bitrate_from_env() -> anyhow::Result<Option<u32>> {
-    let value = match dotenvy::var("MP3_BITRATE_KBPS") {
-        Ok(value) => value,
-        Err(dotenvy::Error::EnvVar(std::env::VarError::NotPresent)) => return Ok(None),
-        Err(e) => return Err(e).context("reading MP3_BITRATE_KBPS"),
-    };
-    value.trim().parse().map(Some).with_context(|| {
-        format!("MP3_BITRATE_KBPS is {value:?}: use a whole number of kbps, such as 32")
-    })
 }
 
 /// One pass, then the summary table and, when calls wait through no fault of their own, a line
