@@ -292,6 +292,9 @@ main() {
   add_tenant "Acme Corp" acme "$acme_port" "$acme_password" Europe/Berlin "$work/calls/acme.sql"
   add_tenant "Globex Inc" globex "$globex_port" "$globex_password" America/Chicago "$work/calls/globex.sql"
 
+  say "ucm-scraper doctor (every dependency checked, one line each)"
+  worker doctor 2>>"$out/logs/doctor.log" || die "ucm-scraper doctor found a problem (see above and $out/logs/doctor.log)"
+
   say "ucm-scraper ${headed[*]:+${headed[*]} }once (log: $out/logs/worker.log)"
   local once_status=0
   worker once 2>&1 | tee "$out/logs/worker.log" || once_status=$?

@@ -6,6 +6,11 @@
 //! when the worker [`start`]s a call, not when it claims it: a worker that dies with a batch
 //! claimed costs only the calls it was working on. A call whose attempts run out becomes `failed`
 //! with its last error and stays so.
+//!
+//! A call whose recording the console does not list is not charged and not ended at once: the
+//! recording may still be being written, or the console's list may lag behind its CDR. It stays
+//! `pending` with `recording_not_listed_since` set and is checked again on later passes, after
+//! the calls never checked, until it is older than the grace period ([`mark_not_listed`]).
 
 use std::time::Duration;
 
@@ -30,6 +35,8 @@ pub struct Call {
     pub duration: Option<i32>,
     /// Attempts made before this claim ([`start`] counts the next one).
     pub attempts: i32,
+    /// When the console first did not list this call's recording (it is checked again).
+    pub not_listed_since: Option<DateTime<Utc>>,
 }
 
 /// How a pass claims work.
@@ -53,6 +60,16 @@ pub enum FailureOutcome {
     WillRetry { attempts: i32 },
     /// `failed`: no more automatic attempts.
     GaveUp { attempts: i32 },
+}
+
+/// What [`mark_not_listed`] made of a call whose recording the console does not list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotListed {
+    /// Back to `pending`, uncharged: the call is younger than the grace period and is checked
+    /// again on the next passes. `since`: when the console first did not list it.
+    Yet { since: DateTime<Utc> },
+    /// `not_on_console` for good: still not listed once the grace period after the call passed.
+    Final,
 }
 
 /// A stored recording whose AI processing was not triggered yet.
@@ -113,9 +130,11 @@ struct CallRow {
     recordfiles: String,
     duration: Option<i32>,
     recording_attempts: i32,
+    recording_not_listed_since: Option<DateTime<Utc>>,
 }
 
-/// Claims up to `policy.limit` calls of `tenant` that need a recording, newest first: status
+/// Claims up to `policy.limit` calls of `tenant` that need a recording, newest first, those the
+/// console did not list yet after the others (new work is not held back by re-checks): status
 /// `downloading` and a lease of `policy.lease`; no attempt is counted until [`start`]. Calls whose
 /// attempts ran out on expired leases (a worker that died on them each time) become `failed`
 /// instead, and so do rows whose uniqueid cannot name a file.
@@ -146,14 +165,15 @@ pub async fn claim(
     let rows: Vec<CallRow> = sqlx::query_as(&format!(
         "WITH picked AS ( \
              SELECT id FROM cdr_records WHERE {AWAITING_RECORDING} AND {LEASE_FREE} \
-             ORDER BY call_date DESC, id DESC LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             ORDER BY recording_not_listed_since IS NOT NULL, call_date DESC, id DESC \
+             LIMIT $4 FOR UPDATE SKIP LOCKED) \
          UPDATE cdr_records c SET recording_status = 'downloading', \
                 recording_lease_until = now() + make_interval(secs => $3) \
          FROM picked WHERE c.id = picked.id \
          RETURNING c.id::bigint AS id, c.tenant_id::bigint AS tenant_id, \
                    coalesce(c.uniqueid, '')::text AS uniqueid, coalesce(c.src, '')::text AS src, \
                    coalesce(c.dst, '')::text AS dst, c.call_date, c.recordfiles::text AS recordfiles, \
-                   c.duration, c.recording_attempts"
+                   c.duration, c.recording_attempts, c.recording_not_listed_since"
     ))
     .bind(tenant.0)
     .bind(days)
@@ -176,6 +196,7 @@ pub async fn claim(
                 recordfiles: split_recordfiles(&row.recordfiles),
                 duration: row.duration,
                 attempts: row.recording_attempts,
+                not_listed_since: row.recording_not_listed_since,
             }),
             Err(bad) => {
                 tracing::warn!(call.id = row.id, tenant.id = tenant.0, %bad, "Skipping call: {bad}");
@@ -186,8 +207,14 @@ pub async fn claim(
         }
     }
     tx.commit().await.map_err(CallsError::db(op))?;
-    // RETURNING has no order; the pass works newest first.
-    calls.sort_by(|a, b| b.call_date.cmp(&a.call_date).then(b.id.cmp(&a.id)));
+    // RETURNING has no order; the pass works in the claim's order.
+    calls.sort_by(|a, b| {
+        (a.not_listed_since
+            .is_some()
+            .cmp(&b.not_listed_since.is_some()))
+        .then(b.call_date.cmp(&a.call_date))
+        .then(b.id.cmp(&a.id))
+    });
     Ok(calls)
 }
 
@@ -254,7 +281,8 @@ pub async fn mark_stored(
     let done = sqlx::query(
         "UPDATE cdr_records SET recording_status = 'stored', recording_local_path = $2, \
          recording_downloaded = true, recording_bytes = $3, recording_original_bytes = $4, \
-         recording_error = NULL, recording_lease_until = NULL WHERE id = $1",
+         recording_error = NULL, recording_lease_until = NULL, recording_not_listed_since = NULL \
+         WHERE id = $1",
     )
     .bind(call_id)
     .bind(key)
@@ -267,7 +295,8 @@ pub async fn mark_stored(
 }
 
 /// This attempt failed with `error`: back to `pending` for the next pass, or `failed` for good
-/// once `max_attempts` attempts were made.
+/// once `max_attempts` attempts were made. The call is no longer counted as not listed: this
+/// attempt ended on something else.
 pub async fn mark_failed(
     pool: &PgPool,
     call_id: i64,
@@ -276,6 +305,7 @@ pub async fn mark_failed(
 ) -> Result<FailureOutcome, CallsError> {
     let row: Option<(String, i32)> = sqlx::query_as(
         "UPDATE cdr_records SET recording_error = $2, recording_lease_until = NULL, \
+         recording_not_listed_since = NULL, \
          recording_status = CASE WHEN recording_attempts >= $3 THEN 'failed' ELSE 'pending' END \
          WHERE id = $1 RETURNING recording_status, recording_attempts",
     )
@@ -292,17 +322,52 @@ pub async fn mark_failed(
     }
 }
 
-/// The console has no recording for this call: final, never tried again.
-pub async fn mark_not_on_console(pool: &PgPool, call_id: i64) -> Result<(), CallsError> {
-    let rows = set_final(
-        pool,
-        call_id,
-        "not_on_console",
-        "no recording for this call on the console's Recordings page",
+/// The console (read to the end, on positive evidence) does not list this call's recording. Not
+/// the call's fault, so the attempt [`start`] charged is refunded either way. While the call is
+/// younger than `grace` (`NOT_LISTED_GRACE`, from its `call_date`) it goes back to `pending` and
+/// is checked again on later passes; after that it is `not_on_console`, final. The grace is
+/// judged on the database's clock, like the claim.
+pub async fn mark_not_listed(
+    pool: &PgPool,
+    call: &Call,
+    grace: Duration,
+) -> Result<NotListed, CallsError> {
+    let grace_text = humantime::format_duration(grace);
+    let waiting = format!(
+        "not listed on the console's Recordings page yet: checked again each pass until \
+         NOT_LISTED_GRACE ({grace_text}) after the call"
+    );
+    let gone = format!(
+        "no recording for this call on the console's Recordings page, still not listed \
+         NOT_LISTED_GRACE ({grace_text}) after the call: it may have been deleted or not recorded"
+    );
+    // Without a call time there is nothing to wait from: such a call is final at once.
+    let row: Option<(bool, DateTime<Utc>)> = sqlx::query_as(
+        "WITH verdict AS ( \
+             SELECT id, coalesce(call_date <= (now() AT TIME ZONE 'UTC') \
+                                 - make_interval(secs => $3), true) AS gone \
+             FROM cdr_records WHERE id = $1) \
+         UPDATE cdr_records c SET recording_lease_until = NULL, \
+                recording_attempts = least(c.recording_attempts, $2), \
+                recording_not_listed_since = coalesce(c.recording_not_listed_since, now()), \
+                recording_status = CASE WHEN verdict.gone THEN 'not_on_console' ELSE 'pending' END, \
+                recording_error = CASE WHEN verdict.gone THEN $5 ELSE $4 END \
+         FROM verdict WHERE c.id = verdict.id \
+         RETURNING verdict.gone, c.recording_not_listed_since",
     )
+    .bind(call.id)
+    .bind(call.attempts)
+    .bind(grace.as_secs_f64())
+    .bind(&waiting)
+    .bind(&gone)
+    .fetch_optional(pool)
     .await
-    .map_err(CallsError::db("marking a call not on the console"))?;
-    found(call_id, rows)
+    .map_err(CallsError::db("marking a call not listed on the console"))?;
+    match row {
+        Some((true, _)) => Ok(NotListed::Final),
+        Some((false, since)) => Ok(NotListed::Yet { since }),
+        None => Err(CallsError::NotFound(call.id)),
+    }
 }
 
 /// Trying this call again cannot help (`reason` says why and what to do): `failed` for good now,
@@ -314,9 +379,10 @@ pub async fn give_up(pool: &PgPool, call_id: i64, reason: &str) -> Result<(), Ca
     found(call_id, rows)
 }
 
-/// Gives claimed calls back (shutdown, a failed login, a lost browser): back to `pending` with the
+/// Releases claimed calls (shutdown, a failed login, a lost browser): back to `pending` with the
 /// lease cleared and free at once. Calls never started were charged nothing; a call started when
-/// the pass broke keeps its attempt, so one that breaks every pass still runs out of them.
+/// the pass broke keeps its attempt, so one that breaks every pass still runs out of them (see
+/// [`give_back`] for failures that are not the call's).
 pub async fn release(pool: &PgPool, call_ids: &[i64]) -> Result<(), CallsError> {
     sqlx::query(
         "UPDATE cdr_records SET recording_status = 'pending', recording_lease_until = NULL \
@@ -326,6 +392,28 @@ pub async fn release(pool: &PgPool, call_ids: &[i64]) -> Result<(), CallsError> 
     .execute(pool)
     .await
     .map_err(CallsError::db("releasing calls"))?;
+    Ok(())
+}
+
+/// Gives claimed calls back uncharged, because the failure that stopped them is not theirs (a
+/// locator the console's UI lacks, storage refusing the worker's configuration): back to
+/// `pending`, free at once, and each call's attempts as they were when it was claimed, so a
+/// call [`start`]ed on the way gets its attempt refunded. Restoring the claimed count, rather
+/// than subtracting one, makes a repeated give-back harmless and leaves unstarted calls as they
+/// are. Calls already finished (stored, failed, final) are left alone.
+pub async fn give_back(pool: &PgPool, calls: &[Call]) -> Result<(), CallsError> {
+    let (ids, attempts): (Vec<i64>, Vec<i32>) = calls.iter().map(|c| (c.id, c.attempts)).unzip();
+    sqlx::query(
+        "UPDATE cdr_records c SET recording_status = 'pending', recording_lease_until = NULL, \
+                recording_attempts = least(c.recording_attempts, claimed.attempts) \
+         FROM unnest($1::bigint[], $2::integer[]) AS claimed(id, attempts) \
+         WHERE c.id = claimed.id AND c.recording_status = 'downloading'",
+    )
+    .bind(&ids)
+    .bind(&attempts)
+    .execute(pool)
+    .await
+    .map_err(CallsError::db("giving calls back uncharged"))?;
     Ok(())
 }
 
@@ -372,7 +460,8 @@ pub async fn mark_ai_triggered(pool: &PgPool, call_id: i64) -> Result<DateTime<U
     at.map(|(at,)| at).ok_or(CallsError::NotFound(call_id))
 }
 
-/// How many calls of `tenant` wait for a recording, held or not (`tenant list`).
+/// How many calls of `tenant` wait for a recording, held or not (`tenant list`), those the
+/// console did not list yet included.
 pub async fn backlog(
     pool: &PgPool,
     tenant: TenantId,
@@ -387,6 +476,39 @@ pub async fn backlog(
     .await
     .map_err(CallsError::db("counting the backlog"))?;
     Ok(count)
+}
+
+/// Calls of `tenant` within LOOKBACK_DAYS whose recording the console did not list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unlisted {
+    /// Still waiting (part of the backlog): checked again each pass until the grace period.
+    pub not_listed_yet: i64,
+    /// Final: still not listed once the grace period after the call had passed.
+    pub not_on_console: i64,
+}
+
+/// The calls of `tenant` the console did not list, waiting and final apart (`tenant list`).
+pub async fn unlisted(
+    pool: &PgPool,
+    tenant: TenantId,
+    lookback_days: u32,
+) -> Result<Unlisted, CallsError> {
+    let (not_listed_yet, not_on_console): (i64, i64) = sqlx::query_as(&format!(
+        "SELECT count(*) FILTER (WHERE {AWAITING_RECORDING} \
+                                   AND recording_not_listed_since IS NOT NULL), \
+                count(*) FILTER (WHERE recording_status = 'not_on_console' \
+                    AND call_date >= (now() AT TIME ZONE 'UTC') - make_interval(days => $2)) \
+         FROM cdr_records WHERE tenant_id = $1"
+    ))
+    .bind(tenant.0)
+    .bind(i32::try_from(lookback_days).unwrap_or(i32::MAX))
+    .fetch_one(pool)
+    .await
+    .map_err(CallsError::db("counting calls the console does not list"))?;
+    Ok(Unlisted {
+        not_listed_yet,
+        not_on_console,
+    })
 }
 
 #[cfg(test)]

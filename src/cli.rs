@@ -41,6 +41,9 @@ pub enum Command {
     },
     /// Apply the database migrations (also done at the start of `run` and `once`).
     Migrate,
+    /// Check every dependency (database and migrations, password keys, WebDriver, storage, AI
+    /// webhook, selectors files), one line each; exit 1 when any check fails.
+    Doctor,
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -110,18 +113,4 @@ pub enum SelectorsCommand {
         #[arg(long)]
         tenant: Option<i64>,
     },
-}
-
-impl Command {
-    /// The command's name as typed, for messages.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::Run => "run",
-            Command::Once { .. } => "once",
-            Command::Migrate => "migrate",
-            Command::Tenant(_) => "tenant",
-            Command::Transcode { .. } => "transcode",
-            Command::Selectors(_) => "selectors check",
-        }
-    }
 }

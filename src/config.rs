@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use url::Url;
 
-use crate::secrets::Secret;
+use crate::secrets::{PasswordCipher, PasswordFormat, Secret};
 
 /// Why the settings could not be built: always names the variable and what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -25,15 +25,6 @@ impl ConfigError {
             problem: problem.into(),
         }
     }
-}
-
-/// Which format the worker writes into `tenants.pbx_password`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PasswordFormat {
-    /// `v1:` + base64(nonce ‖ AES-256-GCM ciphertext), keyed by `PBX_ENCRYPTION_KEY`.
-    AesGcm,
-    /// The Python backend's Fernet token, keyed by `ENCRYPTION_KEY`, so the backend keeps reading it.
-    Fernet,
 }
 
 /// How a finished download reaches the worker.
@@ -81,6 +72,10 @@ pub struct Settings {
     pub scrape_interval: Duration,
     pub max_parallel_tenants: usize,
     pub lookback_days: u32,
+    /// How long after a call its recording may still be missing from the console's list before
+    /// the call is `not_on_console` for good (`NOT_LISTED_GRACE`); until then it is checked
+    /// again each pass, uncharged.
+    pub not_listed_grace: Duration,
     pub metrics_addr: Option<SocketAddr>,
     pub artifacts_dir: PathBuf,
     /// Show the browser window (`--headed`), for local debugging.
@@ -88,16 +83,35 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The `pbx_password` cipher these settings configure: their keys, their written format.
+    pub fn password_cipher(&self) -> PasswordCipher {
+        PasswordCipher::new(
+            self.password_format,
+            self.pbx_encryption_key.as_ref(),
+            self.fernet_key.as_ref(),
+        )
+    }
+
     /// Reads `.env` (when present) and the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        // A missing .env is normal in containers; a broken one is reported by the parse below.
-        let _ = dotenvy::dotenv();
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_lookup(process_env())
+    }
+
+    /// `SELECTORS_DIR` alone, read as [`from_env`](Self::from_env) reads it, for a command that
+    /// needs no database (`selectors check`).
+    pub fn selectors_dir_from_env() -> PathBuf {
+        selectors_dir(&set_only(process_env()))
+    }
+
+    /// `MP3_BITRATE_KBPS` alone, read as [`from_env`](Self::from_env) reads it, for a command
+    /// that needs no database (`transcode`).
+    pub fn mp3_bitrate_from_env() -> Result<Option<u32>, ConfigError> {
+        mp3_bitrate_kbps(&set_only(process_env()))
     }
 
     /// Builds settings from any variable source; tests pass a map instead of the process env.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let var = set_only(lookup);
 
         let database_url = var("DATABASE_URL").ok_or_else(|| {
             ConfigError::new(
@@ -205,13 +219,24 @@ impl Settings {
             storage_timeout: parse_duration("STORAGE_TIMEOUT", var("STORAGE_TIMEOUT"), "120s")?,
             storage_dir: PathBuf::from(var("STORAGE_DIR").unwrap_or("./storage".into())),
             ai_webhook,
-            mp3_bitrate_kbps: parse_number("MP3_BITRATE_KBPS", var("MP3_BITRATE_KBPS"))?,
-            selectors_dir: PathBuf::from(var("SELECTORS_DIR").unwrap_or("./selectors".into())),
+            mp3_bitrate_kbps: mp3_bitrate_kbps(&var)?,
+            selectors_dir: selectors_dir(&var),
             scrape_interval: parse_duration("SCRAPE_INTERVAL", var("SCRAPE_INTERVAL"), "15m")?,
             max_parallel_tenants: parse_number("MAX_PARALLEL_TENANTS", var("MAX_PARALLEL_TENANTS"))?
                 .unwrap_or(2)
                 .max(1),
             lookback_days: parse_number("LOOKBACK_DAYS", var("LOOKBACK_DAYS"))?.unwrap_or(7),
+            // A UCM lists a recording once its file is closed and indexed, normally seconds after
+            // hang-up; a busy box, recordings kept on external storage (USB, SD card, NAS) or a
+            // list that is rebuilt in batches can lag minutes to hours, and we have not seen
+            // every firmware. 6 h is generous for such lags (24 uncharged re-checks at the default
+            // SCRAPE_INTERVAL) and still tells the operator of a recording that is really
+            // missing the same working day.
+            not_listed_grace: parse_duration(
+                "NOT_LISTED_GRACE",
+                var("NOT_LISTED_GRACE"),
+                "6h",
+            )?,
             metrics_addr: var("METRICS_ADDR")
                 .map(|v| {
                     v.parse().map_err(|_| {
@@ -223,6 +248,35 @@ impl Settings {
             headed: false,
         })
     }
+}
+
+/// Reads `.env` (when present) into the process environment and returns its reader.
+fn process_env() -> impl Fn(&str) -> Option<String> {
+    // A missing .env is normal in containers; a broken one is reported by the parse after.
+    let _ = dotenvy::dotenv();
+    |name: &str| std::env::var(name).ok()
+}
+
+/// A variable set to nothing but blanks counts as not set.
+fn set_only(lookup: impl Fn(&str) -> Option<String>) -> impl Fn(&str) -> Option<String> {
+    move |name: &str| lookup(name).filter(|v| !v.trim().is_empty())
+}
+
+fn selectors_dir(var: &impl Fn(&str) -> Option<String>) -> PathBuf {
+    PathBuf::from(var("SELECTORS_DIR").unwrap_or("./selectors".into()))
+}
+
+fn mp3_bitrate_kbps(var: &impl Fn(&str) -> Option<String>) -> Result<Option<u32>, ConfigError> {
+    var("MP3_BITRATE_KBPS")
+        .map(|v| {
+            v.trim().parse().map_err(|_| {
+                ConfigError::new(
+                    "MP3_BITRATE_KBPS",
+                    format!("is {v:?}: use a whole number of kbps, such as 32"),
+                )
+            })
+        })
+        .transpose()
 }
 
 fn parse_aes_key(value: &str) -> Result<Secret<[u8; 32]>, ConfigError> {
@@ -335,10 +389,33 @@ mod tests {
         assert_eq!(s.bucket, "call-recordings");
         assert_eq!(s.max_parallel_tenants, 2);
         assert_eq!(s.lookback_days, 7);
+        assert_eq!(s.not_listed_grace, Duration::from_secs(6 * 3600));
         assert_eq!(s.webdriver_url.as_str(), "http://127.0.0.1:9515/");
         assert_eq!(s.browser_download_dir, s.download_dir);
         assert_eq!(s.password_format, PasswordFormat::AesGcm);
         assert!(s.supabase.is_none());
+    }
+
+    #[test]
+    fn not_listed_grace_takes_a_duration() {
+        let db = ("DATABASE_URL", "postgres://x/y");
+        let s = settings(&[db, ("NOT_LISTED_GRACE", "90m")]).unwrap();
+        assert_eq!(s.not_listed_grace, Duration::from_secs(90 * 60));
+        let err = settings(&[db, ("NOT_LISTED_GRACE", "six hours")]).unwrap_err();
+        assert_eq!(err.var, "NOT_LISTED_GRACE");
+    }
+
+    #[test]
+    fn a_bitrate_that_is_not_a_number_says_what_to_use() {
+        let err = settings(&[
+            ("DATABASE_URL", "postgres://x/y"),
+            ("MP3_BITRATE_KBPS", "fast"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "MP3_BITRATE_KBPS is \"fast\": use a whole number of kbps, such as 32"
+        );
     }
 
     #[test]

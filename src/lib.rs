@@ -15,6 +15,7 @@
 //! - [`metrics`]: `/healthz` and `/metrics` for `run`.
 //! - [`pipeline`]: one pass: claim → console → transcode → store → record → trigger, per tenant.
 //! - [`probe`]: `tenant test` and `selectors check --tenant` on one live console.
+//! - [`doctor`]: `ucm-scraper doctor`, every dependency checked, one line each.
 //! - [`storage`]: upload a recording under `tenant_<id>/<uniqueid>_recording.mp3` (Supabase or a local directory).
 //! - [`ai`]: trigger AI processing with a signed webhook.
 //! - [`tenants`]: active tenants with opened credentials, login blocks, the `tenant` commands.
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod db;
+pub mod doctor;
 pub mod ids;
 pub mod metrics;
 pub mod pipeline;

@@ -13,11 +13,7 @@ use ucm_scraper::console::{SelectorCatalog, SelectorSet};
 use ucm_scraper::ids::TenantId;
 use ucm_scraper::metrics::{self, Metrics};
 use ucm_scraper::pipeline::Worker;
-use ucm_scraper::secrets::PasswordCipher;
-use ucm_scraper::{db, probe, scheduler, telemetry, tenants, transcode};
-
-/// Exit status of a command that is declared but not built yet.
-const NOT_IMPLEMENTED: u8 = 2;
+use ucm_scraper::{db, doctor, probe, scheduler, telemetry, tenants, transcode};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -42,11 +38,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tracing::info!("Migrations applied");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Tenant(command) if !matches!(command, TenantCommand::Test { .. }) => {
+        Command::Tenant(TenantCommand::Test { id }) => {
+            let probe = probe_tenant(cli.headed, TenantId(id)).await?;
+            print!("{}", probe.summary());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tenant(command) => {
             let settings = load_settings(cli.headed)?;
             let pool = db::connect(&settings.database_url, 2).await?;
             db::migrate(&pool).await.context("ucm-scraper tenant")?;
-            let cipher = PasswordCipher::from_settings(&settings);
+            let cipher = settings.password_cipher();
             let mut stdout = std::io::stdout().lock();
             tenants::admin::run(&pool, &cipher, settings.lookback_days, command, &mut stdout)
                 .await
@@ -54,6 +55,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Once { tenant } => once(load_settings(cli.headed)?, tenant.map(TenantId)).await,
+        Command::Doctor => {
+            let report = doctor::run(&load_settings(cli.headed)?).await;
+            print!("{report}");
+            Ok(match report.passed() {
+                true => ExitCode::SUCCESS,
+                false => ExitCode::FAILURE,
+            })
+        }
         Command::Run => run_loop(load_settings(cli.headed)?).await,
         Command::Selectors(SelectorsCommand::Check { tenant: None }) => Ok(check_selectors()),
         Command::Selectors(SelectorsCommand::Check { tenant: Some(id) }) => {
@@ -61,30 +70,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}{}", probe.summary(), probe.table());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Tenant(TenantCommand::Test { id }) => {
-            let probe = probe_tenant(cli.headed, TenantId(id)).await?;
-            print!("{}", probe.summary());
-            Ok(ExitCode::SUCCESS)
-        }
         Command::Transcode {
             input,
             output,
             bitrate,
         } => transcode(input, output, bitrate).await,
-        other => {
-            eprintln!("ucm-scraper {}: not implemented yet", other.name());
-            Ok(ExitCode::from(NOT_IMPLEMENTED))
-        }
     }
 }
 
 /// Parses every selectors file in SELECTORS_DIR and reports each; fails when any is broken.
 /// Needs no database, so it runs where the worker's other settings are not at hand.
 fn check_selectors() -> ExitCode {
-    let _ = dotenvy::dotenv();
-    let dir = std::path::PathBuf::from(
-        std::env::var("SELECTORS_DIR").unwrap_or_else(|_| "./selectors".into()),
-    );
+    let dir = Settings::selectors_dir_from_env();
     let files = match SelectorCatalog::files(&dir) {
         Ok(files) => files,
         Err(e) => {
@@ -134,7 +131,7 @@ async fn transcode(
 ) -> anyhow::Result<ExitCode> {
     let bitrate = match bitrate {
         Some(kbps) => Some(kbps),
-        None => bitrate_from_env()?,
+        None => Settings::mp3_bitrate_from_env()?,
     };
     let report =
         tokio::task::spawn_blocking(move || transcode::transcode_file(&input, &output, bitrate))
@@ -143,19 +140,9 @@ async fn transcode(
     Ok(ExitCode::SUCCESS)
 }
 
-/// MP3_BITRATE_KBPS from the environment or `.env`, as `Settings` would read it.
-fn bitrate_from_env() -> anyhow::Result<Option<u32>> {
-    let value = match dotenvy::var("MP3_BITRATE_KBPS") {
-        Ok(value) => value,
-        Err(dotenvy::Error::EnvVar(std::env::VarError::NotPresent)) => return Ok(None),
-        Err(e) => return Err(e).context("reading MP3_BITRATE_KBPS"),
-    };
-    value.trim().parse().map(Some).with_context(|| {
-        format!("MP3_BITRATE_KBPS is {value:?}: use a whole number of kbps, such as 32")
-    })
-}
-
-/// One pass, then the summary table; exit 1 when any tenant failed.
+/// One pass, then the summary table and, when calls wait through no fault of their own, a line
+/// saying how many and why. Exit 1 when any tenant failed or any call was held back (storage,
+/// configuration).
 async fn once(settings: Settings, only: Option<TenantId>) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(Metrics::new(settings.scrape_interval * 3));
     let worker = Worker::build(settings, metrics)
@@ -164,11 +151,15 @@ async fn once(settings: Settings, only: Option<TenantId>) -> anyhow::Result<Exit
     let shutdown = scheduler::shutdown_on_signals()?;
     let summary = worker.pass(only, &shutdown).await;
     print!("{}", summary.table());
-    Ok(if summary.any_failed() {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    if let Some(line) = summary.waiting_line() {
+        println!("{line}");
+    }
+    Ok(
+        match summary.any_failed() || summary.held_back().is_some() {
+            true => ExitCode::FAILURE,
+            false => ExitCode::SUCCESS,
+        },
+    )
 }
 
 /// The scheduler loop until SIGTERM/SIGINT; the current call finishes and browsers close.
@@ -190,6 +181,9 @@ async fn run_loop(settings: Settings) -> anyhow::Result<ExitCode> {
     let worker = &worker;
     scheduler::run_every(interval, shutdown, |token| async move {
         let summary = worker.pass(None, &token).await;
+        if let Some(line) = summary.waiting_line() {
+            tracing::warn!("{line}");
+        }
         tracing::info!(
             seconds = summary.elapsed.as_secs_f64(),
             failed = summary.any_failed(),

@@ -1,5 +1,6 @@
-//! What `run` tells the outside while it works: `/healthz` (last pass time and state) and
-//! `/metrics` (Prometheus text), on `METRICS_ADDR`.
+//! What `run` tells the outside while it works: `/healthz` (alive: last pass time and state),
+//! `/readyz` (ready: storage took the last pass's configuration) and `/metrics` (Prometheus
+//! text), on `METRICS_ADDR`.
 //!
 //! Names follow Prometheus conventions and their labels stay bounded: `stage` is one of the
 //! pipeline's steps, never a tenant name or a call id.
@@ -57,11 +58,18 @@ pub enum PassState {
     Ok,
     /// The last pass finished with at least one failed tenant.
     Degraded,
+    /// The last pass stopped for every tenant: storage refuses the worker's configuration (or
+    /// could not be reached). Not ready until a pass gets past it; restarting does not help.
+    Stopped,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
 struct Health {
     state: PassState,
+    /// False while the last pass was stopped: an operator has to act (see `reason`).
+    ready: bool,
+    /// Why calls wait through no fault of their own after the last pass, if they do.
+    reason: Option<String>,
     last_pass_finished_at: Option<chrono::DateTime<chrono::Utc>>,
     last_pass_seconds: Option<f64>,
 }
@@ -90,6 +98,8 @@ impl Metrics {
             passes: AtomicU64::new(0),
             health: Mutex::new(Health {
                 state: PassState::Starting,
+                ready: true,
+                reason: None,
                 last_pass_finished_at: None,
                 last_pass_seconds: None,
             }),
@@ -108,14 +118,13 @@ impl Metrics {
         self.failures[stage as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn pass_finished(&self, seconds: f64, any_tenant_failed: bool) {
+    /// A pass ended in `state`; `reason` says why calls wait through no fault of their own.
+    pub fn pass_finished(&self, seconds: f64, state: PassState, reason: Option<&str>) {
         self.passes.fetch_add(1, Ordering::Relaxed);
         let mut health = self.health.lock().expect("health lock");
-        health.state = if any_tenant_failed {
-            PassState::Degraded
-        } else {
-            PassState::Ok
-        };
+        health.ready = state != PassState::Stopped;
+        health.state = state;
+        health.reason = reason.map(str::to_string);
         health.last_pass_finished_at = Some(chrono::Utc::now());
         health.last_pass_seconds = Some(seconds);
     }
@@ -166,6 +175,12 @@ impl Metrics {
              # TYPE ucm_last_pass_duration_seconds gauge\nucm_last_pass_duration_seconds {}",
             health.last_pass_seconds.unwrap_or(0.0)
         );
+        let _ = writeln!(
+            out,
+            "# HELP ucm_ready 1 unless the last pass stopped because storage refuses the configuration.\n\
+             # TYPE ucm_ready gauge\nucm_ready {}",
+            u8::from(health.ready)
+        );
         out
     }
 }
@@ -181,6 +196,7 @@ pub async fn serve(
     let bound = listener.local_addr()?;
     let app = Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .with_state(metrics);
     tokio::spawn(async move {
@@ -204,6 +220,17 @@ async fn healthz(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK
+    };
+    (status, Json(health))
+}
+
+/// 200 while passes get past storage's preflight, 503 while an operator has to fix the
+/// configuration (the body's `reason` says what); `/healthz` stays 200 meanwhile.
+async fn readyz(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+    let health = metrics.health.lock().expect("health lock").clone();
+    let status = match health.ready {
+        true => StatusCode::OK,
+        false => StatusCode::SERVICE_UNAVAILABLE,
     };
     (status, Json(health))
 }
@@ -236,5 +263,20 @@ mod tests {
             text.contains("ucm_failures_total{stage=\"login\"} 0\n"),
             "{text}"
         );
+        assert!(text.contains("ucm_ready 1\n"), "{text}");
+    }
+
+    #[test]
+    fn a_stopped_pass_is_not_ready_until_one_gets_past_it() {
+        let metrics = Metrics::new(std::time::Duration::from_secs(60));
+        metrics.pass_finished(0.1, PassState::Stopped, Some("bucket missing"));
+        assert!(metrics.render().contains("ucm_ready 0\n"));
+        let health = metrics.health.lock().unwrap().clone();
+        assert_eq!(
+            (health.ready, health.reason.as_deref()),
+            (false, Some("bucket missing"))
+        );
+        metrics.pass_finished(3.0, PassState::Ok, None);
+        assert!(metrics.render().contains("ucm_ready 1\n"));
     }
 }

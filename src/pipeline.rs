@@ -2,11 +2,17 @@
 //! get active tenants → log in → download → convert → upload → record → trigger AI.
 //!
 //! Postgres is the source of truth: calls are claimed with a lease before the browser opens,
-//! and every call ends the pass stored, failed (with its reason), not on the console, or
-//! released for the next pass. One tenant's trouble never stops another.
+//! and every call ends the pass stored, failed (with its reason), not listed on the console yet
+//! (checked again, uncharged), not on the console, or released for the next pass. One tenant's
+//! trouble never stops another.
+//!
+//! Storage is the exception, because it is shared: before any tenant is processed its preflight
+//! runs, and a storage that refuses the worker's configuration (a missing bucket, a refused key)
+//! stops the pass for every tenant, before a call is claimed or, when the refusal only shows
+//! mid-pass, like a shutdown, with the refused calls given back uncharged.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
@@ -16,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, info_span, warn, Instrument as _};
 
 use crate::ai::{AiJob, AiTrigger};
-use crate::calls::{self, Call, ClaimPolicy};
+use crate::calls::{self, Call, ClaimPolicy, NotListed};
 use crate::config::Settings;
 use crate::console::{
     BrowserConfig, CallQuery, ConsoleError, ConsoleErrorKind, ConsoleSession, ConsoleTarget,
@@ -24,7 +30,7 @@ use crate::console::{
 };
 use crate::db;
 use crate::ids::TenantId;
-use crate::metrics::{Metrics, Stage};
+use crate::metrics::{Metrics, PassState, Stage};
 use crate::secrets::PasswordCipher;
 use crate::storage::{self, ObjectStore, StorageKey};
 use crate::tenants::{self, Tenant, TenantEntry};
@@ -90,7 +96,12 @@ pub struct TenantReport {
     pub claimed: usize,
     pub stored: usize,
     pub failed: usize,
+    /// Not listed by the console yet: checked again on later passes, uncharged.
+    pub not_listed_yet: usize,
     pub not_on_console: usize,
+    /// Why some of `failed` failed through no fault of their own (storage unavailable, the
+    /// database), the last such reason; they wait for a later pass.
+    pub failed_outside: Option<String>,
 }
 
 impl TenantReport {
@@ -102,7 +113,9 @@ impl TenantReport {
             claimed: 0,
             stored: 0,
             failed: 0,
+            not_listed_yet: 0,
             not_on_console: 0,
+            failed_outside: None,
         }
     }
 }
@@ -112,6 +125,12 @@ impl TenantReport {
 pub struct PassSummary {
     pub tenants: Vec<TenantReport>,
     pub elapsed: Duration,
+    /// Why the pass stopped for every tenant (storage refused the configuration or could not be
+    /// reached), if it did.
+    pub stopped: Option<String>,
+    /// Calls still waiting for a recording after a pass that did not end well (see
+    /// [`PassSummary::waiting_line`]); `None` when not counted.
+    pub waiting: Option<i64>,
 }
 
 impl PassSummary {
@@ -121,11 +140,51 @@ impl PassSummary {
             .any(|t| matches!(t.outcome, TenantOutcome::Failed(_)))
     }
 
+    /// Why calls wait through no fault of their own: the pass was stopped, or storage (or the
+    /// database) failed some calls. `once` exits non-zero on it.
+    pub fn held_back(&self) -> Option<&str> {
+        self.stopped.as_deref().or_else(|| {
+            self.tenants
+                .iter()
+                .find_map(|t| t.failed_outside.as_deref())
+        })
+    }
+
+    /// The line under `once`'s table when calls wait through no fault of their own: how many,
+    /// and why.
+    pub fn waiting_line(&self) -> Option<String> {
+        let why = self.held_back()?;
+        let waiting = match self.waiting {
+            Some(n) => format!("{n} call(s) wait for a recording"),
+            None => "calls wait for a recording".to_string(),
+        };
+        Some(match self.stopped.is_some() {
+            true => format!("{waiting}; the pass stopped: {why}"),
+            false => format!("{waiting}; some could not be stored this pass: {why}"),
+        })
+    }
+
+    /// What `/healthz` reports for this pass.
+    fn state(&self) -> PassState {
+        match (&self.stopped, self.any_failed()) {
+            (Some(_), _) => PassState::Stopped,
+            (None, true) => PassState::Degraded,
+            (None, false) => PassState::Ok,
+        }
+    }
+
     /// The summary table `once` prints.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{:<6} {:<28} {:>7} {:>6} {:>6} {:>14}  {}\n",
-            "id", "tenant", "claimed", "stored", "failed", "not_on_console", "outcome"
+            "{:<6} {:<28} {:>7} {:>6} {:>6} {:>14} {:>14}  {}\n",
+            "id",
+            "tenant",
+            "claimed",
+            "stored",
+            "failed",
+            "not_listed_yet",
+            "not_on_console",
+            "outcome"
         );
         for t in &self.tenants {
             let outcome = match &t.outcome {
@@ -134,12 +193,13 @@ impl PassSummary {
                 TenantOutcome::Failed(why) => format!("FAILED: {why}"),
             };
             out.push_str(&format!(
-                "{:<6} {:<28} {:>7} {:>6} {:>6} {:>14}  {}\n",
+                "{:<6} {:<28} {:>7} {:>6} {:>6} {:>14} {:>14}  {}\n",
                 t.tenant_id.0,
                 truncate(&t.name, 28),
                 t.claimed,
                 t.stored,
                 t.failed,
+                t.not_listed_yet,
                 t.not_on_console,
                 outcome
             ));
@@ -169,7 +229,7 @@ impl Worker {
             metrics: metrics.clone(),
         };
         Ok(Self {
-            cipher: PasswordCipher::from_settings(&settings),
+            cipher: settings.password_cipher(),
             browser,
             recorder,
             pool,
@@ -184,10 +244,12 @@ impl Worker {
     }
 
     /// One pass over every active tenant (or only `only`), at most `MAX_PARALLEL_TENANTS` at
-    /// a time. Stops claiming new work once `shutdown` fires.
+    /// a time, after storage's preflight. Stops claiming new work once `shutdown` fires, or
+    /// storage refuses the configuration.
     pub async fn pass(&self, only: Option<TenantId>, shutdown: &CancellationToken) -> PassSummary {
         let started = Instant::now();
         let span = info_span!("pass", pass.id = %uuid_like());
+        let stop = PassStop::new(shutdown);
         let mut summary = async {
             let entries = match tenants::load_active(&self.pool, &self.cipher, only).await {
                 Ok(entries) => entries,
@@ -197,23 +259,95 @@ impl Worker {
                 }
             };
             info!("Found {} active tenants with UCM configured", entries.len());
+            if let Err(problem) = self.recorder.store.preflight().await {
+                error!("Storage cannot take recordings; no call is claimed this pass: {problem}");
+                stop.storage_refused(problem.to_string());
+            }
             let tenants = futures::stream::iter(entries)
-                .map(|entry| self.tenant_pass(entry, shutdown))
+                .map(|entry| self.tenant_pass(entry, &stop))
                 .buffer_unordered(self.settings.max_parallel_tenants)
                 .collect::<Vec<_>>()
                 .await;
             PassSummary {
                 tenants,
-                elapsed: Duration::ZERO,
+                stopped: stop.storage_reason(),
+                ..PassSummary::default()
             }
         }
         .instrument(span)
         .await;
         summary.tenants.sort_by_key(|t| t.tenant_id);
+        if summary.held_back().is_some() {
+            summary.waiting = self.count_waiting(&summary).await;
+        }
         summary.elapsed = started.elapsed();
-        self.metrics
-            .pass_finished(summary.elapsed.as_secs_f64(), summary.any_failed());
+        self.metrics.pass_finished(
+            summary.elapsed.as_secs_f64(),
+            summary.state(),
+            summary.held_back(),
+        );
         summary
+    }
+
+    /// The calls of the pass's tenants that still wait for a recording.
+    async fn count_waiting(&self, summary: &PassSummary) -> Option<i64> {
+        let mut total = 0;
+        for tenant in &summary.tenants {
+            match calls::backlog(&self.pool, tenant.tenant_id, self.settings.lookback_days).await {
+                Ok(n) => total += n,
+                Err(error) => {
+                    warn!(%error, "Could not count the calls left waiting");
+                    return None;
+                }
+            }
+        }
+        Some(total)
+    }
+}
+
+/// Ends a pass early for every tenant: a shutdown, or storage refusing the worker's
+/// configuration. Tenants then claim and start no more calls; what they hold goes back.
+#[derive(Clone)]
+struct PassStop {
+    shutdown: CancellationToken,
+    /// Cancelled by the shutdown, or by [`PassStop::storage_refused`] for this pass only.
+    token: CancellationToken,
+    /// The first storage refusal, which says what to fix.
+    storage: Arc<Mutex<Option<String>>>,
+}
+
+impl PassStop {
+    fn new(shutdown: &CancellationToken) -> Self {
+        Self {
+            shutdown: shutdown.clone(),
+            token: shutdown.child_token(),
+            storage: Arc::default(),
+        }
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// No recording can be stored until an operator acts: every tenant stops.
+    fn storage_refused(&self, reason: String) {
+        self.storage
+            .lock()
+            .expect("stop lock")
+            .get_or_insert(reason);
+        self.token.cancel();
+    }
+
+    fn storage_reason(&self) -> Option<String> {
+        self.storage.lock().expect("stop lock").clone()
+    }
+
+    /// Why tenants stop, for their log line and summary row.
+    fn why(&self) -> &'static str {
+        match self.shutdown.is_cancelled() {
+            true => "shutting down",
+            false => "storage cannot take recordings (see the line below the table)",
+        }
     }
 }
 
@@ -223,7 +357,7 @@ fn uuid_like() -> String {
 }
 
 impl Worker {
-    async fn tenant_pass(&self, entry: TenantEntry, shutdown: &CancellationToken) -> TenantReport {
+    async fn tenant_pass(&self, entry: TenantEntry, stop: &PassStop) -> TenantReport {
         match entry {
             TenantEntry::MissingCredentials { id, name } => {
                 info!("Missing UCM credentials for tenant {name}. Skipping.");
@@ -249,12 +383,12 @@ impl Worker {
             }
             TenantEntry::Ready(tenant) => {
                 let span = info_span!("tenant", tenant.id = %tenant.id, tenant.name = %tenant.name);
-                self.run_tenant(tenant, shutdown).instrument(span).await
+                self.run_tenant(tenant, stop).instrument(span).await
             }
         }
     }
 
-    async fn run_tenant(&self, tenant: Tenant, shutdown: &CancellationToken) -> TenantReport {
+    async fn run_tenant(&self, tenant: Tenant, stop: &PassStop) -> TenantReport {
         info!("Processing tenant: {} (ID: {})", tenant.name, tenant.id);
         let lock = match tenants::lock_console(&self.pool, tenant.id).await {
             Ok(Some(lock)) => lock,
@@ -275,20 +409,16 @@ impl Worker {
                 );
             }
         };
-        let report = self.run_locked_tenant(tenant, shutdown).await;
+        let report = self.run_locked_tenant(tenant, stop).await;
         lock.release().await;
         report
     }
 
-    async fn run_locked_tenant(
-        &self,
-        tenant: Tenant,
-        shutdown: &CancellationToken,
-    ) -> TenantReport {
+    async fn run_locked_tenant(&self, tenant: Tenant, stop: &PassStop) -> TenantReport {
         let mut report = TenantReport::new(tenant.id, &tenant.name, TenantOutcome::Done);
         self.recorder.retry_ai_triggers(tenant.id).await;
-        if shutdown.is_cancelled() {
-            report.outcome = TenantOutcome::Skipped("shutting down".into());
+        if stop.is_stopped() {
+            report.outcome = TenantOutcome::Skipped(stop.why().into());
             return report;
         }
         let calls = match calls::claim(&self.pool, tenant.id, &self.claim_policy()).await {
@@ -316,7 +446,7 @@ impl Worker {
         };
         // The session is closed whatever happened inside, before the outcome is reported.
         let worked = self
-            .work_calls(&mut session, &tenant, &calls, &mut report, shutdown)
+            .work_calls(&mut session, &tenant, &calls, &mut report, stop)
             .await;
         session.close().await;
         if let Err(error) = worked {
@@ -327,14 +457,16 @@ impl Worker {
 
     /// Signs in once, then fetches each claimed call in turn. Each downloaded file is finished
     /// (convert, upload, record, trigger) in its own task while the next download waits out
-    /// the console's gap. Calls not reached (shutdown, a fatal console error) are released.
+    /// the console's gap. Calls not reached (shutdown, storage refusing the configuration, a
+    /// fatal console error) are released, and given back uncharged when the error is the
+    /// console's UI rather than the call's.
     async fn work_calls(
         &self,
         session: &mut ConsoleSession,
         tenant: &Tenant,
         calls: &[Call],
         report: &mut TenantReport,
-        shutdown: &CancellationToken,
+        stop: &PassStop,
     ) -> Result<(), ConsoleError> {
         match session.sign_in().await {
             Ok(signed_in) => {
@@ -372,8 +504,11 @@ impl Worker {
         let mut reached = 0;
         let mut fatal = None;
         for call in calls {
-            if shutdown.is_cancelled() {
-                info!("Shutdown requested: leaving the remaining calls for the next pass");
+            if stop.is_stopped() {
+                info!(
+                    "Stopping ({}): leaving the remaining calls for the next pass",
+                    stop.why()
+                );
                 break;
             }
             reached += 1;
@@ -389,23 +524,23 @@ impl Worker {
                 .await
             {
                 Ok(file) => {
-                    let recorder = self.recorder.clone();
-                    let call = call.clone();
-                    finishing
-                        .spawn(async move { recorder.finish(call, file).await }.instrument(span));
+                    let (recorder, call, stop) =
+                        (self.recorder.clone(), call.clone(), stop.clone());
+                    finishing.spawn(
+                        async move { recorder.finish(call, file, &stop).await }.instrument(span),
+                    );
                 }
                 Err(error) if matches!(error.kind, ConsoleErrorKind::NotOnConsole { .. }) => {
-                    warn!(parent: &span, "Recording of call {} is not on the console", call.uniqueid);
-                    report.not_on_console += 1;
-                    record_or_warn(
-                        calls::mark_not_on_console(&self.pool, call.id).await,
-                        "not on console",
-                    );
+                    self.not_listed(call, report).instrument(span.clone()).await;
                 }
                 Err(error) if error.is_fatal_for_pass() => {
                     self.metrics.failure(Stage::Download);
                     error!(parent: &span, %error, "Stopping this tenant's pass");
-                    reached -= 1; // it goes back with the others, keeping its attempt
+                    record_or_warn(
+                        tenants::record_error(&self.pool, tenant.id, &error.to_string()).await,
+                        "tenant error",
+                    );
+                    reached -= 1; // it goes back with the others
                     fatal = Some(error);
                     break;
                 }
@@ -431,11 +566,53 @@ impl Worker {
         while let Some(done) = finishing.join_next().await {
             tally(report, Some(done));
         }
-        release(&self.pool, &calls[reached..]).await;
+        let unfinished = &calls[reached..];
         match fatal {
-            Some(error) => Err(error),
-            None => Ok(()),
+            Some(error) if error.stops_tenant_uncharged() => {
+                give_back(&self.pool, unfinished).await;
+                Err(error)
+            }
+            Some(error) => {
+                // The call in progress keeps its attempt: one that breaks every pass runs out.
+                release(&self.pool, unfinished).await;
+                Err(error)
+            }
+            None => {
+                release(&self.pool, unfinished).await;
+                Ok(())
+            }
         }
+    }
+
+    /// The console does not list the call's recording (positive evidence, not an unsettled
+    /// list): uncharged, and checked again on later passes until `NOT_LISTED_GRACE` after the
+    /// call; only then final.
+    async fn not_listed(&self, call: &Call, report: &mut TenantReport) {
+        let grace = self.settings.not_listed_grace;
+        let marked = calls::mark_not_listed(&self.pool, call, grace).await;
+        match &marked {
+            Ok(NotListed::Yet { since }) => {
+                report.not_listed_yet += 1;
+                info!(
+                    event = "RecordingNotListedYet",
+                    "Recording of call {} is not listed on the console yet (first missed {since}); \
+                     checked again each pass until {} after the call",
+                    call.uniqueid,
+                    humantime::format_duration(grace)
+                );
+            }
+            Ok(NotListed::Final) => {
+                report.not_on_console += 1;
+                warn!(
+                    event = "RecordingNotOnConsole",
+                    "Recording of call {} is not on the console: still not listed {} after the call",
+                    call.uniqueid,
+                    humantime::format_duration(grace)
+                );
+            }
+            Err(_) => {}
+        }
+        record_or_warn(marked, "recording not listed");
     }
 
     /// Calls claimed per tenant per pass: as many as the download gap lets through in one
@@ -451,10 +628,16 @@ impl Worker {
     }
 }
 
-fn tally(report: &mut TenantReport, joined: Option<Result<bool, tokio::task::JoinError>>) {
+fn tally(report: &mut TenantReport, joined: Option<Result<Finished, tokio::task::JoinError>>) {
     match joined {
-        Some(Ok(true)) => report.stored += 1,
-        Some(Ok(false)) => report.failed += 1,
+        Some(Ok(Finished::Stored)) => report.stored += 1,
+        Some(Ok(Finished::Failed)) => report.failed += 1,
+        Some(Ok(Finished::FailedOutside(why))) => {
+            report.failed += 1;
+            report.failed_outside = Some(why);
+        }
+        // Back to pending uncharged; the pass's stop reason speaks for it.
+        Some(Ok(Finished::GivenBack)) => {}
         Some(Err(error)) => {
             error!(%error, "A recording task panicked; its call stays leased until the lease ends");
             report.failed += 1;
@@ -497,6 +680,18 @@ async fn release(pool: &PgPool, calls: &[Call]) {
     );
 }
 
+/// Gives calls back uncharged: what stopped them is not their fault (a UI change, see
+/// [`ConsoleError::stops_tenant_uncharged`]), so it must never use up their attempts.
+async fn give_back(pool: &PgPool, calls: &[Call]) {
+    if calls.is_empty() {
+        return;
+    }
+    record_or_warn(
+        calls::give_back(pool, calls).await,
+        "uncharged give-back of unprocessed calls",
+    );
+}
+
 /// Bookkeeping that fails is logged, not fatal: the lease brings the call back.
 fn record_or_warn<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) {
     if let Err(error) = result {
@@ -504,35 +699,71 @@ fn record_or_warn<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) {
     }
 }
 
-/// Why a finished download did not end stored: the stage (a metrics label) and the reason.
-type StepFailure = (Stage, String);
+/// Why a finished download did not end stored.
+enum StepFailure {
+    /// The call's own trouble (not a recording, too large for the bucket…): at that stage.
+    Call(Stage, String),
+    /// Something outside the call at that stage (storage unavailable, the database).
+    Outside(Stage, String),
+    /// Storage refuses the worker's configuration: no call can be stored.
+    Configuration(String),
+}
+
+/// How one downloaded recording ended.
+enum Finished {
+    Stored,
+    /// Not stored for a reason of its own; charged like any failed attempt.
+    Failed,
+    /// Not stored through no fault of its own; charged like any failed attempt, and the pass is
+    /// reported as not ending well, with this reason.
+    FailedOutside(String),
+    /// Storage refused the configuration: back to pending uncharged, and the pass stops.
+    GivenBack,
+}
 
 impl Recorder {
-    /// Converts, uploads, records and triggers one downloaded recording; true when stored.
+    /// Converts, uploads, records and triggers one downloaded recording.
     /// The working files are removed whatever happens: the console keeps the original, and a
     /// failed call is fetched again on a later pass.
-    async fn finish(&self, call: Call, file: Downloaded) -> bool {
+    async fn finish(&self, call: Call, file: Downloaded, stop: &PassStop) -> Finished {
         let mp3 = file.path.with_extension("mp3");
         let result = self
             .store_recording(&call, &file.path, file.bytes, &mp3)
             .await;
         remove_quietly(&file.path).await;
         remove_quietly(&mp3).await;
-        match result {
-            Ok(()) => true,
-            Err((stage, reason)) => {
-                self.metrics.failure(stage);
+        let (stage, reason, finished) = match result {
+            Ok(()) => return Finished::Stored,
+            Err(StepFailure::Configuration(reason)) => {
+                self.metrics.failure(Stage::Upload);
                 error!(
-                    stage = stage.as_str(),
-                    "Recording of call {} not stored: {reason}", call.uniqueid
+                    stage = Stage::Upload.as_str(),
+                    "Recording of call {} not stored, and no other can be: {reason}. Stopping the \
+                     pass; its calls go back uncharged",
+                    call.uniqueid
                 );
+                stop.storage_refused(reason);
                 record_or_warn(
-                    calls::mark_failed(&self.pool, call.id, &reason, MAX_ATTEMPTS).await,
-                    "failure",
+                    calls::give_back(&self.pool, std::slice::from_ref(&call)).await,
+                    "give-back",
                 );
-                false
+                return Finished::GivenBack;
             }
-        }
+            Err(StepFailure::Call(stage, reason)) => (stage, reason, Finished::Failed),
+            Err(StepFailure::Outside(stage, reason)) => {
+                (stage, reason.clone(), Finished::FailedOutside(reason))
+            }
+        };
+        self.metrics.failure(stage);
+        error!(
+            stage = stage.as_str(),
+            "Recording of call {} not stored: {reason}", call.uniqueid
+        );
+        record_or_warn(
+            calls::mark_failed(&self.pool, call.id, &reason, MAX_ATTEMPTS).await,
+            "failure",
+        );
+        finished
     }
 
     async fn store_recording(
@@ -549,7 +780,7 @@ impl Recorder {
                     (mp3, "mp3", "audio/mpeg", report.output_bytes)
                 }
                 Err(error) if !error.keep_original() => {
-                    return Err((
+                    return Err(StepFailure::Call(
                         Stage::Transcode,
                         format!("the downloaded file is not a recording: {error}"),
                     ));
@@ -563,7 +794,11 @@ impl Recorder {
         self.store
             .put_file(&key, upload, content_type)
             .await
-            .map_err(|e| (Stage::Upload, e.to_string()))?;
+            .map_err(|e| match (e.is_configuration(), e.retryable()) {
+                (true, _) => StepFailure::Configuration(e.to_string()),
+                (false, true) => StepFailure::Outside(Stage::Upload, e.to_string()),
+                (false, false) => StepFailure::Call(Stage::Upload, e.to_string()),
+            })?;
         // Upload first, then record: a crash between the two only causes an idempotent
         // re-upload of the same key on a later pass, never a row pointing at nothing.
         calls::mark_stored(
@@ -574,7 +809,7 @@ impl Recorder {
             original_bytes as i64,
         )
         .await
-        .map_err(|e| (Stage::Record, e.to_string()))?;
+        .map_err(|e| StepFailure::Outside(Stage::Record, e.to_string()))?;
         self.metrics.recording_stored(original_bytes, stored_bytes);
         info!(
             event = "RecordingStored",

@@ -12,7 +12,6 @@ use crate::console::{
 };
 use crate::ids::TenantId;
 use crate::pipeline::console_target;
-use crate::secrets::PasswordCipher;
 use crate::tenants::{self, Tenant, TenantEntry, TenantError};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +37,7 @@ pub struct Probe {
 /// where they belong. The outcome goes into the tenant's row (last login, firmware, or last
 /// error), where `tenant list` shows it.
 pub async fn probe(pool: &PgPool, settings: &Settings, id: TenantId) -> Result<Probe, ProbeError> {
-    let cipher = PasswordCipher::from_settings(settings);
+    let cipher = settings.password_cipher();
     let tenant = match tenants::load_one(pool, &cipher, id).await? {
         TenantEntry::Ready(tenant) => tenant,
         TenantEntry::MissingCredentials { name, .. } => {

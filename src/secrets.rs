@@ -11,8 +11,6 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 
-use crate::config::{PasswordFormat, Settings};
-
 /// A value that must never be printed. Read it with [`Secret::expose`], at the one place that
 /// sends it somewhere (a login form, an HTTP header, a cipher).
 #[derive(Clone, PartialEq, Eq)]
@@ -44,6 +42,15 @@ impl<T> fmt::Display for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
     }
+}
+
+/// Which format the worker writes into `tenants.pbx_password` (`PBX_PASSWORD_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordFormat {
+    /// `v1:` + base64(nonce ‖ AES-256-GCM ciphertext), keyed by `PBX_ENCRYPTION_KEY`.
+    AesGcm,
+    /// The Python backend's Fernet token, keyed by `ENCRYPTION_KEY`, so the backend keeps reading it.
+    Fernet,
 }
 
 /// How a `pbx_password` value was stored.
@@ -112,18 +119,18 @@ const NONCE_LEN: usize = 12;
 const FERNET_PREFIX: &str = "gAAAAA";
 
 impl PasswordCipher {
-    pub fn from_settings(settings: &Settings) -> Self {
+    /// A cipher that writes `write` and opens whatever the given keys open. The Fernet key is
+    /// expected checked already (the settings do that, naming `ENCRYPTION_KEY`); one that is not
+    /// a Fernet key opens no Fernet token, which [`open`](Self::open) reports.
+    pub fn new(
+        write: PasswordFormat,
+        aes_key: Option<&Secret<[u8; 32]>>,
+        fernet_key: Option<&Secret<String>>,
+    ) -> Self {
         Self {
-            aes: settings
-                .pbx_encryption_key
-                .as_ref()
-                .map(|key| Aes256Gcm::new(key.expose().into())),
-            // The key was validated when the settings were built, so `new` only fails in theory.
-            fernet: settings
-                .fernet_key
-                .as_ref()
-                .and_then(|key| fernet::Fernet::new(key.expose())),
-            write: settings.password_format,
+            aes: aes_key.map(|key| Aes256Gcm::new(key.expose().into())),
+            fernet: fernet_key.and_then(|key| fernet::Fernet::new(key.expose())),
+            write,
         }
     }
 
@@ -237,33 +244,27 @@ mod tests {
     const FERNET_KEY: &str = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
     const OTHER_FERNET_KEY: &str = "Gs1hWDhnmPHkTzbsWsZwWkmbP5xLQ5m6Q4SEvNZoDwQ=";
 
-    fn cipher(vars: &[(&str, &str)]) -> PasswordCipher {
-        let settings = Settings::from_lookup(|name| {
-            if name == "DATABASE_URL" {
-                return Some("postgres://x/y".into());
-            }
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        })
-        .unwrap();
-        PasswordCipher::from_settings(&settings)
+    /// A cipher writing `format`, with the AES and Fernet keys given (base64, as in the
+    /// environment).
+    fn cipher(format: PasswordFormat, aes: Option<&str>, fernet: Option<&str>) -> PasswordCipher {
+        let aes = aes.map(|key| {
+            let bytes: [u8; 32] = BASE64.decode(key).unwrap().try_into().unwrap();
+            Secret::new(bytes)
+        });
+        let fernet = fernet.map(|key| Secret::new(key.to_string()));
+        PasswordCipher::new(format, aes.as_ref(), fernet.as_ref())
     }
 
-    fn both_keys(format: &str) -> PasswordCipher {
-        cipher(&[
-            ("PBX_ENCRYPTION_KEY", AES_KEY),
-            ("ENCRYPTION_KEY", FERNET_KEY),
-            ("PBX_PASSWORD_FORMAT", format),
-        ])
+    fn both_keys(format: PasswordFormat) -> PasswordCipher {
+        cipher(format, Some(AES_KEY), Some(FERNET_KEY))
     }
 
     #[test]
     fn each_format_opens_what_it_seals() {
         let password = Secret::new("s3cr3t ünïcode".to_string());
         for (format, stored) in [
-            ("aes-gcm", StoredFormat::AesGcmV1),
-            ("fernet", StoredFormat::Fernet),
+            (PasswordFormat::AesGcm, StoredFormat::AesGcmV1),
+            (PasswordFormat::Fernet, StoredFormat::Fernet),
         ] {
             let cipher = both_keys(format);
             let sealed = cipher.seal(&password).unwrap();
@@ -272,11 +273,11 @@ mod tests {
             assert_eq!(opened.password, password);
             assert_eq!(opened.format, stored);
         }
-        let sealed = both_keys("aes-gcm").seal(&password).unwrap();
+        let sealed = both_keys(PasswordFormat::AesGcm).seal(&password).unwrap();
         assert!(sealed.starts_with("v1:"), "{sealed}");
         assert_ne!(
             sealed,
-            both_keys("aes-gcm").seal(&password).unwrap(),
+            both_keys(PasswordFormat::AesGcm).seal(&password).unwrap(),
             "a fresh nonce each time"
         );
     }
@@ -284,7 +285,7 @@ mod tests {
     #[test]
     fn anything_not_shaped_like_a_token_is_plaintext() {
         for plain in ["hunter2", "gAAAA", "gAAAAA with spaces", "v2:abc"] {
-            let opened = both_keys("aes-gcm").open(plain).unwrap();
+            let opened = both_keys(PasswordFormat::AesGcm).open(plain).unwrap();
             assert_eq!(opened.format, StoredFormat::Plaintext);
             assert_eq!(opened.password.expose(), plain);
         }
@@ -292,17 +293,17 @@ mod tests {
 
     #[test]
     fn a_token_that_does_not_open_is_an_error_not_plaintext() {
-        let fernet_token = both_keys("fernet").seal(&Secret::new("pw".into())).unwrap();
-        let v1 = both_keys("aes-gcm")
+        let fernet_token = both_keys(PasswordFormat::Fernet)
             .seal(&Secret::new("pw".into()))
             .unwrap();
-        let wrong_keys = cipher(&[
-            (
-                "PBX_ENCRYPTION_KEY",
-                "HxwbGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgEAAAA=",
-            ),
-            ("ENCRYPTION_KEY", OTHER_FERNET_KEY),
-        ]);
+        let v1 = both_keys(PasswordFormat::AesGcm)
+            .seal(&Secret::new("pw".into()))
+            .unwrap();
+        let wrong_keys = cipher(
+            PasswordFormat::AesGcm,
+            Some("HxwbGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgEAAAA="),
+            Some(OTHER_FERNET_KEY),
+        );
         assert!(matches!(
             wrong_keys.open(&fernet_token),
             Err(SecretError::FernetUndecryptable)
@@ -313,14 +314,14 @@ mod tests {
         ));
         let damaged = format!("{}A", &v1[..v1.len() - 1]);
         assert!(matches!(
-            both_keys("aes-gcm").open(&damaged),
+            both_keys(PasswordFormat::AesGcm).open(&damaged),
             Err(SecretError::AesUndecryptable)
         ));
         assert!(matches!(
-            both_keys("aes-gcm").open("v1:!!"),
+            both_keys(PasswordFormat::AesGcm).open("v1:!!"),
             Err(SecretError::AesUndecryptable)
         ));
-        let no_keys = cipher(&[]);
+        let no_keys = cipher(PasswordFormat::AesGcm, None, None);
         assert!(matches!(
             no_keys.open(&fernet_token),
             Err(SecretError::NoFernetKey)
@@ -334,7 +335,7 @@ mod tests {
 
     #[test]
     fn debug_of_the_cipher_shows_no_key() {
-        let text = format!("{:?}", both_keys("fernet"));
+        let text = format!("{:?}", both_keys(PasswordFormat::Fernet));
         assert!(
             !text.contains(FERNET_KEY) && !text.contains(AES_KEY),
             "{text}"

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use support::pg::{fresh_database, migrated_database};
-use ucm_scraper::calls::{self, ClaimPolicy, FailureOutcome};
+use ucm_scraper::calls::{self, ClaimPolicy, FailureOutcome, NotListed, Unlisted};
 use ucm_scraper::ids::TenantId;
 
 fn policy(limit: i64) -> ClaimPolicy {
@@ -322,6 +322,56 @@ async fn only_started_calls_are_charged_an_attempt() {
     );
 }
 
+/// Issue 13/14: a failure that is not the call's (a locator the console lacks, storage refusing
+/// the configuration) gives the calls back uncharged: the started one gets its attempt back,
+/// the others keep theirs, finished calls are left alone, and giving back twice refunds once.
+#[tokio::test]
+async fn give_back_refunds_the_attempt_of_started_calls_only() {
+    let db = migrated_database().await;
+    let pool = &db.pool;
+    let t = tenant(pool, "acme").await;
+    let started = call(pool, t, "1770395696.123", Some("x.wav@"), 1).await;
+    let retried = call(pool, t, "1770395001.77", Some("y.wav@"), 2).await;
+    let stored = call(pool, t, "1770394000.5", Some("z.wav@"), 3).await;
+    set(pool, retried, "recording_attempts = 2").await;
+
+    let claimed = calls::claim(pool, t, &policy(10)).await.unwrap();
+    assert_eq!(ids(&claimed), [started, retried, stored]);
+    let lease = Duration::from_secs(600);
+    assert_eq!(calls::start(pool, started, lease).await.unwrap(), 1);
+    assert_eq!(calls::start(pool, stored, lease).await.unwrap(), 1);
+    calls::mark_stored(pool, stored, "tenant_1/1770394000.5_recording.mp3", 1, 1)
+        .await
+        .unwrap();
+
+    for _ in 0..2 {
+        calls::give_back(pool, &claimed).await.unwrap();
+        let [a, b, c] = [
+            state(pool, started).await,
+            state(pool, retried).await,
+            state(pool, stored).await,
+        ];
+        assert_eq!(
+            [
+                (a.recording_status, a.recording_attempts, a.leased),
+                (b.recording_status, b.recording_attempts, b.leased),
+                (c.recording_status, c.recording_attempts, c.leased),
+            ],
+            [
+                ("pending".to_string(), 0, false),
+                ("pending".to_string(), 2, false),
+                ("stored".to_string(), 1, false),
+            ]
+        );
+    }
+    assert_eq!(
+        ids(&calls::claim(pool, t, &policy(10)).await.unwrap()),
+        [started, retried],
+        "free at once"
+    );
+    calls::give_back(pool, &[]).await.unwrap();
+}
+
 #[tokio::test]
 async fn failures_are_retried_until_the_last_attempt_then_stay_failed() {
     let db = migrated_database().await;
@@ -370,7 +420,8 @@ async fn stored_not_on_console_and_released_calls() {
     let stored = call(pool, t, "1770395696.123", Some("x.wav@"), 1).await;
     let missing = call(pool, t, "1770395001.77", Some("y.wav@"), 2).await;
     let untried = call(pool, t, "1770394000.5", Some("z.wav@"), 3).await;
-    assert_eq!(calls::claim(pool, t, &policy(10)).await.unwrap().len(), 3);
+    let claimed = calls::claim(pool, t, &policy(10)).await.unwrap();
+    assert_eq!(ids(&claimed), [stored, missing, untried]);
 
     let key = "tenant_1/1770395696.123_recording.mp3";
     calls::mark_stored(pool, stored, key, 90_000, 450_000)
@@ -396,7 +447,14 @@ async fn stored_not_on_console_and_released_calls() {
         )
     );
 
-    calls::mark_not_on_console(pool, missing).await.unwrap();
+    // Older than the grace period and still not listed: final.
+    let grace = Duration::from_secs(3600);
+    assert_eq!(
+        calls::mark_not_listed(pool, &claimed[1], grace)
+            .await
+            .unwrap(),
+        NotListed::Final
+    );
     assert_eq!(
         state(pool, missing).await.recording_status,
         "not_on_console"
@@ -422,6 +480,156 @@ async fn stored_not_on_console_and_released_calls() {
 
     assert!(matches!(
         calls::mark_stored(pool, 99_999, key, 1, 1).await,
+        Err(calls::CallsError::NotFound(99_999))
+    ));
+}
+
+async fn not_listed_since(pool: &PgPool, id: i64) -> Option<chrono::DateTime<chrono::Utc>> {
+    sqlx::query_scalar("SELECT recording_not_listed_since FROM cdr_records WHERE id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Issue 13: a recording can appear on the console after its CDR row. A call the console does
+/// not list is checked again on every later pass, never charged an attempt for it (so it never
+/// runs out of them and ends `failed`), until it is older than the grace period; only then is it
+/// `not_on_console`. Re-checks come after calls never checked.
+#[tokio::test]
+async fn a_call_not_listed_yet_is_checked_again_uncharged_until_the_grace_period() {
+    let db = migrated_database().await;
+    let pool = &db.pool;
+    let t = tenant(pool, "acme").await;
+    let grace = Duration::from_secs(6 * 3600);
+    let young = call(pool, t, "1770395696.123", Some("x.wav@"), 1).await;
+    let old = call(pool, t, "1770300000.1", Some("y.wav@"), 7).await;
+
+    let mut first_missed = None;
+    for pass in 1..=5 {
+        let claimed = calls::claim(pool, t, &policy(10)).await.unwrap();
+        let expected = if pass == 1 {
+            vec![young, old]
+        } else {
+            vec![young]
+        };
+        assert_eq!(
+            ids(&claimed),
+            expected,
+            "pass {pass}: the young call comes back"
+        );
+        assert_eq!(claimed[0].attempts, 0, "pass {pass}");
+        assert_eq!(claimed[0].not_listed_since, first_missed, "pass {pass}");
+        calls::start(pool, young, Duration::from_secs(600))
+            .await
+            .unwrap();
+        let NotListed::Yet { since } = calls::mark_not_listed(pool, &claimed[0], grace)
+            .await
+            .unwrap()
+        else {
+            panic!("pass {pass}: final within the grace period");
+        };
+        assert_eq!(*first_missed.get_or_insert(since), since, "first miss kept");
+        let s = state(pool, young).await;
+        assert_eq!(
+            (s.recording_status.as_str(), s.recording_attempts, s.leased),
+            ("pending", 0, false),
+            "pass {pass}: uncharged and free"
+        );
+        assert!(
+            s.recording_error.unwrap().contains("not listed"),
+            "the reason is kept"
+        );
+        if pass == 1 {
+            // The old call: older than the grace period, final at its first miss.
+            calls::start(pool, old, Duration::from_secs(600))
+                .await
+                .unwrap();
+            assert_eq!(
+                calls::mark_not_listed(pool, &claimed[1], grace)
+                    .await
+                    .unwrap(),
+                NotListed::Final
+            );
+            let s = state(pool, old).await;
+            assert_eq!(
+                (s.recording_status.as_str(), s.recording_attempts),
+                ("not_on_console", 0)
+            );
+            assert!(s.recording_error.unwrap().contains("NOT_LISTED_GRACE (6h)"));
+        }
+    }
+    assert_eq!(
+        calls::unlisted(pool, t, 7).await.unwrap(),
+        Unlisted {
+            not_listed_yet: 1,
+            not_on_console: 1
+        }
+    );
+    assert_eq!(
+        calls::backlog(pool, t, 7).await.unwrap(),
+        1,
+        "still waiting"
+    );
+
+    // A call never checked goes first, even an older one; the re-check follows.
+    let fresh = call(pool, t, "1770390000.9", Some("z.wav@"), 2).await;
+    let claimed = calls::claim(pool, t, &policy(10)).await.unwrap();
+    assert_eq!(ids(&claimed), [fresh, young]);
+    assert_eq!(
+        ids(&calls::claim(pool, t, &policy(10)).await.unwrap()),
+        Vec::<i64>::new()
+    );
+    calls::release(pool, &[fresh]).await.unwrap();
+    let one = calls::claim(pool, t, &policy(1)).await.unwrap();
+    assert_eq!(
+        ids(&one),
+        [fresh],
+        "the limit takes never-checked calls first"
+    );
+    calls::release(pool, &ids(&claimed)).await.unwrap();
+    assert_eq!(
+        not_listed_since(pool, young).await,
+        first_missed,
+        "a release keeps what the console showed"
+    );
+
+    // Once the call is older than the grace period, the next miss is final.
+    let claimed = calls::claim(pool, t, &policy(10)).await.unwrap();
+    let young_call = claimed.iter().find(|c| c.id == young).unwrap();
+    assert_eq!(
+        calls::mark_not_listed(pool, young_call, Duration::from_secs(1800))
+            .await
+            .unwrap(),
+        NotListed::Final
+    );
+    assert_eq!(state(pool, young).await.recording_status, "not_on_console");
+
+    // Listed on a later pass, then another failure: no longer counted as not listed.
+    let c = claimed.iter().find(|c| c.id == fresh).unwrap();
+    calls::mark_not_listed(pool, c, grace).await.unwrap();
+    assert!(not_listed_since(pool, fresh).await.is_some());
+    calls::mark_failed(pool, fresh, "download timed out", 3)
+        .await
+        .unwrap();
+    assert_eq!(not_listed_since(pool, fresh).await, None);
+    assert_eq!(
+        calls::unlisted(pool, t, 7).await.unwrap(),
+        Unlisted {
+            not_listed_yet: 0,
+            not_on_console: 2
+        }
+    );
+    assert!(matches!(
+        calls::mark_not_listed(
+            pool,
+            &calls::Call {
+                id: 99_999,
+                ..c.clone()
+            },
+            grace
+        )
+        .await,
         Err(calls::CallsError::NotFound(99_999))
     ));
 }

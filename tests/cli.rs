@@ -18,7 +18,15 @@ fn help_lists_every_command() {
     let out = ucm_scraper(&["--help"], &[]);
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
-    for command in ["run", "once", "migrate", "tenant", "transcode", "selectors"] {
+    for command in [
+        "run",
+        "once",
+        "migrate",
+        "doctor",
+        "tenant",
+        "transcode",
+        "selectors",
+    ] {
         assert!(
             help.lines().any(|l| l.trim_start().starts_with(command)),
             "--help lacks {command}:\n{help}"
@@ -36,6 +44,7 @@ fn every_subcommand_has_help() {
         &["run", "--help"][..],
         &["once", "--help"],
         &["migrate", "--help"],
+        &["doctor", "--help"],
         &["tenant", "add", "--help"],
         &["tenant", "list", "--help"],
         &["tenant", "update", "--help"],

@@ -16,7 +16,7 @@ use rand::{Rng as _, SeedableRng as _};
 use support::browser::{browser_slot, Chromedriver};
 use support::console::{ConsoleConfig, Recording, Skin};
 use support::scenario::{eventually, files_under, Scenario};
-use support::storage::{Fault, BUCKET};
+use support::storage::{Fault, StorageOptions, StorageStandIn, BUCKET};
 
 fn rng(test: &str) -> StdRng {
     let seed = std::env::var("FAULTS_SEED")
@@ -330,14 +330,21 @@ async fn a_storage_storm_still_stores_every_call_once_in_bounded_time() {
     let started = Instant::now();
     let run = s.once().await;
     let elapsed = started.elapsed();
-    assert!(run.ok, "{}", run.stderr);
     // An upload that met a fault on each of its 5 attempts leaves its call pending, with the
-    // reason, for the next pass; that pass stores it.
+    // reason, for the next pass; that pass stores it. Such a pass did not end well (issue 14):
+    // `once` exits 1 and says how many calls wait and why.
     let first = count(
         &s,
         "SELECT count(*) FROM cdr_records WHERE recording_status = 'stored'",
     )
     .await;
+    assert_eq!(run.ok, first == n as i64, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.stdout.contains("could not be stored this pass"),
+        first < n as i64,
+        "{}",
+        run.stdout
+    );
     let unexplained = count(
         &s,
         "SELECT count(*) FROM cdr_records WHERE recording_status <> 'stored' \
@@ -810,4 +817,212 @@ async fn lose_mid_pass(loss: Loss) {
         "every browser closed"
     );
     s.assert_no_secrets();
+}
+
+/// Issue 14: every call still waits as it was: pending, no attempt charged, no lease.
+async fn assert_calls_untouched(s: &Scenario, n: i64, output: &str) {
+    let untouched = count(
+        s,
+        "SELECT count(*) FROM cdr_records WHERE recording_status = 'pending' \
+         AND recording_attempts = 0 AND recording_lease_until IS NULL",
+    )
+    .await;
+    assert_eq!(untouched, n, "no call claimed or charged\n{output}");
+}
+
+/// Issue 14: a storage that refuses the worker's configuration costs no call anything. The
+/// preflight stops the pass before a call is claimed or a browser opens; `once` exits non-zero,
+/// with one line saying what to fix and a line saying how many calls wait. Once fixed, the next
+/// pass stores every call.
+#[tokio::test]
+async fn a_storage_configuration_error_stops_the_pass_before_any_call_is_claimed() {
+    let _slot = browser_slot().await;
+    let mut s = Scenario::new().await;
+    let (console, recordings) = s.console("Conf-pass1", 3).await;
+    let tenant = s.tenant("Conf Co", &console, "Conf-pass1").await;
+    s.calls(tenant, &recordings).await;
+    let wrong_key = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.wrong-signature";
+    s.secret(wrong_key);
+    let small = StorageStandIn::start_with(StorageOptions {
+        file_size_limit: Some(1 << 20),
+        ..StorageOptions::default()
+    })
+    .await;
+    let usable = s.storage.clone();
+
+    for (var, value, storage, says) in [
+        (
+            "SUPABASE_BUCKET",
+            "call-recordingz",
+            &usable,
+            "SUPABASE_BUCKET",
+        ),
+        (
+            "SUPABASE_SERVICE_ROLE_KEY",
+            wrong_key,
+            &usable,
+            "SUPABASE_SERVICE_ROLE_KEY",
+        ),
+        ("SUPABASE_BUCKET", BUCKET, &small, "file size limit"),
+    ] {
+        s.env.insert(var.into(), value.into());
+        s.storage = storage.clone();
+        let run = s.once().await;
+        s.env.remove(var);
+        let output = format!("{}\n{}", run.stdout, run.stderr);
+        assert_eq!(run.code, Some(1), "{var}: exit 1\n{output}");
+        let stops: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| l.contains("Storage cannot take recordings"))
+            .collect();
+        assert_eq!(stops.len(), 1, "one line\n{output}");
+        assert!(stops[0].contains(says), "{}", stops[0]);
+        assert!(
+            run.stdout
+                .lines()
+                .any(|l| l.starts_with("3 call(s) wait for a recording") && l.contains(says)),
+            "how many wait, and why\n{output}"
+        );
+        assert_calls_untouched(&s, 3, &output).await;
+        assert_eq!(console.events().logins_tried, 0, "no browser opened");
+    }
+    assert_eq!(usable.requests() + small.requests(), 0, "nothing uploaded");
+
+    s.storage = usable;
+    let run = s.once().await;
+    assert!(run.ok, "{}", run.stderr);
+    let stored = count(
+        &s,
+        "SELECT count(*) FROM cdr_records WHERE recording_status = 'stored' AND recording_attempts = 1",
+    )
+    .await;
+    assert_eq!(
+        stored, 3,
+        "each stored on its first attempt\n{}",
+        run.stderr
+    );
+    s.assert_no_secrets();
+}
+
+/// Issue 14: the bucket disappears after the preflight. The first upload's refusal stops the
+/// pass like a shutdown: no further call is started, and the calls are given back uncharged.
+#[tokio::test]
+async fn a_configuration_refusal_mid_pass_stops_it_and_gives_the_calls_back_uncharged() {
+    let _slot = browser_slot().await;
+    let s = Scenario::new().await;
+    let (console, recordings) = s.console("Gone-pass1", 4).await;
+    let tenant = s.tenant("Gone Co", &console, "Gone-pass1").await;
+    s.calls(tenant, &recordings).await;
+    s.storage.delete_buckets_after_next_read();
+
+    let run = s.once().await;
+    let output = format!("{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.code, Some(1), "{output}");
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("4 call(s) wait for a recording")
+                && l.contains("SUPABASE_BUCKET")),
+        "{output}"
+    );
+    assert_calls_untouched(&s, 4, &output).await;
+    let served = console.events().downloads_served;
+    // One upload refused; at most the next download was under way when it was.
+    assert!((1..=2).contains(&served), "{served} downloads\n{output}");
+    assert_eq!(s.storage.object_count(), 0);
+    assert_eq!(s.working_files(), Vec::<std::path::PathBuf>::new());
+    s.assert_no_secrets();
+}
+
+/// Issue 14: `run` with a missing bucket keeps serving `/healthz`, says it is not ready, tries
+/// again every interval without touching a call, and gets to work once the bucket exists.
+#[tokio::test]
+async fn run_with_a_missing_bucket_is_alive_not_ready_and_retries_each_interval() {
+    use tokio::io::AsyncBufReadExt as _;
+
+    let _slot = browser_slot().await;
+    let mut s = Scenario::new().await;
+    s.env.insert("SUPABASE_BUCKET".into(), "later".into());
+    s.env.insert("SCRAPE_INTERVAL".into(), "1s".into());
+    s.env.insert("METRICS_ADDR".into(), "127.0.0.1:0".into());
+    let (console, recordings) = s.console("Later-pass1", 2).await;
+    let tenant = s.tenant("Later Co", &console, "Later-pass1").await;
+    s.calls(tenant, &recordings).await;
+
+    let mut child = s.command(&["run"]).spawn().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let sink = log.clone();
+    let reader = tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let mut log = sink.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    let stderr = || log.lock().unwrap().clone();
+    let marker = "Serving /healthz and /metrics on http://";
+    let addr = support::scenario::poll_until(Duration::from_secs(60), || {
+        let text = stderr();
+        let rest = &text[text.find(marker)? + marker.len()..];
+        let end = rest.find(|c: char| c.is_whitespace() || c == '\u{1b}')?;
+        Some(rest[..end].to_string())
+    })
+    .await
+    .unwrap_or_else(|| panic!("no metrics address logged\n{}", stderr()));
+
+    let retried = while_running(&mut child, Duration::from_secs(60), async || {
+        s.storage.bucket_reads() >= 3
+    })
+    .await;
+    assert!(retried, "a preflight every interval\n{}", stderr());
+    let http = reqwest::Client::new();
+    let get = async |path: &str| {
+        let answer = http
+            .get(format!("http://{addr}{path}"))
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        (status, answer.json::<serde_json::Value>().await.unwrap())
+    };
+    let (status, health) = get("/healthz").await;
+    assert_eq!(status, 200, "alive: {health}");
+    assert_eq!(health["ready"], false, "{health}");
+    assert_eq!(health["state"], "stopped", "{health}");
+    assert!(
+        health["reason"]
+            .as_str()
+            .unwrap()
+            .contains("SUPABASE_BUCKET"),
+        "{health}"
+    );
+    let (status, _) = get("/readyz").await;
+    assert_eq!(status, 503);
+    assert_calls_untouched(&s, 2, &stderr()).await;
+
+    s.storage.create_bucket("later");
+    let stored = while_running(&mut child, Duration::from_secs(90), async || {
+        count(
+            &s,
+            "SELECT count(*) FROM cdr_records WHERE recording_status = 'stored'",
+        )
+        .await
+            == 2
+    })
+    .await;
+    assert!(stored, "stored once the bucket exists\n{}", stderr());
+    let ready = while_running(&mut child, Duration::from_secs(30), async || {
+        get("/readyz").await.0 == 200
+    })
+    .await;
+    assert!(ready, "ready again\n{}", stderr());
+    signal(&child, libc::SIGTERM);
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("stops after SIGTERM")
+        .unwrap();
+    let _ = reader.await;
+    assert!(status.success(), "{}", stderr());
 }

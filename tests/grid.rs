@@ -14,7 +14,7 @@ use ucm_scraper::config::Settings;
 use ucm_scraper::ids::TenantId;
 use ucm_scraper::metrics::Metrics;
 use ucm_scraper::pipeline::{TenantOutcome, Worker};
-use ucm_scraper::secrets::{PasswordCipher, Secret};
+use ucm_scraper::secrets::Secret;
 
 const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
@@ -66,7 +66,8 @@ async fn pass_through(grid: &Grid, calls: usize) {
         ),
     ]);
     let settings = Settings::from_lookup(|name| vars.get(name).cloned()).unwrap();
-    let password = PasswordCipher::from_settings(&settings)
+    let password = settings
+        .password_cipher()
         .seal(&Secret::new(config.password.clone()))
         .unwrap();
     let tenant: i32 = sqlx::query_scalar(

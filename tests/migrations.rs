@@ -59,6 +59,7 @@ const WORKER_CALL_COLUMNS: &[(&str, &str)] = &[
     ("recording_bytes", "bigint"),
     ("recording_original_bytes", "bigint"),
     ("ai_triggered_at", "timestamp with time zone"),
+    ("recording_not_listed_since", "timestamp with time zone"),
 ];
 
 #[tokio::test]

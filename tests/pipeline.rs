@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use support::browser::wait_no_browsers;
+use support::console::Recording;
 use support::scenario::{poll_until, Scenario};
 use support::storage::{Fault, BUCKET};
 use support::{audio, fernet};
@@ -354,5 +355,159 @@ async fn two_once_processes_started_together_store_each_recording_once() {
         vec![1; 6],
         "each call claimed by one process only"
     );
+    s.assert_no_secrets();
+}
+
+/// Issue 13: a recording can appear on the console after its CDR row. A call the console does
+/// not list is checked again on the next passes, uncharged, while it is younger than
+/// NOT_LISTED_GRACE: stored once the console lists it, `not_on_console` only once the grace
+/// period after the call has passed.
+#[tokio::test]
+async fn a_recording_listed_late_is_stored_on_a_later_pass() {
+    let mut s = Scenario::new().await;
+    let (console, mut recordings) = s.console("Right-pass1", 4).await;
+    let tenant = s.tenant("Late Lister", &console, "Right-pass1").await;
+    // Two calls between listed ones (so the search passes their time), not listed yet.
+    let late = |callee: &str, after: &Recording| {
+        Recording::new("1000", callee, after.start_epoch + 200, s.wav.clone())
+    };
+    let (listed_late, never_listed) = (
+        late("2815999001", &recordings[1]),
+        late("2815999002", &recordings[2]),
+    );
+    recordings.extend([listed_late.clone(), never_listed.clone()]);
+    let uniqueids = s.calls(tenant, &recordings).await;
+    let (late_id, never_id) = (&uniqueids[4], &uniqueids[5]);
+    let pool = s.pool().clone();
+    let row = async |uniqueid: &str| -> (String, i32, bool) {
+        sqlx::query_as(
+            "SELECT recording_status, recording_attempts, recording_not_listed_since IS NOT NULL \
+             FROM cdr_records WHERE uniqueid = $1",
+        )
+        .bind(uniqueid)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+
+    let first = s.once().await;
+    assert!(first.ok, "{}", first.stderr);
+    let summary = first.summary_row(tenant);
+    let columns: Vec<&str> = summary.split_whitespace().collect();
+    assert_eq!(
+        columns[columns.len() - 6..columns.len() - 1],
+        ["6", "4", "0", "2", "0"],
+        "claimed, stored, failed, not listed yet, not on console\n{}",
+        first.stdout
+    );
+    for uniqueid in [late_id, never_id] {
+        assert_eq!(
+            row(uniqueid).await,
+            ("pending".to_string(), 0, true),
+            "{uniqueid}: waiting, uncharged\n{}",
+            first.stderr
+        );
+    }
+    let list = s.command(&["tenant", "list"]).output().await.unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    let counts: Vec<&str> = list
+        .lines()
+        .find(|l| l.contains("Late Lister"))
+        .unwrap_or_else(|| panic!("{list}"))
+        .split_whitespace()
+        .rev()
+        .take(3)
+        .collect();
+    assert_eq!(
+        counts,
+        ["0", "2", "2"],
+        "backlog 2, both not listed yet\n{list}"
+    );
+
+    // The console lists one of them now; the other stays missing past a short grace period.
+    console.add_recording(listed_late);
+    s.env.insert("NOT_LISTED_GRACE".into(), "30m".into());
+    let second = s.once().await;
+    assert!(second.ok, "{}", second.stderr);
+    let key = format!("tenant_{tenant}/{late_id}_recording.mp3");
+    assert_eq!(s.storage.stores_of(&key), 1, "{}", second.stderr);
+    assert_eq!(row(late_id).await, ("stored".to_string(), 1, false));
+    assert_eq!(
+        row(never_id).await,
+        ("not_on_console".to_string(), 0, true),
+        "final only after the grace period, and never charged\n{}",
+        second.stderr
+    );
+    assert_eq!(s.storage.object_count(), 5);
+    assert_eq!(
+        console.events().downloads_served,
+        5,
+        "each recording fetched once"
+    );
+    s.assert_no_secrets();
+}
+
+/// Issue 13: a required locator the console lacks (its UI changed) is not the calls' fault. The
+/// tenant stops naming the locator, and its calls go back uncharged, the one in progress
+/// included; with the selectors file fixed, the next pass stores them all on their first attempt.
+#[tokio::test]
+async fn a_missing_required_locator_gives_the_calls_back_uncharged() {
+    let mut s = Scenario::new().await;
+    let (console, recordings) = s.console("Right-pass1", 3).await;
+    let tenant = s.tenant("Changed UI", &console, "Right-pass1").await;
+    s.calls(tenant, &recordings).await;
+    let selectors = s.work.path().join("selectors");
+    std::fs::create_dir(&selectors).unwrap();
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/selectors");
+    for entry in std::fs::read_dir(shipped).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let changed = text.replace("span.sprite-download", "span.sprite-download-renamed");
+        std::fs::write(selectors.join(path.file_name().unwrap()), changed).unwrap();
+    }
+    s.env
+        .insert("SELECTORS_DIR".into(), selectors.display().to_string());
+    let pool = s.pool().clone();
+    let calls = async || -> Vec<(String, i32, bool)> {
+        sqlx::query_as(
+            "SELECT recording_status, recording_attempts, recording_lease_until IS NOT NULL \
+             FROM cdr_records WHERE tenant_id = $1 ORDER BY id",
+        )
+        .bind(tenant as i32)
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+
+    let broken = s.once().await;
+    assert!(!broken.ok, "a failed tenant makes `once` exit 1");
+    let summary = broken.summary_row(tenant);
+    assert!(
+        summary.contains("FAILED") && summary.contains("download icon not found"),
+        "{}\n{}",
+        broken.stdout,
+        broken.stderr
+    );
+    assert_eq!(
+        calls().await,
+        vec![("pending".to_string(), 0, false); 3],
+        "every call back, uncharged\n{}",
+        broken.stderr
+    );
+    let last_error: String = sqlx::query_scalar("SELECT ucm_last_error FROM tenants WHERE id = $1")
+        .bind(tenant as i32)
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert!(
+        last_error.contains("download icon not found"),
+        "tenant list shows it: {last_error}"
+    );
+
+    s.env.remove("SELECTORS_DIR");
+    let fixed = s.once().await;
+    assert!(fixed.ok, "{}", fixed.stderr);
+    assert_eq!(calls().await, vec![("stored".to_string(), 1, false); 3]);
+    assert_eq!(console.events().downloads_served, 3);
     s.assert_no_secrets();
 }

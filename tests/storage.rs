@@ -1,4 +1,4 @@
-//! The storage back-ends over real HTTP and a real directory (DESIGN.md §5, issue 4 and 6):
+//! The storage back-ends over real HTTP and a real directory (issues 4, 6 and 14):
 //! Supabase against the stand-in, which answers like Supabase, faults included.
 //! No test waits on the clock: faults are scheduled, results are counted.
 
@@ -9,13 +9,14 @@ use support::storage::quick_retries;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::storage::{Fault, StorageOptions, StorageStandIn, BUCKET, LEGACY_KEY};
+use base64::Engine as _;
+use support::storage::{Fault, StorageOptions, StorageStandIn, StoredObject, BUCKET, LEGACY_KEY};
 use ucm_scraper::config::Settings;
 use ucm_scraper::ids::{TenantId, UniqueId};
 use ucm_scraper::storage::local::LocalStore;
 use ucm_scraper::storage::retry::RetryPolicy;
 use ucm_scraper::storage::supabase::SupabaseStore;
-use ucm_scraper::storage::{self, ObjectStore, StorageError, StorageKey};
+use ucm_scraper::storage::{self, ObjectStore, PreflightError, StorageError, StorageKey};
 
 fn key(tenant: i64, uniqueid: &str) -> StorageKey {
     StorageKey::recording(TenantId(tenant), &UniqueId::parse(uniqueid).unwrap(), "mp3")
@@ -326,7 +327,7 @@ async fn too_large_for_the_bucket_is_final_for_both_kinds_of_upload() {
     // (bucket limit, object size): a standard upload, then a resumable one.
     for (limit, size) in [(1024, 4096), (8 << 20, 13 << 20)] {
         let standin = StorageStandIn::start_with(StorageOptions {
-            max_object_bytes: limit,
+            file_size_limit: Some(limit),
             ..StorageOptions::default()
         })
         .await;
@@ -464,6 +465,267 @@ async fn a_lost_answer_to_the_last_chunk_uploads_again_to_be_sure() {
     assert_eq!(standin.resumable_uploads(), 2);
     assert_eq!(standin.object_count(), 1);
     assert!(standin.object(BUCKET, key.as_str()).unwrap().bytes == std::fs::read(&file).unwrap());
+}
+
+/// A crash after the upload and before the row was marked leaves the object in the bucket: the
+/// next pass uploads the call again, over it. Supabase asks every chunk whether it may replace
+/// the object; a chunk without `x-upsert` is refused (see the next test), so this is the test the
+/// worker failed on real Supabase with long calls.
+#[tokio::test]
+async fn a_large_object_is_uploaded_again_over_the_existing_one() {
+    let standin = StorageStandIn::start().await;
+    let store = resumable_store(&standin);
+    let key = key(5, "1770395696.500");
+    standin.put(
+        BUCKET,
+        key.as_str(),
+        StoredObject {
+            bytes: vec![7; LONG_CALL - 1000],
+            content_type: "audio/wav".into(),
+        },
+    );
+    let (_dir, file) = recording(LONG_CALL);
+
+    store.put_file(&key, &file, "audio/wav").await.unwrap();
+
+    assert!(
+        standin.object(BUCKET, key.as_str()).unwrap().bytes == std::fs::read(&file).unwrap(),
+        "replaced byte for byte"
+    );
+    assert_eq!(standin.requests(), 4, "create + 3 chunks, none refused");
+    assert_eq!(standin.stores_of(key.as_str()), 1);
+    assert_eq!(standin.object_count(), 1);
+
+    // And once more over its own upload, as a second crash would make it.
+    let (_dir, again) = recording(LONG_CALL + 5);
+    store.put_file(&key, &again, "audio/wav").await.unwrap();
+    assert!(standin.object(BUCKET, key.as_str()).unwrap().bytes == std::fs::read(&again).unwrap());
+    assert_eq!(standin.stores_of(key.as_str()), 2);
+}
+
+/// What the worker used to send: `x-upsert` on the creation only. Supabase then refuses each
+/// chunk over an existing object with 409, which the old client took for an offset conflict.
+#[tokio::test]
+async fn the_stand_in_refuses_chunks_that_do_not_ask_to_replace_an_existing_object() {
+    let standin = StorageStandIn::start().await;
+    let object = "tenant_5/1770395696.501_recording.wav";
+    let existing = StoredObject {
+        bytes: vec![1; 10],
+        content_type: "audio/wav".into(),
+    };
+    standin.put(BUCKET, object, existing.clone());
+    let client = reqwest::Client::new();
+    let b64 = |v: &str| base64::engine::general_purpose::STANDARD.encode(v);
+    let created = client
+        .post(format!("{}/storage/v1/upload/resumable", standin.url))
+        .bearer_auth(LEGACY_KEY)
+        .header("apikey", LEGACY_KEY)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", "10")
+        .header(
+            "Upload-Metadata",
+            format!("bucketName {},objectName {}", b64(BUCKET), b64(object)),
+        )
+        .header("x-upsert", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let location = created.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with(&format!("{}/storage/v1/upload/resumable/", standin.url)),
+        "{location}"
+    );
+    let chunk = |upsert: bool| {
+        let mut request = client
+            .patch(&location)
+            .bearer_auth(LEGACY_KEY)
+            .header("apikey", LEGACY_KEY)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Offset", "0")
+            .header("content-type", "application/offset+octet-stream")
+            .body(vec![2u8; 10]);
+        if upsert {
+            request = request.header("x-upsert", "true");
+        }
+        request.send()
+    };
+
+    let refused = chunk(false).await.unwrap();
+    assert_eq!(refused.status(), 409);
+    assert_eq!(refused.text().await.unwrap(), "The resource already exists");
+    assert_eq!(standin.object(BUCKET, object).unwrap(), existing);
+
+    let accepted = chunk(true).await.unwrap();
+    assert_eq!(accepted.status(), 204);
+    assert_eq!(standin.object(BUCKET, object).unwrap().bytes, vec![2u8; 10]);
+}
+
+#[tokio::test]
+async fn an_interrupted_upload_over_an_existing_object_resumes_and_replaces_it() {
+    let standin = StorageStandIn::start().await;
+    let key = key(6, "1770395696.600");
+    standin.put(
+        BUCKET,
+        key.as_str(),
+        StoredObject {
+            bytes: vec![9; 100],
+            content_type: "audio/wav".into(),
+        },
+    );
+    standin.schedule([
+        None,                     // create
+        None,                     // chunk 1
+        Some(Fault::Interrupted), // chunk 2: the server keeps 3 MiB of it
+        None,                     // HEAD: offset 9 MiB
+        None,                     // the rest of chunk 2, from 9 MiB
+        None,                     // the last chunk
+    ]);
+    let store = resumable_store(&standin);
+    let (_dir, file) = recording(LONG_CALL + (3 << 20));
+
+    store.put_file(&key, &file, "audio/wav").await.unwrap();
+
+    assert!(standin.object(BUCKET, key.as_str()).unwrap().bytes == std::fs::read(&file).unwrap());
+    assert_eq!(standin.requests(), 6);
+    assert_eq!(standin.resumable_uploads(), 1, "resumed, not restarted");
+    assert_eq!(standin.stores_of(key.as_str()), 1);
+}
+
+/// The bucket read before a pass: what it says for a good configuration and for each bad one,
+/// and that it writes nothing.
+#[tokio::test]
+async fn preflight_accepts_a_usable_bucket_and_writes_nothing() {
+    let standin = StorageStandIn::start_with(StorageOptions {
+        file_size_limit: Some(50 << 20),
+        allowed_mime_types: Some(vec!["audio/*".into()]),
+        ..StorageOptions::default()
+    })
+    .await;
+    let found = store_for(&standin, quick_retries())
+        .preflight()
+        .await
+        .unwrap();
+    assert!(found.contains("\"call-recordings\""), "{found}");
+    assert!(found.contains(&(50u64 << 20).to_string()), "{found}");
+    assert_eq!(standin.bucket_reads(), 1);
+    assert_eq!((standin.requests(), standin.object_count()), (0, 0));
+}
+
+#[tokio::test]
+async fn preflight_names_a_missing_bucket_and_how_to_fix_it() {
+    let standin = StorageStandIn::start().await;
+    let store = SupabaseStore::new(&standin.settings(), "recordings", quick_retries()).unwrap();
+    let err = store.preflight().await.unwrap_err();
+    assert!(matches!(err, PreflightError::NoBucket { .. }), "{err:?}");
+    assert!(err.to_string().contains("SUPABASE_BUCKET"), "{err}");
+    assert!(err.to_string().contains("\"recordings\""), "{err}");
+    assert_eq!(
+        standin.bucket_reads(),
+        1,
+        "a configuration error is not retried"
+    );
+}
+
+#[tokio::test]
+async fn preflight_names_a_refused_key_without_printing_it() {
+    let wrong = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.wrong-signature";
+    // Behind hosted Supabase's gateway, and on a bare server, which judges the JWT itself.
+    for (gateway, status, says) in [
+        (true, 401, "Invalid API key"),
+        (false, 403, "signature verification failed"),
+    ] {
+        let standin = StorageStandIn::start_with(StorageOptions {
+            gateway,
+            ..StorageOptions::default()
+        })
+        .await;
+        let store =
+            SupabaseStore::new(&standin.settings_with_key(wrong), BUCKET, quick_retries()).unwrap();
+        let err = store.preflight().await.unwrap_err();
+        assert!(
+            matches!(&err, PreflightError::KeyRefused { status: s, .. } if *s == status),
+            "{err:?}"
+        );
+        let text = format!("{err} | {err:?}");
+        assert!(
+            text.contains("SUPABASE_SERVICE_ROLE_KEY") && text.contains(says),
+            "{text}"
+        );
+        assert!(!text.contains(wrong), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn preflight_refuses_a_bucket_too_small_or_closed_to_audio() {
+    let small = StorageStandIn::start_with(StorageOptions {
+        file_size_limit: Some(5 << 20),
+        ..StorageOptions::default()
+    })
+    .await;
+    let err = store_for(&small, quick_retries())
+        .preflight()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PreflightError::LimitTooSmall { limit, needed, .. }
+            if limit == 5 << 20 && needed == storage::TYPICAL_RECORDING_BYTES),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("file size limit"), "{err}");
+
+    let images = StorageStandIn::start_with(StorageOptions {
+        allowed_mime_types: Some(vec!["image/png".into(), "audio/mpeg".into()]),
+        ..StorageOptions::default()
+    })
+    .await;
+    let err = store_for(&images, quick_retries())
+        .preflight()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PreflightError::TypeRefused { refused, .. } if refused == "audio/wav"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn preflight_rides_out_a_busy_moment_and_reports_an_outage_as_such() {
+    let standin = StorageStandIn::start().await;
+    standin.fail_bucket_reads([Fault::Status(503), Fault::DatabaseBusy]);
+    store_for(&standin, quick_retries())
+        .preflight()
+        .await
+        .unwrap();
+    assert_eq!(standin.bucket_reads(), 3);
+
+    let down = StorageStandIn::start().await;
+    down.fail_bucket_reads([Fault::Status(502); 3]);
+    let err = store_for(&down, quick_retries())
+        .preflight()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PreflightError::Unreachable { .. }), "{err:?}");
+    assert_eq!(down.bucket_reads(), 3, "a few tries, then the pass decides");
+}
+
+#[tokio::test]
+async fn local_preflight_finds_a_storage_dir_that_cannot_be_written() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("storage");
+    let store = LocalStore::new(&dir).unwrap();
+    let found = store.preflight().await.unwrap();
+    assert!(found.contains("writable"), "{found}");
+    assert!(files_under(&dir).is_empty(), "the probe file is gone");
+
+    // Gone since start (an unmounted volume): tests run as root, which file modes do not stop.
+    std::fs::remove_dir(&dir).unwrap();
+    let err = store.preflight().await.unwrap_err();
+    assert!(
+        matches!(err, PreflightError::DirNotWritable { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("STORAGE_DIR"), "{err}");
 }
 
 /// Files in `dir` and below, relative, sorted.

@@ -12,9 +12,18 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::error::ConsoleErrorKind;
+use super::optional::Warnings;
 use super::selectors::{Bound, Selector, Strategy};
 
 pub(crate) type Step<T> = Result<T, ConsoleErrorKind>;
+
+/// What a loaded address answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Answer {
+    App,
+    /// An error document, a JSON answer, a bare page: what it was, for the log.
+    NotApp(String),
+}
 
 /// How long the worker waits for each kind of thing. Defaults suit a real console; tests shorten.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +58,8 @@ impl Default for Timeouts {
 pub(crate) struct Browser {
     client: Client,
     pub(crate) timeouts: Timeouts,
+    /// Optional elements not found this pass, each warned about once.
+    pub(crate) warnings: Warnings,
 }
 
 fn locator(bound: &Bound) -> Locator<'_> {
@@ -78,7 +89,11 @@ fn is_obstructed(e: &CmdError) -> bool {
 
 impl Browser {
     pub(crate) fn new(client: Client, timeouts: Timeouts) -> Self {
-        Self { client, timeouts }
+        Self {
+            client,
+            timeouts,
+            warnings: Warnings::default(),
+        }
     }
 
     /// The raw client, for commands fantoccini has no method for (the Grid's file endpoints);
@@ -188,13 +203,26 @@ impl Browser {
 
     /// Waits for spinners and overlays to go; a marker that never goes is left for the next step
     /// to trip over (with diagnostics), since waiting longer would not help.
+    /// `busy` is optional: a marker the browser refuses is warned about once and ignored, and
+    /// the list is read only once settled whether or not a marker showed.
     pub(crate) async fn wait_until_idle(&self, busy: &[Selector]) -> Step<()> {
         let deadline = Instant::now() + self.timeouts.element;
         for marker in busy {
             let bound = marker.plain();
-            while self.is_displayed(&bound).await? {
+            loop {
+                match self.is_displayed(&bound).await {
+                    Ok(false) => break,
+                    Ok(true) => {}
+                    Err(ConsoleErrorKind::LocatorNotFound { what, .. }) => {
+                        self.warnings
+                            .once(&bound, &format!("{what}; not waited for"));
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
                 if Instant::now() >= deadline {
-                    tracing::debug!(marker = %bound, "still busy; going on");
+                    self.warnings
+                        .once(&bound, "still shown after the element timeout; going on");
                     return Ok(());
                 }
                 tokio::time::sleep(self.timeouts.poll).await;
@@ -248,20 +276,12 @@ impl Browser {
         }
         match self.run("clicking", element.click()).await {
             Ok(()) => Ok(true),
-            Err(ConsoleErrorKind::WebDriver { source, .. })
-                if source.is_stale_element_reference() =>
-            {
-                Ok(false)
-            }
+            Err(ConsoleErrorKind::Stale { .. }) => Ok(false),
             Err(ConsoleErrorKind::WebDriver { source, .. }) if is_obstructed(&source) => {
                 let forced = self.client.execute("arguments[0].click();", vec![arg]);
                 match self.run("forcing a click", forced).await {
                     Ok(_) => Ok(true),
-                    Err(ConsoleErrorKind::WebDriver { source, .. })
-                        if source.is_stale_element_reference() =>
-                    {
-                        Ok(false)
-                    }
+                    Err(ConsoleErrorKind::Stale { .. }) => Ok(false),
                     Err(e) => Err(e),
                 }
             }
@@ -277,29 +297,59 @@ impl Browser {
             .await
     }
 
-    /// The text of an element, trimmed; a re-rendered element reads as `None`.
-    pub(crate) async fn text_of(&self, element: &Element) -> Step<Option<String>> {
-        match self.run("reading a cell", element.text()).await {
-            Ok(text) => Ok(Some(text.trim().to_string())),
-            Err(ConsoleErrorKind::WebDriver { source, .. })
-                if source.is_stale_element_reference() =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
+    /// The text of an element, trimmed; a re-rendered element is [`ConsoleErrorKind::Stale`].
+    pub(crate) async fn text_of(&self, element: &Element) -> Step<String> {
+        let text = self.run("reading a cell", element.text()).await?;
+        Ok(text.trim().to_string())
     }
 
+    /// An attribute's value (`None` when the element has none); a re-rendered element is
+    /// [`ConsoleErrorKind::Stale`].
     pub(crate) async fn attr_of(&self, element: &Element, name: &str) -> Step<Option<String>> {
-        match self.run("reading an attribute", element.attr(name)).await {
-            Ok(value) => Ok(value),
-            Err(ConsoleErrorKind::WebDriver { source, .. })
-                if source.is_stale_element_reference() =>
-            {
-                Ok(None)
+        self.run("reading an attribute", element.attr(name)).await
+    }
+
+    /// Whether a control is disabled however the UI says so: the `disabled` property or
+    /// attribute, `aria-disabled="true"`, or a class ending in `disabled` (`ant-pagination-disabled`).
+    pub(crate) async fn is_disabled(&self, element: &Element) -> Step<bool> {
+        let arg = serde_json::to_value(element).unwrap_or(json!(null));
+        let script = "var e = arguments[0]; \
+            return !!(e.disabled || e.hasAttribute('disabled') \
+              || e.getAttribute('aria-disabled') === 'true' \
+              || /(^|[\\s-])disabled(\\s|$)/.test(e.className || ''));";
+        let value = self
+            .run(
+                "reading whether a control is disabled",
+                self.client.execute(script, vec![arg]),
+            )
+            .await?;
+        Ok(value.as_bool().unwrap_or(false))
+    }
+
+    /// What kind of answer the page shown now is: the app, or an error document, a JSON
+    /// answer or another non-app page, told at once from the navigation's HTTP status, the
+    /// document type and whether it loads any script (every console app does).
+    pub(crate) async fn answer(&self) -> Step<Answer> {
+        let script = "var n = (performance.getEntriesByType('navigation') || [])[0]; \
+            return { status: (n && n.responseStatus) || 0, type: document.contentType || '', \
+                     scripts: document.scripts.length };";
+        let value = self
+            .run(
+                "reading what the page is",
+                self.client.execute(script, vec![]),
+            )
+            .await?;
+        let status = value["status"].as_u64().unwrap_or(0);
+        let kind = value["type"].as_str().unwrap_or_default().to_string();
+        let scripts = value["scripts"].as_u64().unwrap_or(0);
+        Ok(match (status, kind.as_str(), scripts) {
+            (400.., _, _) => Answer::NotApp(format!("HTTP status {status}")),
+            (_, "text/html" | "application/xhtml+xml", 1..) => Answer::App,
+            (_, "text/html" | "application/xhtml+xml", 0) => {
+                Answer::NotApp("a page without the app's script".into())
             }
-            Err(e) => Err(e),
-        }
+            _ => Answer::NotApp(format!("a {kind} answer")),
+        })
     }
 
     pub(crate) async fn screenshot(&self) -> Step<Vec<u8>> {

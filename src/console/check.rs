@@ -94,6 +94,7 @@ impl Checker<'_> {
     pub(crate) async fn recordings_page(&self) -> Step<Vec<LocatorCheck>> {
         let r = &self.set.recordings;
         let mut selectors = vec![&r.ready, &r.row];
+        selectors.extend(&r.empty);
         if let Some(search) = &r.search {
             selectors.extend(search.fields.iter().map(|(s, _)| s));
             selectors.push(&search.submit);

@@ -80,6 +80,10 @@ pub enum ConsoleErrorKind {
     RateLimited { attempts: u32 },
     #[error("the browser did not answer within {}s while {step}: is chromedriver overloaded? retried next pass", .after.as_secs())]
     Stuck { step: &'static str, after: Duration },
+    #[error("the page re-rendered while {step} and did not hold still within the wait: retried next pass")]
+    Stale { step: &'static str },
+    #[error("the Recordings list could not be read with certainty: {doubt} ({pages} page(s) read); the call is not ended and is retried next pass; if this repeats, compare the screenshot with the selectors file (README: When the UCM firmware changes)")]
+    ListUncertain { doubt: String, pages: usize },
     #[error("the browser failed while {step}: {source}")]
     WebDriver {
         step: &'static str,
@@ -115,7 +119,8 @@ impl fmt::Display for RetryNote {
 impl ConsoleError {
     /// Whether the rest of this tenant's calls should wait for the next pass: true when the
     /// console or the browser is unusable (credentials, lockout, CAPTCHA, a changed UI, a stuck
-    /// browser), false when only this call failed.
+    /// browser), false when only this call failed. A list that would not settle and a page that
+    /// re-rendered under the worker are this call's trouble: they never stop a tenant.
     pub fn is_fatal_for_pass(&self) -> bool {
         !matches!(
             self.kind,
@@ -123,6 +128,19 @@ impl ConsoleError {
                 | ConsoleErrorKind::DownloadTimeout { .. }
                 | ConsoleErrorKind::NotARecording { .. }
                 | ConsoleErrorKind::FileNameTooLong { .. }
+                | ConsoleErrorKind::ListUncertain { .. }
+                | ConsoleErrorKind::Stale { .. }
+        )
+    }
+
+    /// Whether the tenant stops and its calls go back as they were, no attempt charged: the
+    /// console lacks something the selectors file requires, which is no call's fault and costs
+    /// its timeout once per pass, not once per call. The operator fixes the file (the error
+    /// names the key) and the calls are fetched on a later pass.
+    pub fn stops_tenant_uncharged(&self) -> bool {
+        matches!(
+            self.kind,
+            ConsoleErrorKind::LocatorNotFound { .. } | ConsoleErrorKind::Selectors(_)
         )
     }
 
@@ -164,9 +182,14 @@ impl ConsoleErrorKind {
         }
     }
 
+    /// A failed WebDriver command; an element the page re-rendered under it is [`Self::Stale`],
+    /// which the page objects look up again.
     pub(crate) fn webdriver(
         step: &'static str,
     ) -> impl FnOnce(fantoccini::error::CmdError) -> Self {
-        move |source| Self::WebDriver { step, source }
+        move |source| match source.is_stale_element_reference() {
+            true => Self::Stale { step },
+            false => Self::WebDriver { step, source },
+        }
     }
 }

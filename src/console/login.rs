@@ -6,6 +6,7 @@ use tokio::time::Instant;
 
 use super::browser::{Browser, Step};
 use super::error::ConsoleErrorKind;
+use super::optional;
 use super::selectors::{SelectorCatalog, SelectorSet, Texts};
 use crate::secrets::Secret;
 
@@ -85,12 +86,15 @@ impl<'a> LoginPage<'a> {
         }
     }
 
+    /// A CAPTCHA stops the login; its locator is optional, so one the browser refuses only
+    /// costs a warning.
     async fn refuse_captcha(&self) -> Step<()> {
-        match &self.selectors.login.captcha {
-            Some(captcha) if self.browser.find(&captcha.plain()).await?.is_some() => {
-                Err(ConsoleErrorKind::Captcha)
-            }
-            _ => Ok(()),
+        let Some(captcha) = &self.selectors.login.captcha else {
+            return Ok(());
+        };
+        match optional::find(self.browser, &captcha.plain()).await? {
+            Some(_) => Err(ConsoleErrorKind::Captcha),
+            None => Ok(()),
         }
     }
 }
@@ -160,34 +164,6 @@ pub(crate) fn wait_in(line: &str) -> Option<Duration> {
     })
 }
 
-/// The firmware version the console shows after login, when the file says where: the first
-/// dotted number in the marker's text (`Firmware 1.0.27.10` → `1.0.27.10`).
-pub(crate) async fn read_firmware(
-    browser: &Browser,
-    selectors: &SelectorSet,
-) -> Step<Option<String>> {
-    let Some(marker) = &selectors.firmware_marker else {
-        return Ok(None);
-    };
-    let element = browser.wait_for(&marker.plain()).await?;
-    let text = browser.text_of(&element).await?.unwrap_or_default();
-    let attribute = match text.is_empty() {
-        true => browser
-            .attr_of(&element, "title")
-            .await?
-            .unwrap_or_default(),
-        false => text,
-    };
-    Ok(dotted_version(&attribute))
-}
-
-fn dotted_version(text: &str) -> Option<String> {
-    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .map(|w| w.trim_matches('.'))
-        .find(|w| w.contains('.') && w.split('.').all(|p| !p.is_empty()))
-        .map(str::to_string)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,15 +217,5 @@ mod tests {
         let page = "429 Too Many Requests\nOperating too frequently, retry after 1 seconds";
         let line = matching_line(page, &["too many requests".to_string()]).unwrap();
         assert_eq!(stated_wait(line, page), Some(Duration::from_secs(1)));
-    }
-
-    #[test]
-    fn firmware_versions_in_text() {
-        assert_eq!(
-            dotted_version("Firmware: 1.0.27.10").as_deref(),
-            Some("1.0.27.10")
-        );
-        assert_eq!(dotted_version("v1.0.2."), Some("1.0.2".into()));
-        assert_eq!(dotted_version("UCM6304 build 12"), None);
     }
 }

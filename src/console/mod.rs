@@ -12,10 +12,14 @@ mod browser;
 mod check;
 mod downloads;
 mod error;
+mod evidence;
 mod grid;
 mod login;
+mod optional;
 mod recordings;
+mod route;
 pub mod selectors;
+mod settled;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -303,7 +307,7 @@ impl ConsoleSession {
     #[instrument(skip_all, fields(tenant.id = %self.target.tenant_id))]
     pub async fn close(mut self) {
         if let Some(browser) = self.browser.take() {
-            log_out(&browser, &self.selectors).await;
+            optional::log_out(&browser, &self.selectors).await;
             browser.close().await;
         }
     }
@@ -357,7 +361,7 @@ impl ConsoleSession {
         let page = LoginPage::recognise(browser, &self.catalog).await?;
         page.sign_in(&self.target.username, &self.target.password)
             .await?;
-        let firmware = login::read_firmware(browser, page.selectors()).await?;
+        let firmware = optional::read_firmware(browser, page.selectors()).await?;
         let chosen = firmware
             .as_deref()
             .and_then(|v| self.catalog.for_firmware(v))
@@ -529,23 +533,6 @@ impl ConsoleSession {
         Err(ConsoleErrorKind::RateLimited {
             attempts: MAX_BACKOFFS,
         })
-    }
-}
-
-/// Clicks the file's log-out steps, best effort and only when the first is on the page now
-/// (not after a failed login or an expired session, where waiting for it would only delay).
-async fn log_out(browser: &Browser, selectors: &SelectorSet) {
-    let Some(first) = selectors.logout.first() else {
-        return;
-    };
-    if !matches!(browser.find(&first.plain()).await, Ok(Some(_))) {
-        return;
-    }
-    for step in &selectors.logout {
-        if browser.click(&step.plain(), &selectors.busy).await.is_err() {
-            tracing::debug!(step = %step.plain(), "log-out step not possible; closing anyway");
-            return;
-        }
     }
 }
 
@@ -728,10 +715,7 @@ fn capabilities(
     downloads: &DownloadDir,
     profile: Option<&std::path::Path>,
 ) -> serde_json::Map<String, serde_json::Value> {
-    let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| a.to_string()).collect();
-    if !config.headed {
-        args.push("--headless=new".into());
-    }
+    let mut args = chromium_args(config);
     if let Some(profile) = profile {
         args.push(format!("--user-data-dir={}", profile.display()));
     }
@@ -759,6 +743,28 @@ fn capabilities(
         caps.insert("acceptInsecureCerts".into(), json!(true));
     }
     caps
+}
+
+fn chromium_args(config: &BrowserConfig) -> Vec<String> {
+    let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| a.to_string()).collect();
+    if !config.headed {
+        args.push("--headless=new".into());
+    }
+    args
+}
+
+/// Starts a browser on the WebDriver server and ends it at once, opening no page (`doctor`).
+/// Asked once, without waiting for a server that does not answer: an operator is waiting.
+pub async fn try_browser(config: &BrowserConfig) -> Result<(), ConsoleErrorKind> {
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({ "args": chromium_args(config) }),
+    );
+    let client = connect_once(config, caps).await?;
+    Browser::new(client, config.timeouts).close().await;
+    Ok(())
 }
 
 /// Ends the WebDriver sessions a dead run of this worker left open (found by

@@ -1,8 +1,11 @@
-//! The console's Recordings page: open it, find a call's row, click its download control.
+//! The console's Recordings page: find a call's row, click its download control. Opening the
+//! page is in [`super::route`], reading a settled list in [`super::settled`], and the judgement
+//! that a call is not listed in [`super::evidence`].
 //!
 //! One pass over the list serves all of a tenant's calls: the rows of every page seen are kept,
 //! so a call seen earlier is found by going straight back to its page, and the search for a new
-//! one continues from the furthest page instead of starting again at page 1.
+//! one continues from the furthest page. A call not found there is looked for again from page 1
+//! before anything is concluded.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +17,9 @@ use url::Url;
 use super::browser::{Browser, Step};
 use super::downloads::{base_name, ExpectedFile};
 use super::error::ConsoleErrorKind;
+use super::evidence::{self, PageRead, PageSeen, Sought, Then};
 use super::selectors::{Bound, ListOrder, Paging, SelectorSet, Vars};
+use super::settled::{Cells, Listed, Shown};
 
 /// Pages searched at most for one call: a guard against a list that never ends.
 const MAX_PAGES: usize = 1000;
@@ -40,15 +45,6 @@ pub(crate) struct RowInfo {
     pub caller: String,
     pub callee: String,
     pub time: Option<NaiveDateTime>,
-}
-
-/// How many rows are shown, and the first and the last: another page changes the first row,
-/// "load more" the count.
-#[derive(Debug, PartialEq, Eq)]
-struct Shown {
-    count: usize,
-    first: Option<RowInfo>,
-    last: Option<RowInfo>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -110,11 +106,12 @@ impl Row {
 #[derive(Debug, Default)]
 pub(crate) struct ListState {
     /// The page shown now; `None` when the Recordings page is not open.
-    page: Option<usize>,
-    /// Rows seen on each page during this pass.
+    pub(super) page: Option<usize>,
+    /// Rows seen on each page during this pass: where to look for a call first. Never
+    /// evidence that a call is absent: the list may have moved since.
     seen: BTreeMap<usize, Vec<RowInfo>>,
-    /// Set once the last page was seen.
-    end: Option<usize>,
+    /// The route did not show the list this pass: go by the start page and the menu.
+    pub(super) route_failed: bool,
 }
 
 impl ListState {
@@ -122,10 +119,22 @@ impl ListState {
     pub(crate) fn closed(&mut self) {
         self.page = None;
     }
+}
 
-    pub(crate) fn pages_seen(&self) -> usize {
-        self.seen.len()
-    }
+/// How a search through the list ended.
+enum Search {
+    Found(Row),
+    /// Not found on the pages read, as they were read.
+    NotFound(Vec<PageSeen>),
+}
+
+/// What clicking the paging control did.
+enum Paged {
+    Next,
+    /// The control is gone or disabled, or the list has one page.
+    End,
+    /// The rows did not change within the element timeout.
+    NoChange,
 }
 
 /// The Recordings page, as one selectors file describes it.
@@ -137,11 +146,12 @@ pub(crate) struct RecordingsPage<'a> {
 }
 
 impl RecordingsPage<'_> {
-    fn tolerance(&self) -> chrono::Duration {
+    pub(super) fn tolerance(&self) -> chrono::Duration {
         self.selectors.recordings.tolerance()
     }
 
-    /// Finds the call's row, or says it is not on the console.
+    /// Finds the call's row; says it is not on the console only on the evidence of a search
+    /// from page 1 ([`evidence::not_on_console`]), and makes any doubt a retryable error.
     pub(crate) async fn find(&mut self, wanted: &Wanted) -> Step<Row> {
         if self.state.page.is_none() {
             self.open().await?;
@@ -150,52 +160,41 @@ impl RecordingsPage<'_> {
             self.search(wanted).await?;
         } else if let Some(page) = self.page_seen_with(wanted) {
             self.go_to_page(page).await?;
-        } else if self.seen_proves_absent(wanted) {
-            return Err(self.not_on_console());
         } else if let Some(&furthest) = self.state.seen.keys().next_back() {
             self.go_to_page(furthest).await?;
         }
-        self.scan_forward(wanted).await
-    }
-
-    fn not_on_console(&self) -> ConsoleErrorKind {
-        ConsoleErrorKind::NotOnConsole {
-            pages: self.state.pages_seen(),
+        let mut pages = match self.scan_forward(wanted).await? {
+            Search::Found(row) => return Ok(row),
+            Search::NotFound(pages) => pages,
+        };
+        if pages.first().is_none_or(|p| p.page != 1) {
+            // Evidence needs a search in order from page 1: start again there, once.
+            self.open().await?;
+            if self.selectors.recordings.search.is_some() {
+                self.search(wanted).await?;
+            }
+            pages = match self.scan_forward(wanted).await? {
+                Search::Found(row) => return Ok(row),
+                Search::NotFound(pages) => pages,
+            };
         }
-    }
-
-    /// Opens the list through its route, else (or when the route fails) through the menu.
-    pub(crate) async fn open(&mut self) -> Step<()> {
-        let rec = &self.selectors.recordings;
-        let ready = rec.ready.plain();
-        let mut shown = false;
-        if let Some(route) = &rec.route {
-            let url = self
-                .base_url
-                .join(route)
-                .map_err(|e| ConsoleErrorKind::LocatorNotFound {
-                    what: format!("the Recordings page address ({e})"),
-                    origin: format!("{}: recordings.route", self.selectors.file.display()),
-                    selector: route.clone(),
-                })?;
-            self.browser.goto(url.as_str()).await?;
-            match self.browser.wait_for(&ready).await {
-                Ok(_) => shown = true,
-                Err(e) if rec.menu.is_empty() => return Err(e),
-                Err(_) => tracing::debug!("the route did not show the recordings; using the menu"),
+        let sought = Sought {
+            start: wanted.local_start,
+            tolerance: self.tolerance(),
+            newest_first: self.selectors.recordings.order == ListOrder::NewestFirst,
+        };
+        match evidence::not_on_console(&pages, &sought) {
+            Ok(()) => Err(ConsoleErrorKind::NotOnConsole { pages: pages.len() }),
+            Err(doubt) => {
+                tracing::warn!(%doubt, "The Recordings list gave no certain answer for this call");
+                // The next call starts from a fresh list.
+                self.state.closed();
+                Err(ConsoleErrorKind::ListUncertain {
+                    doubt: doubt.to_string(),
+                    pages: pages.len(),
+                })
             }
         }
-        if !shown {
-            for item in &rec.menu {
-                self.browser
-                    .click(&item.plain(), &self.selectors.busy)
-                    .await?;
-            }
-            self.browser.wait_for(&ready).await?;
-        }
-        self.browser.wait_until_idle(&self.selectors.busy).await?;
-        self.state.page = Some(1);
-        Ok(())
     }
 
     async fn search(&mut self, wanted: &Wanted) -> Step<()> {
@@ -212,7 +211,6 @@ impl RecordingsPage<'_> {
         self.browser.wait_until_idle(&self.selectors.busy).await?;
         // Results differ per search: what was seen says nothing about them.
         self.state.seen.clear();
-        self.state.end = None;
         self.state.page = Some(1);
         Ok(())
     }
@@ -231,51 +229,68 @@ impl RecordingsPage<'_> {
             .map(|(_, page)| page)
     }
 
-    /// Whether the pages seen, from the first on, already pass the call's time (newest first).
-    fn seen_proves_absent(&self, wanted: &Wanted) -> bool {
+    /// Reads pages from the current one on until the call's row, its time passed, the end of
+    /// the list, or a read that cannot be trusted; says what each page showed.
+    async fn scan_forward(&mut self, wanted: &Wanted) -> Step<Search> {
         let tolerance = self.tolerance();
-        let contiguous = self
-            .state
-            .seen
-            .keys()
-            .copied()
-            .eq(1..=self.state.seen.len());
         let newest_first = self.selectors.recordings.order == ListOrder::NewestFirst;
-        let passed = self
-            .state
-            .seen
-            .values()
-            .flatten()
-            .any(|r| wanted.is_newer_than(r, tolerance));
-        let ended = self
-            .state
-            .end
-            .is_some_and(|end| end == self.state.seen.len());
-        contiguous && ((newest_first && passed) || ended)
-    }
-
-    /// Reads pages from the current one on until the call's row, its time passed, or the end.
-    async fn scan_forward(&mut self, wanted: &Wanted) -> Step<Row> {
-        let tolerance = self.tolerance();
+        let mut pages = Vec::new();
         for _ in 0..MAX_PAGES {
             let page = self.state.page.unwrap_or(1);
             if let Some(row) = self.row_still_shown(page, wanted).await? {
-                return Ok(row);
+                return Ok(Search::Found(row));
             }
-            let rows = self.read_rows().await?;
+            let rows = match self.read_settled().await? {
+                Listed::Rows(rows) => rows,
+                Listed::Not(read) => {
+                    pages.push(PageSeen {
+                        page,
+                        read,
+                        then: Then::End,
+                    });
+                    return Ok(Search::NotFound(pages));
+                }
+            };
             let best = best_match(&rows, wanted, tolerance);
-            let passed = self.selectors.recordings.order == ListOrder::NewestFirst
-                && rows.iter().any(|r| wanted.is_newer_than(r, tolerance));
+            let passed = newest_first && rows.iter().any(|r| wanted.is_newer_than(r, tolerance));
+            let times = rows.iter().map(|r| r.time).collect();
             self.state.seen.insert(page, rows);
             if let Some(info) = best {
                 tracing::debug!(page, file = ?info.file, "found the recording's row");
-                return Ok(Row { page, info });
+                return Ok(Search::Found(Row { page, info }));
             }
-            if passed || !self.next_page().await? {
-                return Err(self.not_on_console());
+            let mut seen = PageSeen {
+                page,
+                read: PageRead::Settled(times),
+                then: Then::Stopped,
+            };
+            if passed {
+                pages.push(seen);
+                return Ok(Search::NotFound(pages));
+            }
+            match self.next_page().await? {
+                Paged::Next => {
+                    seen.then = Then::Next;
+                    pages.push(seen);
+                }
+                Paged::End => {
+                    seen.then = Then::End;
+                    pages.push(seen);
+                    return Ok(Search::NotFound(pages));
+                }
+                Paged::NoChange => {
+                    seen.then = Then::Next;
+                    pages.push(seen);
+                    pages.push(PageSeen {
+                        page: page + 1,
+                        read: PageRead::Unsettled,
+                        then: Then::Stopped,
+                    });
+                    return Ok(Search::NotFound(pages));
+                }
             }
         }
-        Err(self.not_on_console())
+        Ok(Search::NotFound(pages))
     }
 
     /// The call's row from what this page showed before, when one lookup by its file name
@@ -297,105 +312,51 @@ impl RecordingsPage<'_> {
         Ok(self.browser.find(&bound).await?.map(|_| Row { page, info }))
     }
 
-    /// What every row shown says.
-    async fn read_rows(&self) -> Step<Vec<RowInfo>> {
-        self.browser.wait_until_idle(&self.selectors.busy).await?;
-        let elements = self
-            .browser
-            .find_all(&self.selectors.recordings.row.plain())
-            .await?;
-        let mut rows = Vec::with_capacity(elements.len());
-        for element in &elements {
-            rows.push(self.read_row(element).await?);
-        }
-        Ok(rows)
-    }
-
-    /// Enough of the rows shown to tell that a click changed them, for a fraction of the
-    /// round trips of reading them all.
-    async fn shown(&self) -> Step<Shown> {
-        self.browser.wait_until_idle(&self.selectors.busy).await?;
-        let elements = self
-            .browser
-            .find_all(&self.selectors.recordings.row.plain())
-            .await?;
-        let (first, last) = match (elements.first(), elements.last()) {
-            (Some(first), Some(last)) => (
-                Some(self.read_row(first).await?),
-                Some(self.read_row(last).await?),
-            ),
-            _ => (None, None),
-        };
-        Ok(Shown {
-            count: elements.len(),
-            first,
-            last,
-        })
-    }
-
-    async fn read_row(&self, row: &Element) -> Step<RowInfo> {
-        let rec = &self.selectors.recordings;
-        let file = match &rec.file_attribute {
-            Some(name) => self.browser.attr_of(row, name).await?,
-            None => None,
-        };
-        let cell = |selector: &super::selectors::Selector| {
-            let bound = selector.plain();
-            async move {
-                let element = self
-                    .browser
-                    .find_in(row, &bound)
-                    .await?
-                    .ok_or_else(|| ConsoleErrorKind::missing(&bound))?;
-                Ok::<_, ConsoleErrorKind>(self.browser.text_of(&element).await?.unwrap_or_default())
-            }
-        };
-        let time_text = cell(&rec.time).await?;
-        Ok(RowInfo {
-            file,
-            caller: cell(&rec.caller).await?,
-            callee: cell(&rec.callee).await?,
-            time: NaiveDateTime::parse_from_str(&time_text, &rec.time_format).ok(),
-        })
-    }
-
-    /// Shows the next rows; `false` at the end of the list.
-    async fn next_page(&mut self) -> Step<bool> {
+    /// Shows the next rows: `End` when the control is gone or disabled.
+    async fn next_page(&mut self) -> Step<Paged> {
         let page = self.state.page.unwrap_or(1);
         let more = match &self.selectors.recordings.paging {
-            Paging::None => None,
-            Paging::NextButton { next, .. } => Some(next.plain()),
-            Paging::LoadMore { button } => Some(button.plain()),
+            Paging::None => return Ok(Paged::End),
+            Paging::NextButton { next, .. } => next.plain(),
+            Paging::LoadMore { button } => button.plain(),
         };
-        let Some(more) = more else {
-            self.state.end = Some(page);
-            return Ok(false);
-        };
-        let Some(button) = self.browser.find(&more).await? else {
-            self.state.end = Some(page);
-            return Ok(false);
-        };
-        let before = self.shown().await?;
-        if !self.browser.click_element(&button).await? {
-            self.browser.click(&more, &self.selectors.busy).await?;
+        let deadline = Instant::now() + self.browser.timeouts.element;
+        loop {
+            let Some(button) = self.browser.find(&more).await? else {
+                return Ok(Paged::End);
+            };
+            let before = self.shown().await?;
+            let clicked = match self.browser.is_disabled(&button).await {
+                Ok(true) => return Ok(Paged::End),
+                Ok(false) => self.browser.click_element(&button).await?,
+                Err(ConsoleErrorKind::Stale { .. }) => false,
+                Err(e) => return Err(e),
+            };
+            if clicked {
+                if !self.await_new_rows(&before).await? {
+                    return Ok(Paged::NoChange);
+                }
+                self.state.page = Some(page + 1);
+                return Ok(Paged::Next);
+            }
+            // The control was re-rendered under the click: find it again, within the wait.
+            if Instant::now() >= deadline {
+                return Ok(Paged::NoChange);
+            }
+            tokio::time::sleep(self.browser.timeouts.poll).await;
         }
-        self.await_new_rows(&before, &more).await?;
-        self.state.page = Some(page + 1);
-        Ok(true)
     }
 
-    /// Waits until the rows differ from `before` (a new page rendered, or more rows loaded).
-    async fn await_new_rows(&self, before: &Shown, clicked: &Bound) -> Step<()> {
+    /// Waits until the rows differ from `before` (a new page rendered, more rows loaded, or
+    /// the list cleared while it loads); false when they did not within the element timeout.
+    async fn await_new_rows(&self, before: &Shown) -> Step<bool> {
         let deadline = Instant::now() + self.browser.timeouts.element;
         loop {
             if self.shown().await? != *before {
-                return Ok(());
+                return Ok(true);
             }
             if Instant::now() >= deadline {
-                return Err(ConsoleErrorKind::missing_because(
-                    clicked,
-                    " did not show new rows when clicked",
-                ));
+                return Ok(false);
             }
             // The next page renders within a list request; a quick look again finds it early.
             tokio::time::sleep(self.browser.timeouts.poll / 5).await;
@@ -403,7 +364,8 @@ impl RecordingsPage<'_> {
     }
 
     /// Shows page `target` (for "load more", the rows up to it): a direct page link when the
-    /// file has one and it is shown, else the next button from here, or from page 1 going back.
+    /// file has one and it is shown, else the next button from here, or from page 1 going
+    /// back. Stops short when paging stops working; the next read tells.
     async fn go_to_page(&mut self, target: usize) -> Step<()> {
         let current = self.state.page.unwrap_or(1);
         let paging = &self.selectors.recordings.paging;
@@ -417,8 +379,9 @@ impl RecordingsPage<'_> {
             let link = link.bind(&Vars::default().with("page", target.to_string()));
             if let Some(element) = self.browser.find(&link).await? {
                 let before = self.shown().await?;
-                if self.browser.click_element(&element).await? {
-                    self.await_new_rows(&before, &link).await?;
+                if self.browser.click_element(&element).await?
+                    && self.await_new_rows(&before).await?
+                {
                     self.state.page = Some(target);
                     return Ok(());
                 }
@@ -429,7 +392,7 @@ impl RecordingsPage<'_> {
             self.open().await?;
         }
         while self.state.page.unwrap_or(1) < target {
-            if !self.next_page().await? {
+            if !matches!(self.next_page().await?, Paged::Next) {
                 break;
             }
         }
@@ -440,7 +403,8 @@ impl RecordingsPage<'_> {
     /// before `not_before`: the row is found first, so the click follows the console's gap at
     /// once. Returns once the click is done: the console's check and download requests follow
     /// it, so the gap is timed from there (timing it from the click's start drew refusals on a
-    /// busy host).
+    /// busy host). A row or control that re-renders, or is drawn in steps, is looked up again
+    /// within the element timeout.
     pub(crate) async fn click_download(
         &mut self,
         row: &Row,
@@ -451,47 +415,80 @@ impl RecordingsPage<'_> {
         }
         self.go_to_page(row.page).await?;
         let download = self.selectors.recordings.download.plain();
-        for _ in 0..3 {
+        let deadline = Instant::now() + self.browser.timeouts.element;
+        let mut row_seen = false;
+        loop {
             self.browser.wait_until_idle(&self.selectors.busy).await?;
-            let element = self.locate(row).await?;
-            let icon = self
-                .browser
-                .find_in(&element, &download)
-                .await?
-                .ok_or_else(|| ConsoleErrorKind::missing(&download))?;
-            if let Some(at) = not_before {
-                // The console's gap between downloads: the pacing itself.
-                tokio::time::sleep_until(at).await;
+            match self.try_click_download(row, &download, not_before).await {
+                Ok(Click::Done(at)) => return Ok(at),
+                Ok(Click::NoControl) => row_seen = true,
+                Ok(Click::NoRow) | Err(ConsoleErrorKind::Stale { .. }) => {}
+                Err(e) => return Err(e),
             }
-            if self.browser.click_element(&icon).await? {
-                return Ok(Instant::now());
+            if Instant::now() >= deadline {
+                return Err(match row_seen {
+                    true => ConsoleErrorKind::missing(&download),
+                    false => ConsoleErrorKind::ListUncertain {
+                        doubt: format!(
+                            "the row for {} → {} at {:?} was no longer on page {} when its download was to be clicked",
+                            row.info.caller, row.info.callee, row.info.time, row.page
+                        ),
+                        pages: row.page,
+                    },
+                });
             }
+            tokio::time::sleep(self.browser.timeouts.poll).await;
         }
-        Err(ConsoleErrorKind::missing_because(
-            &download,
-            " (the row kept re-rendering)",
-        ))
     }
 
-    /// The row's element on the page shown now.
-    async fn locate(&self, row: &Row) -> Step<Element> {
+    /// One try at the click.
+    async fn try_click_download(
+        &self,
+        row: &Row,
+        download: &Bound,
+        not_before: Option<Instant>,
+    ) -> Step<Click> {
+        let Some(element) = self.locate(row).await? else {
+            return Ok(Click::NoRow);
+        };
+        let Some(icon) = self.browser.find_in(&element, download).await? else {
+            return Ok(Click::NoControl);
+        };
+        if let Some(at) = not_before {
+            // The console's gap between downloads: the pacing itself.
+            tokio::time::sleep_until(at).await;
+        }
+        Ok(match self.browser.click_element(&icon).await? {
+            true => Click::Done(Instant::now()),
+            false => Click::NoRow,
+        })
+    }
+
+    /// The row's element on the page shown now, if it is there.
+    async fn locate(&self, row: &Row) -> Step<Option<Element>> {
         let rec = &self.selectors.recordings;
         if let (Some(file), Some(by_file)) = (&row.info.file, &rec.row_for_file) {
             let bound = by_file.bind(&Vars::default().with("file", file.clone()));
-            return self.browser.wait_for(&bound).await;
+            return self.browser.find(&bound).await;
         }
-        let elements = self.browser.find_all(&rec.row.plain()).await?;
-        for element in elements {
-            if self.read_row(&element).await? == row.info {
-                return Ok(element);
+        for element in self.browser.find_all(&rec.row.plain()).await? {
+            match self.read_row(&element).await? {
+                Cells::Read(info) if info == row.info => return Ok(Some(element)),
+                Cells::Redrawn => return Ok(None),
+                _ => {}
             }
         }
-        let note = format!(
-            " for {} → {} at {:?} (it moved)",
-            row.info.caller, row.info.callee, row.info.time
-        );
-        Err(ConsoleErrorKind::missing_because(&rec.row.plain(), &note))
+        Ok(None)
     }
+}
+
+/// One try at clicking a row's download control.
+enum Click {
+    Done(Instant),
+    /// The row is not (or no longer) shown, or went stale under the click.
+    NoRow,
+    /// The row is shown without the control (yet).
+    NoControl,
 }
 
 /// The row that matches the call best (by file name before caller, callee and time).

@@ -198,6 +198,9 @@ pub struct RecordingsSelectors {
     /// Clicked in order to reach the page when there is no route or it does not show the list.
     pub menu: Vec<Selector>,
     pub ready: Selector,
+    /// Shown instead of rows when the list is empty ("No data"); optional. Without it, an
+    /// empty list counts as empty only once it has stayed empty for the element timeout.
+    pub empty: Option<Selector>,
     pub row: Selector,
     /// A row found straight by its recording file (`{file}`).
     pub row_for_file: Option<Selector>,
@@ -276,6 +279,7 @@ impl SelectorSet {
         all.extend(&self.firmware_marker);
         all.extend(&r.menu);
         all.extend([&r.ready, &r.row]);
+        all.extend(&r.empty);
         all.extend(&r.row_for_file);
         all.extend([&r.caller, &r.callee, &r.time, &r.download]);
         if let Some(search) = &r.search {
@@ -445,6 +449,7 @@ struct RawRecordings {
     #[serde(default)]
     menu: Vec<RawSelector>,
     ready: RawSelector,
+    empty: Option<RawSelector>,
     row: RawSelector,
     row_for_file: Option<RawSelector>,
     file_attribute: Option<String>,
@@ -672,6 +677,7 @@ impl Builder<'_> {
             route: r.route,
             menu: self.list("recordings.menu", r.menu)?,
             ready: self.one("recordings.ready", r.ready, &[])?,
+            empty: self.opt("recordings.empty", r.empty, &[])?,
             row: self.one("recordings.row", r.row, &[])?,
             row_for_file: self.opt("recordings.row_for_file", r.row_for_file, CALL_PLACEHOLDERS)?,
             file_attribute: r.file_attribute,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use tracing::instrument;
 
-use super::{ObjectStore, StorageError, StorageKey};
+use super::{ObjectStore, PreflightError, StorageError, StorageKey};
 
 #[derive(Debug, Clone)]
 pub struct LocalStore {
@@ -60,6 +60,26 @@ impl ObjectStore for LocalStore {
 
     fn location(&self, key: &StorageKey) -> String {
         self.target(key).display().to_string()
+    }
+
+    /// Creates and removes a temp file in STORAGE_DIR: the directory exists and this user may
+    /// write there (a read-only mount, wrong owner or full disk shows here, not on every call).
+    async fn preflight(&self) -> Result<String, PreflightError> {
+        let root = self.root.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let probe = tempfile::Builder::new()
+                .prefix(".preflight-")
+                .tempfile_in(&root)?;
+            probe.as_file().sync_all()?;
+            probe.close()
+        })
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)));
+        written.map_err(|source| PreflightError::DirNotWritable {
+            dir: self.root.clone(),
+            source,
+        })?;
+        Ok(format!("STORAGE_DIR {} is writable", self.root.display()))
     }
 }
 

@@ -6,6 +6,10 @@
 //!
 //! Both are idempotent upserts under the same key, so the pipeline can upload first and record
 //! the key in `cdr_records` second: a crash in between costs one harmless re-upload.
+//!
+//! Both also have a [`ObjectStore::preflight`]: a check that writes no object, run before each
+//! pass opens a browser, so that a bucket that does not exist or a refused key stops the pass
+//! before any call is downloaded and charged an attempt.
 
 pub mod local;
 pub mod retry;
@@ -65,7 +69,21 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     /// Where the object is, for logs and the demo ("supabase://call-recordings/tenant_1/..." or
     /// the local path).
     fn location(&self, key: &StorageKey) -> String;
+
+    /// Whether recordings can be stored at all, checked without storing one: the bucket exists,
+    /// the key is accepted and the bucket takes a long call's recording (Supabase), or the
+    /// directory is writable (local). Returns what was found, for `doctor`.
+    async fn preflight(&self) -> Result<String, PreflightError>;
 }
+
+/// The smallest file size limit a bucket may have: an hour-long call as the MP3 the speech
+/// policy writes for a phone line (8 kHz mono, 24 kbps), 10.8 MB. Below it, ordinary long calls
+/// would be refused every day; above it, only the odd WAV fallback of a long call is, which fails
+/// that call alone.
+pub const TYPICAL_RECORDING_BYTES: u64 = 3600 * 24_000 / 8;
+
+/// The content types the worker uploads: MP3, and WAV when the transcoder keeps the original.
+pub const CONTENT_TYPES: [&str; 2] = ["audio/mpeg", "audio/wav"];
 
 /// Supabase when configured, else the local `STORAGE_DIR`.
 pub fn from_settings(settings: &Settings) -> Result<Arc<dyn ObjectStore>, StorageError> {
@@ -166,6 +184,107 @@ pub enum StorageError {
 
     #[error("storage is misconfigured: {0}")]
     Config(String),
+}
+
+impl StorageError {
+    /// A refusal no call can get past until an operator changes the configuration (the key, the
+    /// bucket's name): the pass stops and gives its calls back uncharged instead of burning
+    /// them one by one.
+    pub fn is_configuration(&self) -> bool {
+        match self {
+            Self::Unauthorized { .. } | Self::BucketNotFound { .. } => true,
+            // The local store's own directory refusing writes: every call would meet it.
+            Self::Io { action, source, .. } => {
+                STORE_SIDE_ACTIONS.contains(action)
+                    && matches!(
+                        source.kind(),
+                        std::io::ErrorKind::PermissionDenied
+                            | std::io::ErrorKind::ReadOnlyFilesystem
+                    )
+            }
+            _ => false,
+        }
+    }
+}
+
+/// [`StorageError::Io`] actions on the store's side (STORAGE_DIR), as opposed to reading the
+/// recording being stored.
+const STORE_SIDE_ACTIONS: [&str; 3] = ["create directory", "create a temp file in", "rename into"];
+
+/// Why storage cannot take recordings, found by [`ObjectStore::preflight`] before a pass. Each
+/// message says what to fix; none contains the service-role key.
+#[derive(Debug, thiserror::Error)]
+pub enum PreflightError {
+    #[error(
+        "Supabase refused SUPABASE_SERVICE_ROLE_KEY reading bucket {bucket:?} (HTTP {status}: \
+         {message}): copy the service_role (or sb_secret_) key of the project at SUPABASE_URL \
+         from the Supabase dashboard, Settings → API"
+    )]
+    KeyRefused {
+        bucket: String,
+        status: u16,
+        message: String,
+    },
+
+    #[error(
+        "bucket {bucket:?} does not exist in the Supabase project at SUPABASE_URL: create it \
+         (Storage → New bucket) or set SUPABASE_BUCKET to the bucket's name"
+    )]
+    NoBucket { bucket: String },
+
+    #[error(
+        "bucket {bucket:?} takes files of at most {limit} bytes, less than an hour-long call's \
+         recording ({needed} bytes): raise its file size limit in Supabase (Storage → the \
+         bucket → Edit bucket) to at least {needed} bytes, or remove it"
+    )]
+    LimitTooSmall {
+        bucket: String,
+        limit: u64,
+        needed: u64,
+    },
+
+    #[error(
+        "bucket {bucket:?} does not take {refused} files (it allows {allowed}): add audio/mpeg \
+         and audio/wav (or audio/*) to its allowed MIME types in Supabase, or clear them"
+    )]
+    TypeRefused {
+        bucket: String,
+        refused: String,
+        allowed: String,
+    },
+
+    #[error(
+        "Supabase did not answer reading bucket {bucket:?} ({detail}): check SUPABASE_URL, the \
+         network and Supabase's status page"
+    )]
+    Unreachable { bucket: String, detail: String },
+
+    #[error(
+        "Supabase answered HTTP {status} reading bucket {bucket:?} ({message}): check that \
+         SUPABASE_URL is the project's URL, https://<project>.supabase.co"
+    )]
+    Unexpected {
+        bucket: String,
+        status: u16,
+        message: String,
+    },
+
+    #[error(
+        "STORAGE_DIR {} is not writable ({source}): let the worker's user write there, or set \
+         STORAGE_DIR to a directory it can write",
+        dir.display()
+    )]
+    DirNotWritable {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl retry::Retryable for PreflightError {
+    fn retryable(&self) -> bool {
+        matches!(self, Self::Unreachable { .. })
+    }
 }
 
 impl retry::Retryable for StorageError {

@@ -16,6 +16,15 @@
 //! above 6 MB: `POST /storage/v1/upload/resumable` creates the upload, `PATCH` sends 6 MiB
 //! chunks, `HEAD` tells where to resume after a failure. The file is read into memory once
 //! (recordings are megabytes, not gigabytes).
+//!
+//! Supabase reads `x-upsert` afresh on every TUS request, not once per upload: each `PATCH`
+//! is checked as "may this request create the object, or replace it?". A `PATCH` without the
+//! header over an object that already exists is refused with 409 "The resource already exists",
+//! so the header goes on the creation and on every chunk.
+//!
+//! Before a pass, [`ObjectStore::preflight`] reads the bucket (`GET /storage/v1/bucket/{id}`,
+//! which writes nothing): a missing bucket, a refused key, a file size limit below a long call's
+//! recording or MIME types that leave out audio stop the pass before any call is claimed.
 
 use std::path::Path;
 use std::time::Duration;
@@ -27,8 +36,10 @@ use reqwest::StatusCode;
 use tracing::instrument;
 use url::Url;
 
-use super::retry::RetryPolicy;
-use super::{ObjectStore, StorageError, StorageKey};
+use super::retry::{NoAnswer, RetryPolicy};
+use super::{
+    ObjectStore, PreflightError, StorageError, StorageKey, CONTENT_TYPES, TYPICAL_RECORDING_BYTES,
+};
 use crate::config::SupabaseSettings;
 use crate::secrets::Secret;
 
@@ -36,6 +47,8 @@ use crate::secrets::Secret;
 /// smaller): Supabase's TUS endpoint requires 6 MiB chunks.
 pub const TUS_CHUNK_BYTES: u64 = 6 * 1024 * 1024;
 const TUS_VERSION: &str = "1.0.0";
+/// The bucket read before a pass answers in milliseconds; one that hangs longer is an outage.
+const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 pub struct SupabaseStore {
@@ -262,21 +275,29 @@ impl SupabaseStore {
             }
         }
         let end = (offset + TUS_CHUNK_BYTES).min(size);
+        // Supabase judges each chunk on its own: without x-upsert here, a chunk of an upload
+        // that replaces an existing object is refused as a duplicate.
         let request = self
             .client
             .patch(upload.clone())
             .header("Tus-Resumable", TUS_VERSION)
             .header("Upload-Offset", offset)
+            .header("x-upsert", "true")
             .header(CONTENT_TYPE, "application/offset+octet-stream")
             .body(body.slice(offset as usize..end as usize));
         match self.send(key, size, request, attempt).await {
             Ok(response) => Ok(Some(upload_offset(&response).unwrap_or(end))),
-            // In TUS a 409 is an offset conflict (the server has more or less than we thought):
-            // the retry asks for the offset and goes on from there.
-            Err(StorageError::Duplicate { key }) => Err(StorageError::Unavailable {
+            // Any other 409 of a chunk is TUS's offset conflict (the server has more or less than
+            // we thought): the retry asks for the offset and goes on from there.
+            Err(StorageError::Rejected {
                 key,
                 status: 409,
-                message: "upload offset conflict".into(),
+                message,
+                ..
+            }) => Err(StorageError::Unavailable {
+                key,
+                status: 409,
+                message,
                 attempts: attempt,
                 retry_after_secs: None,
             }),
@@ -293,27 +314,11 @@ impl SupabaseStore {
         text: &str,
         attempt: u32,
     ) -> StorageError {
-        // A server may quote the credential it refused; it must not reach a log through us.
-        let secret = self.service_role_key.expose();
-        let scrub = |text: String| text.replace(secret.as_str(), "***");
-        let body: ErrorBody = serde_json::from_str(text).unwrap_or_default();
-        let reported = match &body.status_code {
-            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
-            Some(serde_json::Value::Number(n)) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
-            _ => None,
-        }
-        .unwrap_or(http.as_u16());
-        let code = scrub(
-            body.code
-                .clone()
-                .or_else(|| body.error.clone())
-                .unwrap_or_default(),
-        );
-        let message = scrub(
-            body.message
-                .or(body.error)
-                .unwrap_or_else(|| text.chars().take(200).collect()),
-        );
+        let Refusal {
+            status: reported,
+            code,
+            message,
+        } = self.refusal(http, text);
         let key = key.to_string();
         let unavailable = |status| StorageError::Unavailable {
             key: key.clone(),
@@ -339,7 +344,11 @@ impl SupabaseStore {
                     key,
                 }
             }
-            409 => StorageError::Duplicate { key },
+            // The object exists and the request did not ask to replace it. (TUS's own 409, an
+            // offset conflict, says something else and is told apart by the chunk's sender.)
+            409 if code == "ResourceAlreadyExists" || message.contains("already exists") => {
+                StorageError::Duplicate { key }
+            }
             413 => StorageError::TooLarge { key, bytes: size },
             _ => StorageError::Rejected {
                 key,
@@ -348,6 +357,143 @@ impl SupabaseStore {
                 message,
             },
         }
+    }
+
+    /// Reads a refusal's real status, code and message, scrubbed of the key.
+    fn refusal(&self, http: StatusCode, text: &str) -> Refusal {
+        // A server may quote the credential it refused; it must not reach a log through us.
+        let secret = self.service_role_key.expose();
+        let scrub = |text: String| text.replace(secret.as_str(), "***");
+        let body: ErrorBody = serde_json::from_str(text).unwrap_or_default();
+        let status = match &body.status_code {
+            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+            Some(serde_json::Value::Number(n)) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+            _ => None,
+        }
+        .unwrap_or(http.as_u16());
+        let code = scrub(
+            body.code
+                .clone()
+                .or_else(|| body.error.clone())
+                .unwrap_or_default(),
+        );
+        let message = scrub(
+            body.message
+                .or(body.error)
+                .unwrap_or_else(|| text.trim().chars().take(200).collect()),
+        );
+        Refusal {
+            status,
+            code,
+            message,
+        }
+    }
+
+    /// `GET /storage/v1/bucket/{id}`: the bucket's settings, read with the service-role key.
+    async fn read_bucket(&self) -> Result<BucketInfo, PreflightError> {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .expect("checked in new(): a base URL")
+            .pop_if_empty()
+            .extend(["storage", "v1", "bucket", &self.bucket]);
+        let unreachable = |e: reqwest::Error| PreflightError::Unreachable {
+            bucket: self.bucket.clone(),
+            detail: NoAnswer::from(e).to_string(),
+        };
+        let response = self
+            .client
+            .get(url)
+            .timeout(self.policy.request_timeout.min(PREFLIGHT_TIMEOUT))
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let http = response.status();
+        let text = response.text().await.map_err(unreachable)?;
+        if http.is_success() {
+            return serde_json::from_str(&text).map_err(|e| PreflightError::Unexpected {
+                bucket: self.bucket.clone(),
+                status: http.as_u16(),
+                message: format!("not a bucket's description: {e}"),
+            });
+        }
+        let Refusal {
+            status,
+            code,
+            message,
+        } = self.refusal(http, &text);
+        let bucket = self.bucket.clone();
+        Err(match status {
+            429 | 423 | 500..=599 => PreflightError::Unreachable {
+                bucket,
+                detail: format!("HTTP {status}: {message}"),
+            },
+            _ if http.is_server_error() || http == StatusCode::TOO_MANY_REQUESTS => {
+                PreflightError::Unreachable {
+                    bucket,
+                    detail: format!("HTTP {http}: {message}"),
+                }
+            }
+            401 | 403 => PreflightError::KeyRefused {
+                bucket,
+                status,
+                message,
+            },
+            404 if code == "NoSuchBucket" || message.contains("Bucket not found") => {
+                PreflightError::NoBucket { bucket }
+            }
+            _ => PreflightError::Unexpected {
+                bucket,
+                status,
+                message,
+            },
+        })
+    }
+
+    /// A bucket that exists still refuses our recordings when its limits leave them out.
+    fn judge_bucket(&self, info: &BucketInfo) -> Result<String, PreflightError> {
+        if let Some(limit) = info.file_size_limit.filter(|&l| l > 0) {
+            if limit < TYPICAL_RECORDING_BYTES {
+                return Err(PreflightError::LimitTooSmall {
+                    bucket: self.bucket.clone(),
+                    limit,
+                    needed: TYPICAL_RECORDING_BYTES,
+                });
+            }
+        }
+        if let Some(allowed) = info.allowed_mime_types.as_ref().filter(|a| !a.is_empty()) {
+            let refused: Vec<&str> = CONTENT_TYPES
+                .into_iter()
+                .filter(|wanted| !allowed.iter().any(|a| mime_allows(a, wanted)))
+                .collect();
+            if !refused.is_empty() {
+                return Err(PreflightError::TypeRefused {
+                    bucket: self.bucket.clone(),
+                    refused: refused.join(", "),
+                    allowed: allowed.join(", "),
+                });
+            }
+        }
+        let limit = match info.file_size_limit.filter(|&l| l > 0) {
+            Some(limit) => format!("files up to {limit} bytes"),
+            None => "no file size limit of its own".to_string(),
+        };
+        Ok(format!(
+            "bucket {:?} at {} exists, the key is accepted, {limit}",
+            self.bucket,
+            self.base.origin().ascii_serialization()
+        ))
+    }
+}
+
+/// Whether a bucket's allowed MIME type (`audio/mpeg`, `audio/*`) takes `wanted`, as Supabase
+/// compares them: type and subtype, or the type with a `*` subtype.
+fn mime_allows(allowed: &str, wanted: &str) -> bool {
+    match (allowed.split_once('/'), wanted.split_once('/')) {
+        (Some((a_type, a_sub)), Some((w_type, w_sub))) => {
+            a_type.eq_ignore_ascii_case(w_type)
+                && (a_sub == "*" || a_sub.eq_ignore_ascii_case(w_sub))
+        }
+        _ => false,
     }
 }
 
@@ -386,6 +532,34 @@ impl ObjectStore for SupabaseStore {
     fn location(&self, key: &StorageKey) -> String {
         format!("supabase://{}/{key}", self.bucket)
     }
+
+    #[instrument(skip_all, fields(bucket = %self.bucket, backend = "supabase"))]
+    async fn preflight(&self) -> Result<String, PreflightError> {
+        // A few quick tries: a pass waits on this, and a storage outage is told apart from a
+        // configuration error by its answer, not by waiting it out.
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            ..self.policy.clone()
+        };
+        let info = policy.run(|_| self.read_bucket()).await?;
+        self.judge_bucket(&info)
+    }
+}
+
+/// A refused request's real status (from the body when Supabase put it there), code and message.
+struct Refusal {
+    status: u16,
+    code: String,
+    message: String,
+}
+
+/// What `GET /storage/v1/bucket/{id}` tells about a bucket (other fields are ignored).
+#[derive(Debug, serde::Deserialize)]
+struct BucketInfo {
+    /// Bytes; `null` when the bucket has no limit of its own (the project's global one applies).
+    file_size_limit: Option<u64>,
+    /// `null` or empty: any type.
+    allowed_mime_types: Option<Vec<String>>,
 }
 
 fn upload_offset(response: &reqwest::Response) -> Option<u64> {
@@ -494,6 +668,29 @@ mod tests {
             matches!(err, StorageError::Rejected { .. }) && !err.retryable(),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn only_an_existing_object_is_a_duplicate_not_a_tus_offset_conflict() {
+        let tus_duplicate = classified(409, "The resource already exists");
+        assert!(
+            matches!(tus_duplicate, StorageError::Duplicate { .. }),
+            "{tus_duplicate:?}"
+        );
+        let offset = classified(409, "Upload-Offset conflict");
+        assert!(
+            matches!(offset, StorageError::Rejected { status: 409, .. }),
+            "{offset:?}"
+        );
+    }
+
+    #[test]
+    fn allowed_mime_types_match_like_supabase() {
+        assert!(mime_allows("audio/*", "audio/mpeg"));
+        assert!(mime_allows("audio/mpeg", "audio/mpeg"));
+        assert!(!mime_allows("audio/mpeg", "audio/wav"));
+        assert!(!mime_allows("image/*", "audio/wav"));
+        assert!(!mime_allows("audio", "audio/wav"));
     }
 
     #[test]

@@ -13,9 +13,8 @@ use super::{
 };
 use crate::calls::{self, CallsError};
 use crate::cli::{TenantCommand, TenantFields};
-use crate::config::PasswordFormat;
 use crate::ids::TenantId;
-use crate::secrets::{PasswordCipher, Secret, SecretError, StoredFormat};
+use crate::secrets::{PasswordCipher, PasswordFormat, Secret, SecretError, StoredFormat};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -297,7 +296,9 @@ pub async fn set_active(pool: &PgPool, id: TenantId, active: bool) -> Result<(),
 /// Longest last error shown in the table; `ucm_last_error` has the whole text.
 const ERROR_COLUMN_CHARS: usize = 60;
 
-/// The table of every tenant: what the worker will do with it and why.
+/// The table of every tenant: what the worker will do with it and why. BACKLOG counts every call
+/// waiting for its recording; NOT LISTED YET, those of them the console did not list yet
+/// (checked again each pass); NOT ON CONSOLE, the calls ended for good because it never did.
 pub async fn list(
     pool: &PgPool,
     lookback_days: u32,
@@ -316,10 +317,13 @@ pub async fn list(
         "LAST ERROR",
         "BLOCKED UNTIL",
         "BACKLOG",
+        "NOT LISTED YET",
+        "NOT ON CONSOLE",
     ]
     .map(String::from)];
     for row in &rows {
         let backlog = calls::backlog(pool, row.id(), lookback_days).await?;
+        let unlisted = calls::unlisted(pool, row.id(), lookback_days).await?;
         let console = match (row.phone_system_type.as_deref(), row.credentials()) {
             (Some("grandstream_ucm"), Some((host, user, _))) => format!(
                 "{user}@{host}:{}",
@@ -344,6 +348,8 @@ pub async fn list(
             error.replace(['\n', '\r'], " "),
             time(row.blocked_until),
             backlog.to_string(),
+            unlisted.not_listed_yet.to_string(),
+            unlisted.not_on_console.to_string(),
         ]);
     }
     write_table(out, &table)?;

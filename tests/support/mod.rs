@@ -8,6 +8,7 @@ pub mod fernet;
 pub mod grid;
 pub mod pg;
 pub mod scenario;
+pub mod session;
 pub mod storage;
 pub mod webhook;
 

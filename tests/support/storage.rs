@@ -1,31 +1,44 @@
-//! A Supabase Storage stand-in: the object REST API on 127.0.0.1, port 0 (DESIGN.md §5, §8b).
+//! A Supabase Storage stand-in on 127.0.0.1, port 0: what a client of hosted Supabase meets, the
+//! API gateway and the storage server (`supabase/storage`) behind it, judged request by request
+//! as they judge them. Where each behaviour comes from in the server's sources:
 //!
-//! The real server (supabase/storage) needs Node ≥ 24 and is not on npm, so this one copies what
-//! a client sees, from its sources (`src/internal/errors/codes.ts`, `storage-error.ts`,
-//! `src/http/error-handler.ts`, `src/http/plugins/jwt.ts`, `routes/object/createObject.ts`,
-//! `routes/tus/lifecycle.ts`):
-//!
-//! - `POST /storage/v1/object/{bucket}/{*key}` creates; with `x-upsert: true` it overwrites.
-//!   `PUT` is "update", always an upsert. Success: `200 {"Id":…,"Key":"<bucket>/<key>"}`.
-//! - `GET /storage/v1/object/{bucket}/{*key}` returns the object with its content type.
-//! - Errors are rendered `{"statusCode":"<real>","code":…,"error":…,"message":…}` with HTTP 400
-//!   whatever the real status is, except 500 (the error handler sends `userStatusCode`, which is
-//!   400 for every status but 500): duplicate `"409"`, too large `"413"`, no bucket `"404"`,
-//!   bad JWT `"403"` (`AccessDenied`, `error: "Unauthorized"`), database busy `"503"`.
-//! - The API gateway in front checks `apikey` first and answers `401 {"message":"Invalid API
-//!   key",…}` itself. A legacy service-role JWT must also be the bearer token; a new
-//!   `sb_secret_…` key goes in `apikey` only (sent as a bearer it is not a JWT: "Invalid Compact
-//!   JWS").
-//! - Resumable uploads, TUS 1.0.0: `POST /storage/v1/upload/resumable` with `Upload-Length` and
-//!   `Upload-Metadata` (`bucketName`, `objectName`, `contentType`, base64) answers `201` with an
-//!   absolute `Location`; `PATCH` it with `Upload-Offset` and chunks of 6 MiB (the last one
-//!   smaller); `HEAD` it for the offset. TUS errors keep their real status and carry the message
-//!   as plain text (`onResponseError`).
+//! - Errors (`internal/errors`, `http/error-handler.ts`): the body is
+//!   `{"statusCode":"<real>","code":…,"error":…,"message":…}` and the HTTP status is 400 whatever
+//!   the real one, except 500, which keeps it. Duplicate `"409"` (`ResourceAlreadyExists`), too
+//!   large `"413"`, no bucket `"404"` (`NoSuchBucket`, "Bucket not found"), a refused JWT `"403"`
+//!   (`AccessDenied`, with the JWT library's reason as the message: "signature verification
+//!   failed", "Invalid Compact JWS", "jwt must be provided"), a MIME type the bucket does not
+//!   allow `"415"`, database busy `"503"`.
+//! - The gateway in front of hosted Supabase checks `apikey` before the server sees anything and
+//!   answers `401 {"message":"Invalid API key",…}` itself; it swaps a new `sb_secret_…` key for a
+//!   service-role JWT, so such a key goes in `apikey` only. [`StorageOptions::gateway`] `false`
+//!   serves the bare server instead (a self-hosted one behind a plain proxy).
+//! - Objects (`http/routes/object`, `storage/uploader.ts`): `POST /storage/v1/object/{bucket}/{*key}`
+//!   creates, and replaces only with `x-upsert: true`; `PUT` always replaces. Success:
+//!   `200 {"Id":…,"Key":"<bucket>/<key>"}`. `GET` returns the object.
+//! - Buckets (`http/routes/bucket/getBucket.ts`): `GET /storage/v1/bucket/{id}` returns the row
+//!   (`id`, `name`, `public`, `file_size_limit` in bytes or `null`, `allowed_mime_types` or
+//!   `null`, times), and writes nothing. An upload is refused above the bucket's limit or the
+//!   project's global one, whichever is lower, and when its type is not among the allowed ones
+//!   (`type/subtype` or `type/*`).
+//! - Resumable uploads, TUS 1.0.0 (`http/routes/tus`): `POST /storage/v1/upload/resumable` with
+//!   `Upload-Length` and `Upload-Metadata` (`bucketName`, `objectName`, `contentType`, base64)
+//!   answers `201`. Its `Location` is built from the request: scheme and host, then the prefix the
+//!   proxy that mounts the server under `/storage/v1` passes in `x-forwarded-prefix`, then
+//!   `/upload/resumable/` and the upload's id, base64url of `<bucket>/<object>/<version>`.
+//!   `PATCH` it with `Upload-Offset` and 6 MiB chunks (the last one smaller); `HEAD` it for the
+//!   offset. Every `POST` and `PATCH` reads `x-upsert` afresh and asks "may this request create
+//!   the object, or replace it?": without the header, a request over an object that already
+//!   exists is refused with 409 "The resource already exists", chunk by chunk. `HEAD` is not
+//!   asked. The request that completes the upload writes the object over any earlier one. TUS
+//!   errors keep their real status and carry the message as plain text.
 //!
 //! Faults are injected per request, before anything else: a plan for the next requests
 //! ([`StorageStandIn::fail_next`], [`StorageStandIn::schedule`]) and/or a seeded random share
-//! ([`StorageStandIn::fail_share`]), so tests are reproducible. Counters: requests, stores per
-//! key, objects, resumable uploads.
+//! ([`StorageStandIn::fail_share`]), so tests are reproducible. They and [`StorageStandIn::requests`]
+//! cover the object and upload requests; bucket reads (the worker's preflight) are counted apart
+//! ([`StorageStandIn::bucket_reads`]) and meet only their own plan
+//! ([`StorageStandIn::fail_bucket_reads`]), so a test's plan of upload faults is not spent on them.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -37,7 +50,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{patch, post};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use rand::rngs::StdRng;
@@ -49,6 +62,8 @@ use ucm_scraper::secrets::Secret;
 /// Shaped like a legacy service-role JWT (header.payload.signature).
 pub const LEGACY_KEY: &str = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.stand-in";
 pub const BUCKET: &str = "call-recordings";
+/// Where the proxy in front mounts the storage server, as hosted Supabase does.
+const MOUNT: &str = "/storage/v1";
 /// Supabase's TUS endpoint takes chunks of exactly this size, the last one excepted.
 pub const TUS_CHUNK: usize = 6 * 1024 * 1024;
 
@@ -75,8 +90,14 @@ pub enum Fault {
 pub struct StorageOptions {
     pub service_role_key: String,
     pub buckets: Vec<String>,
-    /// The bucket's file size limit.
-    pub max_object_bytes: usize,
+    /// The buckets' own file size limit in bytes (`file_size_limit`); `None`: only the global one.
+    pub file_size_limit: Option<usize>,
+    /// The project's upload limit, which a bucket's own cannot raise (not shown by the API).
+    pub global_limit: usize,
+    /// The buckets' `allowed_mime_types`; `None`: any.
+    pub allowed_mime_types: Option<Vec<String>>,
+    /// Whether the API gateway of hosted Supabase stands in front (see the module comment).
+    pub gateway: bool,
 }
 
 impl Default for StorageOptions {
@@ -84,9 +105,34 @@ impl Default for StorageOptions {
         Self {
             service_role_key: LEGACY_KEY.into(),
             buckets: vec![BUCKET.into()],
+            file_size_limit: None,
             // Supabase's free-plan global limit.
-            max_object_bytes: 50 * 1024 * 1024,
+            global_limit: 50 * 1024 * 1024,
+            allowed_mime_types: None,
+            gateway: true,
         }
+    }
+}
+
+impl StorageOptions {
+    /// The largest object a bucket takes: its own limit or the global one, the lower.
+    fn max_object_bytes(&self) -> usize {
+        self.file_size_limit
+            .map_or(self.global_limit, |own| own.min(self.global_limit))
+    }
+
+    /// The refusal of an object of this content type, if the buckets' allowed types leave it out.
+    fn refuses_type(&self, content_type: &str) -> bool {
+        let Some(allowed) = &self.allowed_mime_types else {
+            return false;
+        };
+        let Some((kind, sub)) = content_type.split_once('/') else {
+            return true;
+        };
+        !allowed.iter().any(|a| match a.split_once('/') {
+            Some((a_kind, a_sub)) => a_kind == kind && (a_sub == "*" || a_sub == sub),
+            None => false,
+        })
     }
 }
 
@@ -96,13 +142,14 @@ pub struct StoredObject {
     pub content_type: String,
 }
 
+/// A resumable upload in progress. Whether it may replace an object is not kept here: each
+/// request says so for itself.
 #[derive(Debug)]
 struct TusUpload {
     bucket: String,
     key: String,
     content_type: String,
     length: usize,
-    upsert: bool,
     received: Vec<u8>,
 }
 
@@ -116,6 +163,10 @@ struct Inner {
     random: Option<(StdRng, f64, Fault)>,
     uploads: HashMap<String, TusUpload>,
     uploads_created: usize,
+    bucket_reads: usize,
+    bucket_plan: VecDeque<Fault>,
+    /// The buckets vanish once the next bucket read is answered.
+    delete_after_read: bool,
 }
 
 impl Inner {
@@ -129,15 +180,19 @@ impl Inner {
         rng.gen_bool(*share).then_some(*fault)
     }
 
-    /// Makes the object, as Supabase does at the end of either kind of upload.
-    fn finish(&mut self, bucket: &str, key: &str, object: StoredObject, upsert: bool) -> bool {
-        let id = (bucket.to_string(), key.to_string());
-        if !upsert && self.objects.contains_key(&id) {
-            return false;
-        }
+    /// Whether a request may write `key`: creating it always, replacing it only with x-upsert.
+    fn may_write(&self, bucket: &str, key: &str, upsert: bool) -> bool {
+        upsert
+            || !self
+                .objects
+                .contains_key(&(bucket.to_string(), key.to_string()))
+    }
+
+    /// Makes (or replaces) the object, as Supabase does at the end of either kind of upload.
+    fn finish(&mut self, bucket: &str, key: &str, object: StoredObject) {
         *self.stores.entry(key.to_string()).or_default() += 1;
-        self.objects.insert(id, object);
-        true
+        self.objects
+            .insert((bucket.to_string(), key.to_string()), object);
     }
 }
 
@@ -164,12 +219,16 @@ impl StorageStandIn {
             random: None,
             uploads: HashMap::new(),
             uploads_created: 0,
+            bucket_reads: 0,
+            bucket_plan: VecDeque::new(),
+            delete_after_read: false,
         }));
         let router = Router::new()
             .route(
                 "/storage/v1/object/{bucket}/{*key}",
                 post(put_object).put(put_object).get(get_object),
             )
+            .route("/storage/v1/bucket/{bucket}", get(get_bucket))
             .route("/storage/v1/upload/resumable", post(create_upload))
             .route(
                 "/storage/v1/upload/resumable/{id}",
@@ -240,6 +299,34 @@ impl StorageStandIn {
         self.lock().uploads_created
     }
 
+    /// `GET /storage/v1/bucket/{id}` requests received, faulty ones included.
+    pub fn bucket_reads(&self) -> usize {
+        self.lock().bucket_reads
+    }
+
+    /// The next bucket reads meet these faults, in order ([`Fault::Status`], [`Fault::Hang`]…).
+    pub fn fail_bucket_reads(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.lock().bucket_plan.extend(faults);
+    }
+
+    /// Creates a bucket, as an operator does in the dashboard.
+    pub fn create_bucket(&self, name: &str) {
+        self.lock().options.buckets.push(name.to_string());
+    }
+
+    /// Every bucket is deleted right after the next bucket read is answered: a configuration
+    /// that passes the worker's preflight and is refused by the uploads after it.
+    pub fn delete_buckets_after_next_read(&self) {
+        self.lock().delete_after_read = true;
+    }
+
+    /// An object as if written by someone else earlier (a previous run): not counted as a store.
+    pub fn put(&self, bucket: &str, key: &str, object: StoredObject) {
+        self.lock()
+            .objects
+            .insert((bucket.to_string(), key.to_string()), object);
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap()
     }
@@ -260,6 +347,14 @@ type Shared = State<Arc<Mutex<Inner>>>;
 /// answer dropped ([`Fault::LoseAnswer`]).
 async fn served(inner: &Mutex<Inner>, work: impl FnOnce(&mut Inner) -> Response) -> Response {
     let fault = inner.lock().unwrap().admit();
+    respond(inner, fault, work).await
+}
+
+async fn respond(
+    inner: &Mutex<Inner>,
+    fault: Option<Fault>,
+    work: impl FnOnce(&mut Inner) -> Response,
+) -> Response {
     match fault {
         None => work(&mut inner.lock().unwrap()),
         Some(Fault::LoseAnswer) => {
@@ -320,36 +415,105 @@ fn refusal(inner: &Inner, headers: &HeaderMap) -> Option<Response> {
                 .into_response(),
         )
     };
-    match header_str(headers, "apikey") {
-        None => {
-            return gateway(
-                "No API key found in request",
-                "No `apikey` request header or url param was found.",
-            )
+    if inner.options.gateway {
+        match header_str(headers, "apikey") {
+            None => {
+                return gateway(
+                    "No API key found in request",
+                    "No `apikey` request header or url param was found.",
+                )
+            }
+            Some(apikey) if apikey != key => {
+                return gateway(
+                    "Invalid API key",
+                    "Double check your Supabase `anon` or `service_role` API key.",
+                )
+            }
+            Some(_) => {}
         }
-        Some(apikey) if apikey != key => {
-            return gateway(
-                "Invalid API key",
-                "Double check your Supabase `anon` or `service_role` API key.",
-            )
-        }
-        Some(_) => {}
     }
     let bearer =
         header_str(headers, "authorization").map(|v| v.trim_start_matches("Bearer ").trim());
     let denied = |message| Some(storage_error(403, "AccessDenied", "Unauthorized", message));
     match bearer {
         // The gateway swaps a valid sb_secret_ apikey for a service-role JWT.
-        None if key.starts_with("sb_secret_") => None,
+        None if inner.options.gateway && key.starts_with("sb_secret_") => None,
         None => denied("jwt must be provided"),
         Some(token) if token.split('.').count() != 3 => denied("Invalid Compact JWS"),
-        Some(token) if token != key => denied("invalid signature"),
+        Some(token) if token != key => denied("signature verification failed"),
         Some(_) => None,
     }
 }
 
 fn no_such_bucket() -> Response {
     storage_error(404, "NoSuchBucket", "Bucket not found", "Bucket not found")
+}
+
+fn too_large() -> Response {
+    storage_error(
+        413,
+        "EntityTooLarge",
+        "Payload too large",
+        "The object exceeded the maximum allowed size",
+    )
+}
+
+fn unsupported_type(content_type: &str) -> Response {
+    storage_error(
+        415,
+        "InvalidMimeType",
+        "invalid_mime_type",
+        &format!("mime type {content_type} is not supported"),
+    )
+}
+
+/// "The resource already exists", as the object API renders it.
+fn duplicate() -> Response {
+    storage_error(
+        409,
+        "ResourceAlreadyExists",
+        "Duplicate",
+        "The resource already exists",
+    )
+}
+
+const TUS_DUPLICATE: &str = "The resource already exists";
+
+/// The bucket's row, as `GET /storage/v1/bucket/{id}` shows it.
+async fn get_bucket(
+    State(inner): Shared,
+    Path(bucket): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let fault = {
+        let mut inner = inner.lock().unwrap();
+        inner.bucket_reads += 1;
+        inner.bucket_plan.pop_front()
+    };
+    respond(&inner, fault, |inner| {
+        if let Some(refused) = refusal(inner, &headers) {
+            return refused;
+        }
+        if !inner.options.buckets.contains(&bucket) {
+            return no_such_bucket();
+        }
+        if std::mem::take(&mut inner.delete_after_read) {
+            inner.options.buckets.clear();
+        }
+        let options = &inner.options;
+        Json(json!({
+            "id": bucket,
+            "name": bucket,
+            "owner": "",
+            "public": false,
+            "file_size_limit": options.file_size_limit,
+            "allowed_mime_types": options.allowed_mime_types,
+            "created_at": "2026-01-05T09:12:44.000Z",
+            "updated_at": "2026-01-05T09:12:44.000Z",
+        }))
+        .into_response()
+    })
+    .await
 }
 
 async fn put_object(
@@ -366,29 +530,24 @@ async fn put_object(
         if !inner.options.buckets.contains(&bucket) {
             return no_such_bucket();
         }
-        if body.len() > inner.options.max_object_bytes {
-            return storage_error(
-                413,
-                "EntityTooLarge",
-                "Payload too large",
-                "The object exceeded the maximum allowed size",
-            );
+        let content_type = header_str(&headers, "content-type")
+            .unwrap_or("application/octet-stream")
+            .to_string();
+        if inner.options.refuses_type(&content_type) {
+            return unsupported_type(&content_type);
         }
         let upsert = method == Method::PUT || header_str(&headers, "x-upsert") == Some("true");
+        if !inner.may_write(&bucket, &key, upsert) {
+            return duplicate();
+        }
+        if body.len() > inner.options.max_object_bytes() {
+            return too_large();
+        }
         let object = StoredObject {
             bytes: body.to_vec(),
-            content_type: header_str(&headers, "content-type")
-                .unwrap_or("application/octet-stream")
-                .to_string(),
+            content_type,
         };
-        if !inner.finish(&bucket, &key, object, upsert) {
-            return storage_error(
-                409,
-                "ResourceAlreadyExists",
-                "Duplicate",
-                "The resource already exists",
-            );
-        }
+        inner.finish(&bucket, &key, object);
         let id = format!("00000000-0000-4000-8000-{:012}", inner.objects.len());
         Json(json!({"Id": id, "Key": format!("{bucket}/{key}")})).into_response()
     })
@@ -446,37 +605,44 @@ async fn create_upload(State(inner): Shared, headers: HeaderMap) -> Response {
         else {
             return tus_error(400, "Metadata header is required");
         };
+        let upsert = header_str(&headers, "x-upsert") == Some("true");
+        if !inner.may_write(bucket, key, upsert) {
+            return tus_error(409, TUS_DUPLICATE);
+        }
         if !inner.options.buckets.contains(bucket) {
             return tus_error(404, "Bucket not found");
         }
-        if length > inner.options.max_object_bytes {
+        if length > inner.options.max_object_bytes() {
             return tus_error(413, "Maximum size exceeded");
         }
-        let upsert = header_str(&headers, "x-upsert") == Some("true");
-        if !upsert && inner.objects.contains_key(&(bucket.clone(), key.clone())) {
-            return tus_error(409, "The resource already exists");
+        let content_type = metadata
+            .get("contentType")
+            .cloned()
+            .unwrap_or_else(|| "application/octet-stream".into());
+        if inner.options.refuses_type(&content_type) {
+            return tus_error(415, &format!("mime type {content_type} is not supported"));
         }
         inner.uploads_created += 1;
-        let id = format!("upload-{}", inner.uploads_created);
+        let version = format!("00000000-0000-4000-8000-{:012}", inner.uploads_created);
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!("{bucket}/{key}/{version}"));
         let upload = TusUpload {
             bucket: bucket.clone(),
             key: key.clone(),
-            content_type: metadata
-                .get("contentType")
-                .cloned()
-                .unwrap_or_else(|| "application/octet-stream".into()),
+            content_type,
             length,
-            upsert,
             received: Vec::new(),
         };
         inner.uploads.insert(id.clone(), upload);
+        // The server knows nothing of /storage/v1: the proxy strips it and passes it on as
+        // x-forwarded-prefix, which the server puts back in front of its own path.
         let host = header_str(&headers, "host").unwrap_or("127.0.0.1");
         (
             StatusCode::CREATED,
             [
                 (
                     "Location",
-                    format!("http://{host}/storage/v1/upload/resumable/{id}"),
+                    format!("http://{host}{MOUNT}/upload/resumable/{id}"),
                 ),
                 ("Tus-Resumable", "1.0.0".to_string()),
             ],
@@ -511,9 +677,15 @@ async fn patch_upload(
         if let Some(refused) = refusal(inner, &headers) {
             return refused;
         }
-        let Some(upload) = inner.uploads.get_mut(&id) else {
+        let Some(upload) = inner.uploads.get(&id) else {
             return tus_error(404, "The file for this url was not found");
         };
+        // Asked of every chunk, before its bytes are looked at.
+        let upsert = header_str(&headers, "x-upsert") == Some("true");
+        if !inner.may_write(&upload.bucket, &upload.key, upsert) {
+            return tus_error(409, TUS_DUPLICATE);
+        }
+        let upload = inner.uploads.get_mut(&id).expect("looked up above");
         if header_str(&headers, "content-type") != Some("application/offset+octet-stream") {
             return tus_error(415, "Unsupported Media Type");
         }
@@ -536,14 +708,12 @@ async fn patch_upload(
         )
             .into_response();
         if end == upload.length {
-            let (bucket, key, upsert) = (upload.bucket.clone(), upload.key.clone(), upload.upsert);
+            let (bucket, key) = (upload.bucket.clone(), upload.key.clone());
             let object = StoredObject {
                 bytes: upload.received.clone(),
                 content_type: upload.content_type.clone(),
             };
-            if !inner.finish(&bucket, &key, object, upsert) {
-                return tus_error(409, "The resource already exists");
-            }
+            inner.finish(&bucket, &key, object);
             answer
                 .headers_mut()
                 .insert("Tus-Complete", "1".parse().unwrap());

@@ -68,6 +68,82 @@ impl Skin {
     }
 }
 
+/// How the app answers an address loaded directly (a deep link).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeepLinks {
+    /// Every page path answers the app (the real console, as far as known).
+    #[default]
+    Served,
+    /// Only `/` (and the login route) answer the app; other paths a `404` HTML error document.
+    NotFound,
+    /// Only `/` (and the login route) answer the app; other paths `200` with a JSON error.
+    JsonError,
+    /// The app routes by `#/path` under `/`; other paths answer `404`.
+    HashRouting,
+}
+
+/// Where the firmware version is shown after login.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FirmwareShown {
+    /// On the dashboard / status page, where the shipped selectors files look.
+    #[default]
+    Dashboard,
+    /// In the page header instead (`span.header-firmware` / `span#fw-ver`).
+    Header,
+    Nowhere,
+}
+
+/// What the list shows while a page (or "More") loads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Loading {
+    /// The old rows under the skin's known busy marker (`.ant-spin-spinning` / `#loading-mask`).
+    #[default]
+    KnownMarker,
+    /// The list cleared to its "no data" placeholder, with no busy marker.
+    Placeholder,
+    /// The old rows kept under a mask the selectors files do not know (`.ant-table-loading-mask`
+    /// / `div.loading-overlay`), the way Ant Design tables keep them.
+    UnknownMask,
+}
+
+/// How rows are drawn once their data has come.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Rows {
+    #[default]
+    AtOnce,
+    /// First without the time and the download control, completed `render_step` later.
+    TwoSteps,
+    /// Drawn, then drawn again (new elements, same content) `render_step` later.
+    Replaced,
+}
+
+/// How the paging control says there is nothing more.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EndOfList {
+    /// Skin 1: `.ant-pagination-disabled` on "next"; skin 2: the "More" button is gone.
+    #[default]
+    Usual,
+    /// Skin 1: only `aria-disabled="true"` and `disabled` on "next" (no class); skin 2: "More"
+    /// stays, with the `disabled` attribute.
+    DisabledAttribute,
+}
+
+/// Details a firmware or cloud release might change (issue 13). The default is the console as
+/// the rest of this README describes it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Quirks {
+    pub deep_links: DeepLinks,
+    pub firmware: FirmwareShown,
+    pub loading: Loading,
+    pub rows: Rows,
+    /// Delay between the two drawings of [`Rows::TwoSteps`] and [`Rows::Replaced`].
+    pub render_step: Duration,
+    pub end_of_list: EndOfList,
+    /// A new call (the newest) arrives right after this many downloads have been served,
+    /// shifting every row down by one across page boundaries.
+    pub new_call_after_downloads: Option<u64>,
+}
+
 /// How the stand-in behaves. `Default` gives quick test values; the real console's are noted.
 #[derive(Clone, Debug)]
 pub struct ConsoleConfig {
@@ -106,6 +182,8 @@ pub struct ConsoleConfig {
     /// Where to listen; port 0 picks a free one.
     pub bind: SocketAddr,
     pub recordings: Vec<Recording>,
+    /// Ways this console differs from the usual one.
+    pub quirks: Quirks,
 }
 
 impl Default for ConsoleConfig {
@@ -138,6 +216,7 @@ impl ConsoleConfig {
             overlay: false,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             recordings: Vec::new(),
+            quirks: Quirks::default(),
         }
     }
 }
@@ -227,6 +306,8 @@ pub struct ConsoleEvents {
     pub downloads_not_found: u64,
     /// Files served, in order.
     pub served_files: Vec<String>,
+    /// Recordings added by [`Quirks::new_call_after_downloads`].
+    pub calls_arrived: Vec<String>,
     /// Sessions alive now, and the most alive at once.
     pub sessions_active: usize,
     pub sessions_max_concurrent: usize,
@@ -447,6 +528,15 @@ impl ConsoleState {
             .cloned()
     }
 
+    /// A call newer than every other, so each row moves down one place.
+    fn new_call_arrives(&mut self, like: &Recording) {
+        let newest = self.config.recordings.iter().map(|r| r.start_epoch).max();
+        let epoch = newest.unwrap_or(like.start_epoch) + 60;
+        let call = Recording::new("1999", &like.callee, epoch, like.wav.clone());
+        self.events.calls_arrived.push(call.file.clone());
+        self.config.recordings.push(call);
+    }
+
     /// Newest first.
     fn sorted(&self) -> Vec<Recording> {
         let mut all = self.config.recordings.clone();
@@ -481,10 +571,30 @@ fn router(shared: Arc<Shared>) -> Router {
 
 type St = State<Arc<Shared>>;
 
-/// Every page path answers with the same empty shell; the script renders the view.
-async fn shell(State(shared): St) -> Response {
-    let skin = shared.lock().config.skin;
-    html(StatusCode::OK, shell_html(skin))
+/// Every page path answers with the same empty shell; the script renders the view. With
+/// [`DeepLinks`] other than `Served`, only `/` and the login route do.
+async fn shell(State(shared): St, uri: axum::http::Uri) -> Response {
+    let (skin, deep_links) = {
+        let st = shared.lock();
+        (st.config.skin, st.config.quirks.deep_links)
+    };
+    let entry = uri.path() == "/" || (skin == Skin::Ucm62xx && uri.path() == "/login");
+    match deep_links {
+        DeepLinks::Served => html(StatusCode::OK, shell_html(skin)),
+        _ if entry => html(StatusCode::OK, shell_html(skin)),
+        DeepLinks::JsonError => axum::Json(json!({
+            "response": { "message": format!("no such page: {}", uri.path()) },
+            "status": -1
+        }))
+        .into_response(),
+        DeepLinks::NotFound | DeepLinks::HashRouting => html(
+            StatusCode::NOT_FOUND,
+            "<!DOCTYPE html><html><head><title>404 Not Found</title></head>\
+             <body><h1>404 Not Found</h1><p>The requested URL was not found on this server.</p>\
+             </body></html>"
+                .into(),
+        ),
+    }
 }
 
 fn shell_html(skin: Skin) -> String {
@@ -501,11 +611,31 @@ async fn static_file(
     let (skin, cfg) = {
         let st = shared.lock();
         let c = &st.config;
+        let q = &c.quirks;
         let cfg = json!({
             "bootDelayMs": c.boot_delay.as_millis() as u64,
             "overlay": c.overlay,
             "captcha": c.captcha,
             "sitekey": "6LfStandInSiteKeyForTestsOnly000000000000",
+            "hashRouting": q.deep_links == DeepLinks::HashRouting,
+            "firmwareShown": match q.firmware {
+                FirmwareShown::Dashboard => "dashboard",
+                FirmwareShown::Header => "header",
+                FirmwareShown::Nowhere => "nowhere",
+            },
+            "firmware": c.firmware,
+            "loading": match q.loading {
+                Loading::KnownMarker => "marker",
+                Loading::Placeholder => "placeholder",
+                Loading::UnknownMask => "mask",
+            },
+            "rows": match q.rows {
+                Rows::AtOnce => "once",
+                Rows::TwoSteps => "two-steps",
+                Rows::Replaced => "replaced",
+            },
+            "renderStepMs": q.render_step.as_millis() as u64,
+            "endByAttribute": q.end_of_list == EndOfList::DisabledAttribute,
         });
         (c.skin, cfg)
     };
@@ -816,6 +946,9 @@ async fn download(shared: &Shared, headers: &HeaderMap, file: &str) -> Response 
         st.last_download = Some(Instant::now());
         st.events.downloads_served += 1;
         st.events.served_files.push(recording.file.clone());
+        if st.config.quirks.new_call_after_downloads == Some(st.events.downloads_served) {
+            st.new_call_arrives(&recording);
+        }
         (recording, st.config.download_delay)
     };
     let len = recording.wav.len();

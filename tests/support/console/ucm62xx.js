@@ -61,14 +61,25 @@
     if (!on && m) { m.remove(); }
   }
 
+  // The route: the path, or with `hashRouting` what follows `#` under `/`.
+  function currentPath() {
+    if (C.hashRouting) { return location.hash.slice(1) || '/'; }
+    return location.pathname;
+  }
+
+  function setPath(path, replace) {
+    var url = C.hashRouting ? '/#' + path : path;
+    if (replace) { history.replaceState({}, '', url); } else { history.pushState({}, '', url); }
+  }
+
   function go(path) {
-    history.pushState({}, '', path);
+    setPath(path);
     route();
   }
 
   function timedOut() {
     ui.layout = false;
-    history.replaceState({}, '', ROUTES.login);
+    setPath(ROUTES.login, true);
     drawLogin('Session timeout. Please login again.');
   }
 
@@ -150,6 +161,7 @@
     app.innerHTML =
       '<div id="main">' +
       '<div id="top-bar"><span class="product">UCM6204</span>' +
+      (C.firmwareShown === 'header' ? '<span id="fw-ver">FW ' + esc(C.firmware) + '</span>' : '') +
       '<span id="cur-user">' + esc(sessionStorage.getItem('ucm-user') || '') + '</span>' +
       '<a id="logout-btn">Logout</a></div>' +
       '<div id="layout"><div id="nav"><ul class="nav-list">' + nav + '</ul></div>' +
@@ -166,7 +178,7 @@
     });
     document.getElementById('logout-btn').addEventListener('click', function () {
       cgi({ action: 'logout' }).then(function () {
-        history.replaceState({}, '', ROUTES.login);
+        setPath(ROUTES.login, true);
         drawLogin();
       });
     });
@@ -192,13 +204,13 @@
   }
 
   function route() {
-    var path = location.pathname;
+    var path = currentPath();
     if (path === '/' || path === ROUTES.login) {
-      if (loggedIn()) { history.replaceState({}, '', ROUTES.dashboard); route(); }
-      else { history.replaceState({}, '', ROUTES.login); drawLogin(); }
+      if (loggedIn()) { setPath(ROUTES.dashboard, true); route(); }
+      else { setPath(ROUTES.login, true); drawLogin(); }
       return;
     }
-    if (!loggedIn()) { history.replaceState({}, '', ROUTES.login); drawLogin(); return; }
+    if (!loggedIn()) { setPath(ROUTES.login, true); drawLogin(); return; }
     if (!ui.layout) { drawFrame(path); }
     app.querySelectorAll('.nav-link').forEach(function (a) {
       a.classList.toggle('current', a.getAttribute('href') === path);
@@ -222,7 +234,9 @@
       main.innerHTML = '<div id="system-status"><h2 class="page-header">System Status</h2>' +
         '<table class="status-table"><tbody>' +
         '<tr><th>Product Model</th><td id="product-model">UCM6204</td></tr>' +
-        '<tr><th>Firmware Version</th><td id="firmware-version">' + esc(r['prog-version']) + '</td></tr>' +
+        (C.firmwareShown === 'dashboard'
+          ? '<tr><th>Firmware Version</th><td id="firmware-version">' + esc(r['prog-version']) + '</td></tr>'
+          : '') +
         '<tr><th>System Up Time</th><td id="up-time">' + esc(r['up-time']) + '</td></tr>' +
         '</tbody></table></div>';
     });
@@ -240,12 +254,27 @@
     more();
   }
 
+  // While "More" loads: the page mask (the file's busy marker), the grid cleared to its
+  // placeholder with no mask, or a mask of another name over the old rows.
+  function busy(on) {
+    if (C.loading === 'marker') { loading(on); return; }
+    if (C.loading === 'placeholder') { if (on) { drawGrid(true); } return; }
+    var m = document.querySelector('.loading-overlay');
+    if (on && !m) {
+      m = document.createElement('div');
+      m.className = 'loading-overlay';
+      m.textContent = 'Please wait...';
+      document.body.appendChild(m);
+    }
+    if (!on && m) { m.remove(); }
+  }
+
   function more() {
     var view = ui.view;
     ui.loading = true;
-    loading(true);
+    busy(true);
     cgi({ action: 'listFile', type: 'voice_recording', page: ui.page + 1, sidx: 'd', sord: 'desc' }).then(function (res) {
-      loading(false);
+      busy(false);
       ui.loading = false;
       if (view !== ui.view) { return; }
       if (res.status === -6) { timedOut(); return; }
@@ -256,12 +285,20 @@
       }
       ui.pages = r.total_page;
       ui.total = r.total_item;
-      drawGrid();
-    }, function () { loading(false); ui.loading = false; });
+      drawRows(view);
+    }, function () { busy(false); ui.loading = false; });
   }
 
-  // Redraws the whole grid: every row is a new node afterwards.
-  function drawGrid() {
+  // The rows once their data has come: at once, in two steps, or drawn and then drawn again.
+  function drawRows(view) {
+    if (C.rows === 'once') { drawGrid(); return; }
+    drawGrid(false, C.rows === 'two-steps');
+    setTimeout(function () { if (view === ui.view && !ui.loading) { drawGrid(); } }, C.renderStepMs);
+  }
+
+  // Redraws the whole grid: every row is a new node afterwards. `cleared` shows the placeholder
+  // instead of the rows (while loading); `partial` leaves out the time and the download link.
+  function drawGrid(cleared, partial) {
     var grid = document.getElementById('rec-grid');
     if (!grid) { return; }
     var head = '<div class="grid-head">' +
@@ -269,24 +306,28 @@
       '<div class="grid-cell col-time">Time</div><div class="grid-cell col-callee">Callee</div>' +
       '<div class="grid-cell col-caller">Caller</div><div class="grid-cell col-name">File Name</div>' +
       '<div class="grid-cell col-size">Size</div><div class="grid-cell col-action">Action</div></div>';
-    var body = ui.rows.map(function (r) {
+    var body = (cleared ? [] : ui.rows).map(function (r) {
       return '<div class="grid-row" data-file="' + esc(r.f) + '">' +
         '<div class="grid-cell col-check"><input type="checkbox" class="row-check"></div>' +
-        '<div class="grid-cell col-time">' + esc(r.d) + '</div>' +
+        '<div class="grid-cell col-time">' + (partial ? '' : esc(r.d)) + '</div>' +
         '<div class="grid-cell col-callee">' + esc(r.callee) + '</div>' +
         '<div class="grid-cell col-caller">' + esc(r.caller) + '</div>' +
         '<div class="grid-cell col-name">' + esc(r.n) + '</div>' +
         '<div class="grid-cell col-size">' + esc(r.s) + '</div>' +
-        '<div class="grid-cell col-action"><a class="download-link" href="/cgi?action=downloadFile&amp;type=voice_recording&amp;data=' +
-        encodeURIComponent(r.f) + '">Download</a><a class="delete-link">Delete</a></div></div>';
+        '<div class="grid-cell col-action">' + (partial ? '' : '<a class="download-link" href="/cgi?action=downloadFile&amp;type=voice_recording&amp;data=' +
+        encodeURIComponent(r.f) + '">Download</a>') + '<a class="delete-link">Delete</a></div></div>';
     }).join('');
     if (!body) { body = '<div class="grid-empty">No recording files.</div>'; }
+    // `endByAttribute`: at the end "More" stays, disabled, instead of going.
+    var more = ui.page < ui.pages
+      ? '<button type="button" id="btn-more" class="btn btn-more">More</button>'
+      : (C.endByAttribute ? '<button type="button" id="btn-more" class="btn btn-more" disabled>More</button>' : '');
     var foot = '<div class="grid-foot"><span class="grid-count">Showing ' + ui.rows.length + ' of ' + ui.total + '</span>' +
-      (ui.page < ui.pages ? '<button type="button" id="btn-more" class="btn btn-more">More</button>' : '') + '</div>';
+      more + '</div>';
     grid.innerHTML = head + '<div class="grid-body">' + body + '</div>' + foot;
     var button = document.getElementById('btn-more');
     if (button) {
-      button.addEventListener('click', function () { if (!ui.loading) { more(); } });
+      button.addEventListener('click', function () { if (!ui.loading && !button.disabled) { more(); } });
     }
   }
 

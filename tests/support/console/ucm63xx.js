@@ -79,14 +79,25 @@
     if (!on && m) { m.remove(); }
   }
 
+  // The route: the path, or with `hashRouting` what follows `#` under `/`.
+  function currentPath() {
+    if (C.hashRouting) { return location.hash.slice(1) || '/'; }
+    return location.pathname;
+  }
+
+  function setPath(path, replace) {
+    var url = C.hashRouting ? '/#' + path : path;
+    if (replace) { history.replaceState({}, '', url); } else { history.pushState({}, '', url); }
+  }
+
   function navigate(path) {
-    history.pushState({}, '', path);
+    setPath(path);
     renderRoute();
   }
 
   function sessionExpired() {
     app.layout = false;
-    history.replaceState({}, '', ROUTES.login);
+    setPath(ROUTES.login, true);
     renderLogin();
     message('warning', 'Your session has expired. Please log in again.');
   }
@@ -193,7 +204,9 @@
     root.innerHTML =
       '<section class="ant-layout app-layout">' +
       '<header class="ant-layout-header app-header"><div class="logo">UCM6300</div>' +
-      '<div class="header-right"><span class="header-user">' + esc(sessionStorage.getItem('ucm-user') || '') + '</span>' +
+      '<div class="header-right">' +
+      (C.firmwareShown === 'header' ? '<span class="header-firmware" title="Firmware">Firmware ' + esc(C.firmware) + '</span>' : '') +
+      '<span class="header-user">' + esc(sessionStorage.getItem('ucm-user') || '') + '</span>' +
       '<a class="logout-link" title="Logout"><span class="sprite sprite-logout"></span><span>Logout</span></a></div></header>' +
       '<section class="ant-layout app-body">' +
       '<aside class="ant-layout-sider"><ul class="ant-menu ant-menu-dark ant-menu-root ant-menu-inline" role="menu">' +
@@ -212,7 +225,7 @@
     });
     root.querySelector('.logout-link').addEventListener('click', function () {
       cgi({ action: 'logout' }).then(function () {
-        history.replaceState({}, '', ROUTES.login);
+        setPath(ROUTES.login, true);
         renderLogin();
       });
     });
@@ -250,10 +263,10 @@
   // ---- views ------------------------------------------------------------------------------
 
   function renderRoute() {
-    var path = location.pathname;
+    var path = currentPath();
     if (path === ROUTES.login || path === '/login') {
       if (hasSessionCookie()) {
-        history.replaceState({}, '', ROUTES.dashboard);
+        setPath(ROUTES.dashboard, true);
         renderRoute();
       } else {
         renderLogin();
@@ -261,7 +274,7 @@
       return;
     }
     if (!hasSessionCookie()) {
-      history.replaceState({}, '', ROUTES.login);
+      setPath(ROUTES.login, true);
       renderLogin();
       return;
     }
@@ -295,7 +308,9 @@
         '<div class="ant-card system-info"><div class="ant-card-head"><div class="ant-card-head-title">System Information</div></div>' +
         '<div class="ant-card-body"><ul class="info-list">' +
         '<li><span class="info-label">Model:</span><span class="info-value model">' + esc(r.model) + '</span></li>' +
-        '<li><span class="info-label">Firmware Version:</span><span class="info-value prog-version">' + esc(r['prog-version']) + '</span></li>' +
+        (C.firmwareShown === 'dashboard'
+          ? '<li><span class="info-label">Firmware Version:</span><span class="info-value prog-version">' + esc(r['prog-version']) + '</span></li>'
+          : '') +
         '<li><span class="info-label">Up Time:</span><span class="info-value up-time">' + esc(r['up-time']) + '</span></li>' +
         '</ul></div></div></div>';
     });
@@ -351,7 +366,7 @@
       if (res.status === -6) { sessionExpired(); return; }
       app.data = res.response;
       app.page = res.response.page;
-      drawTable();
+      drawRows(view);
     }, function () {
       mask(false);
       app.loading = false;
@@ -360,28 +375,42 @@
     });
   }
 
-  // Redraws the whole table: every row and pager element is a new node afterwards.
-  function drawTable() {
+  // The rows once their data has come: at once, in two steps, or drawn and then drawn again.
+  function drawRows(view) {
+    if (C.rows === 'once') { drawTable(); return; }
+    drawTable(C.rows === 'two-steps');
+    setTimeout(function () { if (view === app.view && !app.loading) { drawTable(); } }, C.renderStepMs);
+  }
+
+  // Redraws the whole table: every row and pager element is a new node afterwards. `partial`
+  // leaves out the call time and the download control (the first of two steps).
+  function drawTable(partial) {
     var wrap = document.getElementById('recordings-table');
     if (!wrap) { return; }
     var data = app.data || { voice_recording: [], total_item: 0, total_page: 1, page: 1 };
-    var rows = data.voice_recording.map(function (r) {
+    var cleared = app.loading && C.loading === 'placeholder';
+    var rows = (cleared ? [] : data.voice_recording).map(function (r) {
       return '<tr class="ant-table-row ant-table-row-level-0" data-row-key="' + esc(r.f) + '">' +
         '<td class="ant-table-selection-column"><span class="ant-checkbox-wrapper"><span class="ant-checkbox">' +
         '<input type="checkbox" class="ant-checkbox-input" value="on"><span class="ant-checkbox-inner"></span></span></span></td>' +
         '<td>' + esc(r.caller) + '</td>' +
         '<td>' + esc(r.callee) + '</td>' +
-        '<td>' + esc(r.d) + '</td>' +
+        '<td>' + (partial ? '' : esc(r.d)) + '</td>' +
         '<td>' + esc(r.s) + '</td>' +
         '<td><span class="sprite sprite-play" title="Play"></span></td>' +
-        '<td><span class="sprite sprite-download" title="Download"></span>' +
+        '<td>' + (partial ? '' : '<span class="sprite sprite-download" title="Download"></span>') +
         '<span class="sprite sprite-del" title="Delete"></span></td></tr>';
     }).join('');
-    var spin = app.loading ? '<div><div class="ant-spin ant-spin-spinning"><span class="ant-spin-dot"></span></div></div>' : '';
-    var empty = (!rows && !app.loading) ? '<div class="ant-table-placeholder"><span>No Data</span></div>' : '';
+    var spin = '';
+    if (app.loading && C.loading === 'marker') {
+      spin = '<div><div class="ant-spin ant-spin-spinning"><span class="ant-spin-dot"></span></div></div>';
+    } else if (app.loading && C.loading === 'mask') {
+      spin = '<div><div class="ant-table-loading-mask"><span class="ant-spin-dot"></span></div></div>';
+    }
+    var empty = (!rows && (cleared || !app.loading)) ? '<div class="ant-table-placeholder"><span>No Data</span></div>' : '';
     wrap.innerHTML =
       '<div class="ant-spin-nested-loading">' + spin +
-      '<div class="ant-spin-container' + (app.loading ? ' ant-spin-blur' : '') + '">' +
+      '<div class="ant-spin-container' + (app.loading && C.loading === 'marker' ? ' ant-spin-blur' : '') + '">' +
       '<div class="ant-table ant-table-default ant-table-scroll-position-left"><div class="ant-table-content"><div class="ant-table-body">' +
       '<table><thead class="ant-table-thead"><tr>' +
       '<th class="ant-table-selection-column"><span class="ant-checkbox"><input type="checkbox" class="ant-checkbox-input"></span></th>' +
@@ -396,7 +425,8 @@
     });
     wrap.querySelectorAll('.ant-pagination li[data-page]').forEach(function (li) {
       li.addEventListener('click', function () {
-        if (app.loading || li.classList.contains('ant-pagination-disabled')) { return; }
+        if (app.loading || li.classList.contains('ant-pagination-disabled') ||
+            li.getAttribute('aria-disabled') === 'true') { return; }
         var target = Number(li.getAttribute('data-page'));
         if (target !== app.page) { loadPage(target); }
       });
@@ -429,8 +459,11 @@
       last = p;
     });
     var nextOff = page >= pages;
-    out += '<li title="Next Page" class="ant-pagination-next' + (nextOff ? ' ant-pagination-disabled' : '') +
-      '" aria-disabled="' + nextOff + '" tabindex="0" data-page="' + Math.min(pages, page + 1) +
+    // `endByAttribute`: the end is said by attributes only, without the class.
+    var nextClass = nextOff && !C.endByAttribute ? ' ant-pagination-disabled' : '';
+    out += '<li title="Next Page" class="ant-pagination-next' + nextClass +
+      '" aria-disabled="' + nextOff + '"' + (nextOff && C.endByAttribute ? ' disabled' : '') +
+      ' tabindex="0" data-page="' + Math.min(pages, page + 1) +
       '"><a class="ant-pagination-item-link"><i class="anticon anticon-right">&rsaquo;</i></a></li></ul>';
     return out;
   }

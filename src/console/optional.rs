@@ -1,0 +1,147 @@
+//! What the selectors format calls optional is optional here too: `firmware_marker`, `logout`,
+//! `busy` and `login.captcha` may be missing from a console (or refused by the browser) without
+//! costing the pass. Each such miss is logged once per pass (one browser session), naming the
+//! file and key, and the worker goes on.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use super::browser::{Browser, Step};
+use super::error::ConsoleErrorKind;
+use super::selectors::{Bound, SelectorSet};
+
+/// The optional locators already warned about in this pass, by origin (`file: key`).
+#[derive(Debug, Default)]
+pub(crate) struct Warnings(Mutex<BTreeSet<String>>);
+
+impl Warnings {
+    /// Logs `problem` about `bound` unless this pass has already said it.
+    pub(crate) fn once(&self, bound: &Bound, problem: &str) {
+        let mut warned = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if warned.insert(bound.origin.clone()) {
+            tracing::warn!(
+                event = "OptionalLocatorMissing",
+                locator = %bound.origin,
+                "{} ({}): {problem} (optional; going on)",
+                bound.desc,
+                bound.origin
+            );
+        }
+    }
+}
+
+/// Looks up an optional element now: `None` when absent, and also when the browser refuses the
+/// selector (warned once), since an optional element must never fail a step.
+pub(crate) async fn find(
+    browser: &Browser,
+    bound: &Bound,
+) -> Step<Option<fantoccini::elements::Element>> {
+    match browser.find(bound).await {
+        Err(ConsoleErrorKind::LocatorNotFound { what, .. }) => {
+            browser.warnings.once(bound, &what);
+            Ok(None)
+        }
+        other => other,
+    }
+}
+
+/// The firmware version the console shows after login, when the file says where: the first
+/// dotted number in the marker's text (`Firmware 1.0.27.10` → `1.0.27.10`). A marker not shown
+/// within a quarter of the element timeout (once the page is idle) is warned about and the
+/// version is unknown: the file whose login form matched stays in use.
+pub(crate) async fn read_firmware(
+    browser: &Browser,
+    selectors: &SelectorSet,
+) -> Step<Option<String>> {
+    let Some(marker) = &selectors.firmware_marker else {
+        return Ok(None);
+    };
+    let bound = marker.plain();
+    browser.wait_until_idle(&selectors.busy).await?;
+    let deadline = tokio::time::Instant::now() + browser.timeouts.element / 4;
+    let element = loop {
+        if let Some(element) = find(browser, &bound).await? {
+            break element;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            browser.warnings.once(
+                &bound,
+                &format!(
+                    "not shown; the firmware is unknown and {} stays in use",
+                    selectors.file.display()
+                ),
+            );
+            return Ok(None);
+        }
+        tokio::time::sleep(browser.timeouts.poll).await;
+    };
+    let text = match browser.text_of(&element).await {
+        Ok(text) if !text.is_empty() => text,
+        Ok(_) => browser
+            .attr_of(&element, "title")
+            .await?
+            .unwrap_or_default(),
+        // Re-rendered between finding and reading: unknown this time, never a failed login.
+        Err(ConsoleErrorKind::Stale { .. }) => String::new(),
+        Err(e) => return Err(e),
+    };
+    let version = dotted_version(&text);
+    if version.is_none() {
+        browser.warnings.once(
+            &bound,
+            "shows no dotted version number; the firmware is unknown",
+        );
+    }
+    Ok(version)
+}
+
+fn dotted_version(text: &str) -> Option<String> {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map(|w| w.trim_matches('.'))
+        .find(|w| w.contains('.') && w.split('.').all(|p| !p.is_empty()))
+        .map(str::to_string)
+}
+
+/// Clicks the file's log-out steps, best effort and only while signed in (not after a failed
+/// login or an expired session, where waiting for them would only delay).
+pub(crate) async fn log_out(browser: &Browser, selectors: &SelectorSet) {
+    let Some(first) = selectors.logout.first() else {
+        return;
+    };
+    let signed_in = selectors.login.signed_in.plain();
+    if !matches!(browser.find(&signed_in).await, Ok(Some(_))) {
+        return; // signed out already (a failed login, an expired session): nothing to do
+    }
+    let first = first.plain();
+    if !matches!(find(browser, &first).await, Ok(Some(_))) {
+        browser.warnings.once(
+            &first,
+            "not on the page at the end of the pass; closing without logging out",
+        );
+        return;
+    }
+    for step in &selectors.logout {
+        let bound = step.plain();
+        if browser.click(&bound, &selectors.busy).await.is_err() {
+            browser
+                .warnings
+                .once(&bound, "could not be clicked; closing without logging out");
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn firmware_versions_in_text() {
+        assert_eq!(
+            dotted_version("Firmware: 1.0.27.10").as_deref(),
+            Some("1.0.27.10")
+        );
+        assert_eq!(dotted_version("v1.0.2."), Some("1.0.2".into()));
+        assert_eq!(dotted_version("UCM6304 build 12"), None);
+    }
+}
