@@ -498,3 +498,37 @@ async fn issue_13_a_route_answered_by_an_error_page_is_left_at_once_for_the_star
     assert_eq!(world.console.events().logins_ok, 1);
     world.assert_no_browser_left().await;
 }
+
+#[tokio::test]
+async fn issue_13_a_row_locator_that_matches_nothing_ends_no_call_and_stops_the_tenant_once() {
+    let world = World::start(Skin::Ucm63xx, 3, &["ucm63xx.toml"], |_| {}).await;
+    let file = world.config.selectors_dir.join("ucm63xx.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    // A firmware that renamed the rows' key: the list looks empty to this file.
+    std::fs::write(
+        &file,
+        text.replace(
+            ".ant-table-tbody > tr[data-row-key]",
+            ".ant-table-tbody > tr[data-key]",
+        ),
+    )
+    .unwrap();
+    let mut session = world.open().await;
+    session.sign_in().await.expect("sign in");
+    let err = session.download(&world.call(2)).await.unwrap_err();
+    world.close(session).await;
+
+    // Not "not on the console": an empty-looking list proves nothing.
+    assert!(
+        matches!(err.kind, ConsoleErrorKind::LocatorNotFound { .. }),
+        "{err}"
+    );
+    assert!(err.is_fatal_for_pass() && err.stops_tenant_uncharged());
+    let text = err.to_string();
+    assert!(
+        text.contains("recordings.row") && text.contains("empty"),
+        "{text}"
+    );
+    assert!(err.artifacts.is_some());
+    world.assert_no_browser_left().await;
+}

@@ -3,8 +3,9 @@
 //! Consoles redraw their lists in ways the worker cannot see coming: cleared to a placeholder
 //! while the next page loads, old rows kept under a mask, rows drawn in two steps or replaced
 //! just after they appear. So a list is read only when rows are present and the same on two
-//! reads a moment apart; an empty list counts as empty only when it stays empty for the element
-//! timeout, or when the file's optional `[recordings] empty` marker shows on two reads. An
+//! reads a moment apart. An empty list counts as empty when the file's optional
+//! `[recordings] empty` marker shows on two reads; a list with no rows and no marker for the
+//! whole element timeout is told apart (it may be a `row` locator that no longer matches). An
 //! element that goes stale while being read is looked up again within the same bounded wait.
 
 use chrono::NaiveDateTime;
@@ -79,7 +80,7 @@ impl RecordingsPage<'_> {
                 Look::Empty { .. } => {
                     let since = *empty_since.get_or_insert(now);
                     if now - since >= timeouts.element {
-                        return Ok(Listed::Not(PageRead::Empty));
+                        return Ok(Listed::Not(PageRead::NoRows));
                     }
                 }
                 Look::Rows(_) | Look::Redrawn | Look::Incomplete(_) => empty_since = None,
