@@ -62,10 +62,12 @@ impl RecordingsPage<'_> {
     /// Waits (bounded by the element timeout) for the list to hold still and reads it.
     pub(super) async fn read_settled(&self) -> Step<Listed> {
         let timeouts = self.browser.timeouts;
-        let started = Instant::now();
-        let deadline = started + timeouts.element;
+        let deadline = Instant::now() + timeouts.element;
         let mut previous: Option<Look> = None;
         let mut empty_since: Option<Instant> = None;
+        // Whether anything but an empty list was seen: a list empty all along gets its full
+        // element timeout of emptiness before it counts as rowless.
+        let mut anything_shown = false;
         loop {
             self.browser.wait_until_idle(&self.selectors.busy).await?;
             let look = self.look().await?;
@@ -83,10 +85,12 @@ impl RecordingsPage<'_> {
                         return Ok(Listed::Not(PageRead::NoRows));
                     }
                 }
-                Look::Rows(_) | Look::Redrawn | Look::Incomplete(_) => empty_since = None,
+                Look::Rows(_) | Look::Redrawn | Look::Incomplete(_) => {
+                    empty_since = None;
+                    anything_shown = true;
+                }
             }
-            // An empty list that has been empty since the start gets its full element timeout.
-            if now >= deadline && empty_since.is_none_or(|since| since > started) {
+            if now >= deadline && anything_shown {
                 tracing::debug!(last = ?look, "the list did not settle within the element timeout");
                 return match look {
                     // Rows that never get a cell the file requires: the file no longer fits.
