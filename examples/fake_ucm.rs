@@ -16,7 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use console::{ConsoleConfig, FakeConsole, Recording, Skin};
+use console::{
+    ConsoleConfig, DeepLinks, EndOfList, FakeConsole, FirmwareShown, Loading, Quirks, Recording,
+    Rows, Skin,
+};
 
 #[derive(Parser)]
 #[command(
@@ -70,6 +73,62 @@ struct Args {
     list_delay: Duration,
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     download_delay: Duration,
+    // Quirks: details a firmware or cloud release might change (README: "Quirks").
+    /// How directly loaded addresses are answered.
+    #[arg(long, default_value = "served", value_parser = ["served", "404", "json", "hash"])]
+    deep_links: String,
+    /// Where the firmware version is shown after login.
+    #[arg(long, default_value = "dashboard", value_parser = ["dashboard", "header", "nowhere"])]
+    firmware_shown: String,
+    /// What the list shows while it loads: the known busy marker, a cleared placeholder, or
+    /// the old rows under a mask of another name.
+    #[arg(long, default_value = "marker", value_parser = ["marker", "placeholder", "mask"])]
+    loading: String,
+    /// How rows are drawn: at once, in two steps, or drawn and then drawn again.
+    #[arg(long, default_value = "once", value_parser = ["once", "two-steps", "replaced"])]
+    rows: String,
+    /// Delay between the two drawings of `--rows two-steps|replaced`.
+    #[arg(long, default_value = "400ms", value_parser = humantime::parse_duration)]
+    render_step: Duration,
+    /// Say the end of the list by the `disabled`/`aria-disabled` attributes only.
+    #[arg(long)]
+    end_by_attribute: bool,
+    /// A new call arrives right after this many downloads.
+    #[arg(long)]
+    new_call_after: Option<u64>,
+}
+
+/// The quirks the command line asks for; the values were checked by clap.
+fn quirks(args: &Args) -> Quirks {
+    Quirks {
+        deep_links: match args.deep_links.as_str() {
+            "404" => DeepLinks::NotFound,
+            "json" => DeepLinks::JsonError,
+            "hash" => DeepLinks::HashRouting,
+            _ => DeepLinks::Served,
+        },
+        firmware: match args.firmware_shown.as_str() {
+            "header" => FirmwareShown::Header,
+            "nowhere" => FirmwareShown::Nowhere,
+            _ => FirmwareShown::Dashboard,
+        },
+        loading: match args.loading.as_str() {
+            "placeholder" => Loading::Placeholder,
+            "mask" => Loading::UnknownMask,
+            _ => Loading::KnownMarker,
+        },
+        rows: match args.rows.as_str() {
+            "two-steps" => Rows::TwoSteps,
+            "replaced" => Rows::Replaced,
+            _ => Rows::AtOnce,
+        },
+        render_step: args.render_step,
+        end_of_list: match args.end_by_attribute {
+            true => EndOfList::DisabledAttribute,
+            false => EndOfList::Usual,
+        },
+        new_call_after_downloads: args.new_call_after,
+    }
 }
 
 #[tokio::main]
@@ -84,8 +143,8 @@ async fn main() -> anyhow::Result<()> {
     let mut config = ConsoleConfig::for_skin(skin);
     config.username = args.username.clone();
     config.password = args.password.clone();
-    if let Some(fw) = args.firmware {
-        config.firmware = fw;
+    if let Some(fw) = &args.firmware {
+        config.firmware = fw.clone();
     }
     config.timezone = args.timezone;
     config.page_size = args.page_size;
@@ -100,6 +159,7 @@ async fn main() -> anyhow::Result<()> {
     config.list_delay = args.list_delay;
     config.download_delay = args.download_delay;
     config.bind = SocketAddr::new(args.host, args.port);
+    config.quirks = quirks(&args);
     let count = recordings.len();
     config.recordings = recordings;
     let firmware = config.firmware.clone();

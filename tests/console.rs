@@ -219,6 +219,8 @@ async fn a_failing_locator_leaves_artefacts_and_names_them() {
         matches!(err.kind, ConsoleErrorKind::LocatorNotFound { .. }),
         "{err}"
     );
+    // A required locator missing stops the tenant, and its calls go back uncharged.
+    assert!(err.is_fatal_for_pass() && err.stops_tenant_uncharged());
     let dir: PathBuf = err.artifacts.clone().expect("artefacts saved");
     assert!(dir.starts_with(
         world
@@ -408,4 +410,125 @@ fn the_readme_example_selectors_file_is_valid() {
         .expect("a toml example");
     ucm_scraper::console::SelectorSet::parse(Path::new("README.md"), example)
         .expect("the example parses");
+}
+
+/// The log lines a test's own code emits (this thread), as text.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn issue_13_optional_markers_missing_are_one_warning_each_and_the_pass_goes_on() {
+    let world = World::start(Skin::Ucm63xx, 4, &["ucm63xx.toml"], |c| {
+        c.quirks.firmware = support::console::FirmwareShown::Header;
+    })
+    .await;
+    let file = world.config.selectors_dir.join("ucm63xx.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    // A logout link of an older firmware, and a busy marker the browser refuses.
+    let text = text
+        .replace("a.logout-link", "a.sign-out")
+        .replace("\".ant-spin-spinning\"", "\"div[[broken\"");
+    std::fs::write(&file, text).unwrap();
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let mut session = world.open().await;
+    let signed_in = session
+        .sign_in()
+        .await
+        .expect("a missing firmware marker is no failed login");
+    assert_eq!(signed_in.firmware, None);
+    assert!(signed_in.selectors_file.ends_with("ucm63xx.toml"));
+    download_all(&world, &mut session, [3, 2, 0].into_iter()).await;
+    world.close(session).await;
+
+    let logs = logs.text();
+    for key in ["firmware_marker", "logout[0]", "busy[0]"] {
+        let lines: Vec<_> = logs
+            .lines()
+            .filter(|l| l.contains("WARN") && l.contains(&format!("ucm63xx.toml: {key}")))
+            .collect();
+        assert_eq!(lines.len(), 1, "one warning for {key}:\n{logs}");
+    }
+    assert_eq!(world.console.events().downloads_served, 3);
+    world.assert_no_browser_left().await;
+}
+
+#[tokio::test]
+async fn issue_13_a_route_answered_by_an_error_page_is_left_at_once_for_the_start_page_and_menu() {
+    let mut world = World::start(Skin::Ucm63xx, 3, &["ucm63xx.toml"], |c| {
+        c.quirks.deep_links = support::console::DeepLinks::NotFound;
+    })
+    .await;
+    // Long enough that waiting it out once would show.
+    world.config.timeouts.element = Duration::from_secs(30);
+    let mut session = world.open().await;
+    session.sign_in().await.expect("sign in");
+    let started = std::time::Instant::now();
+    download_all(&world, &mut session, [2].into_iter()).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the 404 was waited out: {:?}",
+        started.elapsed()
+    );
+    // The route is not tried again this pass.
+    download_all(&world, &mut session, [0].into_iter()).await;
+    world.close(session).await;
+    assert_eq!(world.console.events().logins_ok, 1);
+    world.assert_no_browser_left().await;
+}
+
+#[tokio::test]
+async fn issue_13_a_row_locator_that_matches_nothing_ends_no_call_and_stops_the_tenant_once() {
+    let world = World::start(Skin::Ucm63xx, 3, &["ucm63xx.toml"], |_| {}).await;
+    let file = world.config.selectors_dir.join("ucm63xx.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    // A firmware that renamed the rows' key: the list looks empty to this file.
+    std::fs::write(
+        &file,
+        text.replace(
+            ".ant-table-tbody > tr[data-row-key]",
+            ".ant-table-tbody > tr[data-key]",
+        ),
+    )
+    .unwrap();
+    let mut session = world.open().await;
+    session.sign_in().await.expect("sign in");
+    let err = session.download(&world.call(2)).await.unwrap_err();
+    world.close(session).await;
+
+    // Not "not on the console": an empty-looking list proves nothing.
+    assert!(
+        matches!(err.kind, ConsoleErrorKind::LocatorNotFound { .. }),
+        "{err}"
+    );
+    assert!(err.is_fatal_for_pass() && err.stops_tenant_uncharged());
+    let text = err.to_string();
+    assert!(
+        text.contains("recordings.row") && text.contains("empty"),
+        "{text}"
+    );
+    assert!(err.artifacts.is_some());
+    world.assert_no_browser_left().await;
 }

@@ -4,9 +4,9 @@
 //! "Not on the console" ends a call for good, so it needs positive evidence: settled, non-empty
 //! pages read in order from page 1 that either pass the call's time (in a newest-first list) or
 //! reach a confirmed end (the paging control gone or disabled after a page that rendered). A
-//! confirmed empty first page is such an end too: the list holds nothing. Anything less (a page
-//! that never settled, a read that timed out, a page that came up empty after paging) is doubt,
-//! and doubt is a retryable failure of the call, never a verdict.
+//! first page showing the file's `empty` marker is such an end too: the list holds nothing.
+//! Anything less (a page that never settled, a read that timed out, rows that never came, a page
+//! that came up empty after paging) is doubt, and doubt is never a verdict.
 
 use std::fmt;
 
@@ -18,8 +18,11 @@ pub(crate) enum PageRead {
     /// Rows present and the same on two reads a moment apart; the call times they show (`None`
     /// where a time could not be read).
     Settled(Vec<Option<NaiveDateTime>>),
-    /// No rows, and that held: for the element timeout, or with the file's `empty` marker shown.
+    /// No rows, and the file's `empty` marker shown on two reads.
     Empty,
+    /// No rows and no `empty` marker for the whole element timeout: an empty list, or a `row`
+    /// locator that no longer matches. The two look alike, so this proves nothing.
+    NoRows,
     /// Rows kept changing, or stayed the previous page's, until the wait ran out.
     Unsettled,
     /// Nothing readable came within the wait.
@@ -78,6 +81,9 @@ pub(crate) enum Doubt {
     EmptyAfterPaging {
         page: usize,
     },
+    NoRows {
+        page: usize,
+    },
     /// The last page read neither passed the call's time nor was the end of the list.
     NoEnd {
         page: usize,
@@ -100,6 +106,10 @@ impl fmt::Display for Doubt {
             Doubt::EmptyAfterPaging { page } => write!(
                 f,
                 "page {page} came up empty after paging (a list that clears itself while it loads)"
+            ),
+            Doubt::NoRows { page } => write!(
+                f,
+                "page {page} showed no rows and no `empty` marker for the whole element timeout"
             ),
             Doubt::NoEnd { page } => write!(
                 f,
@@ -125,6 +135,7 @@ pub(crate) fn not_on_console(pages: &[PageSeen], sought: &Sought) -> Result<(), 
             PageRead::Settled(_) => return Err(Doubt::TimedOut { page: seen.page }),
             PageRead::Empty if seen.page == 1 && pages.len() == 1 => {}
             PageRead::Empty => return Err(Doubt::EmptyAfterPaging { page: seen.page }),
+            PageRead::NoRows => return Err(Doubt::NoRows { page: seen.page }),
             PageRead::Unsettled => return Err(Doubt::Unsettled { page: seen.page }),
             PageRead::TimedOut => return Err(Doubt::TimedOut { page: seen.page }),
         }
@@ -204,6 +215,16 @@ mod tests {
             then: Then::End,
         }];
         assert_eq!(not_on_console(&empty, &unordered), Ok(()));
+        // Without the `empty` marker, no rows may be a `row` locator that no longer matches.
+        let rowless = [PageSeen {
+            page: 1,
+            read: PageRead::NoRows,
+            then: Then::End,
+        }];
+        assert_eq!(
+            not_on_console(&rowless, &unordered),
+            Err(Doubt::NoRows { page: 1 })
+        );
     }
 
     #[test]
@@ -246,6 +267,7 @@ mod tests {
             prop::collection::vec(prop::option::of(0u32..60), 0..6)
                 .prop_map(|m| PageRead::Settled(m.into_iter().map(|m| m.map(t)).collect())),
             Just(PageRead::Empty),
+            Just(PageRead::NoRows),
             Just(PageRead::Unsettled),
             Just(PageRead::TimedOut),
         ]
@@ -288,7 +310,7 @@ mod tests {
 
     fn is_doubtful(seen: &PageSeen) -> bool {
         match seen.read {
-            PageRead::Unsettled | PageRead::TimedOut => true,
+            PageRead::Unsettled | PageRead::TimedOut | PageRead::NoRows => true,
             PageRead::Empty => seen.page > 1,
             PageRead::Settled(_) => false,
         }
@@ -296,7 +318,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn no_unsettled_timed_out_or_empty_after_paging_read_yields_a_verdict(
+        fn no_unsettled_timed_out_rowless_or_empty_after_paging_read_yields_a_verdict(
             pages in pages(),
             sought in sought_any(),
         ) {

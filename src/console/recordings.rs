@@ -242,12 +242,24 @@ impl RecordingsPage<'_> {
             }
             let rows = match self.read_settled().await? {
                 Listed::Rows(rows) => rows,
+                // No rows at all from the start: an empty list and a `row` locator that no
+                // longer matches look alike. That costs its timeout once: the tenant stops,
+                // its calls untouched, rather than once per call.
+                Listed::Not(PageRead::NoRows) if page == 1 => {
+                    return Err(ConsoleErrorKind::missing_because(
+                        &self.selectors.recordings.row.plain(),
+                        " (the list showed no rows and no `empty` marker for the element timeout; \
+                         if the console really lists no recordings, give the file a \
+                         `[recordings] empty` locator)",
+                    ));
+                }
                 Listed::Not(read) => {
-                    pages.push(PageSeen {
-                        page,
-                        read,
-                        then: Then::End,
-                    });
+                    // A confirmed empty list is its own end; any other read stops the search.
+                    let then = match read {
+                        PageRead::Empty => Then::End,
+                        _ => Then::Stopped,
+                    };
+                    pages.push(PageSeen { page, read, then });
                     return Ok(Search::NotFound(pages));
                 }
             };

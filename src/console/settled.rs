@@ -3,8 +3,9 @@
 //! Consoles redraw their lists in ways the worker cannot see coming: cleared to a placeholder
 //! while the next page loads, old rows kept under a mask, rows drawn in two steps or replaced
 //! just after they appear. So a list is read only when rows are present and the same on two
-//! reads a moment apart; an empty list counts as empty only when it stays empty for the element
-//! timeout, or when the file's optional `[recordings] empty` marker shows on two reads. An
+//! reads a moment apart. An empty list counts as empty when the file's optional
+//! `[recordings] empty` marker shows on two reads; a list with no rows and no marker for the
+//! whole element timeout is told apart (it may be a `row` locator that no longer matches). An
 //! element that goes stale while being read is looked up again within the same bounded wait.
 
 use chrono::NaiveDateTime;
@@ -61,10 +62,12 @@ impl RecordingsPage<'_> {
     /// Waits (bounded by the element timeout) for the list to hold still and reads it.
     pub(super) async fn read_settled(&self) -> Step<Listed> {
         let timeouts = self.browser.timeouts;
-        let started = Instant::now();
-        let deadline = started + timeouts.element;
+        let deadline = Instant::now() + timeouts.element;
         let mut previous: Option<Look> = None;
         let mut empty_since: Option<Instant> = None;
+        // Whether anything but an empty list was seen: a list empty all along gets its full
+        // element timeout of emptiness before it counts as rowless.
+        let mut anything_shown = false;
         loop {
             self.browser.wait_until_idle(&self.selectors.busy).await?;
             let look = self.look().await?;
@@ -79,13 +82,15 @@ impl RecordingsPage<'_> {
                 Look::Empty { .. } => {
                     let since = *empty_since.get_or_insert(now);
                     if now - since >= timeouts.element {
-                        return Ok(Listed::Not(PageRead::Empty));
+                        return Ok(Listed::Not(PageRead::NoRows));
                     }
                 }
-                Look::Rows(_) | Look::Redrawn | Look::Incomplete(_) => empty_since = None,
+                Look::Rows(_) | Look::Redrawn | Look::Incomplete(_) => {
+                    empty_since = None;
+                    anything_shown = true;
+                }
             }
-            // An empty list that has been empty since the start gets its full element timeout.
-            if now >= deadline && empty_since.is_none_or(|since| since > started) {
+            if now >= deadline && anything_shown {
                 tracing::debug!(last = ?look, "the list did not settle within the element timeout");
                 return match look {
                     // Rows that never get a cell the file requires: the file no longer fits.

@@ -319,11 +319,11 @@
     }).join('');
     if (!body) { body = '<div class="grid-empty">No recording files.</div>'; }
     // `endByAttribute`: at the end "More" stays, disabled, instead of going.
-    var more = ui.page < ui.pages
+    var moreButton = ui.page < ui.pages
       ? '<button type="button" id="btn-more" class="btn btn-more">More</button>'
       : (C.endByAttribute ? '<button type="button" id="btn-more" class="btn btn-more" disabled>More</button>' : '');
     var foot = '<div class="grid-foot"><span class="grid-count">Showing ' + ui.rows.length + ' of ' + ui.total + '</span>' +
-      more + '</div>';
+      moreButton + '</div>';
     grid.innerHTML = head + '<div class="grid-body">' + body + '</div>' + foot;
     var button = document.getElementById('btn-more');
     if (button) {
