@@ -1,4 +1,4 @@
-//! The storage back-ends over real HTTP and a real directory (docs/storage.md, issue 4 and 6):
+//! The storage back-ends over real HTTP and a real directory (DESIGN.md §5, issue 4 and 6):
 //! Supabase against the stand-in, which answers like Supabase, faults included.
 //! No test waits on the clock: faults are scheduled, results are counted.
 

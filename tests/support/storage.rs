@@ -1,4 +1,4 @@
-//! A Supabase Storage stand-in: the object REST API on 127.0.0.1, port 0 (docs/storage.md).
+//! A Supabase Storage stand-in: the object REST API on 127.0.0.1, port 0 (DESIGN.md §5, §8b).
 //!
 //! The real server (supabase/storage) needs Node ≥ 24 and is not on npm, so this one copies what
 //! a client sees, from its sources (`src/internal/errors/codes.ts`, `storage-error.ts`,
