@@ -1,7 +1,7 @@
 # Two images from Debian packages only:
 #   worker (default target): the ucm-scraper binary on slim Debian, non-root, no browser.
 #   chromedriver: Debian's chromium + chromium-driver, listening for the worker.
-# Not built in CI (no Docker engine there); see README "Container".
+# Not built in CI (no Docker engine there); see README "Production setup".
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
@@ -16,7 +16,7 @@ RUN apt-get update \
  && mkdir -p /downloads && chown browser /downloads
 USER browser
 EXPOSE 9515
-# --allowed-ips= with an empty list lets the worker container connect (DESIGN.md §8b).
+# --allowed-ips= with an empty list lets the worker container connect (docs/console.md).
 CMD ["chromedriver", "--port=9515", "--allowed-ips=", "--allowed-origins=*"]
 
 FROM debian:bookworm-slim AS worker

@@ -1,4 +1,4 @@
-//! The signed webhook that starts AI processing of a stored recording (DESIGN.md §3).
+//! The signed webhook that starts AI processing of a stored recording (README: The AI trigger).
 //!
 //! `POST AI_WEBHOOK_URL` with a JSON body:
 //!

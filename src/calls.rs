@@ -1,4 +1,4 @@
-//! `cdr_records` as a work queue (DESIGN.md §4): claim the calls that need a recording with a
+//! `cdr_records` as a work queue (docs/database.md): claim the calls that need a recording with a
 //! lease, then record what happened to each.
 //!
 //! A claim takes rows `FOR UPDATE SKIP LOCKED` and stamps a lease, so two workers never take the
@@ -107,7 +107,7 @@ impl CallsError {
     }
 }
 
-/// The calls of tenant `$1` that still wait for a recording (DESIGN.md §4), whether or not
+/// The calls of tenant `$1` that still wait for a recording (docs/database.md), whether or not
 /// someone holds them right now; `$2` is LOOKBACK_DAYS. `call_date` is UTC without a zone, so it
 /// is compared with the UTC wall clock whatever the session's time zone.
 const AWAITING_RECORDING: &str = "tenant_id = $1 \

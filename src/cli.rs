@@ -1,4 +1,4 @@
-//! The command line (DESIGN.md §2). Parsing only; `main.rs` runs the commands.
+//! The command line (README: Operating it). Parsing only; `main.rs` runs the commands.
 
 use std::path::PathBuf;
 

@@ -1,4 +1,4 @@
-//! Typed settings from the environment and an optional `.env` (DESIGN.md §3), validated once at
+//! Typed settings from the environment and an optional `.env` (README: Configuration), validated once at
 //! start so that a mistake ends the process with one line that names the variable and the fix.
 
 use std::net::SocketAddr;

@@ -1,4 +1,4 @@
-//! The Postgres connection and the worker's migrations (DESIGN.md §4).
+//! The Postgres connection and the worker's migrations (docs/database.md).
 //!
 //! The migrations must apply to an empty database and to the live one the Python backend owns,
 //! so every statement is additive and idempotent (`IF NOT EXISTS`), and none rewrites a row.
@@ -25,7 +25,7 @@ pub enum DbError {
 }
 
 /// Opens a pool. Statements are not cached as prepared statements, because Supabase's
-/// transaction pooler (port 6543) cannot keep them between transactions (DESIGN.md §8b).
+/// transaction pooler (port 6543) cannot keep them between transactions (docs/database.md).
 pub async fn connect(url: &Secret<String>, max_connections: u32) -> Result<PgPool, DbError> {
     let options: PgConnectOptions = url.expose().parse().map_err(DbError::BadUrl)?;
     PgPoolOptions::new()

@@ -2,7 +2,7 @@
 //!
 //! [`Secret`] keeps a value out of every log line and error message: its `Debug` and `Display`
 //! print `***`. [`PasswordCipher`] seals and opens `tenants.pbx_password` in the two formats the
-//! column holds (DESIGN.md §4): the existing backend's Fernet tokens and our own `v1:` AES-256-GCM.
+//! column holds (docs/database.md): the existing backend's Fernet tokens and our own `v1:` AES-256-GCM.
 
 use std::fmt;
 
@@ -100,7 +100,7 @@ pub enum SecretError {
     NoSealingKey(&'static str, &'static str),
 }
 
-/// Seals and opens `tenants.pbx_password` (DESIGN.md §4).
+/// Seals and opens `tenants.pbx_password` (docs/database.md).
 ///
 /// Opens both formats the column holds, whichever keys are set, and seals in the format chosen by
 /// `PBX_PASSWORD_FORMAT`, so the Python backend keeps reading the column when it must.

@@ -1,4 +1,4 @@
-//! The command line as operators meet it (DESIGN.md §2).
+//! The command line as operators meet it (README: Operating it).
 
 use std::process::{Command, Output};
 

@@ -1,5 +1,5 @@
 //! The migrations against a real Postgres: (a) an empty database, (b) the live backend's schema
-//! with its rows, (c) applied twice (DESIGN.md §4, issue 2).
+//! with its rows, (c) applied twice (docs/database.md, issue 2).
 
 mod support;
 

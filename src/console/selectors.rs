@@ -1,4 +1,4 @@
-//! Selectors files (`selectors/*.toml`, DESIGN.md §7): every locator the worker uses, as data.
+//! Selectors files (`selectors/*.toml`): every locator the worker uses, as data.
 //!
 //! A file describes one generation of the UCM web UI. It is parsed once into a [`SelectorSet`]
 //! whose locators carry a human `desc` and the place they came from (`file: key`), so a timeout

@@ -1,4 +1,4 @@
-//! Where recordings end up (DESIGN.md §5): one small trait, two back-ends.
+//! Where recordings end up (docs/storage.md): one small trait, two back-ends.
 //!
 //! - [`supabase::SupabaseStore`]: Supabase Storage over its REST API, when `SUPABASE_URL` and
 //!   `SUPABASE_SERVICE_ROLE_KEY` are set.

@@ -1,4 +1,4 @@
-//! Supabase Storage over its REST API (DESIGN.md §5, §8b).
+//! Supabase Storage over its REST API (docs/storage.md).
 //!
 //! `POST {SUPABASE_URL}/storage/v1/object/{bucket}/{key}` with `x-upsert: true`, so a retried
 //! upload overwrites its own object. Authentication: a legacy service-role JWT goes in both

@@ -1,4 +1,4 @@
-//! `ucm-scraper tenant add | list | update | enable | disable` (DESIGN.md §2): the operator's
+//! `ucm-scraper tenant add | list | update | enable | disable` (README: Tenants): the operator's
 //! way to manage tenants without SQL. Passwords come from stdin or a prompt, never argv, and are
 //! sealed before they reach the database.
 

@@ -1,4 +1,4 @@
-//! Tenant rows (DESIGN.md §4): who to scrape, with which console credentials, and the login
+//! Tenant rows (docs/database.md): who to scrape, with which console credentials, and the login
 //! state that keeps a failing tenant from being locked out of its console.
 //!
 //! [`load_active`] turns each active `grandstream_ucm` row into a [`TenantEntry`]; a row with bad

@@ -8,7 +8,7 @@ use super::encode::LameFailure;
 /// A refused or failed conversion. Nothing is left under the output name in any case.
 ///
 /// [`keep_original`](Self::keep_original) tells the pipeline whether the downloaded file is
-/// still a recording worth uploading as it is (DESIGN.md §6), or a failed download to fetch again.
+/// still a recording worth uploading as it is (README: Transcoding), or a failed download to fetch again.
 #[derive(Debug, thiserror::Error)]
 pub enum TranscodeError {
     #[error(

@@ -1,5 +1,5 @@
 //! WAV → MP3, the guide's "convert" step: every WAV a call recorder writes, streamed through
-//! LAME at a speech bitrate (DESIGN.md §6).
+//! LAME at a speech bitrate (README: Transcoding).
 //!
 //! - [`inspect`] reads a header only: right after a download it tells a recording from the
 //!   console's login page saved under the recording's name.

@@ -1,4 +1,4 @@
-//! Which MP3 the transcoder writes: output sample rate and bitrate (DESIGN.md §6).
+//! Which MP3 the transcoder writes: output sample rate and bitrate (README: Transcoding).
 //!
 //! The speech policy picks, per MPEG version and channel count, the bitrate that keeps telephone
 //! speech intelligible for transcription and still saves at least 80% against 16-bit PCM, the

@@ -1,7 +1,7 @@
 //! Our RIFF/WAVE chunk reader: every WAV a call recorder writes, read as a stream.
 //!
 //! hound 3.5 reads the tidy files only: no G.711, a data size of 0 reads as silence and
-//! 0xFFFFFFFF fails (DESIGN.md §8b), so the header is walked here, chunk by chunk, and the
+//! 0xFFFFFFFF fails (hound's source), so the header is walked here, chunk by chunk, and the
 //! samples are decoded here too, one bounded block at a time, into the full-scale 32-bit
 //! integers LAME takes (`lame_encode_buffer_int`, as the `lame` command feeds it).
 

@@ -1,4 +1,4 @@
-//! A stand-in for the Grandstream UCM / CloudUCM web console (DESIGN.md §8), failures included.
+//! A stand-in for the Grandstream UCM / CloudUCM web console (docs/console.md), failures included.
 //!
 //! The server side is here; the pages are script-built single-page apps in `ucm63xx.js` and
 //! `ucm62xx.js` (one per markup generation, "skin"). `README.md` next to this file documents the
@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 /// A markup generation of the console's web UI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Skin {
-    /// UCM63xx / CloudUCM, React + Ant Design (DESIGN.md §8 as closely as known).
+    /// UCM63xx / CloudUCM, React + Ant Design (docs/console.md, as closely as known).
     Ucm63xx,
     /// An older generation: other ids and classes, a table built from divs, a download link,
     /// other menu labels, route, column order and time format, "More" instead of pages.
