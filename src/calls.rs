@@ -128,14 +128,14 @@ pub async fn claim(
     let days = i32::try_from(policy.lookback_days).unwrap_or(i32::MAX);
     let mut tx = pool.begin().await.map_err(CallsError::db(op))?;
 
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE cdr_records SET recording_status = 'failed', recording_lease_until = NULL, \
                 recording_error = coalesce(recording_error || '; ', '') || \
                     'gave up: the lease of the last attempt expired without a result \
                      (the worker crashed or was stopped on this call)' \
          WHERE {AWAITING_RECORDING} AND recording_status = 'downloading' \
            AND recording_lease_until <= now() AND recording_attempts >= $3"
-    ))
+    )))
     .bind(tenant.0)
     .bind(days)
     .bind(policy.max_attempts)
@@ -143,7 +143,7 @@ pub async fn claim(
     .await
     .map_err(CallsError::db(op))?;
 
-    let rows: Vec<CallRow> = sqlx::query_as(&format!(
+    let rows: Vec<CallRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH picked AS ( \
              SELECT id FROM cdr_records WHERE {AWAITING_RECORDING} AND {LEASE_FREE} \
              ORDER BY call_date DESC, id DESC LIMIT $4 FOR UPDATE SKIP LOCKED) \
@@ -154,7 +154,7 @@ pub async fn claim(
                    coalesce(c.uniqueid, '')::text AS uniqueid, coalesce(c.src, '')::text AS src, \
                    coalesce(c.dst, '')::text AS dst, c.call_date, c.recordfiles::text AS recordfiles, \
                    c.duration, c.recording_attempts"
-    ))
+    )))
     .bind(tenant.0)
     .bind(days)
     .bind(policy.lease.as_secs_f64())
@@ -378,9 +378,9 @@ pub async fn backlog(
     tenant: TenantId,
     lookback_days: u32,
 ) -> Result<i64, CallsError> {
-    let (count,): (i64,) = sqlx::query_as(&format!(
+    let (count,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM cdr_records WHERE {AWAITING_RECORDING}"
-    ))
+    )))
     .bind(tenant.0)
     .bind(i32::try_from(lookback_days).unwrap_or(i32::MAX))
     .fetch_one(pool)

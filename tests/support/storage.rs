@@ -41,7 +41,7 @@ use axum::routing::{patch, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use rand::rngs::StdRng;
-use rand::{Rng as _, SeedableRng as _};
+use rand::{RngExt as _, SeedableRng as _};
 use serde_json::json;
 use ucm_scraper::config::SupabaseSettings;
 use ucm_scraper::secrets::Secret;
@@ -126,7 +126,7 @@ impl Inner {
             return planned;
         }
         let (rng, share, fault) = self.random.as_mut()?;
-        rng.gen_bool(*share).then_some(*fault)
+        rng.random_bool(*share).then_some(*fault)
     }
 
     /// Makes the object, as Supabase does at the end of either kind of upload.
