@@ -119,8 +119,9 @@ install_and_build() {
     die "--headed needs a display (DISPLAY or WAYLAND_DISPLAY is unset)"
   fi
   (cd "$repo" && cargo build --locked --bin ucm-scraper --example fake_ucm)
-  bin=$repo/target/debug/ucm-scraper
-  fake_ucm=$repo/target/debug/examples/fake_ucm
+  local target=${CARGO_TARGET_DIR:-$repo/target}
+  bin=$target/debug/ucm-scraper
+  fake_ucm=$target/debug/examples/fake_ucm
 }
 
 prepare_dirs() {
@@ -268,10 +269,11 @@ main() {
   start_postgres
   start_chromedriver
 
-  say "Recording calls (speech from /usr/share/asterisk/sounds/en)"
-  # The trailing / matters: the directory is a symlink (Debian alternatives), which find would not enter.
-  mapfile -t prompts < <(find /usr/share/asterisk/sounds/en/ -maxdepth 1 -name '*.wav' | sort)
-  [ ${#prompts[@]} -gt 10 ] || die "no Asterisk prompts found (apt-get install asterisk-core-sounds-en-wav)"
+  local speech_dir
+  speech_dir=$("$repo/scripts/speech-dir.sh") || die "no speech prompts to record calls from"
+  say "Recording calls (speech from $speech_dir)"
+  mapfile -t prompts < <(find "$speech_dir" -maxdepth 1 -name '*.wav' | sort)
+  [ ${#prompts[@]} -gt 10 ] || die "only ${#prompts[@]} prompts in $speech_dir (apt-get install --reinstall asterisk-core-sounds-en-wav)"
   make_calls "$work/calls/acme" 18 Europe/Berlin 1 "$work/calls/acme.sql"
   make_calls "$work/calls/globex" 14 America/Chicago 2 "$work/calls/globex.sql"
 

@@ -14,8 +14,20 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Where Debian installs the 8 kHz prompts.
-pub const PROMPTS_DIR: &str = "/usr/share/asterisk/sounds/en";
+/// The directory of the 8 kHz prompts, as `scripts/speech-dir.sh` finds it (the one place that
+/// knows: it asks dpkg where the installed package put them). Asked once per test process.
+pub fn prompts_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/speech-dir.sh");
+        let out = Command::new(&script)
+            .output()
+            .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{}: {stderr}", script.display());
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    })
+}
 
 /// Sample encodings `sox` writes into WAV, each with its WAV format tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,12 +137,9 @@ fn speech_input(secs: f64, backwards: bool) -> Vec<String> {
 }
 
 fn prompt_files() -> Vec<PathBuf> {
-    let mut prompts: Vec<PathBuf> = std::fs::read_dir(PROMPTS_DIR)
-        .unwrap_or_else(|e| {
-            panic!(
-                "{PROMPTS_DIR}: {e}; install asterisk-core-sounds-en-wav (scripts/install-deps.sh)"
-            )
-        })
+    let dir = prompts_dir();
+    let mut prompts: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/install-deps.sh", dir.display()))
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "wav"))
         .collect();
