@@ -147,14 +147,14 @@ pub async fn claim(
     let days = i32::try_from(policy.lookback_days).unwrap_or(i32::MAX);
     let mut tx = pool.begin().await.map_err(CallsError::db(op))?;
 
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE cdr_records SET recording_status = 'failed', recording_lease_until = NULL, \
                 recording_error = coalesce(recording_error || '; ', '') || \
                     'gave up: the lease of the last attempt expired without a result \
                      (the worker crashed or was stopped on this call)' \
          WHERE {AWAITING_RECORDING} AND recording_status = 'downloading' \
            AND recording_lease_until <= now() AND recording_attempts >= $3"
-    ))
+    )))
     .bind(tenant.0)
     .bind(days)
     .bind(policy.max_attempts)
@@ -162,7 +162,7 @@ pub async fn claim(
     .await
     .map_err(CallsError::db(op))?;
 
-    let rows: Vec<CallRow> = sqlx::query_as(&format!(
+    let rows: Vec<CallRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH picked AS ( \
              SELECT id FROM cdr_records WHERE {AWAITING_RECORDING} AND {LEASE_FREE} \
              ORDER BY recording_not_listed_since IS NOT NULL, call_date DESC, id DESC \
@@ -174,7 +174,7 @@ pub async fn claim(
                    coalesce(c.uniqueid, '')::text AS uniqueid, coalesce(c.src, '')::text AS src, \
                    coalesce(c.dst, '')::text AS dst, c.call_date, c.recordfiles::text AS recordfiles, \
                    c.duration, c.recording_attempts, c.recording_not_listed_since"
-    ))
+    )))
     .bind(tenant.0)
     .bind(days)
     .bind(policy.lease.as_secs_f64())
@@ -467,9 +467,9 @@ pub async fn backlog(
     tenant: TenantId,
     lookback_days: u32,
 ) -> Result<i64, CallsError> {
-    let (count,): (i64,) = sqlx::query_as(&format!(
+    let (count,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM cdr_records WHERE {AWAITING_RECORDING}"
-    ))
+    )))
     .bind(tenant.0)
     .bind(i32::try_from(lookback_days).unwrap_or(i32::MAX))
     .fetch_one(pool)
@@ -493,18 +493,19 @@ pub async fn unlisted(
     tenant: TenantId,
     lookback_days: u32,
 ) -> Result<Unlisted, CallsError> {
-    let (not_listed_yet, not_on_console): (i64, i64) = sqlx::query_as(&format!(
-        "SELECT count(*) FILTER (WHERE {AWAITING_RECORDING} \
+    let (not_listed_yet, not_on_console): (i64, i64) =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FILTER (WHERE {AWAITING_RECORDING} \
                                    AND recording_not_listed_since IS NOT NULL), \
                 count(*) FILTER (WHERE recording_status = 'not_on_console' \
                     AND call_date >= (now() AT TIME ZONE 'UTC') - make_interval(days => $2)) \
          FROM cdr_records WHERE tenant_id = $1"
-    ))
-    .bind(tenant.0)
-    .bind(i32::try_from(lookback_days).unwrap_or(i32::MAX))
-    .fetch_one(pool)
-    .await
-    .map_err(CallsError::db("counting calls the console does not list"))?;
+        )))
+        .bind(tenant.0)
+        .bind(i32::try_from(lookback_days).unwrap_or(i32::MAX))
+        .fetch_one(pool)
+        .await
+        .map_err(CallsError::db("counting calls the console does not list"))?;
     Ok(Unlisted {
         not_listed_yet,
         not_on_console,

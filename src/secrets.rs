@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng};
+use aes_gcm::aead::{Aead, Generate, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -152,8 +152,11 @@ impl PasswordCipher {
                     .filter(|b| b.len() > NONCE_LEN)
                     .ok_or(SecretError::AesUndecryptable)?;
                 let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
-                aes.decrypt(Nonce::from_slice(nonce), ciphertext)
-                    .map_err(|_| SecretError::AesUndecryptable)?
+                aes.decrypt(
+                    &Nonce::try_from(nonce).expect("split at NONCE_LEN"),
+                    ciphertext,
+                )
+                .map_err(|_| SecretError::AesUndecryptable)?
             }
             StoredFormat::Fernet => {
                 let fernet = self.fernet.as_ref().ok_or(SecretError::NoFernetKey)?;
@@ -186,7 +189,7 @@ impl PasswordCipher {
                     .aes
                     .as_ref()
                     .ok_or(SecretError::NoSealingKey("aes-gcm", "PBX_ENCRYPTION_KEY"))?;
-                let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+                let nonce = Nonce::generate();
                 let ciphertext = aes.encrypt(&nonce, bytes).expect(
                     "AES-GCM encryption of a password cannot exceed the message size limit",
                 );

@@ -53,9 +53,9 @@ async fn call(
 }
 
 async fn set(pool: &PgPool, id: i64, assignments: &str) {
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE cdr_records SET {assignments} WHERE id = $1"
-    ))
+    )))
     .bind(id)
     .execute(pool)
     .await

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom as _;
-use rand::{Rng as _, SeedableRng as _};
+use rand::{RngExt as _, SeedableRng as _};
 use support::browser::{browser_slot, Chromedriver};
 use support::console::{ConsoleConfig, Recording, Skin};
 use support::scenario::{eventually, files_under, Scenario};
@@ -35,7 +35,10 @@ fn signal(child: &tokio::process::Child, sig: i32) {
 }
 
 async fn count(s: &Scenario, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(s.pool()).await.unwrap()
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(s.pool())
+        .await
+        .unwrap()
 }
 
 /// Waits for `check` while the child runs; false when the child ended first or time ran out.
@@ -107,7 +110,7 @@ async fn sigkill_at_random_points_then_restart_until_every_call_is_stored_once()
     let stored_sql = "SELECT count(*) FROM cdr_records WHERE recording_status = 'stored'";
     let mut kills = 0;
     for point in points {
-        let k = rng.gen_range(1..=10);
+        let k = rng.random_range(1..=10);
         let served = console.events().downloads_served;
         let objects = stored_files(&store).len();
         let rows = count(&s, stored_sql).await;
@@ -318,7 +321,7 @@ async fn a_storage_storm_still_stores_every_call_once_in_bounded_time() {
     let tenant = s.tenant("Storm Co", &console, "Storm-pass1").await;
     let uniqueids = s.calls(tenant, &recordings).await;
     let plan: Vec<Option<Fault>> = (0..3 * n)
-        .map(|_| match rng.gen_range(0..100) {
+        .map(|_| match rng.random_range(0..100) {
             0..30 => Some(Fault::Status(503)),
             30..40 => Some(Fault::Hang),
             _ => None,

@@ -103,9 +103,9 @@ async fn a_empty_database_gets_both_tables_with_every_column() {
 
 /// Every row of a table as JSON, restricted to the columns the backend had.
 async fn snapshot(pool: &PgPool, table: &str, columns: &str) -> Vec<Value> {
-    sqlx::query_scalar(&format!(
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT to_jsonb(t) FROM (SELECT {columns} FROM {table} ORDER BY id) t"
-    ))
+    )))
     .fetch_all(pool)
     .await
     .expect("snapshot rows")
@@ -177,7 +177,7 @@ async fn c_migrations_apply_twice_and_their_sql_is_idempotent() {
     // file again must succeed and change nothing.
     let before = columns(&db.pool, "cdr_records").await;
     for migration in ucm_scraper::db::MIGRATOR.iter() {
-        sqlx::raw_sql(&migration.sql)
+        sqlx::raw_sql(migration.sql.clone())
             .execute(&db.pool)
             .await
             .unwrap_or_else(|e| panic!("re-running {} failed: {e}", migration.description));

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use rand::Rng as _;
+use rand::RngExt as _;
 use tokio::time::Instant;
 
 /// Implemented by errors that know whether another attempt could succeed.
@@ -89,7 +89,7 @@ impl RetryPolicy {
             .saturating_mul(1u32 << failed_attempt.saturating_sub(1).min(16))
             .min(self.max_delay);
         let half = step / 2;
-        let jitter = rand::thread_rng().gen_range(Duration::ZERO..=half);
+        let jitter = rand::rng().random_range(Duration::ZERO..=half);
         (half + jitter).max(asked.unwrap_or_default().min(self.max_delay))
     }
 }

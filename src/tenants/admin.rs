@@ -304,7 +304,7 @@ pub async fn list(
     lookback_days: u32,
     out: &mut dyn Write,
 ) -> Result<(), AdminError> {
-    let rows: Vec<TenantRow> = sqlx::query_as(&TenantRow::select(""))
+    let rows: Vec<TenantRow> = sqlx::query_as(sqlx::AssertSqlSafe(TenantRow::select("")))
         .fetch_all(pool)
         .await
         .map_err(TenantError::db("listing tenants"))?;

@@ -223,10 +223,10 @@ pub async fn load_active(
     cipher: &PasswordCipher,
     only: Option<TenantId>,
 ) -> Result<Vec<TenantEntry>, TenantError> {
-    let rows: Vec<TenantRow> = sqlx::query_as(&TenantRow::select(
+    let rows: Vec<TenantRow> = sqlx::query_as(sqlx::AssertSqlSafe(TenantRow::select(
         "WHERE is_active AND phone_system_type = 'grandstream_ucm' \
          AND ($1::bigint IS NULL OR id = $1)",
-    ))
+    )))
     .bind(only.map(|id| id.0))
     .fetch_all(pool)
     .await
@@ -244,11 +244,12 @@ pub async fn load_one(
     cipher: &PasswordCipher,
     id: TenantId,
 ) -> Result<TenantEntry, TenantError> {
-    let row: Option<TenantRow> = sqlx::query_as(&TenantRow::select("WHERE id = $1"))
-        .bind(id.0)
-        .fetch_optional(pool)
-        .await
-        .map_err(TenantError::db("loading a tenant"))?;
+    let row: Option<TenantRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(TenantRow::select("WHERE id = $1")))
+            .bind(id.0)
+            .fetch_optional(pool)
+            .await
+            .map_err(TenantError::db("loading a tenant"))?;
     match row {
         Some(row) => Ok(entry(pool, cipher, row).await),
         None => Err(TenantError::NotFound(id)),
@@ -425,23 +426,23 @@ pub async fn record_login_failure(
 ) -> Result<DateTime<Utc>, TenantError> {
     let op = "recording a failed login";
     let mut tx = pool.begin().await.map_err(TenantError::db(op))?;
-    let previous: Option<(i32, bool)> = sqlx::query_as(&format!(
+    let previous: Option<(i32, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT ucm_login_failures, \
                 coalesce(ucm_blocked_credentials = {CREDENTIALS_FINGERPRINT}, false) \
          FROM tenants WHERE id = $1 FOR UPDATE"
-    ))
+    )))
     .bind(id.0)
     .fetch_optional(&mut *tx)
     .await
     .map_err(TenantError::db(op))?;
     let (failures, same_credentials) = previous.ok_or(TenantError::NotFound(id))?;
     let failures = if same_credentials { failures + 1 } else { 1 };
-    let (until,): (DateTime<Utc>,) = sqlx::query_as(&format!(
+    let (until,): (DateTime<Utc>,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE tenants SET ucm_login_failures = $2, \
                 ucm_blocked_until = now() + make_interval(secs => $3), \
                 ucm_blocked_credentials = {CREDENTIALS_FINGERPRINT}, ucm_last_error = $4 \
          WHERE id = $1 RETURNING ucm_blocked_until"
-    ))
+    )))
     .bind(id.0)
     .bind(failures)
     .bind(login_backoff(failures).as_secs_f64())

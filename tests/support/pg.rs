@@ -30,7 +30,7 @@ pub async fn fresh_database() -> TestDb {
     let mut admin = PgConnection::connect(server)
         .await
         .expect("connect to the test server");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)
         .await
         .expect("create the test database");

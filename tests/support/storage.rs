@@ -54,7 +54,7 @@ use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use rand::rngs::StdRng;
-use rand::{Rng as _, SeedableRng as _};
+use rand::{RngExt as _, SeedableRng as _};
 use serde_json::json;
 use ucm_scraper::config::SupabaseSettings;
 use ucm_scraper::secrets::Secret;
@@ -177,7 +177,7 @@ impl Inner {
             return planned;
         }
         let (rng, share, fault) = self.random.as_mut()?;
-        rng.gen_bool(*share).then_some(*fault)
+        rng.random_bool(*share).then_some(*fault)
     }
 
     /// Whether a request may write `key`: creating it always, replacing it only with x-upsert.

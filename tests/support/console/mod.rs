@@ -319,7 +319,7 @@ pub struct FakeConsole {
     pub url: String,
     pub addr: SocketAddr,
     shared: Arc<Shared>,
-    handle: axum_server::Handle,
+    handle: axum_server::Handle<SocketAddr>,
 }
 
 impl FakeConsole {
@@ -366,12 +366,14 @@ impl FakeConsole {
                                 Arc::new(config),
                             );
                             axum_server::from_tcp_rustls(listener, rustls)
+                                .expect("serve the console over TLS")
                                 .handle(server_handle)
                                 .serve(make)
                                 .await
                         }
                         None => {
                             axum_server::from_tcp(listener)
+                                .expect("serve the console")
                                 .handle(server_handle)
                                 .serve(make)
                                 .await
@@ -453,7 +455,7 @@ fn tls_config() -> rustls::ServerConfig {
     let key = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
         .expect("self-signed certificate");
     let cert = key.cert.der().clone();
-    let private = rustls::pki_types::PrivateKeyDer::Pkcs8(key.key_pair.serialize_der().into());
+    let private = rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into());
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
