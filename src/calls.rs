@@ -402,15 +402,33 @@ pub async fn release(pool: &PgPool, call_ids: &[i64]) -> Result<(), CallsError> 
 /// than subtracting one, makes a repeated give-back harmless and leaves unstarted calls as they
 /// are. Calls already finished (stored, failed, final) are left alone.
 pub async fn give_back(pool: &PgPool, calls: &[Call]) -> Result<(), CallsError> {
+    give_back_saying(pool, calls, None).await
+}
+
+/// Gives one call back uncharged, saying why in `recording_error`: the console's answer proved
+/// nothing about it (a list that would not settle, a page re-rendered under the worker). Only
+/// positive evidence may end a call, so uncertainty never uses up its attempts; it is tried
+/// again on the next pass.
+pub async fn retry_uncharged(pool: &PgPool, call: &Call, reason: &str) -> Result<(), CallsError> {
+    give_back_saying(pool, std::slice::from_ref(call), Some(reason)).await
+}
+
+async fn give_back_saying(
+    pool: &PgPool,
+    calls: &[Call],
+    reason: Option<&str>,
+) -> Result<(), CallsError> {
     let (ids, attempts): (Vec<i64>, Vec<i32>) = calls.iter().map(|c| (c.id, c.attempts)).unzip();
     sqlx::query(
         "UPDATE cdr_records c SET recording_status = 'pending', recording_lease_until = NULL, \
-                recording_attempts = least(c.recording_attempts, claimed.attempts) \
+                recording_attempts = least(c.recording_attempts, claimed.attempts), \
+                recording_error = coalesce($3, c.recording_error) \
          FROM unnest($1::bigint[], $2::integer[]) AS claimed(id, attempts) \
          WHERE c.id = claimed.id AND c.recording_status = 'downloading'",
     )
     .bind(&ids)
     .bind(&attempts)
+    .bind(reason)
     .execute(pool)
     .await
     .map_err(CallsError::db("giving calls back uncharged"))?;

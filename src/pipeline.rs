@@ -533,6 +533,15 @@ impl Worker {
                 Err(error) if matches!(error.kind, ConsoleErrorKind::NotOnConsole { .. }) => {
                     self.not_listed(call, report).instrument(span.clone()).await;
                 }
+                Err(error) if error.is_uncertain() => {
+                    self.metrics.failure(Stage::Download);
+                    warn!(parent: &span, %error, "Could not tell where the call's row is; trying it again next pass, uncharged");
+                    report.failed += 1;
+                    record_or_warn(
+                        calls::retry_uncharged(&self.pool, call, &error.to_string()).await,
+                        "uncertain list",
+                    );
+                }
                 Err(error) if error.is_fatal_for_pass() => {
                     self.metrics.failure(Stage::Download);
                     error!(parent: &span, %error, "Stopping this tenant's pass");

@@ -372,6 +372,41 @@ async fn give_back_refunds_the_attempt_of_started_calls_only() {
     calls::give_back(pool, &[]).await.unwrap();
 }
 
+/// Issue 13: a call whose list read proved nothing (a list that never settled) is tried again on
+/// every pass, uncharged, however many passes it takes: uncertainty alone never makes it final.
+#[tokio::test]
+async fn an_uncertain_call_is_retried_uncharged_on_every_pass() {
+    let db = migrated_database().await;
+    let pool = &db.pool;
+    let t = tenant(pool, "acme").await;
+    let id = call(pool, t, "1770395696.123", Some("x.wav@"), 1).await;
+    let lease = Duration::from_secs(600);
+
+    // More passes than the pipeline's 5 attempts: a charged failure would be final by now.
+    for _ in 0..7 {
+        let claimed = calls::claim(pool, t, &policy(10)).await.unwrap();
+        assert_eq!(ids(&claimed), [id], "still claimable");
+        assert_eq!(calls::start(pool, id, lease).await.unwrap(), 1);
+        calls::retry_uncharged(pool, &claimed[0], "the list did not settle")
+            .await
+            .unwrap();
+        let now = state(pool, id).await;
+        assert_eq!(
+            (
+                now.recording_status.as_str(),
+                now.recording_attempts,
+                now.leased
+            ),
+            ("pending", 0, false)
+        );
+    }
+    let last = state(pool, id).await;
+    assert_eq!(
+        last.recording_error.as_deref(),
+        Some("the list did not settle")
+    );
+}
+
 #[tokio::test]
 async fn failures_are_retried_until_the_last_attempt_then_stay_failed() {
     let db = migrated_database().await;

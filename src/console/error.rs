@@ -133,6 +133,16 @@ impl ConsoleError {
         )
     }
 
+    /// Whether this call's answer proved nothing either way (a list that would not settle, a page
+    /// re-rendered under the worker): the call is tried again next pass, uncharged, and never
+    /// ended on such evidence.
+    pub fn is_uncertain(&self) -> bool {
+        matches!(
+            self.kind,
+            ConsoleErrorKind::ListUncertain { .. } | ConsoleErrorKind::Stale { .. }
+        )
+    }
+
     /// Whether the tenant stops and its calls go back as they were, no attempt charged: the
     /// console lacks something the selectors file requires, which is no call's fault and costs
     /// its timeout once per pass, not once per call. The operator fixes the file (the error
