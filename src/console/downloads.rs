@@ -144,7 +144,7 @@ impl DownloadRoot {
                 source,
             }
         })?;
-        super::end_orphaned_sessions(config, &root.orphaned_sessions).await;
+        super::webdriver::end_orphaned_sessions(config, &root.orphaned_sessions).await;
         Ok(root)
     }
 

@@ -203,3 +203,12 @@ impl ConsoleErrorKind {
         }
     }
 }
+
+/// Maps an I/O failure on `path` to the console error that names it.
+pub(super) fn io_error(
+    what: &'static str,
+    path: &std::path::Path,
+) -> impl FnOnce(std::io::Error) -> ConsoleErrorKind {
+    let path = path.to_path_buf();
+    move |source| ConsoleErrorKind::Io { what, path, source }
+}

@@ -1,0 +1,175 @@
+//! Download pacing and file waiting: the console's gap between downloads, and the wait for a
+//! clicked recording to arrive (or for the page to say why it will not).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::browser::{Browser, Step};
+use super::downloads::{self, Content, DownloadDir, ExpectedFile, Look};
+use super::error::{io_error, ConsoleErrorKind};
+use super::selectors::SelectorSet;
+use super::{grid, login, Downloaded};
+
+/// The console's gap between downloads (`UCM_DOWNLOAD_GAP`), kept from our side.
+#[derive(Debug)]
+pub(super) struct Pacer {
+    gap: Duration,
+    /// Added to the gap. The console times the gap from when the download request reaches it,
+    /// which follows our click by a check request of varying latency. The margin starts small
+    /// and doubles at each refusal, so a slow console or a busy host costs one back-off, not
+    /// one per download.
+    margin: Duration,
+    last_click: Option<Instant>,
+}
+
+impl Pacer {
+    pub(super) fn new(gap: Duration) -> Self {
+        Self {
+            gap,
+            margin: (gap / 20).clamp(Duration::from_millis(50), Duration::from_secs(1)),
+            last_click: None,
+        }
+    }
+
+    /// When the next download may be clicked; `None` for the first.
+    pub(super) fn next_click(&self) -> Option<Instant> {
+        self.last_click.map(|last| last + self.gap + self.margin)
+    }
+
+    pub(super) fn clicked(&mut self, at: Instant) {
+        self.last_click = Some(at);
+    }
+
+    /// The console said "too frequently": keep further from its limit from now on.
+    pub(super) fn refused(&mut self) {
+        self.margin = (self.margin * 2).min((self.gap / 2).max(self.margin));
+        tracing::info!(
+            pause_s = (self.gap + self.margin).as_secs_f32(),
+            "Pausing longer between downloads from this console"
+        );
+    }
+}
+
+pub(super) enum Arrival {
+    /// A finished WAV file.
+    Recording(PathBuf),
+    RateLimited(Option<Duration>),
+}
+
+/// Waits for the file, watching the page too: the console may refuse ("too frequently") or show
+/// its login form instead (the session expired).
+pub(super) async fn await_file(
+    browser: &Browser,
+    selectors: &SelectorSet,
+    watch: &mut downloads::Watch,
+    expected: &ExpectedFile,
+    grid: bool,
+) -> Step<Arrival> {
+    let deadline = Instant::now() + browser.timeouts.download;
+    let login_form = selectors.login.username.plain();
+    loop {
+        if grid {
+            // The browser's disk is the node's: bring a finished file over into the watched
+            // directory, where it arrives like a local download.
+            grid::pull(browser, expected, watch.dir()).await?;
+        }
+        let look = watch
+            .look(expected)
+            .map_err(io_error("cannot read", watch.dir()))?;
+        if let Look::Finished { path, .. } = look {
+            return inspect(selectors, path);
+        }
+        let text = browser.page_text().await?;
+        if let Some(line) = login::matching_line(&text, &selectors.texts.rate_limited) {
+            return Ok(Arrival::RateLimited(login::stated_wait(line, &text)));
+        }
+        if browser.find(&login_form).await?.is_some() {
+            return Err(ConsoleErrorKind::SessionExpired);
+        }
+        if Instant::now() >= deadline {
+            return Err(ConsoleErrorKind::DownloadTimeout {
+                file: expected.describe(),
+                waited: browser.timeouts.download,
+            });
+        }
+        watch.changed().await;
+    }
+}
+
+/// Tells a recording from a page the console served in its place: "too frequently" is a
+/// refusal to back off from, any other page means the session expired.
+fn inspect(selectors: &SelectorSet, path: PathBuf) -> Step<Arrival> {
+    match downloads::sniff(&path).map_err(io_error("cannot read", &path))? {
+        Content::Wav => Ok(Arrival::Recording(path)),
+        Content::Html(text) => match login::matching_line(&text, &selectors.texts.rate_limited) {
+            Some(line) => Ok(Arrival::RateLimited(login::stated_wait(line, &text))),
+            None => Err(ConsoleErrorKind::SessionExpired),
+        },
+        Content::Other(head) => Err(ConsoleErrorKind::NotARecording {
+            file: path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+            head,
+        }),
+    }
+}
+
+/// Moves the recording to the work directory.
+pub(super) fn take(downloads: &DownloadDir, path: &Path) -> Step<Downloaded> {
+    let file_name = path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let moved = downloads
+        .take(path)
+        .map_err(io_error("cannot move", path))?;
+    let bytes = std::fs::metadata(&moved)
+        .map_err(io_error("cannot read", &moved))?
+        .len();
+    tracing::info!(file = %file_name, bytes, "Downloaded recording");
+    Ok(Downloaded {
+        path: moved,
+        file_name,
+        bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pause_between_downloads_widens_at_each_refusal_up_to_half_the_gap() {
+        let mut pacer = Pacer::new(Duration::from_secs(1));
+        assert_eq!(
+            pacer.next_click(),
+            None,
+            "the first download waits for nothing"
+        );
+        let click = Instant::now();
+        pacer.clicked(click);
+        assert_eq!(
+            pacer.next_click(),
+            Some(click + Duration::from_millis(1050))
+        );
+        pacer.refused();
+        assert_eq!(
+            pacer.next_click(),
+            Some(click + Duration::from_millis(1100))
+        );
+        for _ in 0..10 {
+            pacer.refused();
+        }
+        assert_eq!(
+            pacer.next_click(),
+            Some(click + Duration::from_millis(1500))
+        );
+        let production = Pacer::new(Duration::from_secs(15));
+        assert_eq!(production.margin, Duration::from_millis(750));
+    }
+}

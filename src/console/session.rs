@@ -1,0 +1,416 @@
+//! One browser session on one tenant's console: open, sign in, download each call, close.
+
+use std::sync::Arc;
+
+use chrono::TimeZone as _;
+use tokio::time::Instant;
+use tracing::instrument;
+
+use super::browser::{Browser, Step};
+use super::check::{Checker, LocatorCheck};
+use super::downloads::{DownloadDir, ExpectedFile};
+use super::error::{io_error, ConsoleError, ConsoleErrorKind};
+use super::login::LoginPage;
+use super::pacing::{await_file, take, Arrival, Pacer};
+use super::recordings::{ListState, RecordingsPage, Row, Wanted};
+use super::selectors::{SelectorCatalog, SelectorSet, Vars};
+use super::webdriver::{capabilities, connect, is_local};
+use super::{artifacts, grid, optional};
+use super::{BrowserConfig, CallQuery, ConsoleTarget, Downloaded, SignedIn};
+use crate::config::DownloadMode;
+use crate::ids::UniqueId;
+
+/// Back-offs after "Operating too frequently" before one download gives up.
+const MAX_BACKOFFS: u32 = 3;
+
+/// One browser session on one tenant's console.
+pub struct ConsoleSession {
+    target: ConsoleTarget,
+    config: BrowserConfig,
+    catalog: SelectorCatalog,
+    /// The file in use: the one whose login form matched, then the one the firmware picks.
+    selectors: Arc<SelectorSet>,
+    /// `None` once closed.
+    browser: Option<Browser>,
+    downloads: Option<DownloadDir>,
+    /// The browser profile, removed after the session (only when chromedriver runs here).
+    profile: Option<tempfile::TempDir>,
+    list: ListState,
+    pacer: Pacer,
+    webdriver_session: Option<String>,
+}
+
+impl ConsoleSession {
+    /// Starts a browser session with a fresh profile and download directory.
+    #[instrument(skip_all, fields(tenant.id = %target.tenant_id))]
+    pub async fn open(config: &BrowserConfig, target: ConsoleTarget) -> Result<Self, ConsoleError> {
+        let fail = |kind| ConsoleError {
+            tenant_id: target.tenant_id,
+            tenant_name: target.tenant_name.clone(),
+            call: None,
+            kind,
+            artifacts: None,
+        };
+        let catalog =
+            SelectorCatalog::load_dir(&config.selectors_dir).map_err(|e| fail(e.into()))?;
+        let selectors = Arc::new(
+            catalog
+                .login_candidates()
+                .next()
+                .expect("a catalog has a file")
+                .clone(),
+        );
+        let downloads = DownloadDir::create(
+            &config.download_dir,
+            &config.browser_download_dir,
+            &config.work_dir,
+            target.tenant_id,
+        )
+        .map_err(|source| {
+            fail(ConsoleErrorKind::Io {
+                what: "cannot make a download directory in",
+                path: config.download_dir.clone(),
+                source,
+            })
+        })?;
+        let profile = match is_local(&config.webdriver_url) {
+            true => Some(
+                tempfile::Builder::new()
+                    .prefix("ucm-scraper-profile-")
+                    .tempdir_in(&config.profiles_dir)
+                    .map_err(|source| {
+                        fail(ConsoleErrorKind::Io {
+                            what: "cannot make a browser profile in",
+                            path: config.profiles_dir.clone(),
+                            source,
+                        })
+                    })?,
+            ),
+            false => None,
+        };
+        let capabilities = capabilities(config, &downloads, profile.as_ref().map(|p| p.path()));
+        let client = connect(config, capabilities).await.map_err(fail)?;
+        let browser = Browser::new(client, config.timeouts);
+        let webdriver_session = match browser.apply_session_timeouts().await {
+            Ok(()) => browser.session_id().await,
+            Err(kind) => Err(kind),
+        };
+        let webdriver_session = match webdriver_session {
+            Ok(id) => id,
+            Err(kind) => {
+                browser.close().await;
+                return Err(fail(kind));
+            }
+        };
+        tracing::debug!(session = ?webdriver_session, "browser session started");
+        if let Some(id) = &webdriver_session {
+            if let Err(error) = downloads.record_session(id) {
+                tracing::warn!(%error, "Could not note the browser session in DOWNLOAD_DIR; a crash would leave its browser open");
+            }
+        }
+        Ok(Self {
+            target,
+            config: config.clone(),
+            catalog,
+            selectors,
+            browser: Some(browser),
+            downloads: Some(downloads),
+            profile,
+            list: ListState::default(),
+            pacer: Pacer::new(config.download_gap),
+            webdriver_session,
+        })
+    }
+
+    /// Logs in once; wrong credentials, a lockout and a CAPTCHA are errors, never retried here.
+    #[instrument(skip_all, fields(tenant.id = %self.target.tenant_id))]
+    pub async fn sign_in(&mut self) -> Result<SignedIn, ConsoleError> {
+        let result = self.log_in().await;
+        self.finish(result, None).await
+    }
+
+    /// Finds the call's row, downloads its recording and hands back the file.
+    #[instrument(skip_all, fields(tenant.id = %self.target.tenant_id, call.uniqueid = %call.uniqueid))]
+    pub async fn download(&mut self, call: &CallQuery) -> Result<Downloaded, ConsoleError> {
+        let result = self.fetch(call).await;
+        self.finish(result, Some(&call.uniqueid)).await
+    }
+
+    /// For `selectors check --tenant`: tries every locator of every selectors file on this
+    /// console and says how many elements each matched: the login ones on the login page, the
+    /// others after one login and on the Recordings page (reached as the chosen file says).
+    #[instrument(skip_all, fields(tenant.id = %self.target.tenant_id))]
+    pub async fn check_selectors(&mut self) -> Result<(SignedIn, Vec<LocatorCheck>), ConsoleError> {
+        let result = self.try_check_selectors().await;
+        self.finish(result, None).await
+    }
+
+    async fn try_check_selectors(&mut self) -> Step<(SignedIn, Vec<LocatorCheck>)> {
+        let mut checks = Vec::new();
+        let browser = open(&self.browser);
+        browser.goto(self.target.base_url.as_str()).await?;
+        LoginPage::recognise(browser, &self.catalog).await?;
+        for set in self.catalog.sets() {
+            checks.extend(Checker { browser, set }.login_page().await?);
+        }
+        let signed_in = self.log_in().await?;
+        let browser = open(&self.browser);
+        for set in self.catalog.sets() {
+            checks.extend(Checker { browser, set }.after_login().await?);
+        }
+        let selectors = Arc::clone(&self.selectors);
+        let mut page = RecordingsPage {
+            browser,
+            selectors: &selectors,
+            base_url: &self.target.base_url,
+            state: &mut self.list,
+        };
+        page.open().await?;
+        for set in self.catalog.sets() {
+            checks.extend(Checker { browser, set }.recordings_page().await?);
+        }
+        Ok((signed_in, checks))
+    }
+
+    /// Logs out (best effort) and ends the browser session; bounded by the command timeout.
+    #[instrument(skip_all, fields(tenant.id = %self.target.tenant_id))]
+    pub async fn close(mut self) {
+        if let Some(browser) = self.browser.take() {
+            optional::log_out(&browser, &self.selectors).await;
+            browser.close().await;
+        }
+    }
+
+    /// The WebDriver session id (chromedriver's), to tell this session in logs and checks.
+    pub fn webdriver_session_id(&self) -> Option<&str> {
+        self.webdriver_session.as_deref()
+    }
+
+    /// Adds the tenant and call to a failed step and saves its diagnostics.
+    async fn finish<T>(&self, result: Step<T>, call: Option<&UniqueId>) -> Result<T, ConsoleError> {
+        let kind = match result {
+            Ok(value) => return Ok(value),
+            Err(kind) => kind,
+        };
+        let artifacts = match kind.wants_artifacts() {
+            true => {
+                let failure = artifacts::Failure {
+                    root: &self.config.artifacts_dir,
+                    tenant: self.target.tenant_id,
+                    call,
+                    kind: &kind,
+                    password: self.target.password.expose(),
+                };
+                artifacts::save(open(&self.browser), failure).await
+            }
+            false => None,
+        };
+        Err(ConsoleError {
+            tenant_id: self.target.tenant_id,
+            tenant_name: self.target.tenant_name.clone(),
+            call: call.cloned(),
+            kind,
+            artifacts,
+        })
+    }
+
+    async fn log_in(&mut self) -> Step<SignedIn> {
+        tracing::info!("Logging into UCM at {}", self.target.base_url);
+        let browser = open(&self.browser);
+        browser.goto(self.target.base_url.as_str()).await?;
+        let page = LoginPage::recognise(browser, &self.catalog).await?;
+        page.sign_in(&self.target.username, &self.target.password)
+            .await?;
+        let firmware = optional::read_firmware(browser, page.selectors()).await?;
+        let chosen = firmware
+            .as_deref()
+            .and_then(|v| self.catalog.for_firmware(v))
+            .unwrap_or(page.selectors());
+        self.selectors = Arc::new(chosen.clone());
+        self.list.closed();
+        tracing::info!(
+            firmware = firmware.as_deref().unwrap_or("unknown"),
+            selectors = %chosen.file.display(),
+            "Logged into UCM console"
+        );
+        Ok(SignedIn {
+            firmware,
+            selectors_file: chosen.file.clone(),
+        })
+    }
+
+    /// One download, with one new login when the session turns out to have expired.
+    async fn fetch(&mut self, call: &CallQuery) -> Step<Downloaded> {
+        let wanted = self.wanted(call);
+        match self.fetch_once(&wanted).await {
+            Err(ConsoleErrorKind::SessionExpired) => {
+                if self.still_signed_in().await? {
+                    // A page instead of the file while the session is fine: this recording's
+                    // fault, not the session's; logging in again would find no login form.
+                    return Err(ConsoleErrorKind::NotARecording {
+                        file: call.uniqueid.to_string(),
+                        head: "an HTML page while the session was still valid".into(),
+                    });
+                }
+                tracing::info!("UCM session expired; logging in again");
+                self.log_in().await?;
+                self.fetch_once(&wanted).await
+            }
+            other => other,
+        }
+    }
+
+    /// Opens the console's start page and tells whether it shows the signed-in marker (true)
+    /// or a login form (false), waiting a bounded time for the page to render either.
+    async fn still_signed_in(&mut self) -> Step<bool> {
+        let browser = open(&self.browser);
+        browser.goto(self.target.base_url.as_str()).await?;
+        self.list.closed();
+        let signed_in = self.selectors.login.signed_in.plain();
+        let deadline = Instant::now() + browser.timeouts.element;
+        while Instant::now() < deadline {
+            if browser.find(&signed_in).await?.is_some() {
+                return Ok(true);
+            }
+            for set in self.catalog.login_candidates() {
+                if browser.find(&set.login.username.plain()).await?.is_some() {
+                    return Ok(false);
+                }
+            }
+            tokio::time::sleep(browser.timeouts.poll).await; // the SPA renders after a delay
+        }
+        Ok(false)
+    }
+
+    fn wanted(&self, call: &CallQuery) -> Wanted {
+        let local_start = self
+            .target
+            .timezone
+            .from_utc_datetime(&call.call_date_utc)
+            .naive_local();
+        let start = local_start
+            .format(&self.selectors.recordings.time_format)
+            .to_string();
+        let vars = Vars::default()
+            .with(
+                "file",
+                call.recordfiles.first().cloned().unwrap_or_default(),
+            )
+            .with("uniqueid", call.uniqueid.to_string())
+            .with("caller", call.caller.clone())
+            .with("callee", call.callee.clone())
+            .with("start", start);
+        Wanted {
+            files: call.recordfiles.clone(),
+            caller: call.caller.clone(),
+            callee: call.callee.clone(),
+            local_start,
+            epoch: call.call_date_utc.and_utc().timestamp(),
+            vars,
+        }
+    }
+
+    /// Finds the call's row and downloads its recording.
+    async fn fetch_once(&mut self, wanted: &Wanted) -> Step<Downloaded> {
+        let selectors = Arc::clone(&self.selectors);
+        let row = self.recordings(&selectors).find(wanted).await?;
+        let expected = row.expected_file(wanted, selectors.recordings.tolerance());
+        if let Some(bytes) = expected.too_long_to_save() {
+            return Err(ConsoleErrorKind::FileNameTooLong {
+                file: expected.describe(),
+                bytes,
+            });
+        }
+        self.download_row(&selectors, &row, &expected).await
+    }
+
+    fn recordings<'a>(&'a mut self, selectors: &'a SelectorSet) -> RecordingsPage<'a> {
+        RecordingsPage {
+            browser: open(&self.browser),
+            selectors,
+            base_url: &self.target.base_url,
+            state: &mut self.list,
+        }
+    }
+
+    /// Clicks the row's download once the gap has passed and waits for the file, backing off
+    /// when the console says "too frequently".
+    async fn download_row(
+        &mut self,
+        selectors: &SelectorSet,
+        row: &Row,
+        expected: &ExpectedFile,
+    ) -> Step<Downloaded> {
+        for backoff in 0..=MAX_BACKOFFS {
+            let not_before = self.pacer.next_click();
+            let downloads = live(&self.downloads);
+            downloads
+                .clear()
+                .map_err(io_error("cannot empty", downloads.path()))?;
+            let grid = self.config.download_mode == DownloadMode::Grid;
+            if grid {
+                grid::clear(open(&self.browser)).await?;
+            }
+            let mut watch = downloads.watch(self.config.timeouts.poll);
+            let clicked = self
+                .recordings(selectors)
+                .click_download(row, not_before)
+                .await?;
+            self.pacer.clicked(clicked);
+            let browser = open(&self.browser);
+            match await_file(browser, selectors, &mut watch, expected, grid).await? {
+                Arrival::Recording(path) => {
+                    let downloads = live(&self.downloads);
+                    return take(downloads, &path);
+                }
+                Arrival::RateLimited(wait) => {
+                    let wait = wait.unwrap_or(self.config.timeouts.rate_limit_backoff);
+                    tracing::warn!(
+                        wait_s = wait.as_secs_f32(),
+                        backoff,
+                        "UCM says operating too frequently; backing off"
+                    );
+                    self.pacer.refused();
+                    // The deliberate back-off the console asks for.
+                    tokio::time::sleep(wait).await;
+                    // The refusal may have replaced the page; start again from the list.
+                    self.list.closed();
+                }
+            }
+        }
+        Err(ConsoleErrorKind::RateLimited {
+            attempts: MAX_BACKOFFS,
+        })
+    }
+}
+
+impl Drop for ConsoleSession {
+    /// A session dropped without `close` (an error path, a cancelled pass) is closed in the
+    /// background while the runtime lives; the profile is removed after the browser has gone.
+    fn drop(&mut self) {
+        let (Some(browser), Ok(runtime)) =
+            (self.browser.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let profile = self.profile.take();
+        runtime.spawn(async move {
+            browser.close().await;
+            drop(profile);
+        });
+    }
+}
+
+/// The browser of a session: [`ConsoleSession::close`] and `drop` take it, and nothing runs
+/// after them. A free function over the field, so a borrow of it leaves the session's other
+/// fields free (the list state, the pacer).
+fn open(browser: &Option<Browser>) -> &Browser {
+    browser.as_ref().expect("the browser is open until close")
+}
+
+/// The session's download directory, which lives until the session is dropped.
+fn live(downloads: &Option<DownloadDir>) -> &DownloadDir {
+    downloads
+        .as_ref()
+        .expect("the download directory lives until drop")
+}
