@@ -1,4 +1,4 @@
--- The tables the existing Python backend owns (DESIGN.md §4).
+-- The tables the existing Python backend owns (docs/database.md).
 -- On the live database they already exist and every statement here is a no-op; on an empty
 -- database (development, tests, the demo) they are created with the backend's columns.
 -- Never drop, rename or retype anything here: the backend keeps reading and writing these.

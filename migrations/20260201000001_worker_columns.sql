@@ -1,4 +1,4 @@
--- What the worker adds to the backend's tables (DESIGN.md §4). Additive only: ADD COLUMN IF NOT
+-- What the worker adds to the backend's tables (docs/database.md). Additive only: ADD COLUMN IF NOT
 -- EXISTS with constant defaults, which Postgres (11+) applies without rewriting existing rows.
 
 ALTER TABLE tenants

@@ -190,6 +190,54 @@ async fn c_migrations_apply_twice_and_their_sql_is_idempotent() {
     assert_eq!(applied as usize, ucm_scraper::db::MIGRATOR.iter().count());
 }
 
+/// Sets the recorded checksum of an applied migration, as an earlier release would have left it.
+async fn record_checksum(pool: &PgPool, version: i64, hex: &str) {
+    sqlx::query("UPDATE _sqlx_migrations SET checksum = decode($2, 'hex') WHERE version = $1")
+        .bind(version)
+        .bind(hex)
+        .execute(pool)
+        .await
+        .expect("set the recorded checksum");
+}
+
+#[tokio::test]
+async fn a_database_migrated_before_the_comments_were_reworded_still_migrates() {
+    let db = migrated_database().await;
+    for (version, first_text) in ucm_scraper::db::REWORDED {
+        record_checksum(&db.pool, *version, first_text).await;
+    }
+    ucm_scraper::db::migrate(&db.pool)
+        .await
+        .expect("the first texts' checksums are accepted");
+    for (version, _) in ucm_scraper::db::REWORDED {
+        let recorded: Vec<u8> =
+            sqlx::query_scalar("SELECT checksum FROM _sqlx_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        let file = ucm_scraper::db::MIGRATOR
+            .iter()
+            .find(|m| m.version == *version)
+            .expect("a reworded migration is a migration");
+        assert_eq!(recorded, file.checksum.as_ref(), "version {version}");
+    }
+}
+
+#[tokio::test]
+async fn a_migration_edited_after_it_was_applied_is_still_refused() {
+    let db = migrated_database().await;
+    let (version, _) = ucm_scraper::db::REWORDED[0];
+    record_checksum(&db.pool, version, &"ab".repeat(48)).await;
+    let error = ucm_scraper::db::migrate(&db.pool)
+        .await
+        .expect_err("a checksum of neither text is refused");
+    assert!(
+        error.to_string().contains("modified"),
+        "sqlx names the modified migration: {error}"
+    );
+}
+
 #[tokio::test]
 async fn migrate_command_applies_the_schema() {
     let db = fresh_database().await;
