@@ -26,7 +26,7 @@ use crate::calls::{self, Call, ClaimPolicy, NotListed};
 use crate::config::Settings;
 use crate::console::{
     BrowserConfig, CallQuery, ConsoleError, ConsoleSession, ConsoleTarget, DownloadDirError,
-    DownloadRoot, Downloaded,
+    DownloadRoot, Downloaded, Window,
 };
 use crate::db;
 use crate::failure::{Decision, Failure, NextStep};
@@ -215,11 +215,16 @@ fn truncate(text: &str, max: usize) -> String {
 
 impl Worker {
     /// Connects, migrates and prepares storage: the same builder for `run`, `once` and tests.
-    pub async fn build(settings: Settings, metrics: Arc<Metrics>) -> Result<Self, BuildError> {
+    /// `window`: whether the browsers show their windows (`--headed`).
+    pub async fn build(
+        settings: Settings,
+        window: Window,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, BuildError> {
         let connections = (settings.max_parallel_tenants as u32 * 2 + 2).max(4);
         let pool = db::connect(&settings.database_url, connections).await?;
         db::migrate(&pool).await?;
-        let browser = BrowserConfig::from_settings(&settings);
+        let browser = BrowserConfig::from_settings(&settings, window);
         let download_root = DownloadRoot::hold(&browser).await?;
         let recorder = Recorder {
             pool: pool.clone(),
