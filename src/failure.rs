@@ -27,7 +27,8 @@ pub enum NextStep {
     /// The recording is audio the transcoder cannot convert: the original is stored as it is.
     KeepOriginal,
     /// A service outside the call failed (storage, the database, the AI webhook): retried within
-    /// the request, then on the next pass; the pass is reported as holding calls back.
+    /// the request; a call it still holds back is charged like a failed attempt and tried again
+    /// on the next pass, which is reported as holding calls back (`once` exits 1).
     WaitForService,
     /// The console or the browser is unusable: this tenant's remaining calls wait for the next
     /// pass; the call in progress keeps its attempt.
