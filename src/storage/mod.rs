@@ -338,6 +338,29 @@ mod tests {
     }
 
     #[test]
+    fn only_the_stores_own_directory_refusing_writes_stops_the_pass() {
+        let io = |action, kind| StorageError::Io {
+            key: "tenant_1/1.2_recording.mp3".into(),
+            action,
+            path: PathBuf::from("/srv/recordings"),
+            source: std::io::Error::from(kind),
+        };
+        let denied = std::io::ErrorKind::PermissionDenied;
+        assert_eq!(
+            io("create directory", denied).next_step(),
+            NextStep::StopPass
+        );
+        assert_eq!(io("rename into", denied).next_step(), NextStep::StopPass);
+        // The recording being stored, not the store: this call's trouble.
+        assert_eq!(io("read", denied).next_step(), NextStep::RetryCall);
+        let full = std::io::ErrorKind::StorageFull;
+        assert_eq!(
+            io("create directory", full).next_step(),
+            NextStep::RetryCall
+        );
+    }
+
+    #[test]
     #[should_panic(expected = "extension")]
     fn an_extension_with_a_path_in_it_is_a_bug() {
         let uid = UniqueId::parse("1.2").unwrap();
