@@ -30,9 +30,10 @@ use tracing::instrument;
 use url::Url;
 
 use crate::config::Settings;
+use crate::failure::{Failure, NextStep};
 use crate::ids::{TenantId, UniqueId};
+use crate::retry::{NoAnswer, RetryPolicy};
 use crate::secrets::Secret;
-use crate::storage::retry::{NoAnswer, RetryPolicy, Retryable};
 
 pub const SIGNATURE_HEADER: &str = "X-UCM-Signature";
 pub const TIMESTAMP_HEADER: &str = "X-UCM-Timestamp";
@@ -100,9 +101,15 @@ pub enum AiError {
     },
 }
 
-impl Retryable for AiError {
-    fn retryable(&self) -> bool {
-        !matches!(self, Self::Rejected { .. })
+impl Failure for AiError {
+    /// A webhook that is down (5xx, 429, no answer) is waited for within the delivery; a refusal
+    /// ends it. Either way the recording stays stored and the trigger is sent again on the next
+    /// pass: the call itself is never charged for the AI side.
+    fn next_step(&self) -> NextStep {
+        match self {
+            Self::Rejected { .. } => NextStep::RetryCall,
+            Self::Unavailable { .. } | Self::Transport { .. } => NextStep::WaitForService,
+        }
     }
 
     fn retry_after(&self) -> Option<Duration> {
@@ -113,13 +120,6 @@ impl Retryable for AiError {
             } => Some(Duration::from_secs(*secs)),
             _ => None,
         }
-    }
-}
-
-impl AiError {
-    /// Whether the next pass should try this delivery again.
-    pub fn retryable(&self) -> bool {
-        Retryable::retryable(self)
     }
 }
 

@@ -17,6 +17,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::PgPool;
 
+use crate::failure::{Failure, NextStep};
 use crate::ids::{TenantId, UniqueId};
 
 /// A call waiting for its recording, as claimed.
@@ -99,6 +100,14 @@ pub enum CallsError {
          it was deleted); leaving it"
     )]
     NotClaimed(i64),
+}
+
+impl Failure for CallsError {
+    /// The database is a service outside the call: whatever it refused, the call comes back on a
+    /// later pass (released, or when its lease ends) and the pass reports calls held back.
+    fn next_step(&self) -> NextStep {
+        NextStep::WaitForService
+    }
 }
 
 impl CallsError {

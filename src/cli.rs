@@ -65,14 +65,14 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
     /// Add a tenant; prints its id. The UCM password is read from stdin or a prompt, never argv.
-    Add(TenantFields),
+    Add(TenantArgs),
     /// List tenants with their last login, last error, block and backlog.
     List,
     /// Change a tenant's fields; only the given ones change.
     Update {
         id: i64,
         #[command(flatten)]
-        fields: TenantFields,
+        fields: TenantArgs,
     },
     /// Let the worker process this tenant.
     Enable { id: i64 },
@@ -83,7 +83,7 @@ pub enum TenantCommand {
 }
 
 #[derive(Debug, Args, Default)]
-pub struct TenantFields {
+pub struct TenantArgs {
     #[arg(long)]
     pub company_name: Option<String>,
     #[arg(long)]

@@ -78,8 +78,6 @@ pub struct Settings {
     pub not_listed_grace: Duration,
     pub metrics_addr: Option<SocketAddr>,
     pub artifacts_dir: PathBuf,
-    /// Show the browser window (`--headed`), for local debugging.
-    pub headed: bool,
 }
 
 impl Settings {
@@ -245,7 +243,6 @@ impl Settings {
                 })
                 .transpose()?,
             artifacts_dir: PathBuf::from(var("ARTIFACTS_DIR").unwrap_or("./artifacts".into())),
-            headed: false,
         })
     }
 }

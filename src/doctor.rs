@@ -12,7 +12,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 
 use crate::config::Settings;
-use crate::console::{self, BrowserConfig, SelectorCatalog, SelectorSet};
+use crate::console::{self, BrowserConfig, SelectorCatalog, SelectorSet, Window};
 use crate::db;
 use crate::secrets::{PasswordCipher, StoredFormat};
 use crate::storage;
@@ -70,7 +70,8 @@ impl fmt::Display for Report {
 }
 
 /// Runs every check against the configured services.
-pub async fn run(settings: &Settings) -> Report {
+/// `window`: whether the test browser shows its window (`--headed`).
+pub async fn run(settings: &Settings, window: Window) -> Report {
     let mut checks = Vec::new();
     let pool = db::connect(&settings.database_url, 2).await;
     let database = match &pool {
@@ -86,7 +87,7 @@ pub async fn run(settings: &Settings) -> Report {
             _ => Outcome::Skipped("needs the database, migrated".into()),
         },
     });
-    checks.push(check("webdriver", webdriver(settings).await));
+    checks.push(check("webdriver", webdriver(settings, window).await));
     checks.push(check("storage", storage_ready(settings).await));
     checks.push(Check {
         name: "ai-webhook",
@@ -189,8 +190,8 @@ async fn passwords(pool: &PgPool, cipher: &PasswordCipher) -> Result<String, Str
 }
 
 /// The WebDriver server answers and starts (and ends) a browser.
-async fn webdriver(settings: &Settings) -> Result<String, String> {
-    let config = BrowserConfig::from_settings(settings);
+async fn webdriver(settings: &Settings, window: Window) -> Result<String, String> {
+    let config = BrowserConfig::from_settings(settings, window);
     match console::try_browser(&config).await {
         Ok(()) => Ok(format!(
             "the WebDriver server at {} started and ended a browser",

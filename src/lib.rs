@@ -16,6 +16,8 @@
 //! - [`pipeline`]: one pass: claim → console → transcode → store → record → trigger, per tenant.
 //! - [`probe`]: `tenant test` and `selectors check --tenant` on one live console.
 //! - [`doctor`]: `ucm-scraper doctor`, every dependency checked, one line each.
+//! - [`failure`]: what happens after a failure ([`failure::NextStep`]), one answer per error.
+//! - [`retry`]: backoff for requests to outside services (storage, the AI webhook).
 //! - [`storage`]: upload a recording under `tenant_<id>/<uniqueid>_recording.mp3` (Supabase or a local directory).
 //! - [`ai`]: trigger AI processing with a signed webhook.
 //! - [`tenants`]: active tenants with opened credentials, login blocks, the `tenant` commands.
@@ -31,10 +33,12 @@ pub mod config;
 pub mod console;
 pub mod db;
 pub mod doctor;
+pub mod failure;
 pub mod ids;
 pub mod metrics;
 pub mod pipeline;
 pub mod probe;
+pub mod retry;
 pub mod scheduler;
 pub mod secrets;
 pub mod storage;

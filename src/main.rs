@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use ucm_scraper::cli::{Cli, Command, SelectorsCommand, TenantCommand};
+use ucm_scraper::cli::{Cli, Command, SelectorsCommand, TenantArgs, TenantCommand};
 use ucm_scraper::config::Settings;
-use ucm_scraper::console::{SelectorCatalog, SelectorSet};
+use ucm_scraper::console::{SelectorCatalog, SelectorSet, Window};
 use ucm_scraper::ids::TenantId;
 use ucm_scraper::metrics::{self, Metrics};
 use ucm_scraper::pipeline::Worker;
+use ucm_scraper::tenants::admin::{AdminCommand, PasswordFrom, TenantFields};
 use ucm_scraper::{db, doctor, probe, scheduler, telemetry, tenants, transcode};
 
 #[tokio::main]
@@ -30,43 +31,33 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // A command-line choice, not a setting: it travels beside the settings to the browser.
+    let window = match cli.headed {
+        true => Window::Shown,
+        false => Window::Headless,
+    };
     match cli.command {
         Command::Migrate => {
-            let settings = load_settings(cli.headed)?;
+            let settings = Settings::from_env()?;
             let pool = db::connect(&settings.database_url, 2).await?;
             db::migrate(&pool).await.context("ucm-scraper migrate")?;
             tracing::info!("Migrations applied");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Tenant(TenantCommand::Test { id }) => {
-            let probe = probe_tenant(cli.headed, TenantId(id)).await?;
-            print!("{}", probe.summary());
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Tenant(command) => {
-            let settings = load_settings(cli.headed)?;
-            let pool = db::connect(&settings.database_url, 2).await?;
-            db::migrate(&pool).await.context("ucm-scraper tenant")?;
-            let cipher = settings.password_cipher();
-            let mut stdout = std::io::stdout().lock();
-            tenants::admin::run(&pool, &cipher, settings.lookback_days, command, &mut stdout)
-                .await
-                .context("ucm-scraper tenant")?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Once { tenant } => once(load_settings(cli.headed)?, tenant.map(TenantId)).await,
+        Command::Tenant(command) => tenant(command, window).await,
+        Command::Once { tenant } => once(Settings::from_env()?, window, tenant.map(TenantId)).await,
         Command::Doctor => {
-            let report = doctor::run(&load_settings(cli.headed)?).await;
+            let report = doctor::run(&Settings::from_env()?, window).await;
             print!("{report}");
             Ok(match report.passed() {
                 true => ExitCode::SUCCESS,
                 false => ExitCode::FAILURE,
             })
         }
-        Command::Run => run_loop(load_settings(cli.headed)?).await,
+        Command::Run => run_loop(Settings::from_env()?, window).await,
         Command::Selectors(SelectorsCommand::Check { tenant: None }) => Ok(check_selectors()),
         Command::Selectors(SelectorsCommand::Check { tenant: Some(id) }) => {
-            let probe = probe_tenant(cli.headed, TenantId(id)).await?;
+            let probe = probe_tenant(window, TenantId(id)).await?;
             print!("{}{}", probe.summary(), probe.table());
             Ok(ExitCode::SUCCESS)
         }
@@ -75,6 +66,52 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
             bitrate,
         } => transcode(input, output, bitrate).await,
+    }
+}
+
+/// `tenant test` logs into the console; the other tenant commands are the database's.
+async fn tenant(command: TenantCommand, window: Window) -> anyhow::Result<ExitCode> {
+    let command = match command {
+        TenantCommand::Test { id } => {
+            let probe = probe_tenant(window, TenantId(id)).await?;
+            print!("{}", probe.summary());
+            return Ok(ExitCode::SUCCESS);
+        }
+        TenantCommand::Add(fields) => AdminCommand::Add(tenant_fields(fields)),
+        TenantCommand::List => AdminCommand::List,
+        TenantCommand::Update { id, fields } => AdminCommand::Update {
+            id: TenantId(id),
+            fields: tenant_fields(fields),
+        },
+        TenantCommand::Enable { id } => AdminCommand::Enable(TenantId(id)),
+        TenantCommand::Disable { id } => AdminCommand::Disable(TenantId(id)),
+    };
+    let settings = Settings::from_env()?;
+    let pool = db::connect(&settings.database_url, 2).await?;
+    db::migrate(&pool).await.context("ucm-scraper tenant")?;
+    let cipher = settings.password_cipher();
+    let mut stdout = std::io::stdout().lock();
+    tenants::admin::run(&pool, &cipher, settings.lookback_days, command, &mut stdout)
+        .await
+        .context("ucm-scraper tenant")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// clap's fields as the library's own.
+fn tenant_fields(fields: TenantArgs) -> TenantFields {
+    TenantFields {
+        company_name: fields.company_name,
+        subdomain: fields.subdomain,
+        pbx_ip: fields.pbx_ip,
+        pbx_port: fields.pbx_port,
+        pbx_username: fields.pbx_username,
+        // clap refuses both flags at once.
+        password: match (fields.pbx_password_stdin, fields.pbx_password_prompt) {
+            (true, _) => PasswordFrom::Stdin,
+            (false, true) => PasswordFrom::Prompt,
+            (false, false) => PasswordFrom::NotGiven,
+        },
+        ucm_timezone: fields.ucm_timezone,
     }
 }
 
@@ -143,9 +180,13 @@ async fn transcode(
 /// One pass, then the summary table and, when calls wait through no fault of their own, a line
 /// saying how many and why. Exit 1 when any tenant failed or any call was held back (storage,
 /// configuration).
-async fn once(settings: Settings, only: Option<TenantId>) -> anyhow::Result<ExitCode> {
+async fn once(
+    settings: Settings,
+    window: Window,
+    only: Option<TenantId>,
+) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(Metrics::new(settings.scrape_interval * 3));
-    let worker = Worker::build(settings, metrics)
+    let worker = Worker::build(settings, window, metrics)
         .await
         .context("ucm-scraper once")?;
     let shutdown = scheduler::shutdown_on_signals()?;
@@ -163,12 +204,12 @@ async fn once(settings: Settings, only: Option<TenantId>) -> anyhow::Result<Exit
 }
 
 /// The scheduler loop until SIGTERM/SIGINT; the current call finishes and browsers close.
-async fn run_loop(settings: Settings) -> anyhow::Result<ExitCode> {
+async fn run_loop(settings: Settings, window: Window) -> anyhow::Result<ExitCode> {
     let interval = settings.scrape_interval;
     let metrics_addr = settings.metrics_addr;
     // Three missed passes and /healthz reports the worker stuck.
     let metrics = Arc::new(Metrics::new(interval * 3));
-    let worker = Worker::build(settings, metrics.clone())
+    let worker = Worker::build(settings, window, metrics.clone())
         .await
         .context("ucm-scraper run")?;
     let shutdown = scheduler::shutdown_on_signals()?;
@@ -197,15 +238,9 @@ async fn run_loop(settings: Settings) -> anyhow::Result<ExitCode> {
 }
 
 /// Logs into one tenant's console and reports (`tenant test`, `selectors check --tenant`).
-async fn probe_tenant(headed: bool, id: TenantId) -> anyhow::Result<probe::Probe> {
-    let settings = load_settings(headed)?;
+async fn probe_tenant(window: Window, id: TenantId) -> anyhow::Result<probe::Probe> {
+    let settings = Settings::from_env()?;
     let pool = db::connect(&settings.database_url, 2).await?;
     db::migrate(&pool).await?;
-    Ok(probe::probe(&pool, &settings, id).await?)
-}
-
-fn load_settings(headed: bool) -> anyhow::Result<Settings> {
-    let mut settings = Settings::from_env()?;
-    settings.headed = headed;
-    Ok(settings)
+    Ok(probe::probe(&pool, &settings, window, id).await?)
 }

@@ -19,20 +19,21 @@ use futures::StreamExt as _;
 use sqlx::PgPool;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, info_span, warn, Instrument as _};
+use tracing::{error, info, info_span, warn, Instrument as _, Span};
 
 use crate::ai::{AiJob, AiTrigger};
 use crate::calls::{self, Call, ClaimPolicy, NotListed};
 use crate::config::Settings;
 use crate::console::{
-    BrowserConfig, CallQuery, ConsoleError, ConsoleErrorKind, ConsoleSession, ConsoleTarget,
-    DownloadDirError, DownloadRoot, Downloaded,
+    BrowserConfig, CallQuery, ConsoleError, ConsoleSession, ConsoleTarget, DownloadDirError,
+    DownloadRoot, Downloaded, Window,
 };
 use crate::db;
+use crate::failure::{Decision, Failure, NextStep};
 use crate::ids::TenantId;
 use crate::metrics::{Metrics, PassState, Stage};
 use crate::secrets::PasswordCipher;
-use crate::storage::{self, ObjectStore, StorageKey};
+use crate::storage::{self, ObjectStore, StorageError, StorageKey};
 use crate::tenants::{self, Tenant, TenantEntry};
 use crate::transcode::{self, TranscodeError};
 
@@ -83,8 +84,8 @@ pub enum TenantOutcome {
     Done,
     /// Not tried: the reason (missing credentials, blocked after failed logins).
     Skipped(String),
-    /// Tried and failed: the reason, which names the next step.
-    Failed(String),
+    /// Tried and failed: what happens next, and the message that says why.
+    Failed(Decision),
 }
 
 /// One row of the pass summary.
@@ -214,11 +215,16 @@ fn truncate(text: &str, max: usize) -> String {
 
 impl Worker {
     /// Connects, migrates and prepares storage: the same builder for `run`, `once` and tests.
-    pub async fn build(settings: Settings, metrics: Arc<Metrics>) -> Result<Self, BuildError> {
+    /// `window`: whether the browsers show their windows (`--headed`).
+    pub async fn build(
+        settings: Settings,
+        window: Window,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, BuildError> {
         let connections = (settings.max_parallel_tenants as u32 * 2 + 2).max(4);
         let pool = db::connect(&settings.database_url, connections).await?;
         db::migrate(&pool).await?;
-        let browser = BrowserConfig::from_settings(&settings);
+        let browser = BrowserConfig::from_settings(&settings, window);
         let download_root = DownloadRoot::hold(&browser).await?;
         let recorder = Recorder {
             pool: pool.clone(),
@@ -379,7 +385,7 @@ impl Worker {
             }
             TenantEntry::Broken { id, name, error } => {
                 error!(tenant.id = %id, "{error}");
-                TenantReport::new(id, &name, TenantOutcome::Failed(error.to_string()))
+                TenantReport::new(id, &name, TenantOutcome::Failed(error.decision()))
             }
             TenantEntry::Ready(tenant) => {
                 let span = info_span!("tenant", tenant.id = %tenant.id, tenant.name = %tenant.name);
@@ -405,7 +411,7 @@ impl Worker {
                 return TenantReport::new(
                     tenant.id,
                     &tenant.name,
-                    TenantOutcome::Failed(error.to_string()),
+                    TenantOutcome::Failed(error.decision()),
                 );
             }
         };
@@ -425,7 +431,7 @@ impl Worker {
             Ok(calls) => calls,
             Err(error) => {
                 error!(%error, "Could not claim calls");
-                report.outcome = TenantOutcome::Failed(error.to_string());
+                report.outcome = TenantOutcome::Failed(error.decision());
                 return report;
             }
         };
@@ -440,7 +446,7 @@ impl Worker {
                 self.metrics.failure(Stage::Login);
                 error!(%error, "Could not open a browser session");
                 release(&self.pool, &calls).await;
-                report.outcome = TenantOutcome::Failed(error.to_string());
+                report.outcome = TenantOutcome::Failed(error.decision());
                 return report;
             }
         };
@@ -450,7 +456,7 @@ impl Worker {
             .await;
         session.close().await;
         if let Err(error) = worked {
-            report.outcome = TenantOutcome::Failed(error.to_string());
+            report.outcome = TenantOutcome::Failed(error.decision());
         }
         report
     }
@@ -483,17 +489,17 @@ impl Worker {
             Err(error) => {
                 self.metrics.failure(Stage::Login);
                 error!(%error, "Login failed");
-                if is_login_failure(&error) {
-                    record_or_warn(
-                        tenants::record_login_failure(&self.pool, tenant.id, &error.to_string())
-                            .await,
+                // No call was started: whatever the failure, every claimed call goes back.
+                let reason = error.to_string();
+                match error.next_step() {
+                    NextStep::BlockTenant => record_or_warn(
+                        tenants::record_login_failure(&self.pool, tenant.id, &reason).await,
                         "login failure",
-                    );
-                } else {
-                    record_or_warn(
-                        tenants::record_error(&self.pool, tenant.id, &error.to_string()).await,
+                    ),
+                    _ => record_or_warn(
+                        tenants::record_error(&self.pool, tenant.id, &reason).await,
                         "tenant error",
-                    );
+                    ),
                 }
                 release(&self.pool, calls).await;
                 return Err(error);
@@ -530,42 +536,53 @@ impl Worker {
                         async move { recorder.finish(call, file, &stop).await }.instrument(span),
                     );
                 }
-                Err(error) if matches!(error.kind, ConsoleErrorKind::NotOnConsole { .. }) => {
-                    self.not_listed(call, report).instrument(span.clone()).await;
-                }
-                Err(error) if error.is_uncertain() => {
-                    self.metrics.failure(Stage::Download);
-                    warn!(parent: &span, %error, "Could not tell where the call's row is; trying it again next pass, uncharged");
-                    report.failed += 1;
-                    record_or_warn(
-                        calls::retry_uncharged(&self.pool, call, &error.to_string()).await,
-                        "uncertain list",
-                    );
-                }
-                Err(error) if error.is_fatal_for_pass() => {
-                    self.metrics.failure(Stage::Download);
-                    error!(parent: &span, %error, "Stopping this tenant's pass");
-                    record_or_warn(
-                        tenants::record_error(&self.pool, tenant.id, &error.to_string()).await,
-                        "tenant error",
-                    );
-                    reached -= 1; // it goes back with the others
-                    fatal = Some(error);
-                    break;
-                }
-                Err(error) => {
-                    self.metrics.failure(Stage::Download);
-                    error!(parent: &span, %error, "Download failed");
-                    report.failed += 1;
-                    let reason = error.to_string();
-                    let recorded = match error.is_final_for_call() {
-                        true => calls::give_up(&self.pool, call.id, &reason).await,
-                        false => calls::mark_failed(&self.pool, call.id, &reason, MAX_ATTEMPTS)
-                            .await
-                            .map(drop),
-                    };
-                    record_or_warn(recorded, "download failure");
-                }
+                Err(error) => match error.next_step() {
+                    NextStep::NotListed => {
+                        self.not_listed(call, report).instrument(span.clone()).await;
+                    }
+                    NextStep::RetryCallUncharged => {
+                        self.metrics.failure(Stage::Download);
+                        warn!(parent: &span, %error, "Could not tell where the call's row is; trying it again next pass, uncharged");
+                        report.failed += 1;
+                        record_or_warn(
+                            calls::retry_uncharged(&self.pool, call, &error.to_string()).await,
+                            "uncertain list",
+                        );
+                    }
+                    NextStep::RetryCall => {
+                        self.download_failed(&error, report, &span);
+                        record_or_warn(
+                            calls::mark_failed(
+                                &self.pool,
+                                call.id,
+                                &error.to_string(),
+                                MAX_ATTEMPTS,
+                            )
+                            .await,
+                            "download failure",
+                        );
+                    }
+                    NextStep::EndCall => {
+                        self.download_failed(&error, report, &span);
+                        record_or_warn(
+                            calls::give_up(&self.pool, call.id, &error.to_string()).await,
+                            "download failure",
+                        );
+                    }
+                    // The console or the browser is unusable (a changed UI, a refused login, a
+                    // stuck browser): the rest of this tenant's calls wait for the next pass.
+                    _ => {
+                        self.metrics.failure(Stage::Download);
+                        error!(parent: &span, %error, "Stopping this tenant's pass");
+                        record_or_warn(
+                            tenants::record_error(&self.pool, tenant.id, &error.to_string()).await,
+                            "tenant error",
+                        );
+                        reached -= 1; // it goes back with the others
+                        fatal = Some(error);
+                        break;
+                    }
+                },
             }
             // At most one file finishing behind the browser: bounded disk and memory.
             while finishing.len() > 1 {
@@ -576,21 +593,20 @@ impl Worker {
             tally(report, Some(done));
         }
         let unfinished = &calls[reached..];
-        match fatal {
-            Some(error) if error.stops_tenant_uncharged() => {
-                give_back(&self.pool, unfinished).await;
-                Err(error)
-            }
-            Some(error) => {
-                // The call in progress keeps its attempt: one that breaks every pass runs out.
-                release(&self.pool, unfinished).await;
-                Err(error)
-            }
-            None => {
-                release(&self.pool, unfinished).await;
-                Ok(())
-            }
+        match fatal.as_ref().map(Failure::next_step) {
+            Some(NextStep::StopTenantUncharged) => give_back(&self.pool, unfinished).await,
+            // The call in progress keeps its attempt: one that breaks every pass runs out.
+            _ => release(&self.pool, unfinished).await,
         }
+        fatal.map_or(Ok(()), Err)
+    }
+
+    /// A download that failed on this call's own account; what becomes of the call is the
+    /// caller's to record.
+    fn download_failed(&self, error: &ConsoleError, report: &mut TenantReport, span: &Span) {
+        self.metrics.failure(Stage::Download);
+        error!(parent: span, %error, "Download failed");
+        report.failed += 1;
     }
 
     /// The console does not list the call's recording (positive evidence, not an unsettled
@@ -640,13 +656,15 @@ impl Worker {
 fn tally(report: &mut TenantReport, joined: Option<Result<Finished, tokio::task::JoinError>>) {
     match joined {
         Some(Ok(Finished::Stored)) => report.stored += 1,
-        Some(Ok(Finished::Failed)) => report.failed += 1,
-        Some(Ok(Finished::FailedOutside(why))) => {
-            report.failed += 1;
-            report.failed_outside = Some(why);
-        }
-        // Back to pending uncharged; the pass's stop reason speaks for it.
-        Some(Ok(Finished::GivenBack)) => {}
+        Some(Ok(Finished::NotStored(decision))) => match decision.next_step {
+            // Back to pending uncharged; the pass's stop reason speaks for it.
+            NextStep::StopPass => {}
+            NextStep::WaitForService => {
+                report.failed += 1;
+                report.failed_outside = Some(decision.message);
+            }
+            _ => report.failed += 1,
+        },
         Some(Err(error)) => {
             error!(%error, "A recording task panicked; its call stays leased until the lease ends");
             report.failed += 1;
@@ -690,7 +708,7 @@ async fn release(pool: &PgPool, calls: &[Call]) {
 }
 
 /// Gives calls back uncharged: what stopped them is not their fault (a UI change, see
-/// [`ConsoleError::stops_tenant_uncharged`]), so it must never use up their attempts.
+/// [`NextStep::StopTenantUncharged`]), so it must never use up their attempts.
 async fn give_back(pool: &PgPool, calls: &[Call]) {
     if calls.is_empty() {
         return;
@@ -708,26 +726,46 @@ fn record_or_warn<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) {
     }
 }
 
-/// Why a finished download did not end stored.
-enum StepFailure {
-    /// The call's own trouble (not a recording, too large for the bucket…): at that stage.
-    Call(Stage, String),
-    /// Something outside the call at that stage (storage unavailable, the database).
-    Outside(Stage, String),
-    /// Storage refuses the worker's configuration: no call can be stored.
-    Configuration(String),
+/// Why a downloaded recording was not stored, by the step that failed; what happens next is
+/// the failing part's own answer.
+#[derive(Debug, thiserror::Error)]
+enum RecordingError {
+    #[error("the downloaded file is not a recording: {0}")]
+    NotARecording(TranscodeError),
+    #[error(transparent)]
+    Upload(StorageError),
+    /// Uploaded but not recorded in `cdr_records`.
+    #[error(transparent)]
+    Record(calls::CallsError),
+}
+
+impl RecordingError {
+    fn stage(&self) -> Stage {
+        match self {
+            Self::NotARecording(_) => Stage::Transcode,
+            Self::Upload(_) => Stage::Upload,
+            Self::Record(_) => Stage::Record,
+        }
+    }
+}
+
+impl Failure for RecordingError {
+    fn next_step(&self) -> NextStep {
+        match self {
+            Self::NotARecording(error) => error.next_step(),
+            Self::Upload(error) => error.next_step(),
+            Self::Record(error) => error.next_step(),
+        }
+    }
 }
 
 /// How one downloaded recording ended.
 enum Finished {
     Stored,
-    /// Not stored for a reason of its own; charged like any failed attempt.
-    Failed,
-    /// Not stored through no fault of its own; charged like any failed attempt, and the pass is
-    /// reported as not ending well, with this reason.
-    FailedOutside(String),
-    /// Storage refused the configuration: back to pending uncharged, and the pass stops.
-    GivenBack,
+    /// Not stored: a charged failed attempt ([`NextStep::RetryCall`]), one held back by a
+    /// service ([`NextStep::WaitForService`], which the pass reports), or given back uncharged
+    /// because storage refused the configuration ([`NextStep::StopPass`]).
+    NotStored(Decision),
 }
 
 impl Recorder {
@@ -741,38 +779,41 @@ impl Recorder {
             .await;
         remove_quietly(&file.path).await;
         remove_quietly(&mp3).await;
-        let (stage, reason, finished) = match result {
+        let error = match result {
             Ok(()) => return Finished::Stored,
-            Err(StepFailure::Configuration(reason)) => {
-                self.metrics.failure(Stage::Upload);
+            Err(error) => error,
+        };
+        let stage = error.stage();
+        self.metrics.failure(stage);
+        let decision = error.decision();
+        let reason = &decision.message;
+        match decision.next_step {
+            NextStep::StopPass => {
                 error!(
-                    stage = Stage::Upload.as_str(),
+                    stage = stage.as_str(),
                     "Recording of call {} not stored, and no other can be: {reason}. Stopping the \
                      pass; its calls go back uncharged",
                     call.uniqueid
                 );
-                stop.storage_refused(reason);
+                stop.storage_refused(reason.clone());
                 record_or_warn(
                     calls::give_back(&self.pool, std::slice::from_ref(&call)).await,
                     "give-back",
                 );
-                return Finished::GivenBack;
             }
-            Err(StepFailure::Call(stage, reason)) => (stage, reason, Finished::Failed),
-            Err(StepFailure::Outside(stage, reason)) => {
-                (stage, reason.clone(), Finished::FailedOutside(reason))
+            // The call's own failure, or a service's (storage, the database): charged alike.
+            _ => {
+                error!(
+                    stage = stage.as_str(),
+                    "Recording of call {} not stored: {reason}", call.uniqueid
+                );
+                record_or_warn(
+                    calls::mark_failed(&self.pool, call.id, reason, MAX_ATTEMPTS).await,
+                    "failure",
+                );
             }
-        };
-        self.metrics.failure(stage);
-        error!(
-            stage = stage.as_str(),
-            "Recording of call {} not stored: {reason}", call.uniqueid
-        );
-        record_or_warn(
-            calls::mark_failed(&self.pool, call.id, &reason, MAX_ATTEMPTS).await,
-            "failure",
-        );
-        finished
+        }
+        Finished::NotStored(decision)
     }
 
     async fn store_recording(
@@ -781,33 +822,24 @@ impl Recorder {
         wav: &Path,
         original_bytes: u64,
         mp3: &Path,
-    ) -> Result<(), StepFailure> {
+    ) -> Result<(), RecordingError> {
         let (upload, extension, content_type, stored_bytes) =
             match self.convert(wav.to_path_buf(), mp3.to_path_buf()).await {
                 Ok(report) => {
                     info!("Converted to MP3: {report}");
                     (mp3, "mp3", "audio/mpeg", report.output_bytes)
                 }
-                Err(error) if !error.keep_original() => {
-                    return Err(StepFailure::Call(
-                        Stage::Transcode,
-                        format!("the downloaded file is not a recording: {error}"),
-                    ));
-                }
-                Err(error) => {
+                Err(error) if error.next_step() == NextStep::KeepOriginal => {
                     warn!("Failed to convert to MP3: {error}. Using original file.");
                     (wav, "wav", "audio/wav", original_bytes)
                 }
+                Err(error) => return Err(RecordingError::NotARecording(error)),
             };
         let key = StorageKey::recording(call.tenant_id, &call.uniqueid, extension);
         self.store
             .put_file(&key, upload, content_type)
             .await
-            .map_err(|e| match (e.is_configuration(), e.retryable()) {
-                (true, _) => StepFailure::Configuration(e.to_string()),
-                (false, true) => StepFailure::Outside(Stage::Upload, e.to_string()),
-                (false, false) => StepFailure::Call(Stage::Upload, e.to_string()),
-            })?;
+            .map_err(RecordingError::Upload)?;
         // Upload first, then record: a crash between the two only causes an idempotent
         // re-upload of the same key on a later pass, never a row pointing at nothing.
         calls::mark_stored(
@@ -818,7 +850,7 @@ impl Recorder {
             original_bytes as i64,
         )
         .await
-        .map_err(|e| StepFailure::Outside(Stage::Record, e.to_string()))?;
+        .map_err(RecordingError::Record)?;
         self.metrics.recording_stored(original_bytes, stored_bytes);
         info!(
             event = "RecordingStored",
@@ -902,15 +934,4 @@ async fn remove_quietly(path: &Path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(error) => warn!(%error, path = %path.display(), "Could not remove a working file"),
     }
-}
-
-/// Failures that block the tenant with a growing back-off: trying again soon would only
-/// lengthen the console's ban (5 failures ban the worker's IP).
-fn is_login_failure(error: &ConsoleError) -> bool {
-    matches!(
-        error.kind,
-        ConsoleErrorKind::LoginRejected { .. }
-            | ConsoleErrorKind::LockedOut { .. }
-            | ConsoleErrorKind::Captcha
-    )
 }

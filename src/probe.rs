@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use crate::config::Settings;
 use crate::console::{
     BrowserConfig, CheckedOn, ConsoleError, ConsoleSession, DownloadDirError, DownloadRoot,
-    LocatorCheck, SignedIn,
+    LocatorCheck, SignedIn, Window,
 };
 use crate::ids::TenantId;
 use crate::pipeline::console_target;
@@ -36,7 +36,12 @@ pub struct Probe {
 /// Logs into the tenant's console (active or not) and tries every selectors file's locators
 /// where they belong. The outcome goes into the tenant's row (last login, firmware, or last
 /// error), where `tenant list` shows it.
-pub async fn probe(pool: &PgPool, settings: &Settings, id: TenantId) -> Result<Probe, ProbeError> {
+pub async fn probe(
+    pool: &PgPool,
+    settings: &Settings,
+    window: Window,
+    id: TenantId,
+) -> Result<Probe, ProbeError> {
     let cipher = settings.password_cipher();
     let tenant = match tenants::load_one(pool, &cipher, id).await? {
         TenantEntry::Ready(tenant) => tenant,
@@ -54,7 +59,7 @@ pub async fn probe(pool: &PgPool, settings: &Settings, id: TenantId) -> Result<P
         }
         TenantEntry::Broken { error, .. } => return Err(ProbeError::NotReady(error.to_string())),
     };
-    let config = BrowserConfig::from_settings(settings);
+    let config = BrowserConfig::from_settings(settings, window);
     // Held like a worker's, so that a worker starting meanwhile does not sweep this session away.
     let _download_root = DownloadRoot::hold(&config).await?;
     let mut session = ConsoleSession::open(&config, console_target(&tenant)).await?;

@@ -9,9 +9,10 @@ use std::time::Duration;
 use support::webhook::{Answer, WebhookStandIn};
 use ucm_scraper::ai::{AiError, AiJob, AiTrigger};
 use ucm_scraper::config::Settings;
+use ucm_scraper::failure::{Failure as _, NextStep};
 use ucm_scraper::ids::{TenantId, UniqueId};
+use ucm_scraper::retry::RetryPolicy;
 use ucm_scraper::secrets::Secret;
-use ucm_scraper::storage::retry::RetryPolicy;
 
 const SECRET: &str = "whsec-standin-0123456789";
 
@@ -104,7 +105,7 @@ async fn attempts_are_bounded_and_the_failure_is_retryable_next_pass() {
         ),
         "{err:?}"
     );
-    assert!(err.retryable());
+    assert_eq!(err.next_step(), NextStep::WaitForService);
     assert_eq!(receiver.requests(), 3);
 }
 
@@ -120,7 +121,7 @@ async fn a_wrong_secret_is_refused_once_and_never_printed() {
         matches!(err, AiError::Rejected { status: 401, .. }),
         "{err:?}"
     );
-    assert!(!err.retryable());
+    assert_eq!(err.next_step(), NextStep::RetryCall);
     assert_eq!(receiver.requests(), 1, "a refusal is not retried");
     let text = format!("{err} | {err:?} | {trigger:?}");
     assert!(text.contains("AI_WEBHOOK_SECRET"), "{text}");
@@ -153,7 +154,7 @@ async fn an_unreachable_receiver_is_a_retryable_transport_error() {
         matches!(err, AiError::Transport { attempts: 2, .. }),
         "{err:?}"
     );
-    assert!(err.retryable());
+    assert_eq!(err.next_step(), NextStep::WaitForService);
     let text = format!("{err} | {err:?}");
     assert!(!text.contains("url-token"), "{text}");
     assert!(

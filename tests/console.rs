@@ -11,6 +11,7 @@ use support::browser::Chromedriver;
 use support::console::{Recording, Skin};
 use support::session::{call_for, download_all, World, FIRST_CALL};
 use ucm_scraper::console::{CheckedOn, ConsoleErrorKind, ConsoleSession};
+use ucm_scraper::failure::{Failure as _, NextStep};
 
 #[tokio::test]
 async fn ucm63xx_25_calls_over_3_pages_with_one_login_and_no_refusal() {
@@ -66,7 +67,7 @@ async fn wrong_password_is_one_attempt_and_a_typed_error() {
         matches!(err.kind, ConsoleErrorKind::LoginRejected { .. }),
         "{err}"
     );
-    assert!(err.is_fatal_for_pass());
+    assert_eq!(err.next_step(), NextStep::BlockTenant);
     let text = err.to_string();
     assert!(
         text.contains("Acme Corp") && text.contains("tenant update"),
@@ -95,7 +96,7 @@ async fn lockout_text_is_recognised_with_its_wait() {
         }
         ref other => panic!("expected a lockout, got {other:?}: {err}"),
     }
-    assert!(err.is_fatal_for_pass());
+    assert_eq!(err.next_step(), NextStep::BlockTenant);
     assert_eq!(world.console.events().logins_tried, 1);
     world.assert_no_browser_left().await;
 }
@@ -190,7 +191,7 @@ async fn a_call_missing_from_the_console_is_not_on_console() {
         matches!(err.kind, ConsoleErrorKind::NotOnConsole { .. }),
         "{err}"
     );
-    assert!(!err.is_fatal_for_pass());
+    assert_eq!(err.next_step(), NextStep::NotListed);
     assert!(err.artifacts.is_none());
     // The session is still good for the next call.
     download_all(&world, &mut session, [3].into_iter()).await;
@@ -220,7 +221,7 @@ async fn a_failing_locator_leaves_artefacts_and_names_them() {
         "{err}"
     );
     // A required locator missing stops the tenant, and its calls go back uncharged.
-    assert!(err.is_fatal_for_pass() && err.stops_tenant_uncharged());
+    assert_eq!(err.next_step(), NextStep::StopTenantUncharged);
     let dir: PathBuf = err.artifacts.clone().expect("artefacts saved");
     assert!(dir.starts_with(
         world
@@ -528,7 +529,7 @@ async fn issue_13_a_row_locator_that_matches_nothing_ends_no_call_and_stops_the_
         matches!(err.kind, ConsoleErrorKind::LocatorNotFound { .. }),
         "{err}"
     );
-    assert!(err.is_fatal_for_pass() && err.stops_tenant_uncharged());
+    assert_eq!(err.next_step(), NextStep::StopTenantUncharged);
     let text = err.to_string();
     assert!(
         text.contains("recordings.row") && text.contains("empty"),

@@ -16,6 +16,7 @@ use support::console::{
 };
 use support::session::{call_for, World, FIRST_CALL};
 use ucm_scraper::console::{ConsoleError, ConsoleErrorKind};
+use ucm_scraper::failure::{Failure as _, NextStep};
 
 /// Recordings per console: three pages of three (skin 1) or three loads (skin 2).
 const CALLS: usize = 8;
@@ -126,7 +127,7 @@ fn judge(error: &ConsoleError, ghost: bool) -> Outcome {
         }
         _ => {
             assert!(
-                !error.is_final_for_call(),
+                error.next_step() != NextStep::EndCall,
                 "a call was failed for good: {error}"
             );
             let text = error.to_string();
@@ -134,7 +135,10 @@ fn judge(error: &ConsoleError, ghost: bool) -> Outcome {
                 text.contains("Acme Corp") && text.len() > 60,
                 "not a clear message: {text}"
             );
-            let stop = match error.is_fatal_for_pass() {
+            let stop = match matches!(
+                error.next_step(),
+                NextStep::StopTenant | NextStep::StopTenantUncharged | NextStep::BlockTenant
+            ) {
                 true => "stop: ",
                 false => "",
             };

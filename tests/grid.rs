@@ -11,6 +11,7 @@ use support::console::{ConsoleConfig, FakeConsole, Recording, Skin};
 use support::grid::Grid;
 use support::pg::migrated_database;
 use ucm_scraper::config::Settings;
+use ucm_scraper::console::Window;
 use ucm_scraper::ids::TenantId;
 use ucm_scraper::metrics::Metrics;
 use ucm_scraper::pipeline::{TenantOutcome, Worker};
@@ -101,6 +102,7 @@ async fn pass_through(grid: &Grid, calls: usize) {
 
     let worker = Worker::build(
         settings,
+        Window::Headless,
         Arc::new(Metrics::new(std::time::Duration::from_secs(60))),
     )
     .await

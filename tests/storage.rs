@@ -12,9 +12,10 @@ use std::time::Duration;
 use base64::Engine as _;
 use support::storage::{Fault, StorageOptions, StorageStandIn, StoredObject, BUCKET, LEGACY_KEY};
 use ucm_scraper::config::Settings;
+use ucm_scraper::failure::{Failure as _, NextStep};
 use ucm_scraper::ids::{TenantId, UniqueId};
+use ucm_scraper::retry::RetryPolicy;
 use ucm_scraper::storage::local::LocalStore;
-use ucm_scraper::storage::retry::RetryPolicy;
 use ucm_scraper::storage::supabase::SupabaseStore;
 use ucm_scraper::storage::{self, ObjectStore, PreflightError, StorageError, StorageKey};
 
@@ -167,7 +168,7 @@ async fn a_wrong_service_role_key_fails_at_once_and_says_which_variable() {
         matches!(err, StorageError::Unauthorized { status: 401, .. }),
         "{err:?}"
     );
-    assert!(!err.retryable());
+    assert_eq!(err.next_step(), NextStep::StopPass);
     assert_eq!(standin.requests(), 1, "a bad key is never retried");
     let text = printed(&err);
     assert!(text.contains("SUPABASE_SERVICE_ROLE_KEY"), "{text}");
@@ -236,7 +237,11 @@ async fn attempts_are_bounded_and_the_failure_stays_retryable() {
         ),
         "{err:?}"
     );
-    assert!(err.retryable(), "the next pass may try again");
+    assert_eq!(
+        err.next_step(),
+        NextStep::WaitForService,
+        "the next pass may try again"
+    );
     assert_eq!(standin.requests(), 3);
     assert_eq!(standin.object_count(), 0);
 }
@@ -284,7 +289,7 @@ async fn a_server_that_never_answers_gives_a_retryable_timeout_after_bounded_att
         matches!(err, StorageError::Transport { attempts: 2, .. }),
         "{err:?}"
     );
-    assert!(err.retryable());
+    assert_eq!(err.next_step(), NextStep::WaitForService);
     assert!(err.to_string().contains("timed out"), "{err}");
     assert!(!err.to_string().contains(&standin.url), "{err}");
     assert_eq!(standin.requests(), 2);

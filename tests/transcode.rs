@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use support::audio::{self, Encoding, Mp3Facts, Rewrap};
+use ucm_scraper::failure::{Failure as _, NextStep};
 use ucm_scraper::transcode::{self, Codec, TranscodeError, TranscodeReport};
 
 /// Converts `wav` next to itself; panics with the error's message on refusal.
@@ -372,13 +373,16 @@ fn what_is_not_a_recording_is_refused_and_nothing_is_written() {
 
     let err = refuse(dir, "empty.wav", b"");
     assert!(
-        matches!(err, TranscodeError::Empty { .. }) && !err.keep_original(),
+        matches!(err, TranscodeError::Empty { .. }) && err.next_step() == NextStep::RetryCall,
         "{err}"
     );
 
     let login_page = b"\xEF\xBB\xBF\n  <!DOCTYPE html>\n<html lang=\"en\"><head><title>UCM6302</title></head><body><div id=\"root\"></div></body></html>";
     let err = refuse(dir, "expired-session.wav", login_page);
-    assert!(err.is_html_page() && !err.keep_original(), "{err}");
+    assert!(
+        err.is_html_page() && err.next_step() == NextStep::RetryCall,
+        "{err}"
+    );
     assert!(
         err.to_string().contains("HTML page") && err.to_string().contains("session"),
         "{err}"
@@ -390,7 +394,7 @@ fn what_is_not_a_recording_is_refused_and_nothing_is_written() {
         b"GSFF\x10\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00",
     );
     assert!(
-        matches!(err, TranscodeError::NotWav { .. }) && err.keep_original(),
+        matches!(err, TranscodeError::NotWav { .. }) && err.next_step() == NextStep::KeepOriginal,
         "{err}"
     );
     assert!(
@@ -409,7 +413,7 @@ fn what_is_not_a_recording_is_refused_and_nothing_is_written() {
     std::fs::remove_file(&header_only).unwrap();
     let err = refuse(dir, "header-only.wav", &header);
     assert!(
-        matches!(err, TranscodeError::NoSamples { .. }) && !err.keep_original(),
+        matches!(err, TranscodeError::NoSamples { .. }) && err.next_step() == NextStep::RetryCall,
         "{err}"
     );
     let err = refuse(dir, "no-data-chunk.wav", &header[..data_offset - 8]);
@@ -425,7 +429,8 @@ fn gsm_6_10_is_refused_naming_the_codec_so_the_original_is_kept() {
     std::fs::remove_file(&made).unwrap();
     let err = refuse(dir.path(), "gsm.wav", &gsm);
     assert!(
-        matches!(err, TranscodeError::UnsupportedCodec { tag: 0x31, .. }) && err.keep_original(),
+        matches!(err, TranscodeError::UnsupportedCodec { tag: 0x31, .. })
+            && err.next_step() == NextStep::KeepOriginal,
         "{err}"
     );
     assert!(err.to_string().contains("GSM 6.10"), "{err}");
@@ -450,7 +455,8 @@ fn more_than_two_channels_are_refused_keeping_the_original() {
     std::fs::remove_file(&three).unwrap();
     let err = refuse(dir.path(), "conference.wav", &content);
     assert!(
-        matches!(err, TranscodeError::BadHeader { .. }) && err.keep_original(),
+        matches!(err, TranscodeError::BadHeader { .. })
+            && err.next_step() == NextStep::KeepOriginal,
         "{err}"
     );
     assert!(err.to_string().contains("3 channels"), "{err}");

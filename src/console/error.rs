@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::failure::{Failure, NextStep};
 use crate::ids::{TenantId, UniqueId};
 
 use super::selectors::{Bound, SelectorsError};
@@ -116,47 +117,42 @@ impl fmt::Display for RetryNote {
     }
 }
 
-impl ConsoleError {
-    /// Whether the rest of this tenant's calls should wait for the next pass: true when the
-    /// console or the browser is unusable (credentials, lockout, CAPTCHA, a changed UI, a stuck
-    /// browser), false when only this call failed. A list that would not settle and a page that
-    /// re-rendered under the worker are this call's trouble: they never stop a tenant.
-    pub fn is_fatal_for_pass(&self) -> bool {
-        !matches!(
-            self.kind,
-            ConsoleErrorKind::NotOnConsole { .. }
-                | ConsoleErrorKind::DownloadTimeout { .. }
-                | ConsoleErrorKind::NotARecording { .. }
-                | ConsoleErrorKind::FileNameTooLong { .. }
-                | ConsoleErrorKind::ListUncertain { .. }
-                | ConsoleErrorKind::Stale { .. }
-        )
+impl Failure for ConsoleError {
+    fn next_step(&self) -> NextStep {
+        self.kind.next_step()
     }
+}
 
-    /// Whether this call's answer proved nothing either way (a list that would not settle, a page
-    /// re-rendered under the worker): the call is tried again next pass, uncharged, and never
-    /// ended on such evidence.
-    pub fn is_uncertain(&self) -> bool {
-        matches!(
-            self.kind,
-            ConsoleErrorKind::ListUncertain { .. } | ConsoleErrorKind::Stale { .. }
-        )
-    }
-
-    /// Whether the tenant stops and its calls go back as they were, no attempt charged: the
-    /// console lacks something the selectors file requires, which is no call's fault and costs
-    /// its timeout once per pass, not once per call. The operator fixes the file (the error
-    /// names the key) and the calls are fetched on a later pass.
-    pub fn stops_tenant_uncharged(&self) -> bool {
-        matches!(
-            self.kind,
-            ConsoleErrorKind::LocatorNotFound { .. } | ConsoleErrorKind::Selectors(_)
-        )
-    }
-
-    /// Whether trying this call again cannot help: it is failed for good at once.
-    pub fn is_final_for_call(&self) -> bool {
-        matches!(self.kind, ConsoleErrorKind::FileNameTooLong { .. })
+impl ConsoleErrorKind {
+    /// What happens after this failure (the table in docs/architecture.md: Failures).
+    ///
+    /// Only positive evidence ends a call: a recording the console does not list, or a file name
+    /// no browser can save. A list that would not settle and a page re-rendered under the worker
+    /// proved nothing, so the call is tried again uncharged. A console lacking what the
+    /// selectors file requires is no call's fault, and costs its timeout once per pass, not once
+    /// per call: the tenant stops and its calls go back uncharged until the operator fixes the
+    /// file (the error names the key). A refused login blocks the tenant with a back-off, since
+    /// five failures ban the worker's IP. Anything else that makes the console or the browser
+    /// unusable stops the tenant for this pass.
+    pub fn next_step(&self) -> NextStep {
+        match self {
+            Self::NotOnConsole { .. } => NextStep::NotListed,
+            Self::FileNameTooLong { .. } => NextStep::EndCall,
+            Self::DownloadTimeout { .. } | Self::NotARecording { .. } => NextStep::RetryCall,
+            Self::ListUncertain { .. } | Self::Stale { .. } => NextStep::RetryCallUncharged,
+            Self::LocatorNotFound { .. } | Self::Selectors(_) => NextStep::StopTenantUncharged,
+            Self::LoginRejected { .. } | Self::LockedOut { .. } | Self::Captcha => {
+                NextStep::BlockTenant
+            }
+            Self::SessionExpired
+            | Self::Unreachable { .. }
+            | Self::RateLimited { .. }
+            | Self::Stuck { .. }
+            | Self::WebDriver { .. }
+            | Self::GridFile { .. }
+            | Self::NewSession(_)
+            | Self::Io { .. } => NextStep::StopTenant,
+        }
     }
 }
 
@@ -211,4 +207,171 @@ pub(super) fn io_error(
 ) -> impl FnOnce(std::io::Error) -> ConsoleErrorKind {
     let path = path.to_path_buf();
     move |source| ConsoleErrorKind::Io { what, path, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// One of each kind with the next step docs/architecture.md (Failures) documents for it.
+    fn documented() -> Vec<(ConsoleErrorKind, NextStep)> {
+        let text = String::new;
+        let io = || std::io::Error::other("disk");
+        vec![
+            (
+                ConsoleErrorKind::LoginRejected { message: text() },
+                NextStep::BlockTenant,
+            ),
+            (
+                ConsoleErrorKind::LockedOut { retry_after: None },
+                NextStep::BlockTenant,
+            ),
+            (ConsoleErrorKind::Captcha, NextStep::BlockTenant),
+            (ConsoleErrorKind::SessionExpired, NextStep::StopTenant),
+            (
+                ConsoleErrorKind::NotOnConsole { pages: 1 },
+                NextStep::NotListed,
+            ),
+            (
+                ConsoleErrorKind::LocatorNotFound {
+                    what: text(),
+                    origin: text(),
+                    selector: text(),
+                },
+                NextStep::StopTenantUncharged,
+            ),
+            (
+                ConsoleErrorKind::DownloadTimeout {
+                    file: text(),
+                    waited: Duration::ZERO,
+                },
+                NextStep::RetryCall,
+            ),
+            (
+                ConsoleErrorKind::Unreachable {
+                    url: text(),
+                    reason: text(),
+                },
+                NextStep::StopTenant,
+            ),
+            (
+                ConsoleErrorKind::FileNameTooLong {
+                    file: text(),
+                    bytes: 300,
+                },
+                NextStep::EndCall,
+            ),
+            (
+                ConsoleErrorKind::NotARecording {
+                    file: text(),
+                    head: text(),
+                },
+                NextStep::RetryCall,
+            ),
+            (
+                ConsoleErrorKind::RateLimited { attempts: 3 },
+                NextStep::StopTenant,
+            ),
+            (
+                ConsoleErrorKind::Stuck {
+                    step: "clicking",
+                    after: Duration::ZERO,
+                },
+                NextStep::StopTenant,
+            ),
+            (
+                ConsoleErrorKind::Stale { step: "clicking" },
+                NextStep::RetryCallUncharged,
+            ),
+            (
+                ConsoleErrorKind::ListUncertain {
+                    doubt: text(),
+                    pages: 1,
+                },
+                NextStep::RetryCallUncharged,
+            ),
+            (
+                ConsoleErrorKind::WebDriver {
+                    step: "clicking",
+                    source: fantoccini::error::CmdError::NotJson(text()),
+                },
+                NextStep::StopTenant,
+            ),
+            (
+                ConsoleErrorKind::GridFile {
+                    name: text(),
+                    problem: text(),
+                },
+                NextStep::StopTenant,
+            ),
+            (
+                ConsoleErrorKind::NewSession(fantoccini::error::NewSessionError::Lost(io())),
+                NextStep::StopTenant,
+            ),
+            (
+                ConsoleErrorKind::Selectors(SelectorsError {
+                    file: PathBuf::new(),
+                    problem: text(),
+                }),
+                NextStep::StopTenantUncharged,
+            ),
+            (
+                ConsoleErrorKind::Io {
+                    what: "saving",
+                    path: PathBuf::new(),
+                    source: io(),
+                },
+                NextStep::StopTenant,
+            ),
+        ]
+    }
+
+    /// Exhaustive on purpose: a new kind does not compile until it is named here, and then the
+    /// count below fails until the table (and the docs) say what happens after it.
+    fn name(kind: &ConsoleErrorKind) -> &'static str {
+        match kind {
+            ConsoleErrorKind::LoginRejected { .. } => "LoginRejected",
+            ConsoleErrorKind::LockedOut { .. } => "LockedOut",
+            ConsoleErrorKind::Captcha => "Captcha",
+            ConsoleErrorKind::SessionExpired => "SessionExpired",
+            ConsoleErrorKind::NotOnConsole { .. } => "NotOnConsole",
+            ConsoleErrorKind::LocatorNotFound { .. } => "LocatorNotFound",
+            ConsoleErrorKind::DownloadTimeout { .. } => "DownloadTimeout",
+            ConsoleErrorKind::Unreachable { .. } => "Unreachable",
+            ConsoleErrorKind::FileNameTooLong { .. } => "FileNameTooLong",
+            ConsoleErrorKind::NotARecording { .. } => "NotARecording",
+            ConsoleErrorKind::RateLimited { .. } => "RateLimited",
+            ConsoleErrorKind::Stuck { .. } => "Stuck",
+            ConsoleErrorKind::Stale { .. } => "Stale",
+            ConsoleErrorKind::ListUncertain { .. } => "ListUncertain",
+            ConsoleErrorKind::WebDriver { .. } => "WebDriver",
+            ConsoleErrorKind::GridFile { .. } => "GridFile",
+            ConsoleErrorKind::NewSession(_) => "NewSession",
+            ConsoleErrorKind::Selectors(_) => "Selectors",
+            ConsoleErrorKind::Io { .. } => "Io",
+        }
+    }
+
+    #[test]
+    fn every_kind_leads_to_its_documented_next_step() {
+        let table = documented();
+        let named: BTreeSet<_> = table.iter().map(|(kind, _)| name(kind)).collect();
+        assert_eq!(named.len(), 19, "one row per kind: {named:?}");
+        for (kind, expected) in &table {
+            assert_eq!(kind.next_step(), *expected, "{}", name(kind));
+        }
+    }
+
+    #[test]
+    fn the_error_answers_for_its_kind() {
+        let error = ConsoleError {
+            tenant_id: TenantId(1),
+            tenant_name: "Acme Corp".into(),
+            call: None,
+            kind: ConsoleErrorKind::Captcha,
+            artifacts: None,
+        };
+        assert_eq!(error.next_step(), NextStep::BlockTenant);
+    }
 }

@@ -42,6 +42,15 @@ use crate::config::{DownloadMode, Settings};
 use crate::ids::{TenantId, UniqueId};
 use crate::secrets::Secret;
 
+/// Whether the browser shows its window: headless for the worker, shown with `--headed` for local
+/// debugging. A command-line choice, so it is passed next to the settings, not read with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Window {
+    #[default]
+    Headless,
+    Shown,
+}
+
 /// How a browser session is started and paced.
 #[derive(Debug, Clone)]
 pub struct BrowserConfig {
@@ -67,10 +76,10 @@ pub struct BrowserConfig {
 }
 
 impl BrowserConfig {
-    pub fn from_settings(settings: &Settings) -> Self {
+    pub fn from_settings(settings: &Settings, window: Window) -> Self {
         Self {
             webdriver_url: settings.webdriver_url.clone(),
-            headed: settings.headed,
+            headed: window == Window::Shown,
             accept_invalid_certs: settings.accept_invalid_certs,
             download_mode: settings.download_mode,
             download_dir: settings.download_dir.clone(),

@@ -158,7 +158,8 @@ fn write_atomically(
     if let Ok(dir) = std::fs::File::open(&real_parent) {
         let _ = dir.sync_all();
     }
-    tracing::info!(location = %final_path.display(), "stored locally");
+    // The one info line per recording is the pipeline's `RecordingStored`.
+    tracing::debug!(location = %final_path.display(), "stored locally");
     Ok(())
 }
 

@@ -12,7 +12,6 @@
 //! before any call is downloaded and charged an attempt.
 
 pub mod local;
-pub mod retry;
 pub mod supabase;
 
 use std::fmt;
@@ -20,7 +19,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::Settings;
+use crate::failure::{Failure, NextStep};
 use crate::ids::{TenantId, UniqueId};
+use crate::retry::{NoAnswer, RetryPolicy};
 
 /// An object's key inside the bucket, e.g. `tenant_1/1770395696.123_recording.mp3`.
 ///
@@ -91,9 +92,9 @@ pub fn from_settings(settings: &Settings) -> Result<Arc<dyn ObjectStore>, Storag
         Some(supabase) => Arc::new(supabase::SupabaseStore::new(
             supabase,
             &settings.bucket,
-            retry::RetryPolicy {
+            RetryPolicy {
                 request_timeout: settings.storage_timeout,
-                ..retry::RetryPolicy::default()
+                ..RetryPolicy::default()
             },
         )?),
         None => Arc::new(local::LocalStore::new(&settings.storage_dir)?),
@@ -154,7 +155,7 @@ pub enum StorageError {
         key: String,
         attempts: u32,
         #[source]
-        source: retry::NoAnswer,
+        source: NoAnswer,
     },
 
     #[error(
@@ -186,23 +187,45 @@ pub enum StorageError {
     Config(String),
 }
 
-impl StorageError {
+impl Failure for StorageError {
     /// A refusal no call can get past until an operator changes the configuration (the key, the
-    /// bucket's name): the pass stops and gives its calls back uncharged instead of burning
-    /// them one by one.
-    pub fn is_configuration(&self) -> bool {
+    /// bucket's name) stops the pass, which gives its calls back uncharged instead of burning
+    /// them one by one. A timeout, a refused connection, 5xx or 429 waits for the service: the
+    /// same upload may work in a moment or on the next pass. Anything else (too large for the
+    /// bucket, a rejected object) is this call's failed attempt.
+    fn next_step(&self) -> NextStep {
         match self {
-            Self::Unauthorized { .. } | Self::BucketNotFound { .. } => true,
+            Self::Unauthorized { .. } | Self::BucketNotFound { .. } => NextStep::StopPass,
             // The local store's own directory refusing writes: every call would meet it.
-            Self::Io { action, source, .. } => {
-                STORE_SIDE_ACTIONS.contains(action)
+            Self::Io { action, source, .. }
+                if STORE_SIDE_ACTIONS.contains(action)
                     && matches!(
                         source.kind(),
                         std::io::ErrorKind::PermissionDenied
                             | std::io::ErrorKind::ReadOnlyFilesystem
-                    )
+                    ) =>
+            {
+                NextStep::StopPass
             }
-            _ => false,
+            Self::Unavailable { .. } | Self::Transport { .. } | Self::Unconfirmed { .. } => {
+                NextStep::WaitForService
+            }
+            Self::TooLarge { .. }
+            | Self::Duplicate { .. }
+            | Self::Rejected { .. }
+            | Self::Io { .. }
+            | Self::OutsideRoot { .. }
+            | Self::Config(_) => NextStep::RetryCall,
+        }
+    }
+
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Unavailable {
+                retry_after_secs: Some(secs),
+                ..
+            } => Some(std::time::Duration::from_secs(*secs)),
+            _ => None,
         }
     }
 }
@@ -281,36 +304,19 @@ pub enum PreflightError {
     },
 }
 
-impl retry::Retryable for PreflightError {
-    fn retryable(&self) -> bool {
-        matches!(self, Self::Unreachable { .. })
-    }
-}
-
-impl retry::Retryable for StorageError {
-    fn retryable(&self) -> bool {
-        matches!(
-            self,
-            Self::Unavailable { .. } | Self::Transport { .. } | Self::Unconfirmed { .. }
-        )
-    }
-
-    fn retry_after(&self) -> Option<std::time::Duration> {
+impl Failure for PreflightError {
+    /// Supabase not answering is waited for within the check; every other finding needs an
+    /// operator. Either way a pass whose preflight fails claims no call.
+    fn next_step(&self) -> NextStep {
         match self {
-            Self::Unavailable {
-                retry_after_secs: Some(secs),
-                ..
-            } => Some(std::time::Duration::from_secs(*secs)),
-            _ => None,
+            Self::Unreachable { .. } => NextStep::WaitForService,
+            Self::KeyRefused { .. }
+            | Self::NoBucket { .. }
+            | Self::LimitTooSmall { .. }
+            | Self::TypeRefused { .. }
+            | Self::Unexpected { .. }
+            | Self::DirNotWritable { .. } => NextStep::StopPass,
         }
-    }
-}
-
-impl StorageError {
-    /// Whether the same upload may succeed later (next attempt or next pass), as opposed to
-    /// needing an operator (key, bucket, size limit).
-    pub fn retryable(&self) -> bool {
-        retry::Retryable::retryable(self)
     }
 }
 
@@ -328,6 +334,29 @@ mod tests {
         assert_eq!(
             StorageKey::recording(TenantId(42), &uid, "wav").to_string(),
             "tenant_42/1770395696.123_recording.wav"
+        );
+    }
+
+    #[test]
+    fn only_the_stores_own_directory_refusing_writes_stops_the_pass() {
+        let io = |action, kind| StorageError::Io {
+            key: "tenant_1/1.2_recording.mp3".into(),
+            action,
+            path: PathBuf::from("/srv/recordings"),
+            source: std::io::Error::from(kind),
+        };
+        let denied = std::io::ErrorKind::PermissionDenied;
+        assert_eq!(
+            io("create directory", denied).next_step(),
+            NextStep::StopPass
+        );
+        assert_eq!(io("rename into", denied).next_step(), NextStep::StopPass);
+        // The recording being stored, not the store: this call's trouble.
+        assert_eq!(io("read", denied).next_step(), NextStep::RetryCall);
+        let full = std::io::ErrorKind::StorageFull;
+        assert_eq!(
+            io("create directory", full).next_step(),
+            NextStep::RetryCall
         );
     }
 

@@ -36,11 +36,11 @@ use reqwest::StatusCode;
 use tracing::instrument;
 use url::Url;
 
-use super::retry::{NoAnswer, RetryPolicy};
 use super::{
     ObjectStore, PreflightError, StorageError, StorageKey, CONTENT_TYPES, TYPICAL_RECORDING_BYTES,
 };
 use crate::config::SupabaseSettings;
+use crate::retry::{NoAnswer, RetryPolicy};
 use crate::secrets::Secret;
 
 /// Objects larger than this go up resumably, in chunks of exactly this size (the last one
@@ -517,7 +517,8 @@ impl ObjectStore for SupabaseStore {
                 })?,
         );
         tracing::Span::current().record("bytes", body.len());
-        tracing::info!("Uploading to Supabase: {key}");
+        // The one info line per recording is the pipeline's `RecordingStored`.
+        tracing::debug!("Uploading to Supabase: {key}");
         if body.len() as u64 > TUS_CHUNK_BYTES {
             self.upload_resumable(key, &body, content_type).await?;
         } else {
@@ -525,7 +526,7 @@ impl ObjectStore for SupabaseStore {
                 .run(|attempt| self.upload_once(key, body.clone(), content_type, attempt))
                 .await?;
         }
-        tracing::info!(location = %self.location(key), "stored in Supabase");
+        tracing::debug!(location = %self.location(key), "stored in Supabase");
         Ok(())
     }
 
@@ -586,6 +587,7 @@ struct ErrorBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::failure::{Failure as _, NextStep};
     use crate::ids::{TenantId, UniqueId};
 
     fn key() -> StorageKey {
@@ -660,12 +662,16 @@ mod tests {
                 r#"{"statusCode":"423","code":"ResourceLocked","message":"The resource is locked"}"#,
             ),
         ] {
-            assert!(classified(http, body).retryable(), "{http} {body}");
+            assert_eq!(
+                classified(http, body).next_step(),
+                NextStep::WaitForService,
+                "{http} {body}"
+            );
         }
         let invalid = r#"{"statusCode":"400","code":"InvalidKey","error":"InvalidKey","message":"Invalid key: x"}"#;
         let err = classified(400, invalid);
         assert!(
-            matches!(err, StorageError::Rejected { .. }) && !err.retryable(),
+            matches!(err, StorageError::Rejected { .. }) && err.next_step() == NextStep::RetryCall,
             "{err:?}"
         );
     }

@@ -12,7 +12,6 @@ use super::{
     DEFAULT_PBX_PORT,
 };
 use crate::calls::{self, CallsError};
-use crate::cli::{TenantCommand, TenantFields};
 use crate::ids::TenantId;
 use crate::secrets::{PasswordCipher, PasswordFormat, Secret, SecretError, StoredFormat};
 
@@ -41,8 +40,41 @@ pub enum AdminError {
     Seal(SecretError),
     #[error("writing the output failed: {0}")]
     Output(#[from] std::io::Error),
-    #[error("`tenant test` logs into the console and is run by the console module, not here")]
-    NeedsConsole,
+}
+
+/// One tenant command. (`tenant test` logs into the console, so `main.rs` sends it to
+/// [`crate::probe`] instead.)
+#[derive(Debug)]
+pub enum AdminCommand {
+    Add(TenantFields),
+    List,
+    Update { id: TenantId, fields: TenantFields },
+    Enable(TenantId),
+    Disable(TenantId),
+}
+
+/// A tenant's fields as the operator gives them; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct TenantFields {
+    pub company_name: Option<String>,
+    pub subdomain: Option<String>,
+    pub pbx_ip: Option<String>,
+    pub pbx_port: Option<i32>,
+    pub pbx_username: Option<String>,
+    pub password: PasswordFrom,
+    pub ucm_timezone: Option<String>,
+}
+
+/// Where a new UCM password is read from: never argv.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordFrom {
+    /// Not asked for, except that `add` with a username prompts on a terminal.
+    #[default]
+    NotGiven,
+    /// The first line of stdin.
+    Stdin,
+    /// A prompt on the terminal, without echo.
+    Prompt,
 }
 
 /// Runs one tenant command against `pool` (migrated), writing its result to `out`.
@@ -50,28 +82,27 @@ pub async fn run(
     pool: &PgPool,
     cipher: &PasswordCipher,
     lookback_days: u32,
-    command: TenantCommand,
+    command: AdminCommand,
     out: &mut dyn Write,
 ) -> Result<(), AdminError> {
     match command {
-        TenantCommand::Add(fields) => {
+        AdminCommand::Add(fields) => {
             let id = add(pool, cipher, &fields).await?;
             writeln!(out, "{id}")?;
         }
-        TenantCommand::List => list(pool, lookback_days, out).await?,
-        TenantCommand::Update { id, fields } => {
-            update(pool, cipher, TenantId(id), &fields).await?;
+        AdminCommand::List => list(pool, lookback_days, out).await?,
+        AdminCommand::Update { id, fields } => {
+            update(pool, cipher, id, &fields).await?;
             writeln!(out, "Tenant {id} updated")?;
         }
-        TenantCommand::Enable { id } => {
-            set_active(pool, TenantId(id), true).await?;
+        AdminCommand::Enable(id) => {
+            set_active(pool, id, true).await?;
             writeln!(out, "Tenant {id} enabled")?;
         }
-        TenantCommand::Disable { id } => {
-            set_active(pool, TenantId(id), false).await?;
+        AdminCommand::Disable(id) => {
+            set_active(pool, id, false).await?;
             writeln!(out, "Tenant {id} disabled")?;
         }
-        TenantCommand::Test { .. } => return Err(AdminError::NeedsConsole),
     }
     Ok(())
 }
@@ -133,19 +164,25 @@ fn read_password(
     fields: &TenantFields,
     prompt_by_default: bool,
 ) -> Result<Option<Secret<String>>, AdminError> {
-    let password = if fields.pbx_password_stdin {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(AdminError::ReadPassword)?;
-        line.truncate(line.trim_end_matches(['\r', '\n']).len());
-        line
-    } else if fields.pbx_password_prompt || (prompt_by_default && std::io::stdin().is_terminal()) {
-        rpassword::prompt_password("UCM password (not shown): ")
-            .map_err(AdminError::ReadPassword)?
-    } else {
-        return Ok(None);
+    let from = match fields.password {
+        PasswordFrom::NotGiven if prompt_by_default && std::io::stdin().is_terminal() => {
+            PasswordFrom::Prompt
+        }
+        given => given,
+    };
+    let password = match from {
+        PasswordFrom::Stdin => {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(AdminError::ReadPassword)?;
+            line.truncate(line.trim_end_matches(['\r', '\n']).len());
+            line
+        }
+        PasswordFrom::Prompt => rpassword::prompt_password("UCM password (not shown): ")
+            .map_err(AdminError::ReadPassword)?,
+        PasswordFrom::NotGiven => return Ok(None),
     };
     if password.is_empty() {
         return Err(AdminError::EmptyPassword);

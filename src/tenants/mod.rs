@@ -20,6 +20,7 @@ use chrono_tz::Tz;
 use sqlx::PgPool;
 use url::Url;
 
+use crate::failure::{Failure, NextStep};
 use crate::ids::TenantId;
 use crate::secrets::{PasswordCipher, Secret, SecretError, StoredFormat};
 
@@ -124,6 +125,16 @@ pub enum TenantError {
         name: String,
         problem: TenantProblem,
     },
+}
+
+impl Failure for TenantError {
+    /// Postgres failing is waited for; a tenant whose row cannot be used waits for an operator.
+    fn next_step(&self) -> NextStep {
+        match self {
+            Self::Db { .. } => NextStep::WaitForService,
+            Self::NotFound(_) | Self::Invalid { .. } => NextStep::StopTenant,
+        }
+    }
 }
 
 impl TenantError {

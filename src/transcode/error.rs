@@ -4,11 +4,12 @@ use std::io;
 use std::path::PathBuf;
 
 use super::encode::LameFailure;
+use crate::failure::{Failure, NextStep};
 
 /// A refused or failed conversion. Nothing is left under the output name in any case.
 ///
-/// [`keep_original`](Self::keep_original) tells the pipeline whether the downloaded file is
-/// still a recording worth uploading as it is (README: Transcoding), or a failed download to fetch again.
+/// Its [`next_step`](Failure::next_step) tells the pipeline whether the downloaded file is still
+/// a recording worth uploading as it is (README: Transcoding), or a failed download to fetch again.
 #[derive(Debug, thiserror::Error)]
 pub enum TranscodeError {
     #[error(
@@ -77,18 +78,23 @@ impl TranscodeError {
     pub fn is_html_page(&self) -> bool {
         matches!(self, Self::HtmlPage { .. })
     }
+}
 
-    /// Whether the input is still worth uploading as the original recording: true when it may
-    /// be audio we cannot convert, false when the download itself failed (empty, no samples, a
-    /// web page) or the machine failed (I/O), which a later attempt may cure.
-    pub fn keep_original(&self) -> bool {
-        matches!(
-            self,
+impl Failure for TranscodeError {
+    /// Audio the transcoder cannot convert is still worth uploading as the original recording;
+    /// a failed download (empty, no samples, a web page) or a failing machine (I/O) is this
+    /// call's failed attempt, which a later one may cure.
+    fn next_step(&self) -> NextStep {
+        match self {
             Self::NotWav { .. }
-                | Self::UnsupportedCodec { .. }
-                | Self::BadHeader { .. }
-                | Self::Encode { .. }
-        )
+            | Self::UnsupportedCodec { .. }
+            | Self::BadHeader { .. }
+            | Self::Encode { .. } => NextStep::KeepOriginal,
+            Self::Empty { .. }
+            | Self::NoSamples { .. }
+            | Self::HtmlPage { .. }
+            | Self::Io { .. } => NextStep::RetryCall,
+        }
     }
 }
 

@@ -44,7 +44,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use ucm_scraper::storage::retry::RetryPolicy;
+use ucm_scraper::retry::RetryPolicy;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};

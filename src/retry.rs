@@ -1,6 +1,7 @@
 //! How the worker retries an HTTP call to a service it does not own (Supabase Storage, the AI
 //! webhook): a timeout per request, jittered exponential backoff between attempts, and two bounds
 //! (attempts and total time) so that one sick service cannot hold a tenant's pass for long.
+//! Retried are the failures that say [`NextStep::WaitForService`]; any other ends the request.
 
 use std::future::Future;
 use std::time::Duration;
@@ -8,16 +9,7 @@ use std::time::Duration;
 use rand::RngExt as _;
 use tokio::time::Instant;
 
-/// Implemented by errors that know whether another attempt could succeed.
-pub trait Retryable {
-    /// A timeout, a refused connection, 5xx or 429: the same request may work later.
-    fn retryable(&self) -> bool;
-
-    /// The server asked for a pause (`Retry-After`); honoured up to [`RetryPolicy::max_delay`].
-    fn retry_after(&self) -> Option<Duration> {
-        None
-    }
-}
+use crate::failure::{Failure, NextStep};
 
 /// Bounds for one logical call (one upload, one webhook delivery).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,13 +41,14 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// Runs `attempt(n)` (n = 1, 2, …) until it succeeds, fails for good, or a bound is reached;
-    /// the last error is returned as it is.
+    /// Runs `attempt(n)` (n = 1, 2, …) until it succeeds, fails with anything but
+    /// [`NextStep::WaitForService`], or a bound is reached; the last error is returned as it is.
+    /// A pause the service asked for ([`Failure::retry_after`]) is honoured up to `max_delay`.
     pub async fn run<T, E, F, Fut>(&self, mut attempt: F) -> Result<T, E>
     where
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = Result<T, E>>,
-        E: Retryable + std::fmt::Display,
+        E: Failure,
     {
         let started = Instant::now();
         let mut n = 1;
@@ -66,7 +59,8 @@ impl RetryPolicy {
             };
             let pause = self.pause_after(n, err.retry_after());
             let out_of_time = started.elapsed() + pause >= self.max_elapsed;
-            if !err.retryable() || n >= self.max_attempts || out_of_time {
+            if err.next_step() != NextStep::WaitForService || n >= self.max_attempts || out_of_time
+            {
                 return Err(err);
             }
             tracing::warn!(
@@ -127,19 +121,22 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     #[derive(Debug)]
-    struct Failure {
+    struct Outcome {
         retryable: bool,
     }
 
-    impl std::fmt::Display for Failure {
+    impl std::fmt::Display for Outcome {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             write!(f, "failure (retryable: {})", self.retryable)
         }
     }
 
-    impl Retryable for Failure {
-        fn retryable(&self) -> bool {
-            self.retryable
+    impl Failure for Outcome {
+        fn next_step(&self) -> NextStep {
+            match self.retryable {
+                true => NextStep::WaitForService,
+                false => NextStep::RetryCall,
+            }
         }
     }
 
@@ -176,10 +173,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retries_retryable_errors_up_to_the_attempt_bound() {
         let calls = AtomicU32::new(0);
-        let result: Result<(), Failure> = policy()
+        let result: Result<(), Outcome> = policy()
             .run(|_| async {
                 calls.fetch_add(1, Ordering::SeqCst);
-                Err(Failure { retryable: true })
+                Err(Outcome { retryable: true })
             })
             .await;
         assert!(result.is_err());
@@ -189,19 +186,19 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn stops_at_once_on_a_final_error_and_returns_success() {
         let calls = AtomicU32::new(0);
-        let result: Result<(), Failure> = policy()
+        let result: Result<(), Outcome> = policy()
             .run(|_| async {
                 calls.fetch_add(1, Ordering::SeqCst);
-                Err(Failure { retryable: false })
+                Err(Outcome { retryable: false })
             })
             .await;
         assert!(result.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
 
-        let ok: Result<u32, Failure> = policy()
+        let ok: Result<u32, Outcome> = policy()
             .run(|n| async move {
                 if n < 3 {
-                    Err(Failure { retryable: true })
+                    Err(Outcome { retryable: true })
                 } else {
                     Ok(n)
                 }
@@ -218,10 +215,10 @@ mod tests {
             ..policy()
         };
         let calls = AtomicU32::new(0);
-        let _: Result<(), Failure> = p
+        let _: Result<(), Outcome> = p
             .run(|_| async {
                 calls.fetch_add(1, Ordering::SeqCst);
-                Err(Failure { retryable: true })
+                Err(Outcome { retryable: true })
             })
             .await;
         // Pauses are at least 50, 100, 200, 200… ms: a 1 s budget allows only a handful.
