@@ -1,23 +1,18 @@
 //! The command line as operators meet it (README: Operating it).
 
-use std::process::{Command, Output};
+mod support;
 
-fn ucm_scraper(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let workdir = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_ucm-scraper"))
-        .args(args)
-        .current_dir(workdir.path())
-        .env_clear()
-        .envs(env.iter().copied())
-        .output()
-        .expect("run ucm-scraper")
+use support::bin::{Run, UcmScraper};
+
+fn ucm_scraper(args: &[&str], env: &[(&str, &str)]) -> Run {
+    UcmScraper::new(args).envs(env.iter().copied()).run()
 }
 
 #[test]
 fn help_lists_every_command() {
     let out = ucm_scraper(&["--help"], &[]);
-    assert!(out.status.success());
-    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(out.ok);
+    let help = out.stdout;
     for command in [
         "run",
         "once",
@@ -55,26 +50,22 @@ fn every_subcommand_has_help() {
         &["selectors", "check", "--help"],
     ] {
         let out = ucm_scraper(args, &[]);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: ucm-scraper"));
+        assert!(out.ok, "{args:?}: {}", out.stderr);
+        assert!(out.stdout.contains("Usage: ucm-scraper"));
     }
 }
 
 #[test]
 fn tenant_add_takes_no_password_on_the_command_line() {
     let out = ucm_scraper(&["tenant", "add", "--pbx-password", "hunter2"], &[]);
-    assert_eq!(out.status.code(), Some(2), "clap rejects an unknown flag");
+    assert_eq!(out.code, Some(2), "clap rejects an unknown flag");
 }
 
 #[test]
 fn missing_database_url_is_one_clear_line() {
     let out = ucm_scraper(&["migrate"], &[]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.code, Some(1));
+    let stderr = out.stderr;
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("DATABASE_URL is not set"), "{stderr}");
 }
@@ -88,8 +79,8 @@ fn bad_encryption_key_says_how_to_make_one() {
             ("PBX_ENCRYPTION_KEY", "too-short"),
         ],
     );
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.code, Some(1));
+    let stderr = out.stderr;
     assert!(
         stderr.contains("PBX_ENCRYPTION_KEY") && stderr.contains("openssl rand -base64 32"),
         "{stderr}"

@@ -32,6 +32,24 @@ async fn start(config: ConsoleConfig) -> FakeConsole {
     FakeConsole::start(config).await
 }
 
+/// What most tests here begin with: a console of `skin` holding `n` [`recordings`], its
+/// settings then changed by `change`, and a browser of the test's own.
+struct StandIn {
+    all: Vec<Recording>,
+    console: FakeConsole,
+    b: Browser,
+}
+
+async fn standin(skin: Skin, n: usize, change: impl FnOnce(&mut ConsoleConfig)) -> StandIn {
+    let all = recordings(n);
+    let mut config = ConsoleConfig::for_skin(skin);
+    config.recordings = all.clone();
+    change(&mut config);
+    let console = start(config).await;
+    let b = browser::browser().await;
+    StandIn { all, console, b }
+}
+
 async fn wait_css(b: &Browser, css: &str) -> Element {
     b.client
         .wait()
@@ -80,6 +98,16 @@ async fn click_when_ready(b: &Browser, css: &str) {
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
+}
+
+/// Clicks the download control `css` and checks that `target`'s file lands, byte for byte.
+async fn download_and_check(b: &Browser, css: &str, target: &Recording) {
+    click_when_ready(b, css).await;
+    let path = b
+        .wait_for_download(target.download_name(), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(path).unwrap(), *target.wav);
 }
 
 async fn row_keys(b: &Browser, css: &str, attr: &str) -> Vec<String> {
@@ -163,8 +191,7 @@ async fn starts_in_well_under_a_second_with_nothing_in_the_first_html() {
 
 #[tokio::test]
 async fn login_shows_the_dashboard_with_the_firmware() {
-    let console = start(ConsoleConfig::default()).await;
-    let b = browser::browser().await;
+    let StandIn { console, b, .. } = standin(Skin::Ucm63xx, 0, |_| {}).await;
     login_63(&b, &console).await;
     let firmware = wait_css(&b, "span.prog-version")
         .await
@@ -193,8 +220,7 @@ async fn login_shows_the_dashboard_with_the_firmware() {
 
 #[tokio::test]
 async fn wrong_password_is_refused_with_attempts_left() {
-    let console = start(ConsoleConfig::default()).await;
-    let b = browser::browser().await;
+    let StandIn { console, b, .. } = standin(Skin::Ucm63xx, 0, |_| {}).await;
     submit_login_63(&b, &console, "admin", "not-the-password").await;
     let text = wait_text(
         &b,
@@ -215,13 +241,11 @@ async fn wrong_password_is_refused_with_attempts_left() {
 
 #[tokio::test]
 async fn lockout_after_repeated_failures_refuses_even_the_right_password() {
-    let console = start(ConsoleConfig {
-        lockout_threshold: 3,
-        lockout_duration: Duration::from_secs(120),
-        ..Default::default()
+    let StandIn { console, b, .. } = standin(Skin::Ucm63xx, 0, |c| {
+        c.lockout_threshold = 3;
+        c.lockout_duration = Duration::from_secs(120);
     })
     .await;
-    let b = browser::browser().await;
     for left in [2, 1] {
         submit_login_63(&b, &console, "admin", "wrong").await;
         wait_text(
@@ -250,14 +274,10 @@ async fn lockout_after_repeated_failures_refuses_even_the_right_password() {
 
 #[tokio::test]
 async fn menu_leads_to_recordings_newest_first_and_pages_through_them() {
-    let all = recordings(23);
-    let console = start(ConsoleConfig {
-        recordings: all.clone(),
-        timezone: chrono_tz::America::New_York,
-        ..Default::default()
+    let StandIn { all, console, b } = standin(Skin::Ucm63xx, 23, |c| {
+        c.timezone = chrono_tz::America::New_York;
     })
     .await;
-    let b = browser::browser().await;
     login_63(&b, &console).await;
 
     // CDR expands (animated) to Recordings.
@@ -298,15 +318,10 @@ async fn menu_leads_to_recordings_newest_first_and_pages_through_them() {
 
     // Next page: new rows, and the old elements are gone (stale).
     click_when_ready(&b, "li.ant-pagination-next:not(.ant-pagination-disabled)").await;
-    let deadline = Instant::now() + WAIT;
-    let page2 = loop {
-        let keys = wait_rows_63(&b).await;
-        if keys.first() == Some(&expected[10]) {
-            break keys;
-        }
-        assert!(Instant::now() < deadline, "page 2 never came: {keys:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let page2 = rows_until(&b, Skin::Ucm63xx, "page 2", |keys| {
+        keys.first() == Some(&expected[10])
+    })
+    .await;
     assert_eq!(page2, expected[10..20]);
     assert!(
         first.text().await.is_err(),
@@ -314,15 +329,7 @@ async fn menu_leads_to_recordings_newest_first_and_pages_through_them() {
     );
 
     click_when_ready(&b, "li.ant-pagination-item-3").await;
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let keys = wait_rows_63(&b).await;
-        if keys == expected[20..] {
-            break;
-        }
-        assert!(Instant::now() < deadline, "page 3 never came: {keys:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    rows_until(&b, Skin::Ucm63xx, "page 3", |keys| keys == &expected[20..]).await;
     wait_css(&b, "li.ant-pagination-next.ant-pagination-disabled").await;
     assert_eq!(console.events().pages_listed, 3);
 
@@ -331,12 +338,7 @@ async fn menu_leads_to_recordings_newest_first_and_pages_through_them() {
         .goto(&console.route("/cdr/recordingFile"))
         .await
         .unwrap();
-    let again = loop {
-        let keys = wait_rows_63(&b).await;
-        if !keys.is_empty() {
-            break keys;
-        }
-    };
+    let again = rows_until(&b, Skin::Ucm63xx, "rows", |keys| !keys.is_empty()).await;
     assert_eq!(again, expected[..10]);
     b.close().await;
 }
@@ -348,35 +350,19 @@ async fn open_recordings_63(b: &Browser, console: &FakeConsole) {
         .goto(&console.route("/cdr/recordingFile"))
         .await
         .unwrap();
-    let deadline = Instant::now() + WAIT;
-    while wait_rows_63(b).await.is_empty() {
-        assert!(Instant::now() < deadline, "no rows");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    rows_until(b, Skin::Ucm63xx, "rows", |keys| !keys.is_empty()).await;
 }
 
 #[tokio::test]
 async fn download_lands_in_the_directory_with_the_ucm_name_and_bytes() {
-    let all = recordings(3);
-    let console = start(ConsoleConfig {
-        recordings: all.clone(),
-        download_delay: Duration::from_millis(600),
-        ..Default::default()
+    let StandIn { all, console, b } = standin(Skin::Ucm63xx, 3, |c| {
+        c.download_delay = Duration::from_millis(600);
     })
     .await;
-    let b = browser::browser().await;
     open_recordings_63(&b, &console).await;
     let target = &all[1];
-    click_when_ready(
-        &b,
-        &format!("tr[data-row-key='{}'] span.sprite-download", target.file),
-    )
-    .await;
-    let path = b
-        .wait_for_download(target.download_name(), WAIT)
-        .await
-        .unwrap();
-    assert_eq!(std::fs::read(&path).unwrap(), *target.wav);
+    let icon = format!("tr[data-row-key='{}'] span.sprite-download", target.file);
+    download_and_check(&b, &icon, target).await;
     assert_eq!(b.download_names(), vec![target.download_name().to_string()]);
     let events = console.events();
     assert_eq!(events.files_checked, 1);
@@ -389,14 +375,10 @@ async fn download_lands_in_the_directory_with_the_ucm_name_and_bytes() {
 
 #[tokio::test]
 async fn a_download_too_soon_after_the_previous_gets_the_429_page_and_no_file() {
-    let all = recordings(3);
-    let console = start(ConsoleConfig {
-        recordings: all.clone(),
-        download_gap: Duration::from_secs(60),
-        ..Default::default()
+    let StandIn { all, console, b } = standin(Skin::Ucm63xx, 3, |c| {
+        c.download_gap = Duration::from_secs(60);
     })
     .await;
-    let b = browser::browser().await;
     open_recordings_63(&b, &console).await;
     let first = format!("tr[data-row-key='{}'] span.sprite-download", all[0].file);
     click_when_ready(&b, &first).await;
@@ -418,13 +400,7 @@ async fn a_download_too_soon_after_the_previous_gets_the_429_page_and_no_file() 
 
 #[tokio::test]
 async fn an_expired_session_gets_the_login_page_instead_of_the_wav() {
-    let all = recordings(2);
-    let console = start(ConsoleConfig {
-        recordings: all.clone(),
-        ..Default::default()
-    })
-    .await;
-    let b = browser::browser().await;
+    let StandIn { all, console, b } = standin(Skin::Ucm63xx, 2, |_| {}).await;
     open_recordings_63(&b, &console).await;
     let cookie = b.client.get_named_cookie("session-identify").await.unwrap();
     console.expire_sessions();
@@ -506,12 +482,7 @@ async fn https_with_a_self_signed_certificate() {
 
 #[tokio::test]
 async fn captcha_on_the_login_page_refuses_the_login() {
-    let console = start(ConsoleConfig {
-        captcha: true,
-        ..Default::default()
-    })
-    .await;
-    let b = browser::browser().await;
+    let StandIn { console, b, .. } = standin(Skin::Ucm63xx, 0, |c| c.captcha = true).await;
     let good = ConsoleConfig::default().password;
     submit_login_63(&b, &console, "admin", &good).await;
     wait_css(&b, ".g-recaptcha[data-sitekey]").await;
@@ -550,6 +521,28 @@ async fn a_closed_session_leaves_no_browser_behind() {
     .await;
 }
 
+/// Waits, up to [`WAIT`], until the list of `skin` shows rows for which `wanted` holds;
+/// their keys.
+async fn rows_until(
+    b: &Browser,
+    skin: Skin,
+    what: &str,
+    wanted: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let keys = match skin {
+            Skin::Ucm63xx => wait_rows_63(b).await,
+            Skin::Ucm62xx => wait_rows_62(b).await,
+        };
+        if wanted(&keys) {
+            return keys;
+        }
+        assert!(Instant::now() < deadline, "{what} never came: {keys:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Skin 2's grid rows, once no load is running.
 async fn wait_rows_62(b: &Browser) -> Vec<String> {
     let deadline = Instant::now() + WAIT;
@@ -570,15 +563,15 @@ async fn wait_rows_62(b: &Browser) -> Vec<String> {
 
 #[tokio::test]
 async fn skin_ucm62xx_has_its_own_markup_routes_columns_and_load_more() {
-    let all = recordings(13);
-    let config = ConsoleConfig {
-        recordings: all.clone(),
-        timezone: chrono_tz::Europe::Berlin,
-        ..ConsoleConfig::for_skin(Skin::Ucm62xx)
-    };
-    let (user, pass) = (config.username.clone(), config.password.clone());
-    let console = start(config).await;
-    let b = browser::browser().await;
+    let StandIn { all, console, b } = standin(Skin::Ucm62xx, 13, |c| {
+        c.timezone = chrono_tz::Europe::Berlin;
+    })
+    .await;
+    let ConsoleConfig {
+        username: user,
+        password: pass,
+        ..
+    } = ConsoleConfig::for_skin(Skin::Ucm62xx);
 
     // Login lives at /login with other ids; errors stay in #login-error.
     b.client.goto(&console.url).await.unwrap();
@@ -613,12 +606,7 @@ async fn skin_ucm62xx_has_its_own_markup_routes_columns_and_load_more() {
     // CDR slides open to "Recording Files" at /cdr/recordFiles.
     click_when_ready(&b, "li.nav-group[data-group=cdr] > a.nav-title").await;
     click_when_ready(&b, "a.nav-link[href='/cdr/recordFiles']").await;
-    let first = loop {
-        let keys = wait_rows_62(&b).await;
-        if !keys.is_empty() {
-            break keys;
-        }
-    };
+    let first = rows_until(&b, Skin::Ucm62xx, "rows", |keys| !keys.is_empty()).await;
     assert_eq!(
         b.client.current_url().await.unwrap().path(),
         "/cdr/recordFiles"
@@ -670,15 +658,7 @@ async fn skin_ucm62xx_has_its_own_markup_routes_columns_and_load_more() {
 
     // "More" appends the rest and then goes away; the old rows are stale.
     click_when_ready(&b, "button#btn-more").await;
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let keys = wait_rows_62(&b).await;
-        if keys == expected {
-            break;
-        }
-        assert!(Instant::now() < deadline, "more rows never came: {keys:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    rows_until(&b, Skin::Ucm62xx, "more rows", |keys| keys == expected).await;
     assert!(b
         .client
         .find(Locator::Css("button#btn-more"))
@@ -689,16 +669,8 @@ async fn skin_ucm62xx_has_its_own_markup_routes_columns_and_load_more() {
 
     // The download is a link.
     let target = &all[12];
-    click_when_ready(
-        &b,
-        &format!("div.grid-row[data-file='{}'] a.download-link", target.file),
-    )
-    .await;
-    let path = b
-        .wait_for_download(target.download_name(), WAIT)
-        .await
-        .unwrap();
-    assert_eq!(std::fs::read(path).unwrap(), *target.wav);
+    let link = format!("div.grid-row[data-file='{}'] a.download-link", target.file);
+    download_and_check(&b, &link, target).await;
     assert_eq!(console.events().files_checked, 0);
     assert_eq!(console.events().downloads_served, 1);
     b.close().await;
@@ -861,14 +833,11 @@ async fn cgi_protocol_statuses_sessions_and_throttling() {
 
 #[tokio::test]
 async fn the_overlay_intercepts_clicks_while_a_list_loads() {
-    let console = start(ConsoleConfig {
-        recordings: recordings(12),
-        overlay: true,
-        list_delay: Duration::from_millis(1500),
-        ..Default::default()
+    let StandIn { console, b, .. } = standin(Skin::Ucm63xx, 12, |c| {
+        c.overlay = true;
+        c.list_delay = Duration::from_millis(1500);
     })
     .await;
-    let b = browser::browser().await;
     login_63(&b, &console).await;
     b.client
         .goto(&console.route("/cdr/recordingFile"))
@@ -877,12 +846,7 @@ async fn the_overlay_intercepts_clicks_while_a_list_loads() {
     wait_css(&b, "div.page-loading-mask").await;
     let next = wait_css(&b, "li.ant-pagination-next").await;
     assert!(next.click().await.is_err(), "the mask must take the click");
-    let keys = loop {
-        let keys = wait_rows_63(&b).await;
-        if !keys.is_empty() {
-            break keys;
-        }
-    };
+    let keys = rows_until(&b, Skin::Ucm63xx, "rows", |keys| !keys.is_empty()).await;
     assert_eq!(keys.len(), 10);
     assert!(b
         .client
@@ -958,15 +922,12 @@ async fn idle_sessions_expire_and_bans_lift_after_their_time() {
 
 #[tokio::test]
 async fn skin_ucm62xx_failures_speak_its_own_words() {
-    let all = recordings(3);
-    let config = ConsoleConfig {
-        recordings: all.clone(),
-        lockout_threshold: 2,
-        ..ConsoleConfig::for_skin(Skin::Ucm62xx)
-    };
-    let (user, pass) = (config.username.clone(), config.password.clone());
-    let console = start(config).await;
-    let b = browser::browser().await;
+    let StandIn { all, console, b } = standin(Skin::Ucm62xx, 3, |c| c.lockout_threshold = 2).await;
+    let ConsoleConfig {
+        username: user,
+        password: pass,
+        ..
+    } = ConsoleConfig::for_skin(Skin::Ucm62xx);
     let submit = |password: String| {
         let b = &b;
         let user = user.clone();
@@ -1002,12 +963,7 @@ async fn skin_ucm62xx_failures_speak_its_own_words() {
         .goto(&console.route("/cdr/recordFiles"))
         .await
         .unwrap();
-    let keys = loop {
-        let keys = wait_rows_62(&b).await;
-        if !keys.is_empty() {
-            break keys;
-        }
-    };
+    let keys = rows_until(&b, Skin::Ucm62xx, "rows", |keys| !keys.is_empty()).await;
     assert_eq!(keys.len(), 3);
     console.expire_sessions();
     click_when_ready(
@@ -1033,13 +989,7 @@ async fn skin_ucm62xx_failures_speak_its_own_words() {
 
 #[tokio::test]
 async fn the_search_form_narrows_the_list_by_caller_and_callee() {
-    let all = recordings(23);
-    let console = start(ConsoleConfig {
-        recordings: all.clone(),
-        ..Default::default()
-    })
-    .await;
-    let b = browser::browser().await;
+    let StandIn { all, console, b } = standin(Skin::Ucm63xx, 23, |_| {}).await;
     open_recordings_63(&b, &console).await;
     let target = &all[17];
     wait_css(&b, "form.recording-search input#search-caller")

@@ -4,9 +4,10 @@
 
 mod support;
 
+use support::bin::Run;
 use support::browser::browser_slot;
 use support::fernet;
-use support::scenario::{Run, Scenario};
+use support::scenario::Scenario;
 use support::webhook::WebhookStandIn;
 
 /// The one line `doctor` printed for `check`, e.g. `ok    storage     bucket …`.
@@ -18,7 +19,7 @@ fn line<'r>(run: &'r Run, check: &str) -> &'r str {
 }
 
 async fn doctor(s: &Scenario) -> Run {
-    let child = s.command(&["doctor"]).spawn().expect("start ucm-scraper");
+    let child = s.command(&["doctor"]).spawn();
     s.finish(child).await
 }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom as _;
 use rand::{RngExt as _, SeedableRng as _};
+use support::bin::LiveStderr;
 use support::browser::{browser_slot, Chromedriver};
 use support::console::{ConsoleConfig, Recording, Skin};
 use support::scenario::{eventually, files_under, Scenario};
@@ -115,7 +116,7 @@ async fn sigkill_at_random_points_then_restart_until_every_call_is_stored_once()
         let objects = stored_files(&store).len();
         let rows = count(&s, stored_sql).await;
         let work_dir = s.downloads().join("work");
-        let mut child = s.command(&["once"]).spawn().unwrap();
+        let mut child = s.command(&["once"]).spawn();
         let reached = while_running(&mut child, Duration::from_secs(90), async || match point {
             KillPoint::Download => console.events().downloads_served >= served + k,
             KillPoint::Transcode => {
@@ -238,9 +239,11 @@ async fn two_replicas_never_take_the_same_call_or_the_same_console_at_once() {
     // Each replica has its own DOWNLOAD_DIR (its container's disk).
     let mut replicas = Vec::new();
     for i in 0..2 {
-        let mut cmd = s.command(&["run"]);
-        cmd.env("DOWNLOAD_DIR", s.work.path().join(format!("downloads-{i}")));
-        replicas.push(cmd.spawn().unwrap());
+        let cmd = s.command(&["run"]);
+        replicas.push(
+            cmd.env("DOWNLOAD_DIR", s.work.path().join(format!("downloads-{i}")))
+                .spawn(),
+        );
     }
     let all_stored = async |want: i64| {
         let deadline = Instant::now() + Duration::from_secs(90);
@@ -399,7 +402,7 @@ async fn sigterm_during_a_download_finishes_or_releases_and_exits_zero() {
     let tenant = s.tenant("Term Co", &console, "Term-pass1").await;
     s.calls(tenant, &recordings).await;
 
-    let mut child = s.command(&["run"]).spawn().unwrap();
+    let mut child = s.command(&["run"]).spawn();
     let incoming = s.downloads().join("incoming");
     let downloading = while_running(&mut child, Duration::from_secs(60), async || {
         files_under(&incoming)
@@ -722,7 +725,7 @@ async fn lose_mid_pass(loss: Loss) {
     s.calls(a, &first).await;
     s.calls(b, &second).await;
 
-    let mut child = s.command(&["once"]).spawn().unwrap();
+    let mut child = s.command(&["once"]).spawn();
     // Tenants run one at a time, in id order: the only browser alive is the first tenant's.
     let midway = while_running(&mut child, Duration::from_secs(60), async || {
         one.events().downloads_served >= 2
@@ -942,8 +945,6 @@ async fn a_configuration_refusal_mid_pass_stops_it_and_gives_the_calls_back_unch
 /// again every interval without touching a call, and gets to work once the bucket exists.
 #[tokio::test]
 async fn run_with_a_missing_bucket_is_alive_not_ready_and_retries_each_interval() {
-    use tokio::io::AsyncBufReadExt as _;
-
     let _slot = browser_slot().await;
     let mut s = Scenario::new().await;
     s.env.insert("SUPABASE_BUCKET".into(), "later".into());
@@ -953,33 +954,15 @@ async fn run_with_a_missing_bucket_is_alive_not_ready_and_retries_each_interval(
     let tenant = s.tenant("Later Co", &console, "Later-pass1").await;
     s.calls(tenant, &recordings).await;
 
-    let mut child = s.command(&["run"]).spawn().unwrap();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let sink = log.clone();
-    let reader = tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            let mut log = sink.lock().unwrap();
-            log.push_str(&line);
-            log.push('\n');
-        }
-    });
-    let stderr = || log.lock().unwrap().clone();
-    let marker = "Serving /healthz and /metrics on http://";
-    let addr = support::scenario::poll_until(Duration::from_secs(60), || {
-        let text = stderr();
-        let rest = &text[text.find(marker)? + marker.len()..];
-        let end = rest.find(|c: char| c.is_whitespace() || c == '\u{1b}')?;
-        Some(rest[..end].to_string())
-    })
-    .await
-    .unwrap_or_else(|| panic!("no metrics address logged\n{}", stderr()));
+    let mut child = s.command(&["run"]).spawn();
+    let mut log = LiveStderr::follow(&mut child);
+    let addr = log.metrics_addr().await;
 
     let retried = while_running(&mut child, Duration::from_secs(60), async || {
         s.storage.bucket_reads() >= 3
     })
     .await;
-    assert!(retried, "a preflight every interval\n{}", stderr());
+    assert!(retried, "a preflight every interval\n{}", log.text());
     let http = reqwest::Client::new();
     let get = async |path: &str| {
         let answer = http
@@ -1003,7 +986,7 @@ async fn run_with_a_missing_bucket_is_alive_not_ready_and_retries_each_interval(
     );
     let (status, _) = get("/readyz").await;
     assert_eq!(status, 503);
-    assert_calls_untouched(&s, 2, &stderr()).await;
+    assert_calls_untouched(&s, 2, &log.text()).await;
 
     s.storage.create_bucket("later");
     let stored = while_running(&mut child, Duration::from_secs(90), async || {
@@ -1015,17 +998,17 @@ async fn run_with_a_missing_bucket_is_alive_not_ready_and_retries_each_interval(
             == 2
     })
     .await;
-    assert!(stored, "stored once the bucket exists\n{}", stderr());
+    assert!(stored, "stored once the bucket exists\n{}", log.text());
     let ready = while_running(&mut child, Duration::from_secs(30), async || {
         get("/readyz").await.0 == 200
     })
     .await;
-    assert!(ready, "ready again\n{}", stderr());
+    assert!(ready, "ready again\n{}", log.text());
     signal(&child, libc::SIGTERM);
     let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
         .await
         .expect("stops after SIGTERM")
         .unwrap();
-    let _ = reader.await;
-    assert!(status.success(), "{}", stderr());
+    log.finish().await;
+    assert!(status.success(), "{}", log.text());
 }

@@ -5,6 +5,7 @@ mod support;
 
 use serde_json::Value;
 use sqlx::PgPool;
+use support::bin::UcmScraper;
 use support::pg::{fresh_database, migrated_database};
 
 /// `column -> data type` of a table, as Postgres reports it.
@@ -241,18 +242,9 @@ async fn a_migration_edited_after_it_was_applied_is_still_refused() {
 #[tokio::test]
 async fn migrate_command_applies_the_schema() {
     let db = fresh_database().await;
-    let workdir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ucm-scraper"))
-        .arg("migrate")
-        .current_dir(workdir.path())
-        .env_clear()
+    let out = UcmScraper::new(&["migrate"])
         .env("DATABASE_URL", &db.url)
-        .output()
-        .expect("run ucm-scraper migrate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run();
+    assert!(out.ok, "{}", out.stderr);
     assert_has_columns(&columns(&db.pool, "tenants").await, WORKER_TENANT_COLUMNS);
 }

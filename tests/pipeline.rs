@@ -3,10 +3,10 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
+use support::bin::LiveStderr;
 use support::browser::wait_no_browsers;
 use support::console::Recording;
 use support::scenario::{poll_until, Scenario};
@@ -207,38 +207,17 @@ fn terminate(child: &tokio::process::Child) {
 
 #[tokio::test]
 async fn run_serves_health_and_metrics_and_stops_cleanly_on_sigterm() {
-    use tokio::io::AsyncBufReadExt as _;
-
     let s = Scenario::new().await;
     let (console, recordings) = s.console("Right-pass1", 10).await;
     let tenant = s.tenant("Long Running", &console, "Right-pass1").await;
     s.calls(tenant, &recordings).await;
 
-    let mut command = s.command(&["run"]);
-    command.env("METRICS_ADDR", "127.0.0.1:0");
-    let mut child = command.spawn().expect("start ucm-scraper run");
-    let log = Arc::new(std::sync::Mutex::new(String::new()));
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let sink = log.clone();
-    let reader = tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            let mut log = sink.lock().unwrap();
-            log.push_str(&line);
-            log.push('\n');
-        }
-    });
-    let stderr = || log.lock().unwrap().clone();
-
-    // Port 0: the bound address is only known from the log line `run` writes.
-    let marker = "Serving /healthz and /metrics on http://";
-    let addr = poll_until(Duration::from_secs(60), || {
-        let text = stderr();
-        let rest = &text[text.find(marker)? + marker.len()..];
-        let end = rest.find(|c: char| c.is_whitespace() || c == '\u{1b}')?;
-        Some(rest[..end].to_string())
-    })
-    .await
-    .unwrap_or_else(|| panic!("no metrics address logged\n{}", stderr()));
+    let mut child = s
+        .command(&["run"])
+        .env("METRICS_ADDR", "127.0.0.1:0")
+        .spawn();
+    let mut log = LiveStderr::follow(&mut child);
+    let addr = log.metrics_addr().await;
 
     let http = reqwest::Client::new();
     let health = http
@@ -271,15 +250,15 @@ async fn run_serves_health_and_metrics_and_stops_cleanly_on_sigterm() {
         (console.events().downloads_served >= 1).then_some(())
     })
     .await;
-    assert!(downloading.is_some(), "no download started\n{}", stderr());
+    assert!(downloading.is_some(), "no download started\n{}", log.text());
     terminate(&child);
     let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
         .await
-        .unwrap_or_else(|_| panic!("run did not stop after SIGTERM\n{}", stderr()))
+        .unwrap_or_else(|_| panic!("run did not stop after SIGTERM\n{}", log.text()))
         .unwrap();
-    let _ = reader.await;
-    assert!(status.success(), "exit 0 after SIGTERM\n{}", stderr());
-    assert!(stderr().contains("Shutdown requested"), "{}", stderr());
+    log.finish().await;
+    assert!(status.success(), "exit 0 after SIGTERM\n{}", log.text());
+    assert!(log.text().contains("Shutdown requested"), "{}", log.text());
     assert_eq!(
         wait_no_browsers(Duration::from_secs(10)).await,
         0,
@@ -299,7 +278,7 @@ async fn run_serves_health_and_metrics_and_stops_cleanly_on_sigterm() {
         .iter()
         .filter(|(st, lease)| st == "pending" && lease.is_none())
         .count();
-    assert!(stored >= 1, "{rows:?}\n{}", stderr());
+    assert!(stored >= 1, "{rows:?}\n{}", log.text());
     assert!(released >= 1, "shutdown left calls for later: {rows:?}");
     assert_eq!(stored + released, 10, "{rows:?}");
     assert_eq!(s.storage.object_count(), stored);
@@ -312,14 +291,8 @@ async fn two_once_processes_started_together_store_each_recording_once() {
     let tenant = s.tenant("Twins", &console, "Right-pass1").await;
     let uniqueids = s.calls(tenant, &recordings).await;
 
-    let first = s
-        .command(&["once"])
-        .spawn()
-        .expect("start the first ucm-scraper once");
-    let second = s
-        .command(&["once"])
-        .spawn()
-        .expect("start the second ucm-scraper once");
+    let first = s.command(&["once"]).spawn();
+    let second = s.command(&["once"]).spawn();
     let (first, second) = tokio::join!(s.finish(first), s.finish(second));
     assert!(first.ok && second.ok, "{}\n{}", first.stderr, second.stderr);
     // They share DOWNLOAD_DIR: the one that started second saw the other alive and did not
@@ -408,8 +381,7 @@ async fn a_recording_listed_late_is_stored_on_a_later_pass() {
             first.stderr
         );
     }
-    let list = s.command(&["tenant", "list"]).output().await.unwrap();
-    let list = String::from_utf8_lossy(&list.stdout);
+    let list = s.command(&["tenant", "list"]).run_async().await.stdout;
     let counts: Vec<&str> = list
         .lines()
         .find(|l| l.contains("Late Lister"))

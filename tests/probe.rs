@@ -3,6 +3,7 @@
 
 mod support;
 
+use support::bin::UcmScraper;
 use support::browser::{wait_no_browsers, Chromedriver};
 use support::console::{ConsoleConfig, FakeConsole, Recording, Skin};
 use support::pg::{migrated_database, TestDb};
@@ -11,13 +12,10 @@ const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // base64 of 3
 
 /// Runs the binary with the stand-ins' addresses; returns (success, stdout, stderr).
 async fn ucm_scraper(db: &TestDb, args: &[&str], stdin: &str) -> (bool, String, String) {
-    use tokio::io::AsyncWriteExt as _;
     let work = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ucm-scraper"))
-        .args(args)
+    let out = UcmScraper::new(args)
         .current_dir(work.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .with_path()
         .env("DATABASE_URL", &db.url)
         .env("PBX_ENCRYPTION_KEY", KEY)
         .env("WEBDRIVER_URL", &Chromedriver::shared().url)
@@ -28,25 +26,10 @@ async fn ucm_scraper(db: &TestDb, args: &[&str], stdin: &str) -> (bool, String, 
         )
         .env("DOWNLOAD_DIR", work.path().join("downloads"))
         .env("ARTIFACTS_DIR", work.path().join("artifacts"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run ucm-scraper");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .await
-        .unwrap();
-    let out = child.wait_with_output().await.unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .stdin(stdin)
+        .run_async()
+        .await;
+    (out.ok, out.stdout, out.stderr)
 }
 
 async fn console(skin: Skin) -> FakeConsole {

@@ -3,11 +3,10 @@
 
 mod support;
 
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
 use sqlx::PgPool;
+use support::bin::{Run, UcmScraper};
 use support::fernet;
 use support::pg::{fresh_database, migrated_database};
 use ucm_scraper::config::Settings;
@@ -537,52 +536,24 @@ async fn failed_logins_back_off_doubling_to_a_day_until_the_credentials_change()
 
 const PASSWORD: &str = "S3cret-Pass!word";
 
-fn ucm_scraper(db_url: &str, keys: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> Output {
-    let workdir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ucm-scraper"))
-        .args(args)
-        .current_dir(workdir.path())
-        .env_clear()
+fn ucm_scraper(db_url: &str, keys: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> Run {
+    UcmScraper::new(args)
         .env("DATABASE_URL", db_url)
         .envs(keys.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run ucm-scraper");
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).unwrap();
-    }
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    for stream in [&out.stdout, &out.stderr] {
-        let text = String::from_utf8_lossy(stream);
-        assert!(
-            !text.contains(PASSWORD) && !text.contains("N3w-Pass"),
-            "{args:?} printed a password: {text}"
-        );
-    }
-    out
+        .stdin(stdin.unwrap_or_default())
+        .secret(PASSWORD)
+        .secret("N3w-Pass")
+        .run()
 }
 
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
+fn ok(out: &Run) -> String {
+    assert!(out.ok, "{}", out.stderr);
+    out.stdout.clone()
 }
 
-fn failed(out: &Output) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8(out.stderr.clone()).unwrap()
+fn failed(out: &Run) -> String {
+    assert_eq!(out.code, Some(1), "{}", out.stdout);
+    out.stderr.clone()
 }
 
 #[tokio::test]
@@ -779,7 +750,7 @@ async fn tenant_commands_end_to_end() {
         Some("N3w-Pass"),
     );
     ok(&out);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("PBX_PASSWORD_FORMAT=fernet"));
+    assert!(out.stderr.contains("PBX_PASSWORD_FORMAT=fernet"));
     assert!(stored_password(&db.pool, beta).await.starts_with("v1:"));
 }
 

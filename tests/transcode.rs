@@ -6,9 +6,9 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use support::audio::{self, Encoding, Mp3Facts, Rewrap};
+use support::bin::{Run, UcmScraper};
 use ucm_scraper::failure::{Failure as _, NextStep};
 use ucm_scraper::transcode::{self, Codec, TranscodeError, TranscodeReport};
 
@@ -481,15 +481,12 @@ fn bitrate_override_is_clamped_to_what_mpeg_allows() {
     }
 }
 
-fn ucm_scraper(args: &[&Path], env: &[(&str, &str)], workdir: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ucm-scraper"))
-        .arg("transcode")
+fn ucm_scraper(args: &[&Path], env: &[(&str, &str)], workdir: &Path) -> Run {
+    UcmScraper::new(&["transcode"])
         .args(args)
         .current_dir(workdir)
-        .env_clear()
         .envs(env.iter().copied())
-        .output()
-        .expect("run ucm-scraper")
+        .run()
 }
 
 #[test]
@@ -505,12 +502,8 @@ fn command_converts_without_database_settings() {
         &[("MP3_BITRATE_KBPS", "40")],
         dir.path(),
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = &out.stdout;
+    assert!(out.ok, "{stdout}{}", out.stderr);
     assert!(
         stdout.starts_with("Converted to MP3: ") && stdout.contains("(saved "),
         "{stdout}"
@@ -527,8 +520,8 @@ fn command_refuses_with_one_clear_line_and_a_failure_status() {
     let wav = dir.path().join("call.wav");
     std::fs::write(&wav, "<html><body>Login</body></html>").unwrap();
     let out = ucm_scraper(&[&wav, &dir.path().join("call.mp3")], &[], dir.path());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let stderr = &out.stderr;
+    assert!(!out.ok);
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(
         stderr.contains("HTML page") && stderr.contains("call.wav"),
@@ -541,6 +534,6 @@ fn command_refuses_with_one_clear_line_and_a_failure_status() {
         &[("MP3_BITRATE_KBPS", "fast")],
         dir.path(),
     );
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("MP3_BITRATE_KBPS"));
+    assert!(!out.ok);
+    assert!(out.stderr.contains("MP3_BITRATE_KBPS"));
 }

@@ -82,6 +82,24 @@ fn found(bound: &Bound, result: Result<Vec<Element>, CmdError>) -> Step<Vec<Elem
     }
 }
 
+/// Answers whether `arguments[0]` holds still: no finite animation (a CSS transition, a slide)
+/// running on it or an ancestor, and its box the same two frames later (or after 200 ms where
+/// the page draws no frames).
+const STILL_SCRIPT: &str = "var el = arguments[0], done = arguments[arguments.length - 1]; \
+    var moving = function () { \
+      for (var n = el; n && n.getAnimations; n = n.parentElement) { \
+        if (n.getAnimations().some(function (a) { \
+          return a.playState === 'running' && a.effect \
+            && a.effect.getComputedTiming().endTime !== Infinity; })) { return true; } \
+      } \
+      return false; }; \
+    var box = function () { var r = el.getBoundingClientRect(); \
+      return [r.x, r.y, r.width, r.height].join(' '); }; \
+    var first = box(), answered = false; \
+    var answer = function () { if (!answered) { answered = true; done(!moving() && box() === first); } }; \
+    requestAnimationFrame(function () { requestAnimationFrame(answer); }); \
+    setTimeout(answer, 200);";
+
 /// Whether a click failed because something covered the element or it was not ready yet.
 fn is_obstructed(e: &CmdError) -> bool {
     matches!(e, CmdError::Standard(w) if matches!(w.error, ErrorStatus::ElementClickIntercepted | ErrorStatus::ElementNotInteractable))
@@ -274,6 +292,9 @@ impl Browser {
             Ok(Err(e)) if e.is_stale_element_reference() => return Ok(false),
             _ => {}
         }
+        if !self.wait_until_still(&arg).await? {
+            return Ok(false);
+        }
         match self.run("clicking", element.click()).await {
             Ok(()) => Ok(true),
             Err(ConsoleErrorKind::Stale { .. }) => Ok(false),
@@ -286,6 +307,30 @@ impl Browser {
                 }
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Waits, bounded by the element timeout, until the element holds still: no animation
+    /// running on it or around it, and the same box over two frames. The console's menus slide
+    /// open with a height animation that clips their items; scrolled into view meanwhile, an
+    /// item moves again as the list grows, and a click aimed at it lands on the item above.
+    /// `false` when the element went stale. Still moving at the deadline: clicked anyway.
+    async fn wait_until_still(&self, element: &serde_json::Value) -> Step<bool> {
+        let deadline = Instant::now() + self.timeouts.element;
+        loop {
+            let asked = self
+                .client
+                .execute_async(STILL_SCRIPT, vec![element.clone()]);
+            match self
+                .run("waiting for an element to hold still", asked)
+                .await
+            {
+                Ok(still) if still.as_bool() == Some(true) => return Ok(true),
+                Ok(_) if Instant::now() >= deadline => return Ok(true),
+                Ok(_) => {}
+                Err(ConsoleErrorKind::Stale { .. }) => return Ok(false),
+                Err(e) => return Err(e),
+            }
         }
     }
 

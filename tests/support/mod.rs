@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the support code
 
 pub mod audio;
+pub mod bin;
 pub mod browser;
 pub mod console;
 pub mod fernet;

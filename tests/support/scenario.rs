@@ -12,6 +12,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 
 use super::audio;
+use super::bin::{assert_no_secret, Run, UcmScraper};
 use super::browser::Chromedriver;
 use super::console::{ConsoleConfig, FakeConsole, Recording, Skin};
 use super::fernet;
@@ -39,14 +40,6 @@ pub struct Scenario {
     secrets: Mutex<Vec<String>>,
     /// stdout + stderr of every worker run.
     logs: Mutex<Vec<String>>,
-}
-
-/// How one worker run ended.
-pub struct Run {
-    pub ok: bool,
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
 }
 
 impl Run {
@@ -182,14 +175,12 @@ impl Scenario {
         insert_calls(self.pool(), tenant, recordings, 4).await
     }
 
-    /// `ucm-scraper <args>` with the stand-ins' addresses in its environment, as an operator
-    /// would start it; output piped.
-    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_ucm-scraper"));
-        cmd.args(args)
+    /// `ucm-scraper <args>` in the work directory with the stand-ins' addresses in its
+    /// environment, as an operator would start it.
+    pub fn command(&self, args: &[&str]) -> UcmScraper {
+        UcmScraper::new(args)
             .current_dir(self.work.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .with_path()
             .env("RUST_LOG", "info")
             .env("DATABASE_URL", &self.db.url)
             .env("ENCRYPTION_KEY", &self.fernet_key)
@@ -205,12 +196,7 @@ impl Scenario {
             )
             .env("DOWNLOAD_DIR", self.downloads())
             .env("ARTIFACTS_DIR", self.artifacts())
-            .envs(&self.env)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
-        cmd
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
 
     /// Waits for a started worker and keeps its output.
@@ -219,12 +205,7 @@ impl Scenario {
             .wait_with_output()
             .await
             .expect("wait for ucm-scraper");
-        let run = Run {
-            ok: out.status.success(),
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
+        let run = Run::from(out);
         self.logs
             .lock()
             .unwrap()
@@ -234,7 +215,7 @@ impl Scenario {
 
     /// `ucm-scraper once`, to the end.
     pub async fn once(&self) -> Run {
-        let child = self.command(&["once"]).spawn().expect("start ucm-scraper");
+        let child = self.command(&["once"]).spawn();
         self.finish(child).await
     }
 
@@ -258,13 +239,7 @@ impl Scenario {
         }
         assert!(!texts.is_empty(), "no output collected to search");
         for (whence, text) in &texts {
-            for secret in &secrets {
-                assert!(
-                    !text.contains(secret.as_str()),
-                    "a secret ({} chars) leaked into {whence}",
-                    secret.len()
-                );
-            }
+            assert_no_secret(whence, text, &secrets);
         }
     }
 

@@ -150,6 +150,31 @@ impl World {
     }
 }
 
+/// A failed test keeps the worker's artefacts (screenshot, page source, failure text) outside
+/// the harness's scratch directory, which is removed when the test process ends: a failure
+/// seen once under load can still be read afterwards.
+impl Drop for World {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let kept = tempfile::Builder::new()
+            .prefix("console-test-failed-")
+            .tempdir()
+            .map(tempfile::TempDir::keep);
+        match kept {
+            Ok(kept) => {
+                let _ = std::fs::rename(&self.config.artifacts_dir, kept.join("artifacts"));
+                eprintln!(
+                    "test failed: the worker's artefacts are kept in {}",
+                    kept.display()
+                );
+            }
+            Err(e) => eprintln!("test failed; its artefacts could not be kept: {e}"),
+        }
+    }
+}
+
 pub fn call_for(r: &Recording, index: usize) -> CallQuery {
     let start = r.start_epoch + 1;
     CallQuery {
