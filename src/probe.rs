@@ -1,5 +1,8 @@
 //! `tenant test` and `selectors check --tenant`: log into one tenant's live console, open its
 //! Recordings page, and report what was found. Nothing is downloaded and no call is touched.
+//! `tenant test` also asks whether the console answers the HTTPS API ([`https_api`]).
+
+mod https_api;
 
 use std::fmt::Write as _;
 
@@ -13,6 +16,8 @@ use crate::console::{
 use crate::ids::TenantId;
 use crate::pipeline::console_target;
 use crate::tenants::{self, Tenant, TenantEntry, TenantError};
+
+pub use https_api::ApiAnswer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
@@ -31,6 +36,8 @@ pub struct Probe {
     pub tenant: Tenant,
     pub signed_in: SignedIn,
     pub checks: Vec<LocatorCheck>,
+    /// Whether the console answers Grandstream's HTTPS API (asked before the login).
+    pub api: ApiAnswer,
 }
 
 /// Logs into the tenant's console (active or not) and tries every selectors file's locators
@@ -59,6 +66,12 @@ pub async fn probe(
         }
         TenantEntry::Broken { error, .. } => return Err(ProbeError::NotReady(error.to_string())),
     };
+    let api = https_api::ask_challenge(
+        &tenant.console.base_url,
+        &tenant.console.username,
+        settings.accept_invalid_certs,
+    )
+    .await;
     let config = BrowserConfig::from_settings(settings, window);
     // Held like a worker's, so that a worker starting meanwhile does not sweep this session away.
     let _download_root = DownloadRoot::hold(&config).await?;
@@ -72,6 +85,7 @@ pub async fn probe(
                 tenant,
                 signed_in,
                 checks,
+                api,
             })
         }
         Err(error) => {
@@ -93,7 +107,8 @@ impl Probe {
             .find(|c| c.origin.ends_with("recordings.row"))
             .map(|c| c.matches);
         format!(
-            "Tenant {} (ID: {}): login ok\nfirmware: {}\nselectors file: {}\nCDR → Recordings: {}\n",
+            "Tenant {} (ID: {}): login ok\nfirmware: {}\nselectors file: {}\nCDR → Recordings: {}\n\
+             HTTPS API: {}\n",
             self.tenant.name,
             self.tenant.id,
             self.signed_in.firmware.as_deref().unwrap_or("not shown"),
@@ -102,7 +117,8 @@ impl Probe {
                 Some(0) => "page opened, no recordings listed".to_string(),
                 Some(n) => format!("page opened, {n} recordings on the first page"),
                 None => "page opened".to_string(),
-            }
+            },
+            self.api,
         )
     }
 

@@ -179,6 +179,10 @@ pub struct ConsoleConfig {
     pub captcha: bool,
     /// Cover the whole page with a mask during loads (clicks get intercepted).
     pub overlay: bool,
+    /// Answer Grandstream's HTTPS API (`POST /api`, JSON) on the same port; only its
+    /// `challenge` action is served. Off (the API's factory setting): `POST /api` gets the 405
+    /// every unknown POST gets.
+    pub https_api: bool,
     /// Where to listen; port 0 picks a free one.
     pub bind: SocketAddr,
     pub recordings: Vec<Recording>,
@@ -214,6 +218,7 @@ impl ConsoleConfig {
             tls: false,
             captcha: false,
             overlay: false,
+            https_api: false,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             recordings: Vec::new(),
             quirks: Quirks::default(),
@@ -287,6 +292,8 @@ pub fn tone_wav(seconds: f32) -> Vec<u8> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConsoleEvents {
     pub challenges: u64,
+    /// `challenge` requests to the HTTPS API (`POST /api`), answered or not.
+    pub api_challenges: u64,
     /// Every `action=login`, whatever its outcome.
     pub logins_tried: u64,
     pub logins_ok: u64,
@@ -565,6 +572,7 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/cgi", get(cgi_get).post(cgi_post))
+        .route("/api", axum::routing::post(api))
         .route("/static/{file}", get(static_file))
         .route("/recaptcha/api2/anchor", get(captcha_frame))
         .fallback(get(shell))
@@ -684,6 +692,21 @@ async fn cgi_post(
     cgi(shared, peer.ip(), headers, params).await
 }
 
+/// The HTTPS API: `{"request":{"action":"challenge","user":…}}` gets a challenge, which is
+/// not a login attempt and starts nothing; any other action gets -1 (invalid parameters).
+async fn api(State(shared): St, axum::Json(body): axum::Json<Value>) -> Response {
+    let mut st = shared.lock();
+    let action = body.pointer("/request/action").and_then(Value::as_str);
+    if action == Some("challenge") {
+        st.events.api_challenges += 1;
+    }
+    match (st.config.https_api, action) {
+        (false, _) => StatusCode::METHOD_NOT_ALLOWED.into_response(),
+        (true, Some("challenge")) => ok(json!({ "challenge": new_challenge() })),
+        (true, _) => status(-1),
+    }
+}
+
 async fn cgi_get(
     State(shared): St,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -765,9 +788,14 @@ fn challenge(shared: &Shared, user: &str) -> Response {
     // Bans are enforced at `login`, so each attempt is one challenge and one login.
     let mut st = shared.lock();
     st.events.challenges += 1;
-    let challenge = format!("{:016}", rand::random::<u64>() % 10_000_000_000_000_000);
+    let challenge = new_challenge();
     st.challenges.insert(user.to_string(), challenge.clone());
     ok(json!({ "challenge": challenge }))
+}
+
+/// Sixteen digits, like the console's.
+fn new_challenge() -> String {
+    format!("{:016}", rand::random::<u64>() % 10_000_000_000_000_000)
 }
 
 fn login(shared: &Shared, ip: IpAddr, params: &HashMap<String, String>) -> Response {
