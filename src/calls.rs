@@ -505,6 +505,49 @@ pub async fn backlog(
     Ok(count)
 }
 
+/// The newest `limit` calls of `tenant` within LOOKBACK_DAYS that name a recording file,
+/// whatever their status, read-only: what `selectors learn` looks for on the console.
+pub async fn known(
+    pool: &PgPool,
+    tenant: TenantId,
+    lookback_days: u32,
+    limit: usize,
+) -> Result<Vec<Call>, CallsError> {
+    let rows: Vec<CallRow> = sqlx::query_as(
+        "SELECT id::bigint AS id, tenant_id::bigint AS tenant_id, \
+                coalesce(uniqueid, '')::text AS uniqueid, coalesce(src, '')::text AS src, \
+                coalesce(dst, '')::text AS dst, call_date, recordfiles::text AS recordfiles, \
+                duration, recording_attempts, recording_not_listed_since \
+         FROM cdr_records \
+         WHERE tenant_id = $1 AND btrim(coalesce(recordfiles, ''), '@ ') <> '' \
+           AND call_date >= (now() AT TIME ZONE 'UTC') - make_interval(days => $2) \
+         ORDER BY call_date DESC, id DESC LIMIT $3",
+    )
+    .bind(tenant.0)
+    .bind(i32::try_from(lookback_days).unwrap_or(i32::MAX))
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(pool)
+    .await
+    .map_err(CallsError::db("reading the known calls"))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            Some(Call {
+                id: row.id,
+                tenant_id: TenantId(row.tenant_id),
+                uniqueid: UniqueId::parse(&row.uniqueid).ok()?,
+                src: row.src,
+                dst: row.dst,
+                call_date: row.call_date,
+                recordfiles: split_recordfiles(&row.recordfiles),
+                duration: row.duration,
+                attempts: row.recording_attempts,
+                not_listed_since: row.recording_not_listed_since,
+            })
+        })
+        .collect())
+}
+
 /// Calls of `tenant` within LOOKBACK_DAYS whose recording the console did not list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unlisted {

@@ -49,23 +49,7 @@ pub async fn probe(
     window: Window,
     id: TenantId,
 ) -> Result<Probe, ProbeError> {
-    let cipher = settings.password_cipher();
-    let tenant = match tenants::load_one(pool, &cipher, id).await? {
-        TenantEntry::Ready(tenant) => tenant,
-        TenantEntry::MissingCredentials { name, .. } => {
-            return Err(ProbeError::NotReady(format!(
-                "tenant {name} (ID: {id}) has no UCM credentials: set --pbx-ip, --pbx-username and \
-                 the password with `ucm-scraper tenant update {id}`"
-            )))
-        }
-        TenantEntry::Blocked { name, until, .. } => {
-            return Err(ProbeError::NotReady(format!(
-            "tenant {name} (ID: {id}) is blocked after failed logins until {until}: correct the \
-                 credentials with `ucm-scraper tenant update {id}`, which lifts the block"
-        )))
-        }
-        TenantEntry::Broken { error, .. } => return Err(ProbeError::NotReady(error.to_string())),
-    };
+    let tenant = ready_tenant(pool, settings, id).await?;
     let api = https_api::ask_challenge(
         &tenant.console.base_url,
         &tenant.console.username,
@@ -92,6 +76,27 @@ pub async fn probe(
             tenants::record_error(pool, id, &error.to_string()).await?;
             Err(error.into())
         }
+    }
+}
+
+/// The tenant with opened credentials, or why it cannot be logged into now.
+pub async fn ready_tenant(
+    pool: &PgPool,
+    settings: &Settings,
+    id: TenantId,
+) -> Result<Tenant, ProbeError> {
+    let cipher = settings.password_cipher();
+    match tenants::load_one(pool, &cipher, id).await? {
+        TenantEntry::Ready(tenant) => Ok(tenant),
+        TenantEntry::MissingCredentials { name, .. } => Err(ProbeError::NotReady(format!(
+            "tenant {name} (ID: {id}) has no UCM credentials: set --pbx-ip, --pbx-username and \
+             the password with `ucm-scraper tenant update {id}`"
+        ))),
+        TenantEntry::Blocked { name, until, .. } => Err(ProbeError::NotReady(format!(
+            "tenant {name} (ID: {id}) is blocked after failed logins until {until}: correct the \
+             credentials with `ucm-scraper tenant update {id}`, which lifts the block"
+        ))),
+        TenantEntry::Broken { error, .. } => Err(ProbeError::NotReady(error.to_string())),
     }
 }
 

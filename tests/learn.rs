@@ -1,4 +1,7 @@
-//! `ucm-scraper selectors learn` (issue 15) against the console stand-in's skins.
+//! `ucm-scraper selectors learn` (issue 15) against the console stand-in's skins: for each,
+//! its selectors file is taken out of SELECTORS_DIR, `learn` drafts one from the console, and a
+//! whole `once` pass with the draft alone stores every call with one login. The `cards` skin
+//! was made for this test, unlike both shipped generations.
 //!
 //! `save_fixture_pages` (ignored) rewrites `tests/fixtures/learn/<skin>/*.html`, the rendered
 //! pages the learner's unit tests read: `cargo test --test learn -- --ignored save_fixture_pages`.
@@ -12,6 +15,7 @@ use std::time::{Duration, Instant};
 use md5::Digest;
 use support::browser::browser;
 use support::console::{tone_wav, ConsoleConfig, FakeConsole, Recording, Skin};
+use support::scenario::Scenario;
 use support::session::FIRST_CALL;
 
 /// The recordings the fixture pages list: five calls ten minutes apart, three to a page.
@@ -81,7 +85,7 @@ async fn source_showing(client: &fantoccini::Client, marker: &str) -> String {
 #[tokio::test]
 #[ignore = "rewrites the fixture pages; run by hand after changing a skin"]
 async fn save_fixture_pages() {
-    for skin in [Skin::Ucm63xx, Skin::Ucm62xx] {
+    for skin in [Skin::Ucm63xx, Skin::Ucm62xx, Skin::Cards] {
         let mut config = ConsoleConfig::for_skin(skin);
         config.recordings = fixture_recordings();
         config.page_size = 3;
@@ -122,4 +126,110 @@ async fn save_fixture_pages() {
         save("list.html", &source_showing(&browser.client, newest).await);
         browser.close().await;
     }
+}
+
+/// The shipped selectors files but `skin`'s, in a directory of the scenario's.
+fn selectors_without(s: &Scenario, skin: Skin) -> std::path::PathBuf {
+    let dir = s.work.path().join("selectors-without-it");
+    std::fs::create_dir_all(&dir).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("selectors");
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_stem().and_then(|n| n.to_str()) != Some(skin.name()) {
+            std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    dir
+}
+
+async fn learn_then_store_every_call(skin: Skin) {
+    let mut s = Scenario::new().await;
+    let password = "Learn-Me-7!";
+    let mut config = ConsoleConfig::for_skin(skin);
+    config.page_size = 3;
+    let (console, recordings) = s.console_with(config, password, 7, |_| {}).await;
+    let tenant = s.tenant("Learn Co", &console, password).await;
+    let uniqueids = s.calls(tenant, &recordings).await;
+    let without = selectors_without(&s, skin);
+    s.env
+        .insert("SELECTORS_DIR".into(), without.display().to_string());
+
+    let draft = s.work.path().join("learnt.toml");
+    let args = [
+        "selectors",
+        "learn",
+        "--tenant",
+        &tenant.to_string(),
+        "--out",
+        draft.to_str().unwrap(),
+    ];
+    let run = s.finish(s.command(&args).spawn().unwrap()).await;
+    assert!(run.ok, "learn failed:\n{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.stdout.matches("  found  ").count(),
+        uniqueids.len(),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("NOT FOUND"), "{}", run.stdout);
+    let pages = s.work.path().join("learnt.pages");
+    let saved: Vec<_> = std::fs::read_dir(&pages).unwrap().collect();
+    assert!(saved.len() >= 6, "a page and a screenshot per page visited");
+    for page in std::fs::read_dir(&pages).unwrap() {
+        let text = std::fs::read(page.unwrap().path()).unwrap();
+        assert!(!String::from_utf8_lossy(&text).contains(password));
+    }
+    let events = console.events();
+    assert_eq!(
+        events.downloads_served, 0,
+        "learn downloads nothing: {events:?}"
+    );
+    // A second `learn` never overwrites the draft.
+    let again = s.finish(s.command(&args).spawn().unwrap()).await;
+    assert!(
+        !again.ok && again.stderr.contains("already exists"),
+        "{}",
+        again.stderr
+    );
+
+    // A pass with the draft alone stores every call, with one login.
+    let learnt_only = s.work.path().join("selectors-learnt");
+    std::fs::create_dir_all(&learnt_only).unwrap();
+    std::fs::copy(&draft, learnt_only.join("learnt.toml")).unwrap();
+    s.env
+        .insert("SELECTORS_DIR".into(), learnt_only.display().to_string());
+    let logins_before = console.events().logins_ok;
+    let run = s.once().await;
+    assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM cdr_records WHERE tenant_id = $1 AND recording_status = 'stored'",
+    )
+    .bind(tenant as i32)
+    .fetch_one(s.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        stored as usize,
+        uniqueids.len(),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(console.events().logins_ok - logins_before, 1, "one login");
+    s.assert_no_secrets();
+}
+
+#[tokio::test]
+async fn the_ant_design_generation_is_learnt_and_stores_every_call() {
+    learn_then_store_every_call(Skin::Ucm63xx).await;
+}
+
+#[tokio::test]
+async fn the_older_generation_is_learnt_and_stores_every_call() {
+    learn_then_store_every_call(Skin::Ucm62xx).await;
+}
+
+#[tokio::test]
+async fn a_generation_nobody_wrote_a_file_for_is_learnt_and_stores_every_call() {
+    learn_then_store_every_call(Skin::Cards).await;
 }

@@ -418,7 +418,8 @@ pub fn list(page: &Page, calls: &[KnownCall], tz: chrono_tz::Tz) -> Result<List,
 }
 
 /// The call's row: the smallest element holding a cell showing its caller, one its callee and
-/// one a time near its start.
+/// one a time near its start (the nearest such time: calls may be minutes apart). Several calls
+/// may share a caller, so every caller cell is tried and the deepest row wins.
 fn find_row<'a>(
     page: &'a Page,
     index: usize,
@@ -433,35 +434,38 @@ fn find_row<'a>(
     };
     let callers = leaves(&|t| t == call.caller);
     let callees = leaves(&|t| t == call.callee);
-    let times = leaves(&|t| shown_time_matches(t, call, tz).is_some());
-    callers.iter().find_map(|&caller| {
-        caller
-            .ancestors()
-            .filter_map(ElementRef::wrap)
-            .find_map(|row| {
-                let inside = |cells: &[ElementRef<'a>]| {
-                    cells
-                        .iter()
-                        .copied()
-                        .find(|c| dom::contains(row, *c) && !dom::same(*c, caller))
-                };
-                Some(RowHit {
-                    call: index,
-                    row,
-                    caller,
-                    callee: inside(&callees)?,
-                    time: inside(&times)?,
+    let times = leaves(&|t| time_gap(t, call, tz).is_some());
+    let gap = |cell: &ElementRef<'a>| time_gap(&text(*cell), call, tz).unwrap_or(i64::MAX);
+    callers
+        .iter()
+        .filter_map(|&caller| {
+            caller
+                .ancestors()
+                .filter_map(ElementRef::wrap)
+                .find_map(|row| {
+                    let inside =
+                        |c: &&ElementRef<'a>| dom::contains(row, **c) && !dom::same(**c, caller);
+                    Some(RowHit {
+                        call: index,
+                        row,
+                        caller,
+                        callee: *callees.iter().find(inside)?,
+                        time: *times.iter().filter(inside).min_by_key(|c| gap(c))?,
+                    })
                 })
-            })
-    })
+        })
+        .max_by_key(|hit| (hit.row.ancestors().count(), -gap(&hit.time)))
 }
 
-/// The format under which `shown` is the call's start in `tz` (within the tolerance).
-fn shown_time_matches(shown: &str, call: &KnownCall, tz: chrono_tz::Tz) -> Option<&'static str> {
+/// How many seconds `shown` is from the call's start in `tz`, read with the first format that
+/// puts it within the tolerance.
+fn time_gap(shown: &str, call: &KnownCall, tz: chrono_tz::Tz) -> Option<i64> {
     let local = tz.from_utc_datetime(&call.start_utc).naive_local();
-    TIME_FORMATS.iter().copied().find(|format| {
-        NaiveDateTime::parse_from_str(shown, format)
-            .is_ok_and(|t| (t - local).num_minutes().abs() <= TIME_TOLERANCE_MINUTES)
+    TIME_FORMATS.iter().find_map(|format| {
+        let gap = (NaiveDateTime::parse_from_str(shown, format).ok()? - local)
+            .num_seconds()
+            .abs();
+        (gap <= TIME_TOLERANCE_MINUTES * 60).then_some(gap)
     })
 }
 

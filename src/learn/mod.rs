@@ -2,13 +2,15 @@
 //!
 //! The pure part lives here: pages (HTML saved from the console) and the tenant's known calls
 //! in, [`Learnt`] out, rendered as a selectors file whose every key says what it matched
-//! ([`Learnt::to_toml`]). The browser walk that collects the pages is
-//! `ConsoleSession::learn_pages` in the console module (the only one that drives a browser).
+//! ([`Learnt::to_toml`]). The browser walk that collects the pages is `ConsoleSession::learn`
+//! in the console module (the only one that drives a browser); [`learn_tenant`] is the command.
 
+mod command;
 mod dom;
 mod draft;
 mod infer;
 
+pub use command::{learn_tenant, LearnError, LearnReport};
 pub use dom::Page;
 pub use draft::Learnt;
 pub use infer::{
@@ -136,6 +138,30 @@ mod tests {
         assert_eq!(r.download.template, "a.download-link");
         assert!(
             matches!(&r.paging, Paging::LoadMore { button } if button.template == "button#btn-more")
+        );
+    }
+
+    #[test]
+    fn a_card_layout_with_data_attributes_is_learnt_by_its_stable_hooks() {
+        let learnt = learn("cards");
+        let set = parsed(&learnt);
+        assert_eq!(set.login.username.template, "input[data-field=\"account\"]");
+        assert_eq!(set.login.password.template, "input[data-field=\"secret\"]");
+        assert_eq!(set.login.submit.template, "button[data-action=\"sign-in\"]");
+        assert_eq!(set.login.signed_in.template, "nav.rail");
+        assert_eq!(set.firmware, ["2.1.4.*"]);
+        let r = &set.recordings;
+        assert_eq!(r.row.template, "ol.rec-list > li[data-recording]");
+        assert_eq!(r.caller.template, "span[data-role=\"from\"]");
+        assert_eq!(r.callee.template, "span[data-role=\"to\"]");
+        assert_eq!(r.time.template, "time.rec-when");
+        assert_eq!(r.time_format, "%d.%m.%Y %H:%M:%S");
+        assert_eq!(
+            r.download.template,
+            "button[aria-label=\"Download recording\"]"
+        );
+        assert!(
+            matches!(&r.paging, Paging::LoadMore { button } if button.template == "button.rec-more")
         );
     }
 

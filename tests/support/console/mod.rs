@@ -33,6 +33,9 @@ pub enum Skin {
     /// An older generation: other ids and classes, a table built from divs, a download link,
     /// other menu labels, route, column order and time format, "More" instead of pages.
     Ucm62xx,
+    /// Made up for `selectors learn`'s test, unlike both: no ids and no form, data- attributes,
+    /// a side rail, recordings as cards in a list, `DD.MM.YYYY` times, "Load more".
+    Cards,
 }
 
 impl Skin {
@@ -40,6 +43,7 @@ impl Skin {
         match self {
             Skin::Ucm63xx => "ucm63xx",
             Skin::Ucm62xx => "ucm62xx",
+            Skin::Cards => "cards",
         }
     }
 
@@ -47,6 +51,7 @@ impl Skin {
         match name {
             "ucm63xx" => Some(Skin::Ucm63xx),
             "ucm62xx" | "ucm62xx-legacy" => Some(Skin::Ucm62xx),
+            "cards" => Some(Skin::Cards),
             _ => None,
         }
     }
@@ -56,6 +61,7 @@ impl Skin {
         match self {
             Skin::Ucm63xx => "1.0.27.10",
             Skin::Ucm62xx => "1.0.20.52",
+            Skin::Cards => "2.1.4.7",
         }
     }
 
@@ -64,6 +70,7 @@ impl Skin {
         match self {
             Skin::Ucm63xx => "/cdr/recordingFile",
             Skin::Ucm62xx => "/cdr/recordFiles",
+            Skin::Cards => "/app/recordings",
         }
     }
 }
@@ -611,6 +618,7 @@ fn shell_html(skin: Skin) -> String {
     match skin {
         Skin::Ucm63xx => include_str!("ucm63xx.html").to_string(),
         Skin::Ucm62xx => include_str!("ucm62xx.html").to_string(),
+        Skin::Cards => include_str!("cards.html").to_string(),
     }
 }
 
@@ -661,6 +669,11 @@ async fn static_file(
         ),
         (Skin::Ucm63xx, "app.css") => (include_str!("ucm63xx.css").to_string(), "text/css"),
         (Skin::Ucm62xx, "main.css") => (include_str!("ucm62xx.css").to_string(), "text/css"),
+        (Skin::Cards, "cards.js") => (
+            format!("var UCM_CONFIG = {cfg};\n{}", include_str!("cards.js")),
+            "application/javascript",
+        ),
+        (Skin::Cards, "cards.css") => (include_str!("cards.css").to_string(), "text/css"),
         _ => return (StatusCode::NOT_FOUND, "not found").into_response(),
     };
     (
@@ -902,6 +915,7 @@ async fn list_file(shared: &Shared, headers: &HeaderMap, page: &str, filter: &Fi
     let time_format = match st.config.skin {
         Skin::Ucm63xx => "%Y-%m-%d %H:%M:%S",
         Skin::Ucm62xx => "%Y/%m/%d %H:%M:%S",
+        Skin::Cards => "%d.%m.%Y %H:%M:%S",
     };
     let rows: Vec<Value> = all
         .iter()
