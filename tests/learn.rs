@@ -164,6 +164,7 @@ async fn learn_then_store_every_call(skin: Skin) {
         draft.to_str().unwrap(),
     ];
     let run = s.finish(s.command(&args).spawn().unwrap()).await;
+    eprintln!("{skin:?}: selectors learn printed:\n{}", run.stdout);
     assert!(run.ok, "learn failed:\n{}\n{}", run.stdout, run.stderr);
     assert_eq!(
         run.stdout.matches("  found  ").count(),

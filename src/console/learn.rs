@@ -145,7 +145,7 @@ impl ConsoleSession {
         let inferred = w
             .until(
                 "a login form (a password input, a text input and a button)",
-                |p| learn::login_form(p),
+                learn::login_form,
             )
             .await?;
         let login_html = w.snapshot("login").await?;

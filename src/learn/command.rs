@@ -90,7 +90,15 @@ pub async fn learn_tenant(
     let walked = session.learn(&known, max_pages, &pages_dir).await;
     session.close().await;
     let walk = walked?;
-    write_new(&out, &walk.learnt.to_toml(&generation_name(&walk.learnt)))?;
+    write_new(&out, &walk.learnt.to_toml(&generation_name(&walk.learnt))).map_err(|source| {
+        match source.kind() {
+            std::io::ErrorKind::AlreadyExists => LearnError::Exists(out.clone()),
+            _ => LearnError::Io {
+                path: out.clone(),
+                source,
+            },
+        }
+    })?;
     let parsed = SelectorSet::load(&out).map(|_| ());
     let (checks, dry_run) = match &parsed {
         Ok(()) => prove(&config, &tenant, &out, &calls).await?,
@@ -128,20 +136,12 @@ fn generation_name(learnt: &Learnt) -> String {
 }
 
 /// Writes a file that must not exist yet.
-fn write_new(path: &Path, text: &str) -> Result<(), LearnError> {
-    let io = |source| LearnError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = std::fs::OpenOptions::new()
+fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(path)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => LearnError::Exists(path.to_path_buf()),
-            _ => io(e),
-        })?;
-    file.write_all(text.as_bytes()).map_err(io)
+        .open(path)?
+        .write_all(text.as_bytes())
 }
 
 /// The draft alone in a selectors directory: every locator tried on the console, then each
