@@ -142,6 +142,23 @@ struct CallRow {
     recording_not_listed_since: Option<DateTime<Utc>>,
 }
 
+impl CallRow {
+    fn into_call(self, uniqueid: UniqueId) -> Call {
+        Call {
+            id: self.id,
+            tenant_id: TenantId(self.tenant_id),
+            uniqueid,
+            src: self.src,
+            dst: self.dst,
+            call_date: self.call_date,
+            recordfiles: split_recordfiles(&self.recordfiles),
+            duration: self.duration,
+            attempts: self.recording_attempts,
+            not_listed_since: self.recording_not_listed_since,
+        }
+    }
+}
+
 /// Claims up to `policy.limit` calls of `tenant` that need a recording, newest first, those the
 /// console did not list yet after the others (new work is not held back by re-checks): status
 /// `downloading` and a lease of `policy.lease`; no attempt is counted until [`start`]. Calls whose
@@ -195,18 +212,7 @@ pub async fn claim(
     let mut calls = Vec::with_capacity(rows.len());
     for row in rows {
         match UniqueId::parse(&row.uniqueid) {
-            Ok(uniqueid) => calls.push(Call {
-                id: row.id,
-                tenant_id: TenantId(row.tenant_id),
-                uniqueid,
-                src: row.src,
-                dst: row.dst,
-                call_date: row.call_date,
-                recordfiles: split_recordfiles(&row.recordfiles),
-                duration: row.duration,
-                attempts: row.recording_attempts,
-                not_listed_since: row.recording_not_listed_since,
-            }),
+            Ok(uniqueid) => calls.push(row.into_call(uniqueid)),
             Err(bad) => {
                 tracing::warn!(call.id = row.id, tenant.id = tenant.0, %bad, "Skipping call: {bad}");
                 set_final(&mut *tx, row.id, "failed", &bad.to_string())
@@ -532,18 +538,8 @@ pub async fn known(
     Ok(rows
         .into_iter()
         .filter_map(|row| {
-            Some(Call {
-                id: row.id,
-                tenant_id: TenantId(row.tenant_id),
-                uniqueid: UniqueId::parse(&row.uniqueid).ok()?,
-                src: row.src,
-                dst: row.dst,
-                call_date: row.call_date,
-                recordfiles: split_recordfiles(&row.recordfiles),
-                duration: row.duration,
-                attempts: row.recording_attempts,
-                not_listed_since: row.recording_not_listed_since,
-            })
+            let uniqueid = UniqueId::parse(&row.uniqueid).ok()?;
+            Some(row.into_call(uniqueid))
         })
         .collect())
 }

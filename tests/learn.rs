@@ -12,7 +12,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use md5::Digest;
 use support::browser::browser;
 use support::console::{tone_wav, ConsoleConfig, FakeConsole, Recording, Skin};
 use support::scenario::Scenario;
@@ -31,42 +30,6 @@ pub fn fixture_recordings() -> Vec<Recording> {
             )
         })
         .collect()
-}
-
-/// Logs in over the console's own exchange and returns the session cookie's value.
-async fn session_id(console: &FakeConsole, config: &ConsoleConfig) -> String {
-    let http = reqwest::Client::new();
-    let cgi = format!("{}/cgi", console.url);
-    let answer: serde_json::Value = http
-        .post(&cgi)
-        .form(&[("action", "challenge"), ("user", &config.username)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let challenge = answer["response"]["challenge"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let token = hex::encode(md5::Md5::digest(
-        format!("{challenge}{}", config.password).as_bytes(),
-    ));
-    let answer: serde_json::Value = http
-        .post(&cgi)
-        .form(&[
-            ("action", "login"),
-            ("user", config.username.as_str()),
-            ("token", token.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["response"]["cookie"].as_str().unwrap().to_string()
 }
 
 /// The page's HTML once it shows `marker`.
@@ -103,13 +66,14 @@ async fn save_fixture_pages() {
             "login.html",
             &source_showing(&browser.client, "password").await,
         );
-        let sid = session_id(&console, &config).await;
+        let http = reqwest::Client::new();
+        let (_, _, cookie) = console
+            .cgi_login(&http, &config.username, &config.password)
+            .await;
+        let cookie = cookie.expect("a session cookie");
         browser
             .client
-            .execute(
-                &format!("document.cookie = 'session-identify={sid}; path=/'"),
-                vec![],
-            )
+            .execute(&format!("document.cookie = '{cookie}; path=/'"), vec![])
             .await
             .unwrap();
         browser.client.goto(&console.url).await.unwrap();

@@ -453,6 +453,44 @@ impl FakeConsole {
         )
     }
 
+    /// One challenge + login over `/cgi`; returns the status and the session cookie.
+    pub async fn cgi_login(
+        &self,
+        http: &reqwest::Client,
+        user: &str,
+        pass: &str,
+    ) -> (i64, serde_json::Value, Option<String>) {
+        use md5::Digest;
+        let cgi = self.route("/cgi");
+        let challenge: serde_json::Value = http
+            .post(&cgi)
+            .form(&[("action", "challenge"), ("user", user), ("version", "1.0")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let challenge = challenge["response"]["challenge"].as_str().unwrap();
+        let token = hex::encode(md5::Md5::digest(format!("{challenge}{pass}").as_bytes()));
+        let answer = http
+            .post(&cgi)
+            .form(&[("action", "login"), ("user", user), ("token", &token)])
+            .send()
+            .await
+            .unwrap();
+        let cookie = answer
+            .headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
+        let body: serde_json::Value = answer.json().await.unwrap();
+        (
+            body["status"].as_i64().unwrap(),
+            body["response"].clone(),
+            cookie,
+        )
+    }
+
     /// The URL of a route, e.g. `console.route("/cdr/recordingFile")`.
     pub fn route(&self, path: &str) -> String {
         format!("{}{path}", self.url)
