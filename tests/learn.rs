@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::browser::browser;
-use support::console::{tone_wav, ConsoleConfig, FakeConsole, Recording, Skin};
+use support::console::{tone_wav, ConsoleConfig, DeepLinks, FakeConsole, Recording, Skin};
 use support::scenario::Scenario;
 use support::session::FIRST_CALL;
 
@@ -106,11 +106,14 @@ fn selectors_without(s: &Scenario, skin: Skin) -> std::path::PathBuf {
     dir
 }
 
-async fn learn_then_store_every_call(skin: Skin) {
+/// Learns `skin` (changed by `vary`) with its file out of SELECTORS_DIR, checks what `learn`
+/// promises, then stores every call in one pass with the draft alone; returns the draft.
+async fn learn_then_store_every_call(skin: Skin, vary: impl FnOnce(&mut ConsoleConfig)) -> String {
     let mut s = Scenario::new().await;
     let password = "Learn-Me-7!";
     let mut config = ConsoleConfig::for_skin(skin);
     config.page_size = 3;
+    vary(&mut config);
     let (console, recordings) = s.console_with(config, password, 7, |_| {}).await;
     let tenant = s.tenant("Learn Co", &console, password).await;
     let uniqueids = s.calls(tenant, &recordings).await;
@@ -182,19 +185,30 @@ async fn learn_then_store_every_call(skin: Skin) {
     );
     assert_eq!(console.events().logins_ok - logins_before, 1, "one login");
     s.assert_no_secrets();
+    std::fs::read_to_string(&draft).unwrap()
 }
 
 #[tokio::test]
 async fn the_ant_design_generation_is_learnt_and_stores_every_call() {
-    learn_then_store_every_call(Skin::Ucm63xx).await;
+    learn_then_store_every_call(Skin::Ucm63xx, |_| {}).await;
 }
 
 #[tokio::test]
 async fn the_older_generation_is_learnt_and_stores_every_call() {
-    learn_then_store_every_call(Skin::Ucm62xx).await;
+    learn_then_store_every_call(Skin::Ucm62xx, |_| {}).await;
 }
 
 #[tokio::test]
 async fn a_generation_nobody_wrote_a_file_for_is_learnt_and_stores_every_call() {
-    learn_then_store_every_call(Skin::Cards).await;
+    learn_then_store_every_call(Skin::Cards, |_| {}).await;
+}
+
+#[tokio::test]
+async fn a_route_that_does_not_load_directly_is_left_out_and_the_menu_kept() {
+    let draft = learn_then_store_every_call(Skin::Ucm63xx, |c| {
+        c.quirks.deep_links = DeepLinks::NotFound;
+    })
+    .await;
+    assert!(!draft.contains("route ="), "{draft}");
+    assert!(draft.contains("menu = ["), "{draft}");
 }

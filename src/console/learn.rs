@@ -63,6 +63,14 @@ impl Walker<'_> {
         }
     }
 
+    async fn walk_menu(&self, menu: &[Found]) -> Step<()> {
+        for (i, item) in menu.iter().enumerate() {
+            self.click(item, &format!("menu click {} of {}", i + 1, menu.len()))
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn click(&self, found: &Found, desc: &str) -> Step<()> {
         self.browser.click(&bound(found, desc), &[]).await
     }
@@ -189,10 +197,7 @@ impl ConsoleSession {
                 learn::RECORDINGS_NAMES.join(", ")
             ))
         })?;
-        for (i, item) in menu.iter().enumerate() {
-            w.click(item, &format!("menu click {} of {}", i + 1, menu.len()))
-                .await?;
-        }
+        w.walk_menu(&menu).await?;
         let tz = target.timezone;
         let list_of = |p: &Page| learn::list(p, calls, tz).ok();
         let list: List = w
@@ -210,13 +215,12 @@ impl ConsoleSession {
             "/" | "" => None,
             path => {
                 w.browser.goto(reached.as_str()).await?;
-                w.until("the list at its own address", list_of).await.ok();
-                let again = Page::parse(&w.browser.source().await?);
-                learn::list(&again, calls, tz)
-                    .is_ok()
-                    .then(|| path.to_string())
+                let shown = w.until("the list at its own address", list_of).await;
+                shown.is_ok().then(|| path.to_string())
             }
         };
+        // Where the route was tried and failed, the browser is not on the list any more.
+        let off_the_list = route.is_none() && !matches!(reached.path(), "/" | "");
         let mut seen = list.calls_found.clone();
         let mut busy: Vec<Found> = Vec::new();
         let control = match &paging {
@@ -224,10 +228,13 @@ impl ConsoleSession {
             PagingGuess::None => None,
         };
         if let Some(control) = control.filter(|_| seen.len() < calls.len()) {
-            if route.is_some() {
-                // Back on a fresh list at page 1 (the route was just loaded).
-                w.until("the list", list_of).await?;
+            if off_the_list {
+                // The address tried did not show the list: back to it the way a person would.
+                w.browser.goto(target.base_url.as_str()).await?;
+                w.until("the start page", learn::recordings_menu).await?;
+                w.walk_menu(&menu).await?;
             }
+            w.until("the list", list_of).await?;
             for page in 2..=max_pages {
                 let before = seen.clone();
                 if w.click(&control, "paging control").await.is_err() {
