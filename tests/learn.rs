@@ -130,7 +130,7 @@ async fn learn_then_store_every_call(skin: Skin, vary: impl FnOnce(&mut ConsoleC
         "--out",
         draft.to_str().unwrap(),
     ];
-    let run = s.finish(s.command(&args).spawn().unwrap()).await;
+    let run = s.finish(s.command(&args).spawn()).await;
     eprintln!("{skin:?}: selectors learn printed:\n{}", run.stdout);
     assert!(run.ok, "learn failed:\n{}\n{}", run.stdout, run.stderr);
     assert_eq!(
@@ -153,7 +153,7 @@ async fn learn_then_store_every_call(skin: Skin, vary: impl FnOnce(&mut ConsoleC
         "learn downloads nothing: {events:?}"
     );
     // A second `learn` never overwrites the draft.
-    let again = s.finish(s.command(&args).spawn().unwrap()).await;
+    let again = s.finish(s.command(&args).spawn()).await;
     assert!(
         !again.ok && again.stderr.contains("already exists"),
         "{}",
