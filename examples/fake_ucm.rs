@@ -134,8 +134,9 @@ fn quirks(args: &Args) -> Quirks {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let skin = Skin::parse(&args.skin)
-        .ok_or_else(|| anyhow::anyhow!("unknown skin {:?}: ucm63xx or ucm62xx", args.skin))?;
+    let skin = Skin::parse(&args.skin).ok_or_else(|| {
+        anyhow::anyhow!("unknown skin {:?}: ucm63xx, ucm62xx or cards", args.skin)
+    })?;
     let recordings = match &args.recordings {
         Some(dir) => read_recordings(dir)?,
         None => demo_recordings(),

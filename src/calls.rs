@@ -142,6 +142,23 @@ struct CallRow {
     recording_not_listed_since: Option<DateTime<Utc>>,
 }
 
+impl CallRow {
+    fn into_call(self, uniqueid: UniqueId) -> Call {
+        Call {
+            id: self.id,
+            tenant_id: TenantId(self.tenant_id),
+            uniqueid,
+            src: self.src,
+            dst: self.dst,
+            call_date: self.call_date,
+            recordfiles: split_recordfiles(&self.recordfiles),
+            duration: self.duration,
+            attempts: self.recording_attempts,
+            not_listed_since: self.recording_not_listed_since,
+        }
+    }
+}
+
 /// Claims up to `policy.limit` calls of `tenant` that need a recording, newest first, those the
 /// console did not list yet after the others (new work is not held back by re-checks): status
 /// `downloading` and a lease of `policy.lease`; no attempt is counted until [`start`]. Calls whose
@@ -195,18 +212,7 @@ pub async fn claim(
     let mut calls = Vec::with_capacity(rows.len());
     for row in rows {
         match UniqueId::parse(&row.uniqueid) {
-            Ok(uniqueid) => calls.push(Call {
-                id: row.id,
-                tenant_id: TenantId(row.tenant_id),
-                uniqueid,
-                src: row.src,
-                dst: row.dst,
-                call_date: row.call_date,
-                recordfiles: split_recordfiles(&row.recordfiles),
-                duration: row.duration,
-                attempts: row.recording_attempts,
-                not_listed_since: row.recording_not_listed_since,
-            }),
+            Ok(uniqueid) => calls.push(row.into_call(uniqueid)),
             Err(bad) => {
                 tracing::warn!(call.id = row.id, tenant.id = tenant.0, %bad, "Skipping call: {bad}");
                 set_final(&mut *tx, row.id, "failed", &bad.to_string())
@@ -503,6 +509,39 @@ pub async fn backlog(
     .await
     .map_err(CallsError::db("counting the backlog"))?;
     Ok(count)
+}
+
+/// The newest `limit` calls of `tenant` within LOOKBACK_DAYS that name a recording file,
+/// whatever their status, read-only: what `selectors learn` looks for on the console.
+pub async fn known(
+    pool: &PgPool,
+    tenant: TenantId,
+    lookback_days: u32,
+    limit: usize,
+) -> Result<Vec<Call>, CallsError> {
+    let rows: Vec<CallRow> = sqlx::query_as(
+        "SELECT id::bigint AS id, tenant_id::bigint AS tenant_id, \
+                coalesce(uniqueid, '')::text AS uniqueid, coalesce(src, '')::text AS src, \
+                coalesce(dst, '')::text AS dst, call_date, recordfiles::text AS recordfiles, \
+                duration, recording_attempts, recording_not_listed_since \
+         FROM cdr_records \
+         WHERE tenant_id = $1 AND btrim(coalesce(recordfiles, ''), '@ ') <> '' \
+           AND call_date >= (now() AT TIME ZONE 'UTC') - make_interval(days => $2) \
+         ORDER BY call_date DESC, id DESC LIMIT $3",
+    )
+    .bind(tenant.0)
+    .bind(i32::try_from(lookback_days).unwrap_or(i32::MAX))
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(pool)
+    .await
+    .map_err(CallsError::db("reading the known calls"))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let uniqueid = UniqueId::parse(&row.uniqueid).ok()?;
+            Some(row.into_call(uniqueid))
+        })
+        .collect())
 }
 
 /// Calls of `tenant` within LOOKBACK_DAYS whose recording the console did not list.

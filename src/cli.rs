@@ -113,4 +113,21 @@ pub enum SelectorsCommand {
         #[arg(long)]
         tenant: Option<i64>,
     },
+    /// Log into the tenant's console once and draft a selectors file for the web UI it shows,
+    /// from where the tenant's known calls appear; then check it and find those calls with it
+    /// (nothing downloaded). Exit 0 only when the draft found every call.
+    Learn {
+        #[arg(long)]
+        tenant: i64,
+        /// The draft to write (never overwritten); its pages are saved beside it in
+        /// `<name>.pages/`. Default: `learnt-<tenant>.toml`.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// How many of the tenant's newest calls with a recording to look for.
+        #[arg(long, default_value_t = 10)]
+        calls: usize,
+        /// How many list pages to walk at most.
+        #[arg(long, default_value_t = 5)]
+        pages: usize,
+    },
 }

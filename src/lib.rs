@@ -24,6 +24,8 @@
 //! - [`calls`]: `cdr_records` as a work queue: claim with leases, mark stored/failed, AI triggers.
 //! - [`console`]: the UCM web console through headless Chromium (the only module that knows
 //!   fantoccini); locators come from `selectors/*.toml`.
+//! - [`learn`]: `selectors learn`: a draft selectors file inferred from a console's pages and
+//!   the tenant's known calls.
 //! - [`transcode`]: WAV (PCM, float, G.711, any header a recorder writes) to speech-sized MP3.
 
 pub mod ai;
@@ -35,6 +37,7 @@ pub mod db;
 pub mod doctor;
 pub mod failure;
 pub mod ids;
+pub mod learn;
 pub mod metrics;
 pub mod pipeline;
 pub mod probe;

@@ -14,7 +14,7 @@ use ucm_scraper::ids::TenantId;
 use ucm_scraper::metrics::{self, Metrics};
 use ucm_scraper::pipeline::Worker;
 use ucm_scraper::tenants::admin::{AdminCommand, PasswordFrom, TenantFields};
-use ucm_scraper::{db, doctor, probe, scheduler, telemetry, tenants, transcode};
+use ucm_scraper::{db, doctor, learn, probe, scheduler, telemetry, tenants, transcode};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -60,6 +60,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let probe = probe_tenant(window, TenantId(id)).await?;
             print!("{}{}", probe.summary(), probe.table());
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Selectors(SelectorsCommand::Learn {
+            tenant,
+            out,
+            calls,
+            pages,
+        }) => {
+            let settings = Settings::from_env()?;
+            let pool = db::connect(&settings.database_url, 2).await?;
+            db::migrate(&pool).await?;
+            let report = learn::learn_tenant(
+                &pool,
+                &settings,
+                window,
+                TenantId(tenant),
+                out,
+                calls,
+                pages,
+            )
+            .await?;
+            print!("{}", report.text());
+            Ok(match report.passed() {
+                true => ExitCode::SUCCESS,
+                false => ExitCode::FAILURE,
+            })
         }
         Command::Transcode {
             input,

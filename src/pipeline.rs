@@ -685,7 +685,7 @@ pub(crate) fn console_target(tenant: &Tenant) -> ConsoleTarget {
     }
 }
 
-fn call_query(call: &Call) -> CallQuery {
+pub(crate) fn call_query(call: &Call) -> CallQuery {
     CallQuery {
         call_id: call.id,
         uniqueid: call.uniqueid.clone(),

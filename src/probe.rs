@@ -1,5 +1,8 @@
 //! `tenant test` and `selectors check --tenant`: log into one tenant's live console, open its
 //! Recordings page, and report what was found. Nothing is downloaded and no call is touched.
+//! `tenant test` also asks whether the console answers the HTTPS API ([`https_api`]).
+
+mod https_api;
 
 use std::fmt::Write as _;
 
@@ -13,6 +16,8 @@ use crate::console::{
 use crate::ids::TenantId;
 use crate::pipeline::console_target;
 use crate::tenants::{self, Tenant, TenantEntry, TenantError};
+
+pub use https_api::ApiAnswer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
@@ -31,6 +36,8 @@ pub struct Probe {
     pub tenant: Tenant,
     pub signed_in: SignedIn,
     pub checks: Vec<LocatorCheck>,
+    /// Whether the console answers Grandstream's HTTPS API (asked before the login).
+    pub api: ApiAnswer,
 }
 
 /// Logs into the tenant's console (active or not) and tries every selectors file's locators
@@ -42,23 +49,13 @@ pub async fn probe(
     window: Window,
     id: TenantId,
 ) -> Result<Probe, ProbeError> {
-    let cipher = settings.password_cipher();
-    let tenant = match tenants::load_one(pool, &cipher, id).await? {
-        TenantEntry::Ready(tenant) => tenant,
-        TenantEntry::MissingCredentials { name, .. } => {
-            return Err(ProbeError::NotReady(format!(
-                "tenant {name} (ID: {id}) has no UCM credentials: set --pbx-ip, --pbx-username and \
-                 the password with `ucm-scraper tenant update {id}`"
-            )))
-        }
-        TenantEntry::Blocked { name, until, .. } => {
-            return Err(ProbeError::NotReady(format!(
-            "tenant {name} (ID: {id}) is blocked after failed logins until {until}: correct the \
-                 credentials with `ucm-scraper tenant update {id}`, which lifts the block"
-        )))
-        }
-        TenantEntry::Broken { error, .. } => return Err(ProbeError::NotReady(error.to_string())),
-    };
+    let tenant = ready_tenant(pool, settings, id).await?;
+    let api = https_api::ask_challenge(
+        &tenant.console.base_url,
+        &tenant.console.username,
+        settings.accept_invalid_certs,
+    )
+    .await;
     let config = BrowserConfig::from_settings(settings, window);
     // Held like a worker's, so that a worker starting meanwhile does not sweep this session away.
     let _download_root = DownloadRoot::hold(&config).await?;
@@ -72,12 +69,34 @@ pub async fn probe(
                 tenant,
                 signed_in,
                 checks,
+                api,
             })
         }
         Err(error) => {
             tenants::record_error(pool, id, &error.to_string()).await?;
             Err(error.into())
         }
+    }
+}
+
+/// The tenant with opened credentials, or why it cannot be logged into now.
+pub async fn ready_tenant(
+    pool: &PgPool,
+    settings: &Settings,
+    id: TenantId,
+) -> Result<Tenant, ProbeError> {
+    let cipher = settings.password_cipher();
+    match tenants::load_one(pool, &cipher, id).await? {
+        TenantEntry::Ready(tenant) => Ok(tenant),
+        TenantEntry::MissingCredentials { name, .. } => Err(ProbeError::NotReady(format!(
+            "tenant {name} (ID: {id}) has no UCM credentials: set --pbx-ip, --pbx-username and \
+             the password with `ucm-scraper tenant update {id}`"
+        ))),
+        TenantEntry::Blocked { name, until, .. } => Err(ProbeError::NotReady(format!(
+            "tenant {name} (ID: {id}) is blocked after failed logins until {until}: correct the \
+             credentials with `ucm-scraper tenant update {id}`, which lifts the block"
+        ))),
+        TenantEntry::Broken { error, .. } => Err(ProbeError::NotReady(error.to_string())),
     }
 }
 
@@ -93,7 +112,8 @@ impl Probe {
             .find(|c| c.origin.ends_with("recordings.row"))
             .map(|c| c.matches);
         format!(
-            "Tenant {} (ID: {}): login ok\nfirmware: {}\nselectors file: {}\nCDR → Recordings: {}\n",
+            "Tenant {} (ID: {}): login ok\nfirmware: {}\nselectors file: {}\nCDR → Recordings: {}\n\
+             HTTPS API: {}\n",
             self.tenant.name,
             self.tenant.id,
             self.signed_in.firmware.as_deref().unwrap_or("not shown"),
@@ -102,7 +122,8 @@ impl Probe {
                 Some(0) => "page opened, no recordings listed".to_string(),
                 Some(n) => format!("page opened, {n} recordings on the first page"),
                 None => "page opened".to_string(),
-            }
+            },
+            self.api,
         )
     }
 

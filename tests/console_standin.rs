@@ -534,6 +534,7 @@ async fn rows_until(
         let keys = match skin {
             Skin::Ucm63xx => wait_rows_63(b).await,
             Skin::Ucm62xx => wait_rows_62(b).await,
+            Skin::Cards => panic!("the cards skin is driven by tests/learn.rs, not here"),
         };
         if wanted(&keys) {
             return keys;
@@ -676,44 +677,6 @@ async fn skin_ucm62xx_has_its_own_markup_routes_columns_and_load_more() {
     b.close().await;
 }
 
-/// One challenge + login over `/cgi`; returns the status and the session cookie.
-async fn cgi_login(
-    http: &reqwest::Client,
-    console: &FakeConsole,
-    user: &str,
-    pass: &str,
-) -> (i64, serde_json::Value, Option<String>) {
-    use md5::Digest;
-    let cgi = console.route("/cgi");
-    let challenge: serde_json::Value = http
-        .post(&cgi)
-        .form(&[("action", "challenge"), ("user", user), ("version", "1.0")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let challenge = challenge["response"]["challenge"].as_str().unwrap();
-    let token = hex::encode(md5::Md5::digest(format!("{challenge}{pass}").as_bytes()));
-    let answer = http
-        .post(&cgi)
-        .form(&[("action", "login"), ("user", user), ("token", &token)])
-        .send()
-        .await
-        .unwrap();
-    let cookie = answer
-        .headers()
-        .get("set-cookie")
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
-    let body: serde_json::Value = answer.json().await.unwrap();
-    (
-        body["status"].as_i64().unwrap(),
-        body["response"].clone(),
-        cookie,
-    )
-}
-
 #[tokio::test]
 async fn cgi_protocol_statuses_sessions_and_throttling() {
     let all = recordings(2);
@@ -726,13 +689,13 @@ async fn cgi_protocol_statuses_sessions_and_throttling() {
     let good = ConsoleConfig::default().password;
     let http = reqwest::Client::new();
 
-    let (status, response, _) = cgi_login(&http, &console, "admin", "nope").await;
+    let (status, response, _) = console.cgi_login(&http, "admin", "nope").await;
     assert_eq!((status, response["remain_num"].as_i64()), (-37, Some(4)));
-    let (status, _, cookie) = cgi_login(&http, &console, "admin", &good).await;
+    let (status, _, cookie) = console.cgi_login(&http, "admin", &good).await;
     assert_eq!(status, 0);
     let cookie = cookie.expect("session-identify cookie");
     assert!(cookie.starts_with("session-identify=sid"), "{cookie}");
-    let (status, _, other) = cgi_login(&http, &console, "admin", &good).await;
+    let (status, _, other) = console.cgi_login(&http, "admin", &good).await;
     assert_eq!(status, 0);
     let events = console.events();
     assert_eq!(
@@ -813,7 +776,7 @@ async fn cgi_protocol_statuses_sessions_and_throttling() {
     assert_eq!(console.events().sessions_active, 1);
 
     console.reconfigure(|c| c.blocked = true);
-    let (status, _, _) = cgi_login(&http, &console, "admin", &good).await;
+    let (status, _, _) = console.cgi_login(&http, "admin", &good).await;
     assert_eq!(status, -70);
     let events = console.events();
     assert_eq!(
@@ -880,7 +843,7 @@ async fn idle_sessions_expire_and_bans_lift_after_their_time() {
     .await;
     let good = ConsoleConfig::default().password;
     let http = reqwest::Client::new();
-    let (_, _, cookie) = cgi_login(&http, &console, "admin", &good).await;
+    let (_, _, cookie) = console.cgi_login(&http, "admin", &good).await;
     let cookie = cookie.unwrap();
     let status = |cookie: String| {
         let http = http.clone();
@@ -908,14 +871,14 @@ async fn idle_sessions_expire_and_bans_lift_after_their_time() {
     .await;
     assert_eq!(status(cookie.clone()).await, -6);
 
-    assert_eq!(cgi_login(&http, &console, "admin", "x").await.0, -37);
-    assert_eq!(cgi_login(&http, &console, "admin", "x").await.0, -68);
-    assert_eq!(cgi_login(&http, &console, "admin", &good).await.0, -68);
+    assert_eq!(console.cgi_login(&http, "admin", "x").await.0, -37);
+    assert_eq!(console.cgi_login(&http, "admin", "x").await.0, -68);
+    assert_eq!(console.cgi_login(&http, "admin", &good).await.0, -68);
     eventually(WAIT, "the ban lifts", || {
         let http = http.clone();
         let good = good.clone();
         let console = &console;
-        async move { cgi_login(&http, console, "admin", &good).await.0 == 0 }
+        async move { console.cgi_login(&http, "admin", &good).await.0 == 0 }
     })
     .await;
 }

@@ -33,8 +33,13 @@ async fn ucm_scraper(db: &TestDb, args: &[&str], stdin: &str) -> (bool, String, 
 }
 
 async fn console(skin: Skin) -> FakeConsole {
+    console_with_api(skin, false).await
+}
+
+async fn console_with_api(skin: Skin, https_api: bool) -> FakeConsole {
     let mut config = ConsoleConfig::for_skin(skin);
     config.tls = true;
+    config.https_api = https_api;
     let wav = std::sync::Arc::new(support::console::tone_wav(1.0));
     config.recordings = (0..3)
         .map(|i| {
@@ -86,6 +91,12 @@ async fn tenant_test_reports_firmware_and_recordings_access() {
         "{stdout}"
     );
     assert!(stdout.contains("ucm62xx.toml"), "{stdout}");
+    // The API is off on this console: asked once, read-only, and reported as not served.
+    assert!(
+        stdout.contains("HTTPS API: not served (HTTP 405"),
+        "{stdout}"
+    );
+    assert_eq!(console.events().api_challenges, 1);
     assert!(
         stdout.contains("3 recordings on the first page"),
         "{stdout}"
@@ -100,6 +111,26 @@ async fn tenant_test_reports_firmware_and_recordings_access() {
     assert_eq!(
         wait_no_browsers(std::time::Duration::from_secs(10)).await,
         0
+    );
+}
+
+#[tokio::test]
+async fn tenant_test_says_when_the_console_answers_the_https_api() {
+    let db = migrated_database().await;
+    let console = console_with_api(Skin::Ucm63xx, true).await;
+    let password = ConsoleConfig::for_skin(Skin::Ucm63xx).password;
+    let id = add_tenant(&db, &console, &password).await;
+
+    let (ok, stdout, stderr) = ucm_scraper(&db, &["tenant", "test", &id], "").await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("HTTPS API: answers"), "{stdout}");
+    let events = console.events();
+    // One challenge over the API, and only the browser's own login: the API check tries none.
+    assert_eq!(events.api_challenges, 1, "{events:?}");
+    assert_eq!(
+        (events.logins_tried, events.logins_ok),
+        (1, 1),
+        "{events:?}"
     );
 }
 

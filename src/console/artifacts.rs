@@ -66,14 +66,14 @@ pub(crate) async fn save(browser: &Browser, failure: Failure<'_>) -> Option<Path
     Some(dir)
 }
 
-fn write(path: &Path, bytes: &[u8]) {
+pub(crate) fn write(path: &Path, bytes: &[u8]) {
     if let Err(e) = std::fs::write(path, bytes) {
         tracing::warn!(error = %e, path = %path.display(), "cannot save diagnostics");
     }
 }
 
 /// The HTML with the password replaced and cut to [`MAX_HTML_BYTES`] at a character boundary.
-fn redact(html: &str, password: &str) -> String {
+pub(crate) fn redact(html: &str, password: &str) -> String {
     // Redact before cutting, so a password split by the cut cannot survive in part.
     let mut redacted = match password.is_empty() {
         true => html.to_string(),

@@ -187,7 +187,11 @@ impl ConsoleSession {
     }
 
     /// Adds the tenant and call to a failed step and saves its diagnostics.
-    async fn finish<T>(&self, result: Step<T>, call: Option<&UniqueId>) -> Result<T, ConsoleError> {
+    pub(super) async fn finish<T>(
+        &self,
+        result: Step<T>,
+        call: Option<&UniqueId>,
+    ) -> Result<T, ConsoleError> {
         let kind = match result {
             Ok(value) => return Ok(value),
             Err(kind) => kind,
@@ -308,6 +312,26 @@ impl ConsoleSession {
             epoch: call.call_date_utc.and_utc().timestamp(),
             vars,
         }
+    }
+
+    /// Finds the call's row without downloading it; returns the page it is on.
+    pub(super) async fn find_row(&mut self, call: &CallQuery) -> Step<usize> {
+        let wanted = self.wanted(call);
+        let selectors = Arc::clone(&self.selectors);
+        let row = self.recordings(&selectors).find(&wanted).await?;
+        Ok(row.page)
+    }
+
+    pub(super) fn target(&self) -> &ConsoleTarget {
+        &self.target
+    }
+
+    pub(super) fn catalog_sets(&self) -> &[SelectorSet] {
+        self.catalog.sets()
+    }
+
+    pub(super) fn open_browser(&self) -> &Browser {
+        open(&self.browser)
     }
 
     /// Finds the call's row and downloads its recording.

@@ -33,6 +33,9 @@ pub enum Skin {
     /// An older generation: other ids and classes, a table built from divs, a download link,
     /// other menu labels, route, column order and time format, "More" instead of pages.
     Ucm62xx,
+    /// Made up for `selectors learn`'s test, unlike both: no ids and no form, data- attributes,
+    /// a side rail, recordings as cards in a list, `DD.MM.YYYY` times, "Load more".
+    Cards,
 }
 
 impl Skin {
@@ -40,6 +43,7 @@ impl Skin {
         match self {
             Skin::Ucm63xx => "ucm63xx",
             Skin::Ucm62xx => "ucm62xx",
+            Skin::Cards => "cards",
         }
     }
 
@@ -47,6 +51,7 @@ impl Skin {
         match name {
             "ucm63xx" => Some(Skin::Ucm63xx),
             "ucm62xx" | "ucm62xx-legacy" => Some(Skin::Ucm62xx),
+            "cards" => Some(Skin::Cards),
             _ => None,
         }
     }
@@ -56,6 +61,7 @@ impl Skin {
         match self {
             Skin::Ucm63xx => "1.0.27.10",
             Skin::Ucm62xx => "1.0.20.52",
+            Skin::Cards => "2.1.4.7",
         }
     }
 
@@ -64,6 +70,7 @@ impl Skin {
         match self {
             Skin::Ucm63xx => "/cdr/recordingFile",
             Skin::Ucm62xx => "/cdr/recordFiles",
+            Skin::Cards => "/app/recordings",
         }
     }
 }
@@ -179,6 +186,10 @@ pub struct ConsoleConfig {
     pub captcha: bool,
     /// Cover the whole page with a mask during loads (clicks get intercepted).
     pub overlay: bool,
+    /// Answer Grandstream's HTTPS API (`POST /api`, JSON) on the same port; only its
+    /// `challenge` action is served. Off (the API's factory setting): `POST /api` gets the 405
+    /// every unknown POST gets.
+    pub https_api: bool,
     /// Where to listen; port 0 picks a free one.
     pub bind: SocketAddr,
     pub recordings: Vec<Recording>,
@@ -214,6 +225,7 @@ impl ConsoleConfig {
             tls: false,
             captcha: false,
             overlay: false,
+            https_api: false,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             recordings: Vec::new(),
             quirks: Quirks::default(),
@@ -287,6 +299,8 @@ pub fn tone_wav(seconds: f32) -> Vec<u8> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConsoleEvents {
     pub challenges: u64,
+    /// `challenge` requests to the HTTPS API (`POST /api`), answered or not.
+    pub api_challenges: u64,
     /// Every `action=login`, whatever its outcome.
     pub logins_tried: u64,
     pub logins_ok: u64,
@@ -439,6 +453,44 @@ impl FakeConsole {
         )
     }
 
+    /// One challenge + login over `/cgi`; returns the status and the session cookie.
+    pub async fn cgi_login(
+        &self,
+        http: &reqwest::Client,
+        user: &str,
+        pass: &str,
+    ) -> (i64, serde_json::Value, Option<String>) {
+        use md5::Digest;
+        let cgi = self.route("/cgi");
+        let challenge: serde_json::Value = http
+            .post(&cgi)
+            .form(&[("action", "challenge"), ("user", user), ("version", "1.0")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let challenge = challenge["response"]["challenge"].as_str().unwrap();
+        let token = hex::encode(md5::Md5::digest(format!("{challenge}{pass}").as_bytes()));
+        let answer = http
+            .post(&cgi)
+            .form(&[("action", "login"), ("user", user), ("token", &token)])
+            .send()
+            .await
+            .unwrap();
+        let cookie = answer
+            .headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
+        let body: serde_json::Value = answer.json().await.unwrap();
+        (
+            body["status"].as_i64().unwrap(),
+            body["response"].clone(),
+            cookie,
+        )
+    }
+
     /// The URL of a route, e.g. `console.route("/cdr/recordingFile")`.
     pub fn route(&self, path: &str) -> String {
         format!("{}{path}", self.url)
@@ -565,6 +617,7 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/cgi", get(cgi_get).post(cgi_post))
+        .route("/api", axum::routing::post(api))
         .route("/static/{file}", get(static_file))
         .route("/recaptcha/api2/anchor", get(captcha_frame))
         .fallback(get(shell))
@@ -603,6 +656,7 @@ fn shell_html(skin: Skin) -> String {
     match skin {
         Skin::Ucm63xx => include_str!("ucm63xx.html").to_string(),
         Skin::Ucm62xx => include_str!("ucm62xx.html").to_string(),
+        Skin::Cards => include_str!("cards.html").to_string(),
     }
 }
 
@@ -653,6 +707,11 @@ async fn static_file(
         ),
         (Skin::Ucm63xx, "app.css") => (include_str!("ucm63xx.css").to_string(), "text/css"),
         (Skin::Ucm62xx, "main.css") => (include_str!("ucm62xx.css").to_string(), "text/css"),
+        (Skin::Cards, "cards.js") => (
+            format!("var UCM_CONFIG = {cfg};\n{}", include_str!("cards.js")),
+            "application/javascript",
+        ),
+        (Skin::Cards, "cards.css") => (include_str!("cards.css").to_string(), "text/css"),
         _ => return (StatusCode::NOT_FOUND, "not found").into_response(),
     };
     (
@@ -682,6 +741,21 @@ async fn cgi_post(
     Form(params): Form<HashMap<String, String>>,
 ) -> Response {
     cgi(shared, peer.ip(), headers, params).await
+}
+
+/// The HTTPS API: `{"request":{"action":"challenge","user":…}}` gets a challenge, which is
+/// not a login attempt and starts nothing; any other action gets -1 (invalid parameters).
+async fn api(State(shared): St, axum::Json(body): axum::Json<Value>) -> Response {
+    let mut st = shared.lock();
+    let action = body.pointer("/request/action").and_then(Value::as_str);
+    if action == Some("challenge") {
+        st.events.api_challenges += 1;
+    }
+    match (st.config.https_api, action) {
+        (false, _) => StatusCode::METHOD_NOT_ALLOWED.into_response(),
+        (true, Some("challenge")) => ok(json!({ "challenge": new_challenge() })),
+        (true, _) => status(-1),
+    }
 }
 
 async fn cgi_get(
@@ -765,9 +839,14 @@ fn challenge(shared: &Shared, user: &str) -> Response {
     // Bans are enforced at `login`, so each attempt is one challenge and one login.
     let mut st = shared.lock();
     st.events.challenges += 1;
-    let challenge = format!("{:016}", rand::random::<u64>() % 10_000_000_000_000_000);
+    let challenge = new_challenge();
     st.challenges.insert(user.to_string(), challenge.clone());
     ok(json!({ "challenge": challenge }))
+}
+
+/// Sixteen digits, like the console's.
+fn new_challenge() -> String {
+    format!("{:016}", rand::random::<u64>() % 10_000_000_000_000_000)
 }
 
 fn login(shared: &Shared, ip: IpAddr, params: &HashMap<String, String>) -> Response {
@@ -874,6 +953,7 @@ async fn list_file(shared: &Shared, headers: &HeaderMap, page: &str, filter: &Fi
     let time_format = match st.config.skin {
         Skin::Ucm63xx => "%Y-%m-%d %H:%M:%S",
         Skin::Ucm62xx => "%Y/%m/%d %H:%M:%S",
+        Skin::Cards => "%d.%m.%Y %H:%M:%S",
     };
     let rows: Vec<Value> = all
         .iter()
