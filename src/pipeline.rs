@@ -36,7 +36,7 @@ use crate::secrets::PasswordCipher;
 use crate::storage::{self, Keys, ObjectStore, StorageError};
 use crate::tenants::{self, Tenant, TenantEntry};
 use crate::transcode::{self, TranscodeError};
-use crate::unmatched::{Keeper, Kept, ListRead, Unmatched};
+use crate::unmatched::{Keeper, Keeping, Kept, ListRead, Unmatched};
 
 /// A call that failed this often is left `failed` for an operator instead of being retried.
 const MAX_ATTEMPTS: i32 = 5;
@@ -471,8 +471,13 @@ impl Worker {
             .await;
         if worked.is_ok() && list_read == ListRead::Due && !stop.is_stopped() {
             let budget = (self.claim_policy().limit as usize).saturating_sub(calls.len());
+            let keeping = Keeping {
+                keeper: &self.recorder,
+                budget,
+                stop: &stop.token,
+            };
             self.unmatched
-                .read_list(&mut session, &tenant, &self.recorder, budget, &stop.token)
+                .read_list(&mut session, &tenant, keeping)
                 .await;
         }
         session.close().await;

@@ -46,6 +46,15 @@ pub trait Keeper: Send + Sync {
     async fn linked(&self, call: &Call, kept: Kept) -> Result<(), String>;
 }
 
+/// How much of a pass's keeping may happen, and for whom.
+pub struct Keeping<'a> {
+    pub keeper: &'a dyn Keeper,
+    /// Downloads at most, paced like any other.
+    pub budget: usize,
+    /// Keeping stops once this fires (shutdown, storage refusing the configuration).
+    pub stop: &'a CancellationToken,
+}
+
 /// Where a kept recording went.
 #[derive(Debug, Clone)]
 pub struct Kept {
@@ -172,22 +181,19 @@ impl Unmatched {
     }
 
     /// After the calls, with the session signed in: reads the newest part of the list, notes
-    /// what has no CDR row, and keeps it when `UNMATCHED_RECORDINGS=store` (at most `budget`
-    /// downloads, paced like any other). Stops keeping once `stop` fires.
+    /// what has no CDR row, and keeps it when `UNMATCHED_RECORDINGS=store`, as `keeping` says.
     pub async fn read_list(
         &self,
         session: &mut ConsoleSession,
         tenant: &Tenant,
-        keeper: &dyn Keeper,
-        budget: usize,
-        stop: &CancellationToken,
+        keeping: Keeping<'_>,
     ) {
         if let Err(error) = self.note_newest(session, tenant).await {
             warn!("{error}");
             return;
         }
         if self.settings.mode == UnmatchedMode::Store {
-            self.keep(session, tenant, keeper, budget, stop).await;
+            self.keep(session, tenant, keeping).await;
         }
     }
 
@@ -237,14 +243,12 @@ impl Unmatched {
     }
 
     /// Downloads and keeps the noticed recordings not kept yet, oldest first.
-    async fn keep(
-        &self,
-        session: &mut ConsoleSession,
-        tenant: &Tenant,
-        keeper: &dyn Keeper,
-        budget: usize,
-        stop: &CancellationToken,
-    ) {
+    async fn keep(&self, session: &mut ConsoleSession, tenant: &Tenant, keeping: Keeping<'_>) {
+        let Keeping {
+            keeper,
+            budget,
+            stop,
+        } = keeping;
         let entries = match table::to_keep(&self.pool, tenant.id, budget as i64).await {
             Ok(entries) => entries,
             Err(error) => return warn!("{error}"),
