@@ -80,6 +80,8 @@ pub enum TenantCommand {
     Disable { id: i64 },
     /// Log into the tenant's console and report firmware and CDR access.
     Test { id: i64 },
+    /// List the recordings seen on the tenant's console that no call in cdr_records references.
+    Unmatched { id: i64 },
 }
 
 #[derive(Debug, Args, Default)]

@@ -36,6 +36,31 @@ pub enum DownloadMode {
     Grid,
 }
 
+/// What the worker does with recordings the console lists but no `cdr_records` row references
+/// (`UNMATCHED_RECORDINGS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnmatchedMode {
+    /// The Recordings list is not read for them.
+    Off,
+    /// They are noted and reported (the default).
+    Report,
+    /// Reported, and kept in storage under `tenant_<id>/unmatched/`.
+    Store,
+}
+
+/// How recordings without a CDR row are noticed (README: Recordings without a CDR row).
+#[derive(Debug, Clone)]
+pub struct UnmatchedSettings {
+    pub mode: UnmatchedMode,
+    /// How far back the first read of a tenant's list goes (`UNMATCHED_WINDOW`).
+    pub window: Duration,
+    /// Pages of the list read at most per tenant per pass (`UNMATCHED_MAX_PAGES`).
+    pub max_pages: usize,
+    /// How often a tenant with no call to fetch is logged into only to read its list
+    /// (`UNMATCHED_IDLE_EVERY`): a broken CDR feed leaves no calls to fetch at all.
+    pub idle_every: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct SupabaseSettings {
     pub url: Url,
@@ -76,6 +101,7 @@ pub struct Settings {
     /// the call is `not_on_console` for good (`NOT_LISTED_GRACE`); until then it is checked
     /// again each pass, uncharged.
     pub not_listed_grace: Duration,
+    pub unmatched: UnmatchedSettings,
     pub metrics_addr: Option<SocketAddr>,
     pub artifacts_dir: PathBuf,
 }
@@ -235,6 +261,7 @@ impl Settings {
                 var("NOT_LISTED_GRACE"),
                 "6h",
             )?,
+            unmatched: unmatched(&var)?,
             metrics_addr: var("METRICS_ADDR")
                 .map(|v| {
                     v.parse().map_err(|_| {
@@ -261,6 +288,28 @@ fn set_only(lookup: impl Fn(&str) -> Option<String>) -> impl Fn(&str) -> Option<
 
 fn selectors_dir(var: &impl Fn(&str) -> Option<String>) -> PathBuf {
     PathBuf::from(var("SELECTORS_DIR").unwrap_or("./selectors".into()))
+}
+
+fn unmatched(var: &impl Fn(&str) -> Option<String>) -> Result<UnmatchedSettings, ConfigError> {
+    let mode = match var("UNMATCHED_RECORDINGS").as_deref() {
+        None | Some("report") => UnmatchedMode::Report,
+        Some("store") => UnmatchedMode::Store,
+        Some("off") => UnmatchedMode::Off,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "UNMATCHED_RECORDINGS",
+                format!("is {other:?}: use report (the default), store or off"),
+            ))
+        }
+    };
+    Ok(UnmatchedSettings {
+        mode,
+        window: parse_duration("UNMATCHED_WINDOW", var("UNMATCHED_WINDOW"), "1d")?,
+        max_pages: parse_number("UNMATCHED_MAX_PAGES", var("UNMATCHED_MAX_PAGES"))?
+            .unwrap_or(3)
+            .max(1),
+        idle_every: parse_duration("UNMATCHED_IDLE_EVERY", var("UNMATCHED_IDLE_EVERY"), "1h")?,
+    })
 }
 
 fn mp3_bitrate_kbps(var: &impl Fn(&str) -> Option<String>) -> Result<Option<u32>, ConfigError> {
@@ -391,6 +440,33 @@ mod tests {
         assert_eq!(s.browser_download_dir, s.download_dir);
         assert_eq!(s.password_format, PasswordFormat::AesGcm);
         assert!(s.supabase.is_none());
+    }
+
+    #[test]
+    fn recordings_without_a_call_are_reported_by_default_and_the_mode_is_checked() {
+        let db = ("DATABASE_URL", "postgres://localhost/x");
+        let s = settings(&[db]).unwrap();
+        assert_eq!(s.unmatched.mode, UnmatchedMode::Report);
+        assert_eq!(s.unmatched.window, Duration::from_secs(24 * 3600));
+        assert_eq!(s.unmatched.max_pages, 3);
+        assert_eq!(s.unmatched.idle_every, Duration::from_secs(3600));
+        let s = settings(&[
+            db,
+            ("UNMATCHED_RECORDINGS", "store"),
+            ("UNMATCHED_MAX_PAGES", "0"),
+        ]);
+        let s = s.unwrap();
+        assert_eq!(
+            (s.unmatched.mode, s.unmatched.max_pages),
+            (UnmatchedMode::Store, 1)
+        );
+        let err = settings(&[db, ("UNMATCHED_RECORDINGS", "keep")]).unwrap_err();
+        assert_eq!(err.var, "UNMATCHED_RECORDINGS");
+        assert!(
+            err.to_string()
+                .contains("report (the default), store or off"),
+            "{err}"
+        );
     }
 
     #[test]

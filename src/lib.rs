@@ -27,6 +27,7 @@
 //! - [`learn`]: `selectors learn`: a draft selectors file inferred from a console's pages and
 //!   the tenant's known calls.
 //! - [`transcode`]: WAV (PCM, float, G.711, any header a recorder writes) to speech-sized MP3.
+//! - [`unmatched`]: recordings the console lists without a call: noticed, reported, kept, linked.
 
 pub mod ai;
 pub mod calls;
@@ -48,3 +49,4 @@ pub mod storage;
 pub mod telemetry;
 pub mod tenants;
 pub mod transcode;
+pub mod unmatched;

@@ -110,6 +110,7 @@ async fn tenant(command: TenantCommand, window: Window) -> anyhow::Result<ExitCo
         },
         TenantCommand::Enable { id } => AdminCommand::Enable(TenantId(id)),
         TenantCommand::Disable { id } => AdminCommand::Disable(TenantId(id)),
+        TenantCommand::Unmatched { id } => AdminCommand::Unmatched(TenantId(id)),
     };
     let settings = Settings::from_env()?;
     let pool = db::connect(&settings.database_url, 2).await?;

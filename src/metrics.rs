@@ -3,8 +3,9 @@
 //! text), on `METRICS_ADDR`.
 //!
 //! Names follow Prometheus conventions and their labels stay bounded: `stage` is one of the
-//! pipeline's steps, never a tenant name or a call id.
+//! pipeline's steps, `tenant` a tenant's id (never its name), never a call id.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use axum::{extract::State, http::StatusCode, response::IntoResponse, routing::get, Json, Router};
 use tokio_util::sync::CancellationToken;
+
+use crate::ids::TenantId;
 
 /// The pipeline step a failure happened in (a bounded label value).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,6 +85,8 @@ pub struct Metrics {
     failures: [AtomicU64; Stage::ALL.len()],
     passes: AtomicU64,
     health: Mutex<Health>,
+    /// Recordings without a CDR row, per tenant, as the tenant's last pass counted them.
+    unmatched: Mutex<BTreeMap<TenantId, u64>>,
     started_at: chrono::DateTime<chrono::Utc>,
     stale_after: std::time::Duration,
 }
@@ -96,6 +101,7 @@ impl Metrics {
             bytes_saved: AtomicU64::new(0),
             failures: Default::default(),
             passes: AtomicU64::new(0),
+            unmatched: Mutex::default(),
             health: Mutex::new(Health {
                 state: PassState::Starting,
                 ready: true,
@@ -112,6 +118,14 @@ impl Metrics {
             original_bytes.saturating_sub(stored_bytes),
             Ordering::Relaxed,
         );
+    }
+
+    /// The tenant's count of recordings on its console that no call references.
+    pub fn unmatched_recordings(&self, tenant: TenantId, count: u64) {
+        self.unmatched
+            .lock()
+            .expect("unmatched lock")
+            .insert(tenant, count);
     }
 
     pub fn failure(&self, stage: Stage) {
@@ -175,6 +189,18 @@ impl Metrics {
              # TYPE ucm_last_pass_duration_seconds gauge\nucm_last_pass_duration_seconds {}",
             health.last_pass_seconds.unwrap_or(0.0)
         );
+        let _ = writeln!(
+            out,
+            "# HELP ucm_unmatched_recordings Recordings on a tenant's console that no call in \
+             cdr_records references (kept or not), as its last pass counted them.\n\
+             # TYPE ucm_unmatched_recordings gauge"
+        );
+        for (tenant, count) in self.unmatched.lock().expect("unmatched lock").iter() {
+            let _ = writeln!(
+                out,
+                "ucm_unmatched_recordings{{tenant=\"{tenant}\"}} {count}"
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP ucm_ready 1 unless the last pass stopped because storage refuses the configuration.\n\
@@ -252,7 +278,12 @@ mod tests {
         metrics.recording_stored(1_000, 200);
         metrics.failure(Stage::Upload);
         metrics.failure(Stage::Upload);
+        metrics.unmatched_recordings(TenantId(7), 3);
         let text = metrics.render();
+        assert!(
+            text.contains("ucm_unmatched_recordings{tenant=\"7\"} 3\n"),
+            "{text}"
+        );
         assert!(text.contains("ucm_recordings_stored_total 1\n"), "{text}");
         assert!(text.contains("ucm_bytes_saved_total 800\n"), "{text}");
         assert!(

@@ -33,9 +33,10 @@ use crate::failure::{Decision, Failure, NextStep};
 use crate::ids::TenantId;
 use crate::metrics::{Metrics, PassState, Stage};
 use crate::secrets::PasswordCipher;
-use crate::storage::{self, ObjectStore, StorageError, StorageKey};
+use crate::storage::{self, Keys, ObjectStore, StorageError};
 use crate::tenants::{self, Tenant, TenantEntry};
 use crate::transcode::{self, TranscodeError};
+use crate::unmatched::{Keeper, Keeping, Kept, ListRead, Unmatched};
 
 /// A call that failed this often is left `failed` for an operator instead of being retried.
 const MAX_ATTEMPTS: i32 = 5;
@@ -49,6 +50,8 @@ pub struct Worker {
     cipher: PasswordCipher,
     browser: BrowserConfig,
     recorder: Recorder,
+    /// Recordings the console lists without a call (issue 16).
+    unmatched: Unmatched,
     metrics: Arc<Metrics>,
     /// Held while the worker lives: no other process sweeps its downloads.
     _download_root: DownloadRoot,
@@ -226,15 +229,22 @@ impl Worker {
         db::migrate(&pool).await?;
         let browser = BrowserConfig::from_settings(&settings, window);
         let download_root = DownloadRoot::hold(&browser).await?;
+        let store = storage::from_settings(&settings)?;
         let recorder = Recorder {
             pool: pool.clone(),
-            store: storage::from_settings(&settings)?,
+            store: store.clone(),
             ai: AiTrigger::from_settings(&settings).map(Arc::new),
             bucket: settings.bucket.clone(),
             bitrate_kbps: settings.mp3_bitrate_kbps,
             metrics: metrics.clone(),
         };
         Ok(Self {
+            unmatched: Unmatched::new(
+                pool.clone(),
+                settings.unmatched.clone(),
+                store,
+                metrics.clone(),
+            ),
             cipher: settings.password_cipher(),
             browser,
             recorder,
@@ -437,7 +447,12 @@ impl Worker {
         };
         info!("Found {} calls needing recordings", calls.len());
         report.claimed = calls.len();
-        if calls.is_empty() {
+        let (calls, list_read) = self
+            .unmatched
+            .before_downloads(&tenant, calls, &self.recorder, &mut report.stored)
+            .await;
+        if calls.is_empty() && list_read == ListRead::NotDue {
+            self.unmatched.tell(&tenant).await;
             return report; // no browser session at all
         }
         let mut session = match ConsoleSession::open(&self.browser, console_target(&tenant)).await {
@@ -454,7 +469,19 @@ impl Worker {
         let worked = self
             .work_calls(&mut session, &tenant, &calls, &mut report, stop)
             .await;
+        if worked.is_ok() && list_read == ListRead::Due && !stop.is_stopped() {
+            let budget = (self.claim_policy().limit as usize).saturating_sub(calls.len());
+            let keeping = Keeping {
+                keeper: &self.recorder,
+                budget,
+                stop: &stop.token,
+            };
+            self.unmatched
+                .read_list(&mut session, &tenant, keeping)
+                .await;
+        }
         session.close().await;
+        self.unmatched.tell(&tenant).await;
         if let Err(error) = worked {
             report.outcome = TenantOutcome::Failed(error.decision());
         }
@@ -823,25 +850,52 @@ impl Recorder {
         original_bytes: u64,
         mp3: &Path,
     ) -> Result<(), RecordingError> {
-        let (upload, extension, content_type, stored_bytes) =
+        let keys = Keys::recording(call.tenant_id, &call.uniqueid);
+        let kept = self.upload(wav, original_bytes, mp3, keys).await?;
+        self.record_stored(call, kept).await
+    }
+
+    /// Converts (keeping the original when the transcoder cannot) and uploads under the key
+    /// of the format stored.
+    async fn upload(
+        &self,
+        wav: &Path,
+        original_bytes: u64,
+        mp3: &Path,
+        keys: Keys,
+    ) -> Result<Kept, RecordingError> {
+        let (upload, key, content_type, stored_bytes) =
             match self.convert(wav.to_path_buf(), mp3.to_path_buf()).await {
                 Ok(report) => {
                     info!("Converted to MP3: {report}");
-                    (mp3, "mp3", "audio/mpeg", report.output_bytes)
+                    (mp3, keys.mp3, "audio/mpeg", report.output_bytes)
                 }
                 Err(error) if error.next_step() == NextStep::KeepOriginal => {
                     warn!("Failed to convert to MP3: {error}. Using original file.");
-                    (wav, "wav", "audio/wav", original_bytes)
+                    (wav, keys.wav, "audio/wav", original_bytes)
                 }
                 Err(error) => return Err(RecordingError::NotARecording(error)),
             };
-        let key = StorageKey::recording(call.tenant_id, &call.uniqueid, extension);
         self.store
             .put_file(&key, upload, content_type)
             .await
             .map_err(RecordingError::Upload)?;
-        // Upload first, then record: a crash between the two only causes an idempotent
-        // re-upload of the same key on a later pass, never a row pointing at nothing.
+        Ok(Kept {
+            key,
+            stored_bytes,
+            original_bytes,
+        })
+    }
+
+    /// Records the call stored under `kept.key` and triggers AI. Upload first, then record: a
+    /// crash between the two only causes an idempotent re-upload of the same key on a later
+    /// pass, never a row pointing at nothing.
+    async fn record_stored(&self, call: &Call, kept: Kept) -> Result<(), RecordingError> {
+        let Kept {
+            key,
+            stored_bytes,
+            original_bytes,
+        } = kept;
         calls::mark_stored(
             &self.pool,
             call.id,
@@ -925,6 +979,23 @@ impl Recorder {
             }
             Err(error) => warn!(%error, "Could not read pending AI triggers"),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl Keeper for Recorder {
+    async fn keep(&self, file: Downloaded, keys: Keys) -> Result<Kept, String> {
+        let mp3 = file.path.with_extension("mp3");
+        let kept = self.upload(&file.path, file.bytes, &mp3, keys).await;
+        remove_quietly(&file.path).await;
+        remove_quietly(&mp3).await;
+        kept.map_err(|error| error.to_string())
+    }
+
+    async fn linked(&self, call: &Call, kept: Kept) -> Result<(), String> {
+        self.record_stored(call, kept)
+            .await
+            .map_err(|error| error.to_string())
     }
 }
 

@@ -843,3 +843,112 @@ async fn from_settings_picks_supabase_when_configured_else_the_directory() {
     );
     assert!(!format!("{supabase:?}").contains("sb_secret_value"));
 }
+
+/// Issue 16: the server-side copy as Supabase answers it, request by request.
+#[tokio::test]
+async fn the_stand_in_copies_like_supabase() {
+    let standin = StorageStandIn::start().await;
+    let object = StoredObject {
+        bytes: b"kept".to_vec(),
+        content_type: "audio/mpeg".into(),
+    };
+    standin.put(BUCKET, "tenant_1/unmatched/a.mp3", object.clone());
+    let copy = |source: &str, upsert: bool| {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/storage/v1/object/copy", standin.url))
+            .bearer_auth(LEGACY_KEY)
+            .header("apikey", LEGACY_KEY)
+            .json(&serde_json::json!({
+                "bucketId": BUCKET,
+                "sourceKey": source,
+                "destinationKey": "tenant_1/1.2_recording.mp3",
+            }));
+        if upsert {
+            request = request.header("x-upsert", "true");
+        }
+        request.send()
+    };
+    let first = copy("tenant_1/unmatched/a.mp3", false).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let body: serde_json::Value = first.json().await.unwrap();
+    assert_eq!(body["Key"], format!("{BUCKET}/tenant_1/1.2_recording.mp3"));
+
+    let again = copy("tenant_1/unmatched/a.mp3", false).await.unwrap();
+    assert_eq!(again.status(), 400);
+    let body: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(
+        (&body["statusCode"], &body["message"]),
+        (&"409".into(), &"The resource already exists".into())
+    );
+    assert_eq!(
+        copy("tenant_1/unmatched/a.mp3", true)
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "x-upsert replaces"
+    );
+
+    let missing = copy("tenant_1/unmatched/gone.mp3", true).await.unwrap();
+    let body: serde_json::Value = missing.json().await.unwrap();
+    assert_eq!(
+        (&body["statusCode"], &body["code"], &body["message"]),
+        (
+            &"404".into(),
+            &"NoSuchKey".into(),
+            &"Object not found".into()
+        )
+    );
+    assert_eq!(standin.copies_to("tenant_1/1.2_recording.mp3"), 2);
+    assert_eq!(
+        standin.object(BUCKET, "tenant_1/1.2_recording.mp3"),
+        Some(object)
+    );
+}
+
+#[tokio::test]
+async fn a_copy_is_idempotent_and_a_missing_source_is_named() {
+    let standin = StorageStandIn::start().await;
+    let store = store_for(&standin, quick_retries());
+    let from = StorageKey::unmatched(TenantId(1), "2026-02/auto-1-1000-2000.wav", "mp3").unwrap();
+    let (_dir, file) = recording(1000);
+    store.put_file(&from, &file, "audio/mpeg").await.unwrap();
+    let to = key(1, "1770395696.7");
+
+    store.copy(&from, &to).await.unwrap();
+    store.copy(&from, &to).await.unwrap();
+
+    assert_eq!(standin.copies_to(to.as_str()), 2);
+    assert_eq!(standin.keys(BUCKET), [to.to_string(), from.to_string()]);
+    let gone = StorageKey::unmatched(TenantId(1), "auto-9-1-2.wav", "mp3").unwrap();
+    let err = store.copy(&gone, &to).await.unwrap_err();
+    assert!(matches!(err, StorageError::NotFound { .. }), "{err:?}");
+    assert!(err.to_string().contains(gone.as_str()), "{err}");
+}
+
+#[tokio::test]
+async fn the_local_store_copies_whole_and_says_when_the_source_is_gone() {
+    let root = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(root.path()).unwrap();
+    let from = StorageKey::unmatched(TenantId(2), "auto-1-1000-2000.wav", "mp3").unwrap();
+    let (_dir, file) = recording(1000);
+    store.put_file(&from, &file, "audio/mpeg").await.unwrap();
+    let to = key(2, "1770395696.8");
+
+    store.copy(&from, &to).await.unwrap();
+    store.copy(&from, &to).await.unwrap();
+
+    assert_eq!(
+        std::fs::read(root.path().join(to.as_str())).unwrap(),
+        std::fs::read(&file).unwrap()
+    );
+    assert_eq!(
+        files_under(root.path()).len(),
+        2,
+        "{:?}",
+        files_under(root.path())
+    );
+    let gone = StorageKey::unmatched(TenantId(2), "auto-9-1-2.wav", "mp3").unwrap();
+    let err = store.copy(&gone, &to).await.unwrap_err();
+    assert!(matches!(err, StorageError::NotFound { .. }), "{err:?}");
+}

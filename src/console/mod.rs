@@ -20,6 +20,7 @@ mod optional;
 mod pacing;
 mod recordings;
 mod route;
+mod scan;
 pub mod selectors;
 mod session;
 mod settled;
@@ -28,7 +29,7 @@ mod webdriver;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use url::Url;
 
 pub use browser::Timeouts;
@@ -36,6 +37,7 @@ pub use check::{CheckedOn, LocatorCheck};
 pub use downloads::{DownloadDirError, DownloadRoot};
 pub use error::{ConsoleError, ConsoleErrorKind};
 pub use learn::Walk;
+pub use scan::ScanEnd;
 pub use selectors::{SelectorCatalog, SelectorSet, SelectorsError};
 pub use session::ConsoleSession;
 pub use webdriver::{try_browser, CHROMIUM_ARGS};
@@ -137,4 +139,35 @@ pub struct Downloaded {
     pub path: PathBuf,
     pub file_name: String,
     pub bytes: u64,
+}
+
+/// A recording as one row of the Recordings list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedRecording {
+    /// The row key, the recording's file name as the console names it.
+    pub file: String,
+    pub caller: String,
+    pub callee: String,
+    /// The time the row shows, read in the tenant's zone; `None` when it could not be read.
+    pub shown_at: Option<DateTime<Utc>>,
+}
+
+/// Which part of the Recordings list to read: the rows newer than the last read's newest.
+#[derive(Debug, Clone)]
+pub struct NewestQuery {
+    /// The newest row the last read saw (its time and file); `None` the first time.
+    pub newest: Option<(DateTime<Utc>, String)>,
+    /// Rows older than this are not wanted (the first read's window).
+    pub not_before: DateTime<Utc>,
+    /// Pages read at most.
+    pub max_pages: usize,
+}
+
+/// The rows a read of the newest part of the list saw, newest first.
+#[derive(Debug, Clone)]
+pub struct NewestRecordings {
+    /// Rows with a file name; a row without one cannot be kept or matched and is left out.
+    pub recordings: Vec<ListedRecording>,
+    pub pages: usize,
+    pub end: ScanEnd,
 }

@@ -129,7 +129,7 @@ enum Search {
 }
 
 /// What clicking the paging control did.
-enum Paged {
+pub(super) enum Paged {
     Next,
     /// The control is gone or disabled, or the list has one page.
     End,
@@ -325,7 +325,7 @@ impl RecordingsPage<'_> {
     }
 
     /// Shows the next rows: `End` when the control is gone or disabled.
-    async fn next_page(&mut self) -> Step<Paged> {
+    pub(super) async fn next_page(&mut self) -> Step<Paged> {
         let page = self.state.page.unwrap_or(1);
         let more = match &self.selectors.recordings.paging {
             Paging::None => return Ok(Paged::End),

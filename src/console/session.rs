@@ -13,10 +13,14 @@ use super::error::{io_error, ConsoleError, ConsoleErrorKind};
 use super::login::LoginPage;
 use super::pacing::{await_file, take, Arrival, Pacer};
 use super::recordings::{ListState, RecordingsPage, Row, Wanted};
+use super::scan::StopLine;
 use super::selectors::{SelectorCatalog, SelectorSet, Vars};
 use super::webdriver::{capabilities, connect, is_local};
 use super::{artifacts, grid, optional};
-use super::{BrowserConfig, CallQuery, ConsoleTarget, Downloaded, SignedIn};
+use super::{
+    BrowserConfig, CallQuery, ConsoleTarget, Downloaded, ListedRecording, NewestQuery,
+    NewestRecordings, SignedIn,
+};
 use crate::config::DownloadMode;
 use crate::ids::UniqueId;
 
@@ -132,8 +136,31 @@ impl ConsoleSession {
     /// Finds the call's row, downloads its recording and hands back the file.
     #[instrument(skip_all, fields(tenant.id = %self.target.tenant_id, call.uniqueid = %call.uniqueid))]
     pub async fn download(&mut self, call: &CallQuery) -> Result<Downloaded, ConsoleError> {
-        let result = self.fetch(call).await;
+        let wanted = self.wanted(call);
+        let result = self.fetch(&wanted, call.uniqueid.as_str()).await;
         self.finish(result, Some(&call.uniqueid)).await
+    }
+
+    /// Reads the Recordings list newest first down to the query's line (see [`NewestQuery`]).
+    /// A page that does not settle is an error: nothing of such a read is to be acted on.
+    #[instrument(skip_all, fields(tenant.id = %self.target.tenant_id))]
+    pub async fn newest_recordings(
+        &mut self,
+        query: &NewestQuery,
+    ) -> Result<NewestRecordings, ConsoleError> {
+        let result = self.read_newest(query).await;
+        self.finish(result, None).await
+    }
+
+    /// Downloads a recording the list showed, by its row, with no call behind it.
+    #[instrument(skip_all, fields(tenant.id = %self.target.tenant_id, file = %listed.file))]
+    pub async fn download_listed(
+        &mut self,
+        listed: &ListedRecording,
+    ) -> Result<Downloaded, ConsoleError> {
+        let wanted = self.wanted_listed(listed);
+        let result = self.fetch(&wanted, &listed.file).await;
+        self.finish(result, None).await
     }
 
     /// For `selectors check --tenant`: tries every locator of every selectors file on this
@@ -243,22 +270,22 @@ impl ConsoleSession {
         })
     }
 
-    /// One download, with one new login when the session turns out to have expired.
-    async fn fetch(&mut self, call: &CallQuery) -> Step<Downloaded> {
-        let wanted = self.wanted(call);
-        match self.fetch_once(&wanted).await {
+    /// One download, with one new login when the session turns out to have expired; `name`
+    /// names the recording in errors.
+    async fn fetch(&mut self, wanted: &Wanted, name: &str) -> Step<Downloaded> {
+        match self.fetch_once(wanted).await {
             Err(ConsoleErrorKind::SessionExpired) => {
                 if self.still_signed_in().await? {
                     // A page instead of the file while the session is fine: this recording's
                     // fault, not the session's; logging in again would find no login form.
                     return Err(ConsoleErrorKind::NotARecording {
-                        file: call.uniqueid.to_string(),
+                        file: name.to_string(),
                         head: "an HTML page while the session was still valid".into(),
                     });
                 }
                 tracing::info!("UCM session expired; logging in again");
                 self.log_in().await?;
-                self.fetch_once(&wanted).await
+                self.fetch_once(wanted).await
             }
             other => other,
         }
@@ -332,6 +359,65 @@ impl ConsoleSession {
 
     pub(super) fn open_browser(&self) -> &Browser {
         open(&self.browser)
+    }
+
+    /// The newest rows, with their times turned from the console's zone into UTC.
+    async fn read_newest(&mut self, query: &NewestQuery) -> Step<NewestRecordings> {
+        let zone = self.target.timezone;
+        let local = |at: &chrono::DateTime<chrono::Utc>| at.with_timezone(&zone).naive_local();
+        let line = StopLine {
+            newest: query
+                .newest
+                .as_ref()
+                .map(|(at, file)| (local(at), file.clone())),
+            not_before: local(&query.not_before),
+            max_pages: query.max_pages,
+        };
+        let selectors = Arc::clone(&self.selectors);
+        let read = self.recordings(&selectors).read_newest(&line).await?;
+        let recordings = read
+            .rows
+            .into_iter()
+            .filter_map(|row| {
+                Some(ListedRecording {
+                    file: row.file?,
+                    caller: row.caller,
+                    callee: row.callee,
+                    shown_at: row
+                        .time
+                        .and_then(|t| zone.from_local_datetime(&t).earliest())
+                        .map(|t| t.with_timezone(&chrono::Utc)),
+                })
+            })
+            .collect();
+        Ok(NewestRecordings {
+            recordings,
+            pages: read.pages,
+            end: read.end,
+        })
+    }
+
+    /// A listed recording as the row search wants it: found by its file name.
+    fn wanted_listed(&self, listed: &ListedRecording) -> Wanted {
+        let shown = listed.shown_at.unwrap_or_default();
+        let local_start = shown.with_timezone(&self.target.timezone).naive_local();
+        Wanted {
+            files: vec![listed.file.clone()],
+            caller: listed.caller.clone(),
+            callee: listed.callee.clone(),
+            local_start,
+            epoch: shown.timestamp(),
+            vars: Vars::default()
+                .with("file", listed.file.clone())
+                .with("caller", listed.caller.clone())
+                .with("callee", listed.callee.clone())
+                .with(
+                    "start",
+                    local_start
+                        .format(&self.selectors.recordings.time_format)
+                        .to_string(),
+                ),
+        }
     }
 
     /// Finds the call's row and downloads its recording.

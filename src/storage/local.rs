@@ -58,6 +58,18 @@ impl ObjectStore for LocalStore {
             .map_err(|e| StorageError::Config(format!("local store task failed: {e}")))?
     }
 
+    /// The same atomic write as an upload, from the source object's file.
+    #[instrument(skip_all, fields(from = %from, to = %to, backend = "local"))]
+    async fn copy(&self, from: &StorageKey, to: &StorageKey) -> Result<(), StorageError> {
+        let source = self.target(from);
+        if !tokio::fs::try_exists(&source).await.unwrap_or(false) {
+            return Err(StorageError::NotFound {
+                key: from.to_string(),
+            });
+        }
+        self.put_file(to, &source, "").await
+    }
+
     fn location(&self, key: &StorageKey) -> String {
         self.target(key).display().to_string()
     }
@@ -83,15 +95,20 @@ impl ObjectStore for LocalStore {
     }
 }
 
-/// Removes the temp files of uploads a killed worker left half written (`<tenant>/.upload-*.part`;
-/// a temp file deletes itself on every error, but not on SIGKILL). Their calls were never
-/// recorded as stored, so they are uploaded again. `STORAGE_DIR` is therefore one worker's own.
+/// Removes the temp files of uploads a killed worker left half written (`<tenant>/.upload-*.part`
+/// and `<tenant>/unmatched/.upload-*.part`; a temp file deletes itself on every error, but not on
+/// SIGKILL). Their calls were never recorded as stored, so they are uploaded again.
+/// `STORAGE_DIR` is therefore one worker's own.
 fn sweep_partial_uploads(root: &Path) {
     let Ok(tenants) = std::fs::read_dir(root) else {
         return;
     };
-    for tenant in tenants.flatten().filter(|e| e.path().is_dir()) {
-        let Ok(files) = std::fs::read_dir(tenant.path()) else {
+    let dirs = tenants
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .flat_map(|tenant| [tenant.path(), tenant.path().join("unmatched")]);
+    for dir in dirs {
+        let Ok(files) = std::fs::read_dir(&dir) else {
             continue;
         };
         for file in files.flatten() {

@@ -45,6 +45,29 @@ impl StorageKey {
         Self(format!("tenant_{tenant}/{uniqueid}_recording.{extension}"))
     }
 
+    /// The key of a recording kept without a call (`tenant_<id>/unmatched/<file stem>.<ext>`):
+    /// a folder the backend's keys never use. `None` when the console's file name is not a
+    /// plain name of letters, digits, `.`, `-` and `_` (it could not be kept safely).
+    pub fn unmatched(tenant: TenantId, file: &str, extension: &str) -> Option<Self> {
+        let name = file.rsplit('/').next().unwrap_or(file);
+        let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+        let plain = |b: u8| b.is_ascii_alphanumeric() || b"._-".contains(&b);
+        let safe = !stem.is_empty() && !stem.starts_with('.') && stem.bytes().all(plain);
+        let extension_ok = (1..=8).contains(&extension.len())
+            && extension.bytes().all(|b| b.is_ascii_alphanumeric());
+        (safe && extension_ok)
+            .then(|| Self(format!("tenant_{tenant}/unmatched/{stem}.{extension}")))
+    }
+
+    /// A key [`StorageKey::unmatched`] made, read back from the database; `None` for anything
+    /// else.
+    pub fn parse_kept(raw: &str) -> Option<Self> {
+        let (tenant, rest) = raw.strip_prefix("tenant_")?.split_once("/unmatched/")?;
+        let (_, extension) = rest.rsplit_once('.')?;
+        let key = Self::unmatched(TenantId(tenant.parse().ok()?), rest, extension)?;
+        (key.0 == raw).then_some(key)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -53,6 +76,33 @@ impl StorageKey {
 impl fmt::Display for StorageKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// The key a recording gets by the format stored: the MP3, or the original WAV when the
+/// transcoder keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys {
+    pub mp3: StorageKey,
+    pub wav: StorageKey,
+}
+
+impl Keys {
+    /// A call's recording ([`StorageKey::recording`]).
+    pub fn recording(tenant: TenantId, uniqueid: &UniqueId) -> Self {
+        Self {
+            mp3: StorageKey::recording(tenant, uniqueid, "mp3"),
+            wav: StorageKey::recording(tenant, uniqueid, "wav"),
+        }
+    }
+
+    /// A recording kept without a call ([`StorageKey::unmatched`]); `None` when its name cannot
+    /// be a safe key.
+    pub fn unmatched(tenant: TenantId, file: &str) -> Option<Self> {
+        Some(Self {
+            mp3: StorageKey::unmatched(tenant, file, "mp3")?,
+            wav: StorageKey::unmatched(tenant, file, "wav")?,
+        })
     }
 }
 
@@ -66,6 +116,10 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
         path: &Path,
         content_type: &str,
     ) -> Result<(), StorageError>;
+
+    /// Copies the object at `from` to `to` inside the store, overwriting `to`: an idempotent
+    /// copy, so a retried link ends with the same single object.
+    async fn copy(&self, from: &StorageKey, to: &StorageKey) -> Result<(), StorageError>;
 
     /// Where the object is, for logs and the demo ("supabase://call-recordings/tenant_1/..." or
     /// the local path).
@@ -126,6 +180,9 @@ pub enum StorageError {
          limit (or the project's global limit) in Supabase"
     )]
     TooLarge { key: String, bytes: u64 },
+
+    #[error("{key} is not in storage (removed by someone?); it is downloaded again")]
+    NotFound { key: String },
 
     #[error("{key} already exists and the upload did not ask to overwrite it (x-upsert)")]
     Duplicate { key: String },
@@ -211,6 +268,7 @@ impl Failure for StorageError {
                 NextStep::WaitForService
             }
             Self::TooLarge { .. }
+            | Self::NotFound { .. }
             | Self::Duplicate { .. }
             | Self::Rejected { .. }
             | Self::Io { .. }
@@ -358,6 +416,23 @@ mod tests {
             io("create directory", full).next_step(),
             NextStep::RetryCall
         );
+    }
+
+    #[test]
+    fn unmatched_keys_have_their_own_folder_and_only_plain_names() {
+        let key = StorageKey::unmatched(TenantId(3), "2026-02/auto-17-1000-2000.wav", "mp3");
+        assert_eq!(
+            key.unwrap().as_str(),
+            "tenant_3/unmatched/auto-17-1000-2000.mp3"
+        );
+        assert!(StorageKey::unmatched(TenantId(3), "x;y.wav", "mp3").is_none());
+        assert!(StorageKey::unmatched(TenantId(3), "2026-02/...wav", "mp3").is_none());
+        assert!(StorageKey::unmatched(TenantId(3), "a b.wav", "mp3").is_none());
+        assert!(StorageKey::unmatched(TenantId(3), ".wav", "mp3").is_none());
+        let kept = "tenant_3/unmatched/auto-17-1000-2000.mp3";
+        assert_eq!(StorageKey::parse_kept(kept).unwrap().as_str(), kept);
+        assert!(StorageKey::parse_kept("tenant_3/unmatched/../x.mp3").is_none());
+        assert!(StorageKey::parse_kept("tenant_3/1.2_recording.mp3").is_none());
     }
 
     #[test]

@@ -344,6 +344,9 @@ impl SupabaseStore {
                     key,
                 }
             }
+            404 if code == "NoSuchKey" || message.contains("Object not found") => {
+                StorageError::NotFound { key }
+            }
             // The object exists and the request did not ask to replace it. (TUS's own 409, an
             // offset conflict, says something else and is told apart by the chunk's sender.)
             409 if code == "ResourceAlreadyExists" || message.contains("already exists") => {
@@ -527,6 +530,43 @@ impl ObjectStore for SupabaseStore {
                 .await?;
         }
         tracing::debug!(location = %self.location(key), "stored in Supabase");
+        Ok(())
+    }
+
+    /// `POST /storage/v1/object/copy` with `x-upsert: true`: without it, a copy onto an
+    /// existing object is refused as a duplicate, and a retried copy must not fail on its own
+    /// earlier success.
+    #[instrument(skip_all, fields(from = %from, to = %to, backend = "supabase"))]
+    async fn copy(&self, from: &StorageKey, to: &StorageKey) -> Result<(), StorageError> {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .expect("checked in new(): a base URL")
+            .pop_if_empty()
+            .extend(["storage", "v1", "object", "copy"]);
+        let body = serde_json::json!({
+            "bucketId": self.bucket,
+            "sourceKey": from.as_str(),
+            "destinationKey": to.as_str(),
+        });
+        self.policy
+            .run(|attempt| {
+                let request = self
+                    .client
+                    .post(url.clone())
+                    .header("x-upsert", "true")
+                    .json(&body);
+                // Errors about the source name it; any other names the destination.
+                async move {
+                    match self.send(to, 0, request, attempt).await {
+                        Err(StorageError::NotFound { .. }) => Err(StorageError::NotFound {
+                            key: from.to_string(),
+                        }),
+                        other => other.map(drop),
+                    }
+                }
+            })
+            .await?;
+        tracing::info!(location = %self.location(to), "copied in Supabase from {from}");
         Ok(())
     }
 

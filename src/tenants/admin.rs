@@ -14,6 +14,7 @@ use super::{
 use crate::calls::{self, CallsError};
 use crate::ids::TenantId;
 use crate::secrets::{PasswordCipher, PasswordFormat, Secret, SecretError, StoredFormat};
+use crate::unmatched;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -23,6 +24,8 @@ pub enum AdminError {
     Calls(#[from] CallsError),
     #[error(transparent)]
     Invalid(#[from] TenantProblem),
+    #[error(transparent)]
+    Unmatched(#[from] unmatched::TableError),
     #[error("tenant add needs --subdomain (unique, e.g. acme)")]
     MissingSubdomain,
     #[error("subdomain {0:?} belongs to another tenant: choose another --subdomain")]
@@ -48,9 +51,14 @@ pub enum AdminError {
 pub enum AdminCommand {
     Add(TenantFields),
     List,
-    Update { id: TenantId, fields: TenantFields },
+    Update {
+        id: TenantId,
+        fields: TenantFields,
+    },
     Enable(TenantId),
     Disable(TenantId),
+    /// The recordings seen on the tenant's console that no call references.
+    Unmatched(TenantId),
 }
 
 /// A tenant's fields as the operator gives them; `None` leaves a field as it is.
@@ -103,6 +111,7 @@ pub async fn run(
             set_active(pool, id, false).await?;
             writeln!(out, "Tenant {id} disabled")?;
         }
+        AdminCommand::Unmatched(id) => list_unmatched(pool, id, out).await?,
     }
     Ok(())
 }
@@ -356,11 +365,13 @@ pub async fn list(
         "BACKLOG",
         "NOT LISTED YET",
         "NOT ON CONSOLE",
+        "UNMATCHED",
     ]
     .map(String::from)];
     for row in &rows {
         let backlog = calls::backlog(pool, row.id(), lookback_days).await?;
         let unlisted = calls::unlisted(pool, row.id(), lookback_days).await?;
+        let unmatched = unmatched::open_count(pool, row.id()).await?;
         let console = match (row.phone_system_type.as_deref(), row.credentials()) {
             (Some("grandstream_ucm"), Some((host, user, _))) => format!(
                 "{user}@{host}:{}",
@@ -387,6 +398,39 @@ pub async fn list(
             backlog.to_string(),
             unlisted.not_listed_yet.to_string(),
             unlisted.not_on_console.to_string(),
+            unmatched.to_string(),
+        ]);
+    }
+    write_table(out, &table)?;
+    Ok(())
+}
+
+/// `tenant unmatched ID`: the recordings noticed on the console without a call, oldest first.
+async fn list_unmatched(
+    pool: &PgPool,
+    tenant: TenantId,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
+    let entries = unmatched::not_matched(pool, tenant).await?;
+    let mut table = vec![[
+        "FILE",
+        "CALLER",
+        "CALLEE",
+        "SHOWN",
+        "FIRST SEEN",
+        "STATUS",
+        "KEPT AS",
+    ]
+    .map(String::from)];
+    for entry in &entries {
+        table.push([
+            entry.file.clone(),
+            entry.caller.clone(),
+            entry.callee.clone(),
+            time(entry.shown_at),
+            time(Some(entry.first_seen_at)),
+            entry.status.clone(),
+            entry.storage_key.clone().unwrap_or_else(|| "-".into()),
         ]);
     }
     write_table(out, &table)?;

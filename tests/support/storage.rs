@@ -16,6 +16,11 @@
 //! - Objects (`http/routes/object`, `storage/uploader.ts`): `POST /storage/v1/object/{bucket}/{*key}`
 //!   creates, and replaces only with `x-upsert: true`; `PUT` always replaces. Success:
 //!   `200 {"Id":…,"Key":"<bucket>/<key>"}`. `GET` returns the object.
+//! - Copies (`http/routes/object/copyObject.ts`, `storage/object.ts` `copyObject`):
+//!   `POST /storage/v1/object/copy` with JSON `{bucketId, sourceKey, destinationKey}` (and an
+//!   optional `destinationBucket`). A source that does not exist: `"404"` `NoSuchKey` "Object not
+//!   found". A destination that exists is replaced only with `x-upsert: true`, else `"409"`
+//!   "The resource already exists". Success: `200 {"Id":…,"Key":"<bucket>/<destinationKey>"}`.
 //! - Buckets (`http/routes/bucket/getBucket.ts`): `GET /storage/v1/bucket/{id}` returns the row
 //!   (`id`, `name`, `public`, `file_size_limit` in bytes or `null`, `allowed_mime_types` or
 //!   `null`, times), and writes nothing. An upload is refused above the bucket's limit or the
@@ -159,6 +164,8 @@ struct Inner {
     objects: HashMap<(String, String), StoredObject>,
     requests: usize,
     stores: HashMap<String, usize>,
+    /// Objects written by a copy, by destination key (also counted in `stores`).
+    copies: HashMap<String, usize>,
     plan: VecDeque<Option<Fault>>,
     random: Option<(StdRng, f64, Fault)>,
     uploads: HashMap<String, TusUpload>,
@@ -215,6 +222,7 @@ impl StorageStandIn {
             objects: HashMap::new(),
             requests: 0,
             stores: HashMap::new(),
+            copies: HashMap::new(),
             plan: VecDeque::new(),
             random: None,
             uploads: HashMap::new(),
@@ -228,6 +236,7 @@ impl StorageStandIn {
                 "/storage/v1/object/{bucket}/{*key}",
                 post(put_object).put(put_object).get(get_object),
             )
+            .route("/storage/v1/object/copy", post(copy_object))
             .route("/storage/v1/bucket/{bucket}", get(get_bucket))
             .route("/storage/v1/upload/resumable", post(create_upload))
             .route(
@@ -281,6 +290,24 @@ impl StorageStandIn {
     /// How many times `key` was written (created or overwritten) in any bucket.
     pub fn stores_of(&self, key: &str) -> usize {
         self.lock().stores.get(key).copied().unwrap_or(0)
+    }
+
+    /// How many times `key` was written by a server-side copy.
+    pub fn copies_to(&self, key: &str) -> usize {
+        self.lock().copies.get(key).copied().unwrap_or(0)
+    }
+
+    /// Every key in `bucket`, sorted.
+    pub fn keys(&self, bucket: &str) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .lock()
+            .objects
+            .keys()
+            .filter(|(b, _)| b == bucket)
+            .map(|(_, k)| k.clone())
+            .collect();
+        keys.sort();
+        keys
     }
 
     pub fn object(&self, bucket: &str, key: &str) -> Option<StoredObject> {
@@ -550,6 +577,52 @@ async fn put_object(
         inner.finish(&bucket, &key, object);
         let id = format!("00000000-0000-4000-8000-{:012}", inner.objects.len());
         Json(json!({"Id": id, "Key": format!("{bucket}/{key}")})).into_response()
+    })
+    .await
+}
+
+/// The body of `POST /storage/v1/object/copy`.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CopyRequest {
+    bucket_id: String,
+    source_key: String,
+    destination_key: String,
+    destination_bucket: Option<String>,
+}
+
+async fn copy_object(
+    State(inner): Shared,
+    headers: HeaderMap,
+    Json(copy): Json<CopyRequest>,
+) -> Response {
+    served(&inner, |inner| {
+        if let Some(refused) = refusal(inner, &headers) {
+            return refused;
+        }
+        let to_bucket = copy.destination_bucket.unwrap_or(copy.bucket_id.clone());
+        if !inner.options.buckets.contains(&to_bucket) {
+            return no_such_bucket();
+        }
+        let Some(source) = inner
+            .objects
+            .get(&(copy.bucket_id.clone(), copy.source_key.clone()))
+            .cloned()
+        else {
+            return storage_error(404, "NoSuchKey", "not_found", "Object not found");
+        };
+        let upsert = header_str(&headers, "x-upsert") == Some("true");
+        if !inner.may_write(&to_bucket, &copy.destination_key, upsert) {
+            return duplicate();
+        }
+        *inner
+            .copies
+            .entry(copy.destination_key.clone())
+            .or_default() += 1;
+        inner.finish(&to_bucket, &copy.destination_key, source);
+        let id = format!("00000000-0000-4000-8000-{:012}", inner.objects.len());
+        Json(json!({"Id": id, "Key": format!("{to_bucket}/{}", copy.destination_key)}))
+            .into_response()
     })
     .await
 }

@@ -426,6 +426,15 @@ impl FakeConsole {
         self.shared.lock().config.recordings.push(recording);
     }
 
+    /// The console deletes a recording (its storage filled up, the oldest go first).
+    pub fn remove_recording(&self, file: &str) {
+        self.shared
+            .lock()
+            .config
+            .recordings
+            .retain(|r| r.file != file);
+    }
+
     /// Ends every session now, as if the idle timeout had passed.
     pub fn expire_sessions(&self) {
         self.shared.lock().sessions.clear();

@@ -1,0 +1,415 @@
+//! Recordings the console lists but no `cdr_records` row references (README: Recordings without
+//! a CDR row): noticed, reported, kept on request, and linked when their call arrives.
+//!
+//! Calls reach the database through the CDR feed (the UCM's CDR Real-Time Output to the
+//! backend). When the feed breaks, calls never arrive, and their recordings stay on the console
+//! until it deletes the oldest. So during a tenant's pass the worker reads the newest part of the
+//! Recordings list (down to where the last read stopped, within a page budget), notes the files
+//! no CDR row references in its own table, and says so once per pass. With
+//! `UNMATCHED_RECORDINGS=store` it also keeps them under `tenant_<id>/unmatched/`; when their
+//! call arrives later, the kept object is copied to the call's key instead of downloading again.
+//!
+//! Every step is written after the work it records, so a crash between any two only repeats
+//! idempotent work: an upload or copy onto the same key, a scan's rows noted again.
+
+mod table;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::calls::Call;
+use crate::config::{UnmatchedMode, UnmatchedSettings};
+use crate::console::{
+    ConsoleError, ConsoleErrorKind, ConsoleSession, Downloaded, ListedRecording, NewestQuery,
+    ScanEnd,
+};
+use crate::ids::TenantId;
+use crate::metrics::Metrics;
+use crate::storage::{Keys, ObjectStore, StorageKey};
+use crate::tenants::Tenant;
+
+pub use table::{Entry, TableError};
+
+/// What the pipeline does with a recording the worker keeps or links.
+#[async_trait::async_trait]
+pub trait Keeper: Send + Sync {
+    /// Converts and uploads a downloaded recording under `keys` (its [`Keys::unmatched`]), with
+    /// no call and no AI trigger; removes the working files.
+    async fn keep(&self, file: Downloaded, keys: Keys) -> Result<Kept, String>;
+
+    /// `call`'s recording is now at `kept.key` (copied from a kept one): record it and trigger
+    /// AI as for any stored call.
+    async fn linked(&self, call: &Call, kept: Kept) -> Result<(), String>;
+}
+
+/// How much of a pass's keeping may happen, and for whom.
+pub struct Keeping<'a> {
+    pub keeper: &'a dyn Keeper,
+    /// Downloads at most, paced like any other.
+    pub budget: usize,
+    /// Keeping stops once this fires (shutdown, storage refusing the configuration).
+    pub stop: &'a CancellationToken,
+}
+
+/// Where a kept recording went.
+#[derive(Debug, Clone)]
+pub struct Kept {
+    pub key: StorageKey,
+    pub stored_bytes: u64,
+    pub original_bytes: u64,
+}
+
+/// The feature's one door for the pipeline.
+pub struct Unmatched {
+    pool: PgPool,
+    settings: UnmatchedSettings,
+    store: Arc<dyn ObjectStore>,
+    metrics: Arc<Metrics>,
+}
+
+/// What the tenant's pass does with the list this time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListRead {
+    /// Read the newest part of the list after the calls.
+    Due,
+    /// Not this pass.
+    NotDue,
+}
+
+impl Unmatched {
+    pub fn new(
+        pool: PgPool,
+        settings: UnmatchedSettings,
+        store: Arc<dyn ObjectStore>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            pool,
+            settings,
+            store,
+            metrics,
+        }
+    }
+
+    /// Before the browser opens: notes calls that arrived for noticed recordings, links the
+    /// claimed calls whose recording is kept already (no download), and says whether this pass
+    /// reads the list. Returns the calls still to download.
+    pub async fn before_downloads(
+        &self,
+        tenant: &Tenant,
+        calls: Vec<Call>,
+        keeper: &dyn Keeper,
+        linked: &mut usize,
+    ) -> (Vec<Call>, ListRead) {
+        if self.settings.mode == UnmatchedMode::Off {
+            return (calls, ListRead::NotDue);
+        }
+        if let Err(error) = table::reconcile(&self.pool, tenant.id).await {
+            warn!(%error, "Could not match noticed recordings to new calls; trying next pass");
+        }
+        let mut rest = Vec::with_capacity(calls.len());
+        for call in calls {
+            match self.link(tenant.id, &call, keeper).await {
+                true => *linked += 1,
+                false => rest.push(call),
+            }
+        }
+        let due = self.list_read_due(tenant.id, rest.is_empty()).await;
+        (rest, due)
+    }
+
+    /// With calls to download the list is read every pass (the session is open anyway);
+    /// without, a login only for it happens every `UNMATCHED_IDLE_EVERY`.
+    async fn list_read_due(&self, tenant: TenantId, idle: bool) -> ListRead {
+        if !idle {
+            return ListRead::Due;
+        }
+        let last = match table::scan_state(&self.pool, tenant).await {
+            Ok(state) => state.map(|s| s.scanned_at),
+            Err(error) => {
+                warn!(%error, "Could not tell when the Recordings list was last read; not reading it this pass");
+                return ListRead::NotDue;
+            }
+        };
+        let every = chrono::Duration::from_std(self.settings.idle_every).unwrap_or_default();
+        match last {
+            Some(at) if Utc::now() - at < every => ListRead::NotDue,
+            _ => ListRead::Due,
+        }
+    }
+
+    /// Links `call` to its kept recording, if there is one: copy, record, trigger, mark. False
+    /// when the call must be downloaded as usual (nothing kept, or the copy failed).
+    async fn link(&self, tenant: TenantId, call: &Call, keeper: &dyn Keeper) -> bool {
+        let entry = match table::stored_copy(&self.pool, tenant, &call.recordfiles).await {
+            Ok(Some(entry)) => entry,
+            Ok(None) => return false,
+            Err(error) => {
+                warn!(%error, "Could not look for a kept copy of call {}; downloading it", call.uniqueid);
+                return false;
+            }
+        };
+        let Some(kept) = kept_copy(&entry) else {
+            return false;
+        };
+        let to = kept_key_for(call, &kept.key);
+        if let Err(error) = self.store.copy(&kept.key, &to).await {
+            warn!(%error, "Could not copy the kept recording {} to call {}; downloading it", kept.key, call.uniqueid);
+            return false;
+        }
+        if let Err(error) = keeper.linked(call, Kept { key: to, ..kept }).await {
+            warn!(
+                "Call {} not linked to its kept recording: {error}",
+                call.uniqueid
+            );
+            return false;
+        }
+        info!(
+            event = "UnmatchedRecordingLinked",
+            "Call {} linked to its recording {} kept without a call; no download needed",
+            call.uniqueid,
+            entry.file
+        );
+        if let Err(error) = table::mark_matched(&self.pool, tenant, &entry.file, call.id).await {
+            warn!(%error, "Could not mark {} matched; the next pass does", entry.file);
+        }
+        true
+    }
+
+    /// After the calls, with the session signed in: reads the newest part of the list, notes
+    /// what has no CDR row, and keeps it when `UNMATCHED_RECORDINGS=store`, as `keeping` says.
+    pub async fn read_list(
+        &self,
+        session: &mut ConsoleSession,
+        tenant: &Tenant,
+        keeping: Keeping<'_>,
+    ) {
+        if let Err(error) = self.note_newest(session, tenant).await {
+            warn!("{error}");
+            return;
+        }
+        if self.settings.mode == UnmatchedMode::Store {
+            self.keep(session, tenant, keeping).await;
+        }
+    }
+
+    async fn note_newest(
+        &self,
+        session: &mut ConsoleSession,
+        tenant: &Tenant,
+    ) -> Result<(), ReadError> {
+        let state = table::scan_state(&self.pool, tenant.id).await?;
+        let window = chrono::Duration::from_std(self.settings.window).unwrap_or_default();
+        let query = NewestQuery {
+            newest: state.and_then(|s| Some((s.newest_shown_at?, s.newest_file?))),
+            not_before: Utc::now() - window,
+            max_pages: self.settings.max_pages,
+        };
+        let read = match session.newest_recordings(&query).await {
+            Ok(read) => read,
+            Err(error) => {
+                // Nothing noted and the mark unmoved; only the time of the try, so a tenant
+                // with no calls is not logged into every pass while its list misbehaves.
+                table::record_scan(&self.pool, tenant.id, &[], None).await?;
+                return Err(ReadError::List {
+                    tenant: tenant.id,
+                    error,
+                });
+            }
+        };
+        if read.end == ScanEnd::Budget {
+            warn!(
+                "Read {} page(s) of tenant {}'s Recordings list (UNMATCHED_MAX_PAGES) without \
+                 reaching the last read; older rows of this stretch are not checked",
+                read.pages, tenant.name
+            );
+        }
+        let newest = read
+            .recordings
+            .iter()
+            .find_map(|r| Some((r.shown_at?, r.file.clone())));
+        let noticed = table::record_scan(&self.pool, tenant.id, &read.recordings, newest).await?;
+        tracing::debug!(
+            pages = read.pages,
+            rows = read.recordings.len(),
+            noticed,
+            "Recordings list read"
+        );
+        Ok(())
+    }
+
+    /// Downloads and keeps the noticed recordings not kept yet, oldest first.
+    async fn keep(&self, session: &mut ConsoleSession, tenant: &Tenant, keeping: Keeping<'_>) {
+        let Keeping {
+            keeper,
+            budget,
+            stop,
+        } = keeping;
+        let entries = match table::to_keep(&self.pool, tenant.id, budget as i64).await {
+            Ok(entries) => entries,
+            Err(error) => return warn!("{error}"),
+        };
+        for entry in entries {
+            if stop.is_cancelled() {
+                break;
+            }
+            if let Err(error) = self.keep_one(session, tenant.id, &entry, keeper).await {
+                warn!("{error}");
+                if error.ends_keeping() {
+                    break;
+                }
+            }
+        }
+    }
+
+    async fn keep_one(
+        &self,
+        session: &mut ConsoleSession,
+        tenant: TenantId,
+        entry: &Entry,
+        keeper: &dyn Keeper,
+    ) -> Result<(), ReadError> {
+        // Not downloaded at all when it could not be stored under a safe key.
+        let keys = Keys::unmatched(tenant, &entry.file).ok_or_else(|| ReadError::NoSafeKey {
+            tenant,
+            file: entry.file.clone(),
+        })?;
+        let listed: ListedRecording = entry.listed();
+        let file = match session.download_listed(&listed).await {
+            Ok(file) => file,
+            Err(error) if matches!(error.kind, ConsoleErrorKind::NotOnConsole { .. }) => {
+                table::mark_lost(&self.pool, tenant, &entry.file).await?;
+                warn!(
+                    event = "UnmatchedRecordingLost",
+                    "Recording {} of tenant {tenant} is lost: the console deleted it before it \
+                     was kept, and no CDR row ever referenced it",
+                    entry.file
+                );
+                return Ok(());
+            }
+            Err(error) => return Err(ReadError::Download { tenant, error }),
+        };
+        let kept = keeper
+            .keep(file, keys)
+            .await
+            .map_err(|reason| ReadError::Keep {
+                tenant,
+                file: entry.file.clone(),
+                reason,
+            })?;
+        table::mark_stored(
+            &self.pool,
+            tenant,
+            &entry.file,
+            kept.key.as_str(),
+            kept.stored_bytes as i64,
+            kept.original_bytes as i64,
+        )
+        .await?;
+        info!(
+            event = "UnmatchedRecordingKept",
+            "Kept recording {} (no CDR row yet) as {}",
+            entry.file,
+            self.store.location(&kept.key)
+        );
+        Ok(())
+    }
+
+    /// The pass's word on the tenant: one line when recordings without a call are waiting, and
+    /// the `/metrics` gauge.
+    pub async fn tell(&self, tenant: &Tenant) {
+        if self.settings.mode == UnmatchedMode::Off {
+            return;
+        }
+        let count = match table::open_count(&self.pool, tenant.id).await {
+            Ok(count) => count,
+            Err(error) => return warn!("{error}"),
+        };
+        self.metrics.unmatched_recordings(tenant.id, count as u64);
+        if count > 0 {
+            warn!(
+                event = "UnmatchedRecordings",
+                "Tenant {} (ID: {}) has {count} recording(s) on its console that no call in \
+                 cdr_records references: check the CDR feed (CDR Real-Time Output on the UCM, \
+                 and the backend that receives it); see `ucm-scraper tenant unmatched {}`",
+                tenant.name,
+                tenant.id,
+                tenant.id
+            );
+        }
+    }
+}
+
+/// The recordings noticed without a call for `tenant unmatched ID`, oldest first.
+pub async fn not_matched(pool: &PgPool, tenant: TenantId) -> Result<Vec<Entry>, TableError> {
+    table::not_matched(pool, tenant).await
+}
+
+/// How many recordings without a call a tenant has (kept or not), for `tenant list`.
+pub async fn open_count(pool: &PgPool, tenant: TenantId) -> Result<i64, TableError> {
+    table::open_count(pool, tenant).await
+}
+
+/// An entry's kept object, when its row says where.
+fn kept_copy(entry: &Entry) -> Option<Kept> {
+    let key = entry.storage_key.as_deref()?;
+    Some(Kept {
+        key: StorageKey::parse_kept(key)?,
+        stored_bytes: entry.stored_bytes.unwrap_or(0) as u64,
+        original_bytes: entry.original_bytes.unwrap_or(0) as u64,
+    })
+}
+
+/// The call's canonical key, with the kept object's extension (`mp3`, or `wav`).
+fn kept_key_for(call: &Call, kept: &StorageKey) -> StorageKey {
+    let extension = kept.as_str().rsplit('.').next().unwrap_or("mp3");
+    StorageKey::recording(call.tenant_id, &call.uniqueid, extension)
+}
+
+/// Why reading the list or keeping a recording stopped; each names the tenant.
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error(
+        "Recordings without a CDR row not checked for tenant {tenant} this pass: {error}; the \
+         next pass reads the list again from the same point"
+    )]
+    List {
+        tenant: TenantId,
+        error: ConsoleError,
+    },
+    #[error(
+        "A recording without a CDR row of tenant {tenant} was not downloaded: {error}; it is \
+         tried again next pass"
+    )]
+    Download {
+        tenant: TenantId,
+        error: ConsoleError,
+    },
+    #[error(
+        "Recording {file} of tenant {tenant} was downloaded but not kept: {reason}; it is \
+         tried again next pass"
+    )]
+    Keep {
+        tenant: TenantId,
+        file: String,
+        reason: String,
+    },
+    #[error(
+        "Recording {file} of tenant {tenant} cannot be kept: its name is not a plain file name \
+         (letters, digits, `.`, `-`, `_`), so it has no safe storage key; it stays reported"
+    )]
+    NoSafeKey { tenant: TenantId, file: String },
+}
+
+impl ReadError {
+    /// Whether keeping stops for this pass: the console or storage is in trouble, not this file.
+    fn ends_keeping(&self) -> bool {
+        !matches!(self, ReadError::Keep { .. } | ReadError::NoSafeKey { .. })
+    }
+}
