@@ -36,7 +36,7 @@ use crate::secrets::PasswordCipher;
 use crate::storage::{self, Keys, ObjectStore, StorageError};
 use crate::tenants::{self, Tenant, TenantEntry};
 use crate::transcode::{self, TranscodeError};
-use crate::unmatched::{Keeper, Keeping, Kept, ListRead, Unmatched};
+use crate::unmatched::{Keeper, Keeping, Kept, ListRead, PassTenant, Unmatched};
 
 /// A call that failed this often is left `failed` for an operator instead of being retried.
 const MAX_ATTEMPTS: i32 = 5;
@@ -447,12 +447,16 @@ impl Worker {
         };
         info!("Found {} calls needing recordings", calls.len());
         report.claimed = calls.len();
+        let named = PassTenant {
+            id: tenant.id,
+            name: &tenant.name,
+        };
         let (calls, list_read) = self
             .unmatched
-            .before_downloads(&tenant, calls, &self.recorder, &mut report.stored)
+            .before_downloads(named, calls, &self.recorder, &mut report.stored)
             .await;
         if calls.is_empty() && list_read == ListRead::NotDue {
-            self.unmatched.tell(&tenant).await;
+            self.unmatched.tell(named).await;
             return report; // no browser session at all
         }
         let mut session = match ConsoleSession::open(&self.browser, console_target(&tenant)).await {
@@ -476,12 +480,10 @@ impl Worker {
                 budget,
                 stop: &stop.token,
             };
-            self.unmatched
-                .read_list(&mut session, &tenant, keeping)
-                .await;
+            self.unmatched.read_list(&mut session, named, keeping).await;
         }
         session.close().await;
-        self.unmatched.tell(&tenant).await;
+        self.unmatched.tell(named).await;
         if let Err(error) = worked {
             report.outcome = TenantOutcome::Failed(error.decision());
         }

@@ -36,7 +36,7 @@ pub use browser::Timeouts;
 pub use check::{CheckedOn, LocatorCheck};
 pub use downloads::{DownloadDirError, DownloadRoot};
 pub use error::{ConsoleError, ConsoleErrorKind};
-pub use learn::Walk;
+pub use learn::{Found, KnownCall, Learnt, PagingGuess, Walk};
 pub use scan::ScanEnd;
 pub use selectors::{SelectorCatalog, SelectorSet, SelectorsError};
 pub use session::ConsoleSession;

@@ -9,13 +9,11 @@ use std::path::{Path, PathBuf};
 
 use sqlx::PgPool;
 
-use super::draft::Learnt;
-use super::infer::{Found, KnownCall, PagingGuess};
 use crate::calls::{self, Call, CallsError};
 use crate::config::Settings;
 use crate::console::{
-    BrowserConfig, ConsoleError, ConsoleSession, DownloadDirError, DownloadRoot, LocatorCheck,
-    SelectorSet, SelectorsError, Walk, Window,
+    BrowserConfig, ConsoleError, ConsoleSession, DownloadDirError, DownloadRoot, Found, KnownCall,
+    Learnt, LocatorCheck, PagingGuess, SelectorSet, SelectorsError, Walk, Window,
 };
 use crate::ids::TenantId;
 use crate::pipeline::{call_query, console_target};

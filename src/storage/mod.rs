@@ -400,7 +400,7 @@ mod tests {
         let io = |action, kind| StorageError::Io {
             key: "tenant_1/1.2_recording.mp3".into(),
             action,
-            path: PathBuf::from("/srv/recordings"),
+            path: PathBuf::from("recordings"),
             source: std::io::Error::from(kind),
         };
         let denied = std::io::ErrorKind::PermissionDenied;

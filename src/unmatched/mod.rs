@@ -30,9 +30,16 @@ use crate::console::{
 use crate::ids::TenantId;
 use crate::metrics::Metrics;
 use crate::storage::{Keys, ObjectStore, StorageKey};
-use crate::tenants::Tenant;
 
 pub use table::{Entry, TableError};
+
+/// The tenant a pass works for, as this module needs it: its id for the table and the
+/// metric, its name for the log lines.
+#[derive(Debug, Clone, Copy)]
+pub struct PassTenant<'a> {
+    pub id: TenantId,
+    pub name: &'a str,
+}
 
 /// What the pipeline does with a recording the worker keeps or links.
 #[async_trait::async_trait]
@@ -100,7 +107,7 @@ impl Unmatched {
     /// reads the list. Returns the calls still to download.
     pub async fn before_downloads(
         &self,
-        tenant: &Tenant,
+        tenant: PassTenant<'_>,
         calls: Vec<Call>,
         keeper: &dyn Keeper,
         linked: &mut usize,
@@ -185,7 +192,7 @@ impl Unmatched {
     pub async fn read_list(
         &self,
         session: &mut ConsoleSession,
-        tenant: &Tenant,
+        tenant: PassTenant<'_>,
         keeping: Keeping<'_>,
     ) {
         if let Err(error) = self.note_newest(session, tenant).await {
@@ -200,7 +207,7 @@ impl Unmatched {
     async fn note_newest(
         &self,
         session: &mut ConsoleSession,
-        tenant: &Tenant,
+        tenant: PassTenant<'_>,
     ) -> Result<(), ReadError> {
         let state = table::scan_state(&self.pool, tenant.id).await?;
         let window = chrono::Duration::from_std(self.settings.window).unwrap_or_default();
@@ -243,7 +250,12 @@ impl Unmatched {
     }
 
     /// Downloads and keeps the noticed recordings not kept yet, oldest first.
-    async fn keep(&self, session: &mut ConsoleSession, tenant: &Tenant, keeping: Keeping<'_>) {
+    async fn keep(
+        &self,
+        session: &mut ConsoleSession,
+        tenant: PassTenant<'_>,
+        keeping: Keeping<'_>,
+    ) {
         let Keeping {
             keeper,
             budget,
@@ -321,7 +333,7 @@ impl Unmatched {
 
     /// The pass's word on the tenant: one line when recordings without a call are waiting, and
     /// the `/metrics` gauge.
-    pub async fn tell(&self, tenant: &Tenant) {
+    pub async fn tell(&self, tenant: PassTenant<'_>) {
         if self.settings.mode == UnmatchedMode::Off {
             return;
         }

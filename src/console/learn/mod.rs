@@ -1,7 +1,15 @@
 //! `selectors learn`'s walk through a live console: the login page, one login, the start page,
-//! the way to the Recordings list and its pages. Each page is read as HTML and handed to the
-//! learner ([`crate::learn`]); a redacted copy and a screenshot are saved per page. Only
-//! navigation and paging are clicked; nothing is downloaded.
+//! the way to the Recordings list and its pages. Each page is read as HTML ([`dom`]) and handed
+//! to the inference ([`infer`]), pure and unit-tested on saved pages, which makes the draft
+//! ([`draft`]); a redacted copy and a screenshot are saved per page. Only navigation and paging
+//! are clicked; nothing is downloaded. The command around it is [`crate::learn`].
+
+mod dom;
+mod draft;
+mod infer;
+
+pub use draft::Learnt;
+pub use infer::{Found, KnownCall, PagingGuess};
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +20,8 @@ use super::error::ConsoleErrorKind;
 use super::selectors::{Bound, SelectorSet, Strategy};
 use super::session::ConsoleSession;
 use super::{artifacts, CallQuery, ConsoleError};
-use crate::learn::{self, Found, KnownCall, Learnt, List, Page, PagingGuess};
+use dom::Page;
+use infer::List;
 
 /// What the walk learnt, and where its pages were saved.
 pub struct Walk {
@@ -98,7 +107,7 @@ fn not_learnt(what: &str) -> ConsoleErrorKind {
 
 /// A shipped file's login locators as learnt ones, when all three are CSS and each matches
 /// exactly one element of the login page.
-fn shipped_login(set: &SelectorSet, page: &Page) -> Option<learn::LoginForm> {
+fn shipped_login(set: &SelectorSet, page: &Page) -> Option<infer::LoginForm> {
     let one = |selector: &super::selectors::Selector| {
         let found = match selector.strategy {
             Strategy::Css => page.select(&selector.template)?,
@@ -111,7 +120,7 @@ fn shipped_login(set: &SelectorSet, page: &Page) -> Option<learn::LoginForm> {
             example: format!("from {}", set.file.display()),
         })
     };
-    Some(learn::LoginForm {
+    Some(infer::LoginForm {
         username: one(&set.login.username)?,
         password: one(&set.login.password)?,
         submit: one(&set.login.submit)?,
@@ -153,7 +162,7 @@ impl ConsoleSession {
         let inferred = w
             .until(
                 "a login form (a password input, a text input and a button)",
-                learn::login_form,
+                infer::login_form,
             )
             .await?;
         let login_html = w.snapshot("login").await?;
@@ -178,28 +187,28 @@ impl ConsoleSession {
         let signed_in = w
             .until(
                 "a signed-in marker (navigation that the login page lacks)",
-                |p| learn::signed_in(&login_page, p),
+                |p| infer::signed_in(&login_page, p),
             )
             .await?;
         // The firmware version may come a moment after the page (a quarter of the timeout).
         let deadline = Instant::now() + w.browser.timeouts.element / 4;
         while Instant::now() < deadline
-            && learn::firmware_marker(&Page::parse(&w.browser.source().await?)).is_none()
+            && infer::firmware_marker(&Page::parse(&w.browser.source().await?)).is_none()
         {
             tokio::time::sleep(w.browser.timeouts.poll).await; // the version loads later
         }
         let start_html = w.snapshot("start").await?;
         let start = Page::parse(&start_html);
-        let firmware = learn::firmware_marker(&start);
-        let menu = learn::recordings_menu(&start).ok_or_else(|| {
+        let firmware = infer::firmware_marker(&start);
+        let menu = infer::recordings_menu(&start).ok_or_else(|| {
             not_learnt(&format!(
                 "a menu entry naming recordings ({})",
-                learn::RECORDINGS_NAMES.join(", ")
+                infer::RECORDINGS_NAMES.join(", ")
             ))
         })?;
         w.walk_menu(&menu).await?;
         let tz = target.timezone;
-        let list_of = |p: &Page| learn::list(p, calls, tz).ok();
+        let list_of = |p: &Page| infer::list(p, calls, tz).ok();
         let list: List = w
             .until(
                 "the rows of the tenant's known calls on the Recordings list",
@@ -209,7 +218,7 @@ impl ConsoleSession {
         let reached = w.browser.current_url().await?;
         let first_html = w.snapshot("list-page-1").await?;
         let first = Page::parse(&first_html);
-        let paging = learn::paging(&first);
+        let paging = infer::paging(&first);
         // The address reached, if loading it directly shows the list too.
         let route = match reached.path() {
             "/" | "" => None,
@@ -231,7 +240,7 @@ impl ConsoleSession {
             if off_the_list {
                 // The address tried did not show the list: back to it the way a person would.
                 w.browser.goto(target.base_url.as_str()).await?;
-                w.until("the start page", learn::recordings_menu).await?;
+                w.until("the start page", infer::recordings_menu).await?;
                 w.walk_menu(&menu).await?;
             }
             w.until("the list", list_of).await?;
@@ -243,14 +252,14 @@ impl ConsoleSession {
                 let during = Page::parse(&w.browser.source().await?);
                 let next = w
                     .until("a page with other known calls", |p| {
-                        learn::list(p, calls, tz)
+                        infer::list(p, calls, tz)
                             .ok()
                             .filter(|l| l.calls_found.iter().any(|c| !before.contains(c)))
                     })
                     .await;
                 let Ok(next) = next else { break };
                 let html = w.snapshot(&format!("list-page-{page}")).await?;
-                for found in learn::busy(&during, &Page::parse(&html)) {
+                for found in infer::busy(&during, &Page::parse(&html)) {
                     if !busy.iter().any(|b| b.selector == found.selector) {
                         busy.push(found);
                     }
@@ -292,5 +301,203 @@ impl ConsoleSession {
     pub async fn find_only(&mut self, call: &CallQuery) -> Result<usize, ConsoleError> {
         let result = self.find_row(call).await;
         self.finish(result, Some(&call.uniqueid)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use chrono::DateTime;
+
+    use super::dom::Page;
+    use super::draft::Learnt;
+    use super::infer::*;
+    use crate::console::selectors::{Paging, SelectorSet, Strategy};
+
+    /// The stand-in's pages saved by `tests/learn.rs` (`save_fixture_pages`).
+    fn fixture(skin: &str, page: &str) -> Page {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/learn")
+            .join(skin)
+            .join(format!("{page}.html"));
+        Page::parse(&std::fs::read_to_string(&path).expect("a saved fixture page"))
+    }
+
+    /// The calls behind the fixture pages: five, ten minutes apart, shown in Berlin time.
+    fn calls() -> Vec<KnownCall> {
+        (0..5)
+            .map(|i| {
+                let epoch = 1_770_395_696 + 600 * i;
+                let caller = format!("10{i:02}");
+                KnownCall {
+                    files: vec![format!("2026-02/auto-{epoch}-{caller}-2815058290.wav")],
+                    caller,
+                    callee: "2815058290".into(),
+                    start_utc: DateTime::from_timestamp(epoch, 0).unwrap().naive_utc(),
+                }
+            })
+            .collect()
+    }
+
+    fn learn(skin: &str) -> Learnt {
+        let login = fixture(skin, "login");
+        let dashboard = fixture(skin, "dashboard");
+        let list_page = fixture(skin, "list");
+        Learnt {
+            source: format!("the {skin} fixture pages"),
+            login: login_form(&login).expect("a login form"),
+            signed_in: signed_in(&login, &dashboard).expect("a signed-in marker"),
+            firmware: firmware_marker(&dashboard),
+            route: None,
+            menu: recordings_menu(&dashboard).expect("a Recordings menu"),
+            list: list(&list_page, &calls(), chrono_tz::Europe::Berlin).expect("the list"),
+            paging: paging(&list_page),
+            busy: Vec::new(),
+        }
+    }
+
+    /// The draft parses with the worker's own parser.
+    fn parsed(learnt: &Learnt) -> SelectorSet {
+        let text = learnt.to_toml("learnt");
+        SelectorSet::parse(Path::new("selectors/learnt.toml"), &text)
+            .unwrap_or_else(|e| panic!("{e}\n{text}"))
+    }
+
+    #[test]
+    fn the_ant_design_generation_is_learnt_from_its_pages() {
+        let learnt = learn("ucm63xx");
+        let set = parsed(&learnt);
+        assert_eq!(set.login.username.template, "input#username");
+        assert_eq!(set.login.password.template, "input#password");
+        assert_eq!(set.login.submit.template, "button.ant-btn");
+        assert_eq!(set.login.signed_in.template, "aside.ant-layout-sider");
+        assert_eq!(set.firmware, ["1.0.27.*"]);
+        let menu: Vec<_> = set.recordings.menu.iter().map(|m| &m.template).collect();
+        assert_eq!(
+            menu,
+            [
+                "li[data-menu-key=\"cdr\"] > div.ant-menu-submenu-title",
+                "li[data-path=\"/cdr/recordingFile\"]"
+            ]
+        );
+        let r = &set.recordings;
+        assert_eq!(r.row.template, "tbody.ant-table-tbody > tr[data-row-key]");
+        assert_eq!(r.file_attribute.as_deref(), Some("data-row-key"));
+        assert_eq!(r.caller.template, "td:nth-child(2)");
+        assert_eq!(r.callee.template, "td:nth-child(3)");
+        assert_eq!(r.time.template, "td:nth-child(4)");
+        assert_eq!(r.time_format, "%Y-%m-%d %H:%M:%S");
+        assert_eq!(r.download.template, "span.sprite-download");
+        assert_eq!(learnt.list.calls_found, [4, 3, 2], "the first page's calls");
+        assert!(learnt.list.newest_first);
+        assert!(
+            matches!(&r.paging, Paging::NextButton { next, .. } if next.template.contains("Next Page"))
+        );
+    }
+
+    #[test]
+    fn the_older_generation_is_learnt_from_its_pages() {
+        let learnt = learn("ucm62xx");
+        let set = parsed(&learnt);
+        assert_eq!(set.login.username.template, "input#user-name");
+        assert_eq!(set.login.password.template, "input#user-password");
+        assert_eq!(set.login.submit.template, "input#btn-login");
+        assert_eq!(set.login.signed_in.template, "div#nav");
+        assert_eq!(
+            set.firmware_marker.as_ref().unwrap().template,
+            "td#firmware-version"
+        );
+        let menu: Vec<_> = set.recordings.menu.iter().map(|m| &m.template).collect();
+        assert_eq!(
+            menu,
+            [
+                "li[data-group=\"cdr\"] > a.nav-title",
+                "a[href=\"/cdr/recordFiles\"]"
+            ]
+        );
+        let r = &set.recordings;
+        assert_eq!(r.row.template, "div.grid-body > div[data-file]");
+        assert_eq!(r.file_attribute.as_deref(), Some("data-file"));
+        assert_eq!(r.caller.template, "div.col-caller");
+        assert_eq!(r.callee.template, "div.col-callee");
+        assert_eq!(r.time.template, "div.col-time");
+        assert_eq!(r.time_format, "%Y/%m/%d %H:%M:%S");
+        assert_eq!(r.download.template, "a.download-link");
+        assert!(
+            matches!(&r.paging, Paging::LoadMore { button } if button.template == "button#btn-more")
+        );
+    }
+
+    #[test]
+    fn a_card_layout_with_data_attributes_is_learnt_by_its_stable_hooks() {
+        let learnt = learn("cards");
+        let set = parsed(&learnt);
+        assert_eq!(set.login.username.template, "input[data-field=\"account\"]");
+        assert_eq!(set.login.password.template, "input[data-field=\"secret\"]");
+        assert_eq!(set.login.submit.template, "button[data-action=\"sign-in\"]");
+        assert_eq!(set.login.signed_in.template, "nav.rail");
+        assert_eq!(set.firmware, ["2.1.4.*"]);
+        let r = &set.recordings;
+        assert_eq!(r.row.template, "ol.rec-list > li[data-recording]");
+        assert_eq!(r.caller.template, "span[data-role=\"from\"]");
+        assert_eq!(r.callee.template, "span[data-role=\"to\"]");
+        assert_eq!(r.time.template, "time.rec-when");
+        assert_eq!(r.time_format, "%d.%m.%Y %H:%M:%S");
+        assert_eq!(
+            r.download.template,
+            "button[aria-label=\"Download recording\"]"
+        );
+        assert!(
+            matches!(&r.paging, Paging::LoadMore { button } if button.template == "button.rec-more")
+        );
+    }
+
+    #[test]
+    fn every_key_says_what_it_matched() {
+        let text = learn("ucm62xx").to_toml("learnt");
+        assert!(text.contains("# matched 3, e.g. \"1004\""), "{text}");
+        assert!(
+            text.contains("# the console showed firmware 1.0.20.52"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_page_without_known_calls_is_no_list() {
+        let page = fixture("ucm63xx", "dashboard");
+        let miss = list(&page, &calls(), chrono_tz::Europe::Berlin).unwrap_err();
+        assert_eq!(miss, ListMiss::Rows(5));
+        assert!(login_form(&page).is_none());
+    }
+
+    #[test]
+    fn a_time_shown_in_another_zone_is_not_the_calls() {
+        let page = fixture("ucm62xx", "list");
+        let miss = list(&page, &calls(), chrono_tz::America::New_York).unwrap_err();
+        assert_eq!(miss, ListMiss::Rows(5));
+    }
+
+    #[test]
+    fn busy_markers_are_what_loading_added() {
+        let settled = Page::parse(r#"<div id="list"><div class="row">a</div></div>"#);
+        let during = Page::parse(
+            r#"<div id="list"><div class="row">a</div><div class="spin-mask is-loading"></div></div>"#,
+        );
+        let found = busy(&during, &settled);
+        let mut css: Vec<_> = found.iter().map(|f| f.selector.as_str()).collect();
+        css.sort_unstable();
+        assert_eq!(css, ["div.is-loading", "div.spin-mask"]);
+        assert!(found.iter().all(|f| f.strategy == Strategy::Css));
+    }
+
+    #[test]
+    fn versions_are_dotted_numbers() {
+        assert_eq!(
+            dotted_version("Firmware 1.0.27.10 (beta)").as_deref(),
+            Some("1.0.27.10")
+        );
+        assert_eq!(dotted_version("2026-02-06 17:34:56"), None);
+        assert_eq!(dotted_version("v2.1"), None);
     }
 }

@@ -318,21 +318,21 @@ pub struct List {
     pub calls_found: Vec<usize>,
 }
 
-/// Why the list could not be learnt from a page.
+/// Why the list could not be learnt from a page: what was missing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ListMiss {
     #[error(
         "no row of a known call on the page (looked for {0} calls by caller, callee and time)"
     )]
-    NoRows(usize),
+    Rows(usize),
     #[error("the rows have no common selector")]
-    NoRowSelector,
+    RowSelector,
     #[error("no {0} cell selector holds for every row")]
-    NoCell(&'static str),
+    Cell(&'static str),
     #[error("no time format matches the known start times")]
-    NoTimeFormat,
+    TimeFormat,
     #[error("no download control (title, label, text or class naming download) in the rows")]
-    NoDownload,
+    Download,
 }
 
 /// A known call's row on the page and its cells.
@@ -382,19 +382,19 @@ pub fn list(page: &Page, calls: &[KnownCall], tz: chrono_tz::Tz) -> Result<List,
     // In page order, to tell the list's order.
     let position = |row: ElementRef<'_>| page.elements().position(|e| dom::same(e, row));
     hits.sort_by_key(|h| position(h.row));
-    let first = hits.first().ok_or(ListMiss::NoRows(calls.len()))?;
+    let first = hits.first().ok_or(ListMiss::Rows(calls.len()))?;
     let file_attribute = file_attribute(first.row, &calls[first.call]);
     let row = row_selector(page, &hits, file_attribute.as_deref())?;
-    let container = parent(first.row).ok_or(ListMiss::NoRowSelector)?;
+    let container = parent(first.row).ok_or(ListMiss::RowSelector)?;
     let ready = dom::unique_selector(page, container)
         .map(|css| Found::css(css, 1, &format!("{} rows", hits.len())))
-        .ok_or(ListMiss::NoRowSelector)?;
-    let cell = |cell: Cell| cell_selector(&hits, cell).ok_or(ListMiss::NoCell(cell.name()));
+        .ok_or(ListMiss::RowSelector)?;
+    let cell = |cell: Cell| cell_selector(&hits, cell).ok_or(ListMiss::Cell(cell.name()));
     let caller = cell(Cell::Caller)?;
     let callee = cell(Cell::Callee)?;
     let time = cell(Cell::Time)?;
-    let time_format = time_format(&hits, calls, tz).ok_or(ListMiss::NoTimeFormat)?;
-    let download = download(&hits).ok_or(ListMiss::NoDownload)?;
+    let time_format = time_format(&hits, calls, tz).ok_or(ListMiss::TimeFormat)?;
+    let download = download(&hits).ok_or(ListMiss::Download)?;
     let row_for_file = file_attribute.as_deref().map(|attr| {
         Found::css(
             format!("{}[{attr}=\"{{file}}\"]", first.row.value().name()),
@@ -501,7 +501,7 @@ fn row_selector(
     );
     tails.extend(stable_classes(first).iter().map(|c| format!("{tag}.{c}")));
     tails.push(tag.to_string());
-    let container = parent(first).ok_or(ListMiss::NoRowSelector)?;
+    let container = parent(first).ok_or(ListMiss::RowSelector)?;
     let mut heads: Vec<String> = own_hooks(container);
     heads.extend(dom::unique_selector(page, container));
     let candidates = heads
@@ -523,7 +523,7 @@ fn row_selector(
             return Ok(Found::css(css, matched.len(), &example));
         }
     }
-    Err(ListMiss::NoRowSelector)
+    Err(ListMiss::RowSelector)
 }
 
 /// A selector, relative to the row, that finds the picked cell in every found row: its stable
