@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom as _;
 use rand::{RngExt as _, SeedableRng as _};
-use support::bin::LiveStderr;
 use support::browser::{browser_slot, Chromedriver};
 use support::console::{ConsoleConfig, Recording, Skin};
 use support::scenario::{eventually, files_under, Scenario};
@@ -1110,14 +1109,11 @@ async fn run_with_a_missing_bucket_is_alive_not_ready_and_retries_each_interval(
     let mut s = Scenario::new().await;
     s.env.insert("SUPABASE_BUCKET".into(), "later".into());
     s.env.insert("SCRAPE_INTERVAL".into(), "1s".into());
-    s.env.insert("METRICS_ADDR".into(), "127.0.0.1:0".into());
     let (console, recordings) = s.console("Later-pass1", 2).await;
     let tenant = s.tenant("Later Co", &console, "Later-pass1").await;
     s.calls(tenant, &recordings).await;
 
-    let mut child = s.command(&["run"]).spawn();
-    let mut log = LiveStderr::follow(&mut child);
-    let addr = log.metrics_addr().await;
+    let (mut child, mut log, addr) = s.run_serving_metrics().await;
 
     let retried = while_running(&mut child, Duration::from_secs(60), async || {
         s.storage.bucket_reads() >= 3

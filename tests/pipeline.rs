@@ -6,7 +6,6 @@ mod support;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use support::bin::LiveStderr;
 use support::browser::wait_no_browsers;
 use support::console::Recording;
 use support::scenario::{poll_until, Scenario};
@@ -212,12 +211,7 @@ async fn run_serves_health_and_metrics_and_stops_cleanly_on_sigterm() {
     let tenant = s.tenant("Long Running", &console, "Right-pass1").await;
     s.calls(tenant, &recordings).await;
 
-    let mut child = s
-        .command(&["run"])
-        .env("METRICS_ADDR", "127.0.0.1:0")
-        .spawn();
-    let mut log = LiveStderr::follow(&mut child);
-    let addr = log.metrics_addr().await;
+    let (mut child, mut log, addr) = s.run_serving_metrics().await;
 
     let http = reqwest::Client::new();
     let health = http

@@ -8,7 +8,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use support::bin::{LiveStderr, Run};
+use support::bin::Run;
 use support::console::{ConsoleConfig, FakeConsole, Recording, Skin};
 use support::scenario::{eventually, insert_calls, Scenario};
 use support::storage::BUCKET;
@@ -163,12 +163,7 @@ async fn metrics_show_each_tenants_recordings_without_a_call() {
     let (console, recordings, tenant) = feed_down(&mut s, 3).await;
     s.calls(tenant, &recordings[..1]).await;
 
-    let mut child = s
-        .command(&["run"])
-        .env("METRICS_ADDR", "127.0.0.1:0")
-        .spawn();
-    let mut log = LiveStderr::follow(&mut child);
-    let addr = log.metrics_addr().await;
+    let (mut child, mut log, addr) = s.run_serving_metrics().await;
     let gauge = format!("ucm_unmatched_recordings{{tenant=\"{tenant}\"}} 2\n");
     let passed = eventually(Duration::from_secs(120), || {
         log.text().contains("Pass finished")

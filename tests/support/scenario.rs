@@ -12,7 +12,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 
 use super::audio;
-use super::bin::{assert_no_secret, Run, UcmScraper};
+use super::bin::{assert_no_secret, LiveStderr, Run, UcmScraper};
 use super::browser::Chromedriver;
 use super::console::{ConsoleConfig, FakeConsole, Recording, Skin};
 use super::fernet;
@@ -197,6 +197,18 @@ impl Scenario {
             .env("DOWNLOAD_DIR", self.downloads())
             .env("ARTIFACTS_DIR", self.artifacts())
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
+    /// `run` left running, serving `/healthz` and `/metrics` on a free port: the worker, its log
+    /// as it comes, and the address it serves on.
+    pub async fn run_serving_metrics(&self) -> (tokio::process::Child, LiveStderr, String) {
+        let mut child = self
+            .command(&["run"])
+            .env("METRICS_ADDR", "127.0.0.1:0")
+            .spawn();
+        let log = LiveStderr::follow(&mut child);
+        let addr = log.metrics_addr().await;
+        (child, log, addr)
     }
 
     /// Waits for a started worker and keeps its output.
