@@ -261,6 +261,34 @@ impl Scenario {
     }
 }
 
+/// A failed test keeps its work directory (the worker's artefacts, download and storage
+/// directories) and the output of every worker run, outside the temp directory that goes with
+/// the scenario: a failure seen once under load can still be read afterwards.
+impl Drop for Scenario {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let kept = tempfile::Builder::new()
+            .prefix("scenario-test-failed-")
+            .tempdir()
+            .map(tempfile::TempDir::keep)
+            .and_then(|kept| {
+                let runs = self.logs.lock().map(|l| l.join("\n\n")).unwrap_or_default();
+                std::fs::write(kept.join("worker-runs.log"), runs)?;
+                std::fs::rename(self.work.path(), kept.join("work"))?;
+                Ok(kept)
+            });
+        match kept {
+            Ok(kept) => eprintln!(
+                "test failed: the worker runs' output and artefacts are kept in {}",
+                kept.display()
+            ),
+            Err(e) => eprintln!("test failed; its artefacts could not be kept: {e}"),
+        }
+    }
+}
+
 /// Every file below `dir` (none when it does not exist).
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
