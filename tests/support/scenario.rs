@@ -262,30 +262,36 @@ impl Scenario {
 }
 
 /// A failed test keeps its work directory (the worker's artefacts, download and storage
-/// directories) and the output of every worker run, outside the temp directory that goes with
-/// the scenario: a failure seen once under load can still be read afterwards.
+/// directories) and the output of every worker run.
 impl Drop for Scenario {
     fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
-        let kept = tempfile::Builder::new()
-            .prefix("scenario-test-failed-")
-            .tempdir()
-            .map(tempfile::TempDir::keep)
-            .and_then(|kept| {
-                let runs = self.logs.lock().map(|l| l.join("\n\n")).unwrap_or_default();
-                std::fs::write(kept.join("worker-runs.log"), runs)?;
-                std::fs::rename(self.work.path(), kept.join("work"))?;
-                Ok(kept)
-            });
-        match kept {
-            Ok(kept) => eprintln!(
-                "test failed: the worker runs' output and artefacts are kept in {}",
-                kept.display()
-            ),
-            Err(e) => eprintln!("test failed; its artefacts could not be kept: {e}"),
-        }
+        keep_if_failed("scenario-test-failed-", |kept| {
+            let runs = self.logs.lock().map(|l| l.join("\n\n")).unwrap_or_default();
+            std::fs::write(kept.join("worker-runs.log"), runs)?;
+            std::fs::rename(self.work.path(), kept.join("work"))
+        });
+    }
+}
+
+/// For a test's `Drop`: when the test failed (the thread is panicking), `save` puts what it
+/// kept into a new `<prefix>*` directory under the system temp directory, outside the test's
+/// own, which goes when the test ends, so a failure seen once under load can still be read;
+/// prints where.
+pub fn keep_if_failed(prefix: &str, save: impl FnOnce(&Path) -> std::io::Result<()>) {
+    if !std::thread::panicking() {
+        return;
+    }
+    let kept = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map(tempfile::TempDir::keep)
+        .and_then(|kept| save(&kept).map(|()| kept));
+    match kept {
+        Ok(kept) => eprintln!(
+            "test failed: the worker's artefacts are kept in {}",
+            kept.display()
+        ),
+        Err(e) => eprintln!("test failed; its artefacts could not be kept: {e}"),
     }
 }
 

@@ -13,6 +13,7 @@ use ucm_scraper::ids::{TenantId, UniqueId};
 
 use super::browser::{browser_alive, browser_slot, scratch_dir, Chromedriver};
 use super::console::{tone_wav, ConsoleConfig, FakeConsole, Recording, Skin};
+use super::scenario::keep_if_failed;
 
 /// 2026-02-06 16:34:56 UTC, the first call of the day in these tests.
 pub const FIRST_CALL: i64 = 1_770_395_696;
@@ -155,23 +156,11 @@ impl World {
 /// seen once under load can still be read afterwards.
 impl Drop for World {
     fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
-        let kept = tempfile::Builder::new()
-            .prefix("console-test-failed-")
-            .tempdir()
-            .map(tempfile::TempDir::keep);
-        match kept {
-            Ok(kept) => {
-                let _ = std::fs::rename(&self.config.artifacts_dir, kept.join("artifacts"));
-                eprintln!(
-                    "test failed: the worker's artefacts are kept in {}",
-                    kept.display()
-                );
-            }
-            Err(e) => eprintln!("test failed; its artefacts could not be kept: {e}"),
-        }
+        keep_if_failed("console-test-failed-", |kept| {
+            // No artefacts directory when the worker wrote none.
+            let _ = std::fs::rename(&self.config.artifacts_dir, kept.join("artifacts"));
+            Ok(())
+        });
     }
 }
 
