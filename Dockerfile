@@ -11,12 +11,15 @@ RUN cargo build --release --locked --bin ucm-scraper
 
 FROM debian:bookworm-slim AS chromedriver
 RUN apt-get update \
- && apt-get install -y --no-install-recommends chromium chromium-driver ca-certificates fonts-liberation \
+ && apt-get install -y --no-install-recommends chromium chromium-driver ca-certificates fonts-liberation tini \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 10001 browser \
  && mkdir -p /downloads && chown browser /downloads
 USER browser
 EXPOSE 9515
+# tini as PID 1: chromedriver alone there would ignore SIGTERM (a stop waited for the kill) and
+# would never reap the Chromium processes it leaves behind.
+ENTRYPOINT ["tini", "--"]
 # --allowed-ips= with an empty list lets the worker container connect (docs/console.md).
 CMD ["chromedriver", "--port=9515", "--allowed-ips=", "--allowed-origins=*"]
 

@@ -200,7 +200,6 @@ listen_host=0.0.0.0
 console_host=host.containers.internal
 work=""
 compose_dir=""
-tenant_calls=()   # "tenant_id sql_file" of each tenant added
 
 # ucm-scraper in the running worker container, with the service's settings (`podman exec`, as
 # podman-compose 1.0.3's `run` neither returns the command's exit status nor keeps stdout clean).
@@ -372,10 +371,10 @@ check_sigterm() {
   local globex_id=$tenant_id total
   total=$(psql -X -At "$database_url" -c "SELECT count(*) FROM cdr_records WHERE tenant_id = $globex_id")
   # `run` made its first pass at start, before this tenant existed: a restart starts the next.
-  podman restart "$worker_container" >/dev/null
+  podman restart "$worker_container" >/dev/null 2>>"$out/logs/podman.log"
   wait_until "a first stored call of tenant $globex_id" 300 /dev/null has_stored_calls "$globex_id"
   local started=$SECONDS
-  podman stop -t 120 "$worker_container" >/dev/null
+  podman stop -t 120 "$worker_container" >/dev/null 2>>"$out/logs/podman.log"
   local code leased stored
   code=$(podman container inspect "$worker_container" --format '{{.State.ExitCode}}')
   stored=$(stored_calls "$globex_id")
@@ -386,6 +385,12 @@ check_sigterm() {
   [ "$code" -eq 0 ] || die "the worker container exited $code on SIGTERM (log: $out/logs/worker-run.log)"
   [ "$leased" -eq 0 ] || die "$leased call(s) left leased after SIGTERM (log: $out/logs/worker-run.log)"
   [ "$stored" -lt "$total" ] || echo "note: the pass had stored every call before SIGTERM arrived" >&2
+  # The sidecar ends on SIGTERM too, rather than being killed when the stop times out.
+  started=$SECONDS
+  podman stop -t 60 "$chromedriver_container" >/dev/null 2>>"$out/logs/podman.log"
+  code=$(podman container inspect "$chromedriver_container" --format '{{.State.ExitCode}}')
+  echo "SIGTERM: the chromedriver container exited $code after $((SECONDS - started)) s" >&2
+  [ "$code" -ne 137 ] || die "the chromedriver container ignored SIGTERM and was killed after 60 s"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -397,18 +402,20 @@ compose_down() {
   for name in "$worker_container" "$chromedriver_container"; do
     if podman container exists "$name"; then
       podman logs "$name" >"$out/logs/$name.log" 2>&1
-      podman rm -f -t 30 "$name" >/dev/null
+      podman rm -f -t 30 "$name" >/dev/null 2>>"$out/logs/podman.log"
     fi
   done
   for name in "${volumes[@]}"; do
-    podman volume exists "$name" && podman volume rm -f "$name" >/dev/null
+    if podman volume exists "$name"; then podman volume rm -f "$name" >/dev/null; fi
   done
-  podman network exists "$network" && podman network rm -f "$network" >/dev/null
+  if podman network exists "$network"; then podman network rm -f "$network" >/dev/null; fi
 }
 
 cleanup() {
   local status=$?
   set +e
+  [ "$status" -eq 0 ] || [ "$phase_started" -eq 0 ] ||
+    printf 'container-check: failed (exit %s) in the phase "%s"\n' "$status" "$phase_name" >&2
   phase_end
   [ "$mode" = check ] && [ -n "${CONTAINERS_CONF:-}" ] && compose_down
   stop_stand_ins
@@ -424,12 +431,13 @@ cleanup() {
 remove_images() {
   local image
   for image in "$worker_image" "$chromedriver_image"; do
-    podman image exists "$image" && podman rmi -f "$image" >/dev/null
+    if podman image exists "$image"; then podman rmi -f "$image" >/dev/null; fi
   done
   for image in "${base_images[@]}"; do
-    podman image exists "$image" &&
-      [ "$(podman image inspect "$image" --format '{{index .Labels "ucm-scraper.container-check"}}')" = base ] &&
+    if podman image exists "$image" &&
+      [ "$(podman image inspect "$image" --format '{{index .Labels "ucm-scraper.container-check"}}')" = base ]; then
       podman rmi -f "$image" >/dev/null
+    fi
   done
   # The untagged layers of the builds above (the cargo build stage among them).
   podman image prune -f >/dev/null
