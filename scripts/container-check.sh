@@ -226,14 +226,8 @@ start_stand_ins() {
   chmod 755 "$work"
   start_postgres "host all all $network_subnet trust"
   load_prompts
-  make_calls "$work/calls/acme" 12 Europe/Berlin 1 "$work/calls/acme.sql"
-  make_calls "$work/calls/globex" 14 America/Chicago 2 "$work/calls/globex.sql"
-  acme_password=$(openssl rand -hex 12)
-  globex_password=$(openssl rand -hex 12)
-  start_console acme ucm63xx Europe/Berlin "$work/calls/acme" "$acme_password"
-  acme_port=$console_port
-  start_console globex ucm62xx America/Chicago "$work/calls/globex" "$globex_password"
-  globex_port=$console_port
+  start_demo_console acme 12
+  start_demo_console globex 14
 }
 
 # The compose file as a user has it, beside a generated .env (an operator's own .env in the
@@ -289,7 +283,7 @@ compose_up() {
 # The checks, as a user would make them
 
 check_doctor() {
-  add_tenant "Acme Corp" acme "$acme_port" "$acme_password" Europe/Berlin "$work/calls/acme.sql"
+  add_demo_tenant acme
   acme_id=$tenant_id
   worker doctor 2>&1 | tee "$out/logs/doctor.log" >&2 ||
     die "ucm-scraper doctor failed in the worker container (log: $out/logs/doctor.log)"
@@ -367,7 +361,7 @@ has_stored_calls() {
 # A second tenant, worked by the container's own `run`; SIGTERM (`podman stop`, as
 # `docker-compose stop`) once its first call is stored.
 check_sigterm() {
-  add_tenant "Globex Inc" globex "$globex_port" "$globex_password" America/Chicago "$work/calls/globex.sql"
+  add_demo_tenant globex
   local globex_id=$tenant_id total
   total=$(psql -X -At "$database_url" -c "SELECT count(*) FROM cdr_records WHERE tenant_id = $globex_id")
   # `run` made its first pass at start, before this tenant existed: a restart starts the next.

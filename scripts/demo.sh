@@ -124,23 +124,14 @@ main() {
   start_chromedriver
 
   load_prompts
-  make_calls "$work/calls/acme" 18 Europe/Berlin 1 "$work/calls/acme.sql"
-  make_calls "$work/calls/globex" 14 America/Chicago 2 "$work/calls/globex.sql"
-
-  say "Starting the console stand-ins"
-  local acme_password globex_password acme_port globex_port
-  acme_password=$(openssl rand -hex 12)
-  globex_password=$(openssl rand -hex 12)
-  start_console acme ucm63xx Europe/Berlin "$work/calls/acme" "$acme_password"
-  acme_port=$console_port
-  start_console globex ucm62xx America/Chicago "$work/calls/globex" "$globex_password"
-  globex_port=$console_port
+  start_demo_console acme 18
+  start_demo_console globex 14
 
   say "ucm-scraper migrate; tenant add (passwords encrypted with a fresh PBX_ENCRYPTION_KEY)"
   encryption_key=$(openssl rand -base64 32)
   worker migrate 2>>"$out/logs/migrate.log"
-  add_tenant "Acme Corp" acme "$acme_port" "$acme_password" Europe/Berlin "$work/calls/acme.sql"
-  add_tenant "Globex Inc" globex "$globex_port" "$globex_password" America/Chicago "$work/calls/globex.sql"
+  add_demo_tenant acme
+  add_demo_tenant globex
 
   say "ucm-scraper doctor (every dependency checked, one line each)"
   worker doctor 2>>"$out/logs/doctor.log" || die "ucm-scraper doctor found a problem (see above and $out/logs/doctor.log)"

@@ -187,3 +187,31 @@ add_tenant() {
     "$(psql -X -At "$database_url" -c "SELECT left(pbx_password, 12) || '… (' || length(pbx_password) || ' chars)' FROM tenants WHERE id = $id")" >&2
   tenant_id=$id
 }
+
+# ---------------------------------------------------------------------------------------------
+# The demo's two consoles, one per markup generation: name → "skin zone seed company".
+
+declare -A demo_consoles=(
+  [acme]="ucm63xx Europe/Berlin 1 Acme Corp"
+  [globex]="ucm62xx America/Chicago 2 Globex Inc"
+)
+declare -A console_ports=() console_passwords=()
+
+# Records `count` calls for the demo console `name` and starts its stand-in, with a fresh
+# password.
+start_demo_console() {
+  local name=$1 count=$2 skin zone seed company
+  read -r skin zone seed company <<<"${demo_consoles[$name]}"
+  make_calls "$work/calls/$name" "$count" "$zone" "$seed" "$work/calls/$name.sql"
+  console_passwords[$name]=$(openssl rand -hex 12)
+  start_console "$name" "$skin" "$zone" "$work/calls/$name" "${console_passwords[$name]}"
+  console_ports[$name]=$console_port
+}
+
+# Adds the demo console `name` as a tenant, with its calls' CDR rows; sets `tenant_id`.
+add_demo_tenant() {
+  local name=$1 skin zone seed company
+  read -r skin zone seed company <<<"${demo_consoles[$name]}"
+  add_tenant "$company" "$name" "${console_ports[$name]}" "${console_passwords[$name]}" "$zone" \
+    "$work/calls/$name.sql"
+}
