@@ -131,39 +131,54 @@ bookworm_sources() {
 }
 
 make_base_images() {
-  if podman image exists debian:bookworm-slim && podman image exists rust:1-bookworm; then
+  local missing=() image
+  for image in "${base_images[@]}"; do
+    podman image exists "$image" || missing+=("$image")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
     echo "Base images present: ${base_images[*]}" >&2
     return
   fi
   if registry_answers; then
-    local image
-    for image in "${base_images[@]}"; do podman pull "docker.io/library/$image"; done
+    for image in "${missing[@]}"; do podman pull "docker.io/library/$image"; done
     return
   fi
   local sources
   sources=$(bookworm_sources)
   grep -q ' bookworm-security ' <<<"$sources" ||
     die "this machine's apt sources have no bookworm and bookworm-security (apt-get indextargets): the base images come from them"
-  echo "No image registry answers: making the base images from these apt sources:" >&2
+  echo "No image registry answers: making ${missing[*]} from these apt sources:" >&2
   sed 's/^/    /' <<<"$sources" >&2
-  local tmp
-  tmp=$(mktemp -d "${TMPDIR:-/tmp}/ucm-base.XXXXXX")
-  # shellcheck disable=SC2064 # expand now: the directory is this function's own
-  trap "rm -rf '$tmp'" RETURN
-  printf '%s\n' "$sources" >"$tmp/sources.list"
-  $sudo mmdebstrap --quiet --variant=minbase bookworm "$tmp/slim.tar" "$tmp/sources.list"
-  podman import --change 'CMD ["bash"]' --change "LABEL $made_label" \
-    "$tmp/slim.tar" debian:bookworm-slim >/dev/null
+  base_tmp=$(mktemp -d "${TMPDIR:-/tmp}/ucm-base.XXXXXX")
+  printf '%s\n' "$sources" >"$base_tmp/sources.list"
+  for image in "${missing[@]}"; do
+    case $image in
+      debian:*) make_slim_base "$base_tmp" ;;
+      rust:*) make_rust_base "$base_tmp" ;;
+    esac
+    podman import --change 'CMD ["bash"]' --change "LABEL $made_label" \
+      "$base_tmp/base.tar" "$image" >/dev/null
+    rm -f "$base_tmp/base.tar"
+  done
+  rm -rf "$base_tmp"
+}
+
+make_slim_base() {
+  $sudo mmdebstrap --quiet --variant=minbase bookworm "$1/base.tar" "$1/sources.list"
+}
+
+# What the Dockerfile's build stage uses of the official image: rustc and cargo (1.96, from
+# bookworm-security), a C toolchain with make (the bundled LAME is built with autotools; its
+# configure also calls `file`) and pkg-config.
+make_rust_base() {
   # The build base also trusts this machine's certificate authorities (cargo reaches crates.io
   # through them): the bundle update-ca-certificates made here, local ones included. They are in
   # the build stage only, never in the images the Dockerfile ships.
   local certs=/etc/ssl/certs
   $sudo mmdebstrap --quiet --variant=apt \
-    --include=rustc-web,cargo-web,gcc,libc6-dev,pkg-config,ca-certificates \
+    --include=rustc-web,cargo-web,gcc,libc6-dev,make,file,pkg-config,ca-certificates \
     --customize-hook="cp '$certs/ca-certificates.crt' \"\$1$certs/ca-certificates.crt\"" \
-    bookworm "$tmp/rust.tar" "$tmp/sources.list"
-  podman import --change 'CMD ["bash"]' --change "LABEL $made_label" \
-    "$tmp/rust.tar" rust:1-bookworm >/dev/null
+    bookworm "$1/base.tar" "$1/sources.list"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -199,6 +214,7 @@ gap=1s
 listen_host=0.0.0.0
 console_host=host.containers.internal
 work=""
+base_tmp=""    # the base images' tarballs, while they are made
 compose_dir=""
 
 # ucm-scraper in the running worker container, with the service's settings (`podman exec`, as
@@ -414,6 +430,7 @@ cleanup() {
   [ "$mode" = check ] && [ -n "${CONTAINERS_CONF:-}" ] && compose_down
   stop_stand_ins
   [ -n "$work" ] && rm -rf "$work"
+  [ -n "$base_tmp" ] && $sudo rm -rf "$base_tmp"
   if [ ${#timings[@]} -gt 0 ]; then
     printf '\nPhases (%s cores):\n' "$(nproc)" >&2
     printf '  %s\n' "${timings[@]}" >&2
