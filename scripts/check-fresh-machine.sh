@@ -26,7 +26,8 @@ fail() { failures+=("$*"); }
 # ---------------------------------------------------------------------------------------------
 # The packages a fresh machine has once install-deps.sh has run.
 
-mapfile -t listed < <(scripts/install-deps.sh --list)
+# container-check.sh installs its own engine (podman), only for itself.
+mapfile -t listed < <(scripts/install-deps.sh --list; scripts/container-check.sh --list)
 mapfile -t base < <(dpkg-query -W -f='${Package} ${Essential} ${Priority}\n' |
   awk '$2 == "yes" || $3 == "required" { print $1 }')
 # The installed closure of their Depends and Pre-Depends (virtual names come in <…>).

@@ -31,10 +31,9 @@ out=${DEMO_OUTPUT:-$repo/demo-output}
 gap=1s
 started_at=$(date +%s)
 work=""
-services=()    # "pid signal" of each background service we started, stopped by cleanup
-pg_data=""     # the throwaway cluster's data directory, stopped by cleanup
-as_root=false
-[ "$(id -u)" -eq 0 ] && as_root=true
+# PostgreSQL, the stand-ins and the worker listen on and reach 127.0.0.1 only.
+listen_host=127.0.0.1
+console_host=127.0.0.1
 
 say() { printf '\n==> %s\n' "$*" >&2; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
@@ -45,67 +44,18 @@ die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 cleanup() {
   local status=$?
   set +e
-  local service
-  for service in "${services[@]}"; do
-    # shellcheck disable=SC2086 # "pid signal", split on purpose
-    stop_group $service
-  done
-  if [ -n "$pg_data" ] && [ -d "$pg_data" ]; then
-    as_pg "$pg_bin/pg_ctl" -D "$pg_data" stop -m fast -w -t 30 >/dev/null 2>&1
-  fi
+  stop_stand_ins
   [ -n "$work" ] && rm -rf "$work"
   if [ -d "$out" ]; then
     printf '\nKept: %s (MP3s under storage/, logs under logs/)\n' "$out" >&2
   fi
   exit "$status"
 }
+# shellcheck source=scripts/stand-ins.sh
+. "$repo/scripts/stand-ins.sh"
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# Each background service runs in its own session (setsid), so its pid is also its process
-# group: stopping the group also stops any Chromium a chromedriver left behind, and nothing else.
-# The signal is per service: a background job of a script starts with SIGINT ignored, so
-# chromedriver only answers TERM, while the stand-ins catch INT to log what they served.
-stop_group() {
-  local pid=$1 signal=$2 deadline=$((SECONDS + 10))
-  kill "-$signal" -- "-$pid" 2>/dev/null || return 0
-  while kill -0 "$pid" 2>/dev/null; do
-    if [ $SECONDS -ge $deadline ]; then
-      kill -KILL -- "-$pid" 2>/dev/null
-      break
-    fi
-    sleep 0.2
-  done
-  wait "$pid" 2>/dev/null
-}
-
-# Polls `check` (a command) until it succeeds, at most `seconds`; shows `log` when it never does.
-wait_until() {
-  local what=$1 seconds=$2 log=$3
-  shift 3
-  local deadline=$((SECONDS + seconds))
-  until "$@" >/dev/null 2>&1; do
-    if [ $SECONDS -ge $deadline ]; then
-      [ -f "$log" ] && tail -n 20 "$log" >&2
-      die "$what not ready after ${seconds}s (log: $log)"
-    fi
-    sleep 0.2
-  done
-}
-
-# A TCP port nobody listens on: probing with bash's /dev/tcp needs no extra tools.
-free_port() {
-  local port
-  for _ in $(seq 50); do
-    port=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return
-    fi
-  done
-  die "no free TCP port found"
-}
 
 # ---------------------------------------------------------------------------------------------
 # Setup
@@ -134,35 +84,6 @@ prepare_dirs() {
   mkdir -p "$out/storage" "$out/logs"
 }
 
-# Runs a PostgreSQL server binary: initdb refuses to run as root, so as root the cluster belongs
-# to the postgres user.
-as_pg() {
-  if $as_root; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-
-start_postgres() {
-  pg_bin=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2>/dev/null | sort -V | tail -n 1)
-  [ -x "$pg_bin/initdb" ] || die "no PostgreSQL server under /usr/lib/postgresql (apt-get install postgresql)"
-  pg_port=$(free_port)
-  local dir=$work/pg
-  mkdir -p "$dir"
-  $as_root && chown postgres "$dir"
-  say "Starting PostgreSQL ($pg_bin) on 127.0.0.1:$pg_port"
-  as_pg "$pg_bin/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --no-sync >"$out/logs/initdb.log" 2>&1 ||
-    { tail -n 20 "$out/logs/initdb.log" >&2; die "initdb failed"; }
-  pg_data=$dir/data
-  # fsync off: the cluster lives for one run, speed matters more than durability.
-  as_pg "$pg_bin/pg_ctl" -D "$pg_data" -l "$dir/server.log" -w -t 60 \
-    -o "-p $pg_port -c listen_addresses=127.0.0.1 -k $dir -c fsync=off" start >/dev/null ||
-    { tail -n 20 "$dir/server.log" >&2; die "PostgreSQL did not start"; }
-  database_url="postgres://postgres@127.0.0.1:$pg_port/postgres"
-  wait_until "PostgreSQL" 30 "$dir/server.log" psql_q "SELECT 1"
-}
-
-psql_q() {
-  psql -X -q -v ON_ERROR_STOP=1 "$database_url" -c "$1" >/dev/null
-}
-
 start_chromedriver() {
   chromedriver_port=$(free_port)
   say "Starting chromedriver on 127.0.0.1:$chromedriver_port"
@@ -170,62 +91,6 @@ start_chromedriver() {
   services+=("$! TERM")
   wait_until "chromedriver" 30 "$out/logs/chromedriver.log" \
     sh -c "curl -fsS http://127.0.0.1:$chromedriver_port/status | grep -q '\"ready\":true'"
-}
-
-# ---------------------------------------------------------------------------------------------
-# The calls: real 8 kHz telephone speech (Debian's Asterisk prompts), named as a UCM names them.
-
-prompts=()
-
-# Writes `count` recordings for one console into `dir` and their CDR rows into `sql`
-# (the tenant id is filled in later as :tenant). Calls are spread over the last hours, newest
-# first, alternating outbound (extension → number) and inbound, each 2 to 8 prompts long.
-make_calls() {
-  local dir=$1 count=$2 zone=$3 seed=$4 sql=$5
-  local now i epoch ext number src dst n first wav duration start end month uniqueid
-  mkdir -p "$dir"
-  now=$(date +%s)
-  : >"$sql"
-  for ((i = 0; i < count; i++)); do
-    epoch=$((now - 900 - i * 1500 - (seed * 97 + i * 211) % 600))
-    ext=$((1000 + (i + seed) % 6))
-    number=$((2815058200 + seed * 1000 + i * 37 % 1000))
-    if ((i % 2 == 0)); then src=$ext dst=$number; else src=$number dst=$ext; fi
-    wav=$dir/auto-$epoch-$src-$dst.wav
-    n=$((2 + (i * 5 + seed) % 7))
-    first=$(((i * 37 + seed * 101) % ${#prompts[@]}))
-    local chosen=()
-    for ((k = 0; k < n; k++)); do
-      chosen+=("${prompts[$(((first + k) % ${#prompts[@]}))]}")
-    done
-    # A UCM records 8 kHz mono 16-bit PCM; sox makes sure of it whatever a prompt holds.
-    sox "${chosen[@]}" -r 8000 -c 1 -b 16 -e signed-integer "$wav"
-    duration=$(soxi -D "$wav" | cut -d. -f1)
-    # The CDR's times are text as the UCM sends them (its zone); call_date is UTC.
-    start=$(TZ=$zone date -d "@$epoch" '+%F %T')
-    end=$(TZ=$zone date -d "@$((epoch + duration))" '+%F %T')
-    month=$(date -u -d "@$epoch" +%Y-%m)
-    uniqueid="$epoch.$((100 + i))"
-    printf "INSERT INTO cdr_records (tenant_id, uniqueid, src, dst, start_time, answer_time, end_time, duration, billsec, disposition, recordfiles, call_date) VALUES (:tenant, '%s', '%s', '%s', '%s', '%s', '%s', %d, %d, 'ANSWERED', '%s', '%s');\n" \
-      "$uniqueid" "$src" "$dst" "$start" "$start" "$end" "$duration" "$duration" \
-      "$month/auto-$epoch-$src-$dst.wav@" "$(date -u -d "@$epoch" '+%F %T')" >>"$sql"
-  done
-}
-
-# Starts one console stand-in on a free port and sets `console_port`.
-start_console() {
-  local name=$1 skin=$2 zone=$3 dir=$4 password=$5
-  local log=$out/logs/console-$name.log
-  # Port 0: the stand-in picks a free port and prints its URL, which we read back.
-  setsid "$fake_ucm" --port 0 --skin "$skin" --recordings "$dir" --tls --timezone "$zone" \
-    --username admin --password "$password" --download-gap "$gap" --download-delay 500ms \
-    >"$log" 2>&1 &
-  services+=("$! INT")
-  wait_until "console stand-in $name" 30 "$log" grep -q 'listening on https://' "$log"
-  console_port=$(sed -n 's|.*listening on https://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$log" | head -n 1)
-  wait_until "console stand-in $name" 30 "$log" curl -kfsS -o /dev/null "https://127.0.0.1:$console_port/"
-  printf '    %-11s %s stand-in on https://127.0.0.1:%s (%s, %s calls)\n' \
-    "$name" "$skin" "$console_port" "$zone" "$(find "$dir" -name '*.wav' | wc -l)" >&2
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -250,17 +115,6 @@ worker() {
     "$bin" "${headed[@]}" "$@")
 }
 
-# Adds a tenant through the worker (which encrypts the password), then its CDR rows.
-add_tenant() {
-  local name=$1 subdomain=$2 port=$3 password=$4 zone=$5 sql=$6 id
-  id=$(printf '%s\n' "$password" | worker tenant add --company-name "$name" --subdomain "$subdomain" \
-    --pbx-ip 127.0.0.1 --pbx-port "$port" --pbx-username admin --ucm-timezone "$zone" \
-    --pbx-password-stdin 2>>"$out/logs/tenant-add.log")
-  psql -X -q -v ON_ERROR_STOP=1 -v tenant="$id" "$database_url" -f "$sql" >/dev/null
-  printf '    tenant %s: %s, password stored as %s\n' "$id" "$name" \
-    "$(psql -X -At "$database_url" -c "SELECT left(pbx_password, 12) || '… (' || length(pbx_password) || ' chars)' FROM tenants WHERE id = $id")" >&2
-}
-
 # ---------------------------------------------------------------------------------------------
 
 main() {
@@ -269,28 +123,15 @@ main() {
   start_postgres
   start_chromedriver
 
-  local speech_dir
-  speech_dir=$("$repo/scripts/speech-dir.sh") || die "no speech prompts to record calls from"
-  say "Recording calls (speech from $speech_dir)"
-  mapfile -t prompts < <(find "$speech_dir" -maxdepth 1 -name '*.wav' | sort)
-  [ ${#prompts[@]} -gt 10 ] || die "only ${#prompts[@]} prompts in $speech_dir (apt-get install --reinstall asterisk-core-sounds-en-wav)"
-  make_calls "$work/calls/acme" 18 Europe/Berlin 1 "$work/calls/acme.sql"
-  make_calls "$work/calls/globex" 14 America/Chicago 2 "$work/calls/globex.sql"
-
-  say "Starting the console stand-ins"
-  local acme_password globex_password acme_port globex_port
-  acme_password=$(openssl rand -hex 12)
-  globex_password=$(openssl rand -hex 12)
-  start_console acme ucm63xx Europe/Berlin "$work/calls/acme" "$acme_password"
-  acme_port=$console_port
-  start_console globex ucm62xx America/Chicago "$work/calls/globex" "$globex_password"
-  globex_port=$console_port
+  load_prompts
+  start_demo_console acme 18
+  start_demo_console globex 14
 
   say "ucm-scraper migrate; tenant add (passwords encrypted with a fresh PBX_ENCRYPTION_KEY)"
   encryption_key=$(openssl rand -base64 32)
   worker migrate 2>>"$out/logs/migrate.log"
-  add_tenant "Acme Corp" acme "$acme_port" "$acme_password" Europe/Berlin "$work/calls/acme.sql"
-  add_tenant "Globex Inc" globex "$globex_port" "$globex_password" America/Chicago "$work/calls/globex.sql"
+  add_demo_tenant acme
+  add_demo_tenant globex
 
   say "ucm-scraper doctor (every dependency checked, one line each)"
   worker doctor 2>>"$out/logs/doctor.log" || die "ucm-scraper doctor found a problem (see above and $out/logs/doctor.log)"
