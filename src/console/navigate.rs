@@ -210,8 +210,9 @@ impl RecordingsPage<'_> {
         ConsoleErrorKind::missing_because(
             &rec.ready.plain(),
             &format!(
-                " by any way ({tried}); give `[recordings] route` an address that shows the \
-                 list, or `menu` clicks that reach it from the page the login lands on{toggle}"
+                " (not reached by any way: {tried}; give `[recordings] route` an address that \
+                 shows the list, or `menu` clicks that reach it from the page the login lands \
+                 on{toggle})"
             ),
         )
     }

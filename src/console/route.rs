@@ -5,6 +5,7 @@
 use super::browser::Step;
 use super::error::ConsoleErrorKind;
 use super::login::LoginPage;
+use super::optional;
 use super::page::{classify, Expect, Shown};
 use super::recordings::RecordingsPage;
 use super::way::Action;
@@ -74,7 +75,9 @@ impl RecordingsPage<'_> {
         let busy = &self.selectors.busy;
         if let (Some(toggle), Some(first)) = (&rec.menu_toggle, rec.menu.first()) {
             if !self.browser.is_displayed(&first.plain()).await?
-                && self.browser.is_displayed(&toggle.plain()).await?
+                && optional::find(self.browser, &toggle.plain())
+                    .await?
+                    .is_some()
             {
                 self.browser.click(&toggle.plain(), busy).await?;
             }

@@ -167,8 +167,13 @@ impl Ways {
         }
     }
 
-    /// The list was reached by `came_by` at `address`.
+    /// The list was reached by `came_by` at `address`. Reached again by the menu, a way by the
+    /// start page and the menu stays as it was found: the first time needed the start page.
     pub(crate) fn reached(&mut self, address: String, came_by: CameBy) {
+        let came_by = match &self.way {
+            Some(way) if way.by_menu() && came_by == CameBy::Menu => way.came_by,
+            _ => came_by,
+        };
         let way = Way {
             address,
             came_by,
@@ -230,6 +235,9 @@ mod tests {
         ways.kill(Action::StartPage, "the login form to a signed-in session");
         assert!(!ways.usable(Action::StartPage));
         ways.reached("/#/cdr/recordingFile".into(), CameBy::StartPageMenu);
+        assert_eq!(ways.way(), Some(&way(CameBy::StartPageMenu, true)));
+        // Later calls reach it by the menu from the list: still the way it was found.
+        ways.reached("/#/cdr/recordingFile".into(), CameBy::Menu);
         assert_eq!(ways.way(), Some(&way(CameBy::StartPageMenu, true)));
         assert_eq!(
             CameBy::parse("start_page_menu"),

@@ -227,7 +227,7 @@
     root.innerHTML =
       '<section class="ant-layout app-layout">' +
       '<header class="ant-layout-header app-header">' +
-      (C.menuCollapsed ? '<span class="ant-layout-sider-trigger" title="Menu"><i class="anticon anticon-menu-unfold"></i></span>' : '') +
+      (C.menuCollapsed ? '<span class="ant-layout-sider-trigger" title="Menu"><i class="anticon anticon-menu-unfold">&#9776;</i></span>' : '') +
       '<div class="logo">UCM6300</div>' +
       '<div class="header-right">' +
       (C.firmwareShown === 'header' ? '<span class="header-firmware" title="Firmware">Firmware ' + esc(C.firmware) + '</span>' : '') +
