@@ -129,15 +129,21 @@ impl RecordingsPage<'_> {
             (_, true) => &[Action::StartPage, Action::Remembered, Action::Route],
         };
         let rec = &self.selectors.recordings;
-        order.iter().copied().find(|&action| {
-            let in_file = match action {
-                Action::Route => rec.route.is_some(),
-                // The start page is only a way back to the menu.
-                Action::Menu | Action::StartPage => !rec.menu.is_empty(),
-                Action::Remembered | Action::LogIn => true,
-            };
-            in_file && ways.usable(action) && !trail.took(here, action)
-        })
+        let in_file = |action| match action {
+            Action::Route => rec.route.is_some(),
+            // The start page is only a way back to the menu.
+            Action::Menu | Action::StartPage => !rec.menu.is_empty(),
+            Action::Remembered | Action::LogIn => true,
+        };
+        let last_resort = match here {
+            Shown::SignedIn => None,
+            _ => ways.last_resort(),
+        };
+        order
+            .iter()
+            .copied()
+            .find(|&action| ways.usable(action) && in_file(action) && !trail.took(here, action))
+            .or(last_resort.filter(|&a| in_file(a) && !trail.took(here, a)))
     }
 
     /// What `action` giving `to` from `from` says about the action.
@@ -157,6 +163,7 @@ impl RecordingsPage<'_> {
         );
         match to {
             Shown::NotApp(_) if address => ways.kill(action, &to.describe()),
+            Shown::LoginForm if action == Action::StartPage && fresh => ways.start_shows_login(),
             Shown::LoginForm if address && fresh => {
                 ways.kill(action, "it shows the login form to a signed-in session")
             }

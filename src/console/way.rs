@@ -135,11 +135,26 @@ impl Ways {
         !presumed_dead && !self.dead.contains(&action)
     }
 
+    /// The start page showed the login form to a signed-in session: not loaded again while
+    /// another way is left ([`Ways::last_resort`]); said once.
+    pub(crate) fn start_shows_login(&mut self) {
+        if !std::mem::replace(&mut self.start_shows_login, true) {
+            tracing::info!(
+                "The console's start page shows the login form to a signed-in session (not an \
+                 expiry): logging in there, and not loading it again while another way is left"
+            );
+        }
+    }
+
+    /// The start page that shows the login form, when nothing else is left from a page that is
+    /// not the app: a login there leads back to the menu.
+    pub(crate) fn last_resort(&self) -> Option<Action> {
+        (self.start_shows_login && !self.dead.contains(&Action::StartPage))
+            .then_some(Action::StartPage)
+    }
+
     /// `action` does not work on this console; said once.
     pub(crate) fn kill(&mut self, action: Action, why: &str) {
-        if action == Action::StartPage && why.contains("login form") {
-            self.start_shows_login = true;
-        }
         if self.dead.insert(action) {
             tracing::info!(
                 way = action.name(),
@@ -155,7 +170,7 @@ impl Ways {
     }
 
     /// The remembered way stopped working: dropped with one log line; the search starts again
-    /// with every action the file gives (what this session found dead stays dead).
+    /// with every action the file gives (what this session found stays known).
     pub(crate) fn drop_way(&mut self, why: &str) {
         if let Some(way) = self.way.take() {
             tracing::warn!(
@@ -163,7 +178,6 @@ impl Ways {
                 came_by = way.came_by.as_str(),
                 "The remembered way to the Recordings list no longer works ({why}); looking for another"
             );
-            self.start_shows_login = self.dead.contains(&Action::StartPage);
         }
     }
 
@@ -213,10 +227,12 @@ mod tests {
         assert!(!ways.usable(Action::Route));
         assert!(!ways.usable(Action::StartPage));
         assert!(ways.usable(Action::Menu));
-        // Dropped: the route is worth a try again; the start page still showed the form.
+        // Dropped: the route is worth a try again; the start page still shows the form, and
+        // is loaded only when nothing else is left.
         ways.drop_way("the menu was not found");
         assert!(ways.usable(Action::Route));
-        assert!(ways.usable(Action::StartPage));
+        assert!(!ways.usable(Action::StartPage));
+        assert_eq!(ways.last_resort(), Some(Action::StartPage));
         assert!(!ways.usable(Action::Remembered));
     }
 
@@ -232,7 +248,8 @@ mod tests {
     #[test]
     fn a_start_page_showing_the_login_form_is_remembered_with_the_way() {
         let mut ways = Ways::default();
-        ways.kill(Action::StartPage, "the login form to a signed-in session");
+        assert_eq!(ways.last_resort(), None);
+        ways.start_shows_login();
         assert!(!ways.usable(Action::StartPage));
         ways.reached("/#/cdr/recordingFile".into(), CameBy::StartPageMenu);
         assert_eq!(ways.way(), Some(&way(CameBy::StartPageMenu, true)));
