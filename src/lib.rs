@@ -28,6 +28,7 @@
 //!   the tenant's known calls.
 //! - [`transcode`]: WAV (PCM, float, G.711, any header a recorder writes) to speech-sized MP3.
 //! - [`unmatched`]: recordings the console lists without a call: noticed, reported, kept, linked.
+//! - [`ways`]: the way to each tenant's Recordings list that worked, kept between passes.
 
 pub mod ai;
 pub mod calls;
@@ -50,3 +51,4 @@ pub mod telemetry;
 pub mod tenants;
 pub mod transcode;
 pub mod unmatched;
+pub mod ways;

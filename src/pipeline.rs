@@ -37,6 +37,7 @@ use crate::storage::{self, Keys, ObjectStore, StorageError};
 use crate::tenants::{self, Tenant, TenantEntry};
 use crate::transcode::{self, TranscodeError};
 use crate::unmatched::{Keeper, Keeping, Kept, ListRead, PassTenant, Unmatched};
+use crate::ways;
 
 /// A call that failed this often is left `failed` for an operator instead of being retried.
 const MAX_ATTEMPTS: i32 = 5;
@@ -469,6 +470,10 @@ impl Worker {
                 return report;
             }
         };
+        match ways::load(&self.pool, tenant.id).await {
+            Ok(way) => way.into_iter().for_each(|way| session.follow_way(way)),
+            Err(error) => warn!(%error, "Searching for the Recordings list afresh"),
+        }
         // The session is closed whatever happened inside, before the outcome is reported.
         let worked = self
             .work_calls(&mut session, &tenant, &calls, &mut report, stop)
@@ -481,6 +486,9 @@ impl Worker {
                 stop: &stop.token,
             };
             self.unmatched.read_list(&mut session, named, keeping).await;
+        }
+        if let Err(error) = ways::save(&self.pool, tenant.id, session.way()).await {
+            warn!(%error, "The next pass searches for the Recordings list afresh");
         }
         session.close().await;
         self.unmatched.tell(named).await;

@@ -5,6 +5,12 @@
 //! recording, or ends with a clear, retryable error; no call is ever ended without evidence.
 //! A call the console never had is looked for too: "not on the console" is the only final
 //! answer allowed, and only for it.
+//!
+//! Issue 22 crosses the variations (`crossed`): every pair of switches on both skins, with
+//! the shipped file and with a menu-only copy of it (its `route` line removed), sampled with a
+//! fixed seed (tests/README.md). Each pair stores every call with at most 3 logins and a
+//! second pass, following the way the first one found, logs in once; or it stops with a line
+//! naming what to fix, no call charged, no call final.
 
 mod support;
 
@@ -12,10 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use support::console::{
-    ConsoleConfig, DeepLinks, EndOfList, FirmwareShown, Loading, Recording, Rows, Skin,
+    ConsoleConfig, DeepLinks, EndOfList, FirmwareShown, Landing, Loading, Recording, Rows, Skin,
 };
 use support::session::{call_for, World, FIRST_CALL};
-use ucm_scraper::console::{ConsoleError, ConsoleErrorKind};
+use ucm_scraper::console::{CallQuery, ConsoleError, ConsoleErrorKind, Way};
 use ucm_scraper::failure::{Failure as _, NextStep};
 
 /// Recordings per console: three pages of three (skin 1) or three loads (skin 2).
@@ -39,6 +45,9 @@ fn vary(config: &mut ConsoleConfig, variation: &str) {
         "rows_replaced_after_drawing" => q.rows = Rows::Replaced,
         "end_by_disabled_attribute" => q.end_of_list = EndOfList::DisabledAttribute,
         "new_call_mid_pass" => q.new_call_after_downloads = Some(2),
+        "start_shows_login" => q.start_shows_login = true,
+        "lands_elsewhere" => q.landing = Landing::Welcome,
+        "menu_collapsed" => q.menu_collapsed = true,
         "slow_first_paint" => {
             config.boot_delay = Duration::from_millis(2500);
             config.list_delay = Duration::from_millis(900);
@@ -53,7 +62,70 @@ enum Outcome {
     Stored,
     NotOnConsole,
     /// Failed for now; comes back on a later pass.
-    Retryable(String),
+    Retryable(NextStep, String),
+}
+
+/// What one pass over a console gave.
+struct Pass {
+    outcomes: Vec<(usize, Outcome)>,
+    logins: u64,
+    /// The way to the list the session leaves with.
+    way: Option<Way>,
+}
+
+impl Pass {
+    fn stored(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Stored))
+            .count()
+    }
+}
+
+/// One tenant pass in one browser session: `calls` in order (`usize::MAX` marks the call the
+/// console never had), stopping where the pipeline would; `way` as the pipeline hands it in.
+async fn pass(world: &World, calls: &[(usize, CallQuery)], way: Option<Way>) -> Pass {
+    let logins_before = world.console.events().logins_ok;
+    let mut session = world.open().await;
+    if let Some(way) = way {
+        session.follow_way(way);
+    }
+    let mut outcomes = Vec::new();
+    match session.sign_in().await {
+        Ok(_) => {
+            for (index, call) in calls {
+                let outcome = match session.download(call).await {
+                    Ok(got) => {
+                        let recording = &world.recordings[*index];
+                        assert_eq!(got.file_name, recording.download_name());
+                        assert_eq!(std::fs::read(&got.path).unwrap(), *recording.wav);
+                        Outcome::Stored
+                    }
+                    Err(error) => judge(&error, *index == usize::MAX),
+                };
+                let stop = matches!(&outcome, Outcome::Retryable(step, _) if stops(*step));
+                outcomes.push((*index, outcome));
+                if stop {
+                    break;
+                }
+            }
+        }
+        Err(error) => outcomes.push((0, judge(&error, false))),
+    }
+    let way = session.way().cloned();
+    world.close(session).await;
+    Pass {
+        outcomes,
+        logins: world.console.events().logins_ok - logins_before,
+        way,
+    }
+}
+
+fn stops(step: NextStep) -> bool {
+    matches!(
+        step,
+        NextStep::StopTenant | NextStep::StopTenantUncharged | NextStep::BlockTenant
+    )
 }
 
 /// Runs one case: every call of the console newest first (the list's order), then a call the
@@ -73,47 +145,18 @@ async fn case(skin: Skin, file: &str, variation: &str) {
     );
     let mut calls: Vec<_> = (0..CALLS).rev().map(|i| (i, world.call(i))).collect();
     calls.push((usize::MAX, call_for(&ghost, 99)));
-
-    let mut session = world.open().await;
-    let mut outcomes = Vec::new();
-    match session.sign_in().await {
-        Ok(_) => {
-            for (index, call) in &calls {
-                let outcome = match session.download(call).await {
-                    Ok(got) => {
-                        let recording = &world.recordings[*index];
-                        assert_eq!(got.file_name, recording.download_name());
-                        assert_eq!(std::fs::read(&got.path).unwrap(), *recording.wav);
-                        Outcome::Stored
-                    }
-                    Err(error) => judge(&error, *index == usize::MAX),
-                };
-                let stop = matches!(&outcome, Outcome::Retryable(why) if why.starts_with("stop"));
-                outcomes.push((*index, outcome));
-                if stop {
-                    break;
-                }
-            }
-        }
-        Err(error) => outcomes.push((0, judge(&error, false))),
-    }
-    world.close(session).await;
+    let run = pass(&world, &calls, None).await;
     let events = world.console.events();
-    eprintln!("{variation} × {file}: {outcomes:?}; {events:?}");
+    eprintln!("{variation} × {file}: {:?}; {events:?}", run.outcomes);
 
     // This worker meets every variation without losing a recording in this pass.
-    let stored = outcomes
-        .iter()
-        .filter(|(_, o)| matches!(o, Outcome::Stored))
-        .count();
     assert_eq!(
-        stored, CALLS,
-        "{variation} × {file}: not every recording stored: {outcomes:?}"
+        run.stored(),
+        CALLS,
+        "{variation} × {file}: not every recording stored: {:?}",
+        run.outcomes
     );
-    assert_eq!(
-        events.logins_ok, 1,
-        "{variation} × {file}: one login: {events:?}"
-    );
+    assert_eq!(run.logins, 1, "{variation} × {file}: one login: {events:?}");
     world.assert_no_browser_left().await;
 }
 
@@ -135,14 +178,7 @@ fn judge(error: &ConsoleError, ghost: bool) -> Outcome {
                 text.contains("Acme Corp") && text.len() > 60,
                 "not a clear message: {text}"
             );
-            let stop = match matches!(
-                error.next_step(),
-                NextStep::StopTenant | NextStep::StopTenantUncharged | NextStep::BlockTenant
-            ) {
-                true => "stop: ",
-                false => "",
-            };
-            Outcome::Retryable(format!("{stop}{text}"))
+            Outcome::Retryable(error.next_step(), text)
         }
     }
 }
@@ -184,4 +220,191 @@ table!(
     end_by_disabled_attribute,
     new_call_mid_pass,
     slow_first_paint,
+    start_shows_login,
+    lands_elsewhere,
+    menu_collapsed,
 );
+
+/// Issue 22: the switches crossed in pairs. Add a switch to [`crossed::SWITCHES`] (and to
+/// [`vary`]); switches of one group (the ways a deep link is answered) never pair.
+mod crossed {
+    use super::*;
+
+    /// Recordings per crossed case: two pages of two.
+    const CALLS: usize = 4;
+    /// Pairs run by default, one test each; `CROSS_ALL=1` runs every pair, spread over them.
+    const SHARDS: usize = 12;
+    /// The sample's seed: the same pairs on every run.
+    const SEED: u64 = 22;
+
+    /// Every switch, with its group.
+    const SWITCHES: &[(&str, &str)] = &[
+        ("deep_links_404", "deep_links"),
+        ("deep_links_json", "deep_links"),
+        ("hash_routing", "deep_links"),
+        ("start_shows_login", "start_shows_login"),
+        ("lands_elsewhere", "lands_elsewhere"),
+        ("menu_collapsed", "menu_collapsed"),
+    ];
+
+    /// One crossed case: two switches, a skin, and the shipped file or its menu-only copy.
+    #[derive(Debug, Clone, Copy)]
+    struct Combo {
+        pair: (&'static str, &'static str),
+        skin: Skin,
+        menu_only: bool,
+    }
+
+    /// Every combination, in the seed's order.
+    fn combos() -> Vec<Combo> {
+        let mut all = Vec::new();
+        for (i, a) in SWITCHES.iter().enumerate() {
+            for b in &SWITCHES[i + 1..] {
+                if a.1 == b.1 {
+                    continue;
+                }
+                for skin in [Skin::Ucm63xx, Skin::Ucm62xx] {
+                    for menu_only in [false, true] {
+                        all.push(Combo {
+                            pair: (a.0, b.0),
+                            skin,
+                            menu_only,
+                        });
+                    }
+                }
+            }
+        }
+        all.sort_by_key(|c| mix(&format!("{c:?}")));
+        all
+    }
+
+    /// FNV-1a of `text` and the seed: a fixed shuffle without a random source.
+    fn mix(text: &str) -> u64 {
+        text.bytes()
+            .chain(SEED.to_le_bytes())
+            .fold(0xcbf2_9ce4_8422_2325, |h, b| {
+                (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+            })
+    }
+
+    /// The combinations shard `n` runs.
+    async fn shard(n: usize) {
+        let all = std::env::var("CROSS_ALL").is_ok_and(|v| v == "1");
+        for combo in combos().into_iter().skip(n).step_by(SHARDS) {
+            run(combo).await;
+            if !all {
+                break;
+            }
+        }
+    }
+
+    async fn run(combo: Combo) {
+        let file = format!("{}.toml", combo.skin.name());
+        let world = World::start(combo.skin, CALLS, &[&file], |c| {
+            c.page_size = 2;
+            vary(c, combo.pair.0);
+            vary(c, combo.pair.1);
+        })
+        .await;
+        if combo.menu_only {
+            without_route(&world.config.selectors_dir.join(&file));
+        }
+        let calls: Vec<_> = (0..CALLS).rev().map(|i| (i, world.call(i))).collect();
+        let first = pass(&world, &calls, None).await;
+        eprintln!("{combo:?}: {:?}; way {:?}", first.outcomes, first.way);
+        if first.stored() < CALLS {
+            assert_clean_stop(&combo, &first);
+            return;
+        }
+        assert!(first.logins <= 3, "{combo:?}: {} logins", first.logins);
+        // The next pass starts with the way this one found, and logs in once.
+        let second = pass(&world, &calls[..2], first.way.clone()).await;
+        assert_eq!(second.stored(), 2, "{combo:?}: {:?}", second.outcomes);
+        assert_eq!(
+            second.logins, 1,
+            "{combo:?}: second pass, way {:?}",
+            first.way
+        );
+        world.assert_no_browser_left().await;
+    }
+
+    /// Where no way exists: a stop naming what to fix, no call charged, none final.
+    fn assert_clean_stop(combo: &Combo, pass: &Pass) {
+        for (_, outcome) in &pass.outcomes {
+            match outcome {
+                Outcome::Stored => {}
+                Outcome::Retryable(step, text) => {
+                    assert!(
+                        matches!(
+                            step,
+                            NextStep::StopTenantUncharged | NextStep::RetryCallUncharged
+                        ),
+                        "{combo:?}: a call was charged: {text}"
+                    );
+                    assert!(
+                        text.contains(".toml"),
+                        "{combo:?}: names no file to fix: {text}"
+                    );
+                }
+                Outcome::NotOnConsole => panic!("{combo:?}: a listed call ended"),
+            }
+        }
+    }
+
+    /// The shipped file without its `route` line: the way by the menu only.
+    fn without_route(path: &std::path::Path) {
+        let text = std::fs::read_to_string(path).unwrap();
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("route ="))
+            .collect();
+        assert!(
+            kept.len() < text.lines().count(),
+            "no route line in {path:?}"
+        );
+        std::fs::write(path, kept.join("\n")).unwrap();
+    }
+
+    #[test]
+    fn every_pair_of_switches_is_a_combination() {
+        let all = combos();
+        let pairs: usize = SWITCHES
+            .iter()
+            .enumerate()
+            .map(|(i, a)| SWITCHES[i + 1..].iter().filter(|b| a.1 != b.1).count())
+            .sum();
+        assert_eq!(
+            all.len(),
+            pairs * 2 * 2,
+            "each pair on two skins, two files"
+        );
+        assert!(all.iter().all(|c| c.pair.0 != c.pair.1));
+        assert!(all.len() >= SHARDS);
+    }
+
+    macro_rules! shards {
+        ($($name:ident = $n:expr),* $(,)?) => {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    shard($n).await;
+                }
+            )*
+        };
+    }
+
+    shards!(
+        shard_00 = 0,
+        shard_01 = 1,
+        shard_02 = 2,
+        shard_03 = 3,
+        shard_04 = 4,
+        shard_05 = 5,
+        shard_06 = 6,
+        shard_07 = 7,
+        shard_08 = 8,
+        shard_09 = 9,
+        shard_10 = 10,
+        shard_11 = 11,
+    );
+}

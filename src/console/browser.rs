@@ -249,7 +249,8 @@ impl Browser {
         Ok(())
     }
 
-    async fn is_displayed(&self, bound: &Bound) -> Step<bool> {
+    /// Whether an element `bound` finds is shown now.
+    pub(crate) async fn is_displayed(&self, bound: &Bound) -> Step<bool> {
         for element in self.find_all(bound).await? {
             // A marker removed while we look is simply gone.
             if element.is_displayed().await.unwrap_or(false) {

@@ -48,6 +48,11 @@ impl<'a> LoginPage<'a> {
         }
     }
 
+    /// The login form shown now, as `selectors` describes it (the navigation loop met it).
+    pub(crate) fn on(browser: &'a Browser, selectors: &'a SelectorSet) -> Self {
+        Self { browser, selectors }
+    }
+
     pub(crate) fn selectors(&self) -> &'a SelectorSet {
         self.selectors
     }

@@ -16,14 +16,17 @@ mod evidence;
 mod grid;
 mod learn;
 mod login;
+mod navigate;
 mod optional;
 mod pacing;
+mod page;
 mod recordings;
 mod route;
 mod scan;
 pub mod selectors;
 mod session;
 mod settled;
+mod way;
 mod webdriver;
 
 use std::path::PathBuf;
@@ -40,6 +43,7 @@ pub use learn::{Found, KnownCall, Learnt, PagingGuess, Walk};
 pub use scan::ScanEnd;
 pub use selectors::{SelectorCatalog, SelectorSet, SelectorsError};
 pub use session::ConsoleSession;
+pub use way::{CameBy, Way};
 pub use webdriver::{try_browser, CHROMIUM_ARGS};
 
 use crate::config::{DownloadMode, Settings};

@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use chrono::NaiveDateTime;
 use fantoccini::elements::Element;
 use tokio::time::Instant;
-use url::Url;
 
 use super::browser::{Browser, Step};
 use super::downloads::{base_name, ExpectedFile};
@@ -20,6 +19,8 @@ use super::error::ConsoleErrorKind;
 use super::evidence::{self, PageRead, PageSeen, Sought, Then};
 use super::selectors::{Bound, ListOrder, Paging, SelectorSet, Vars};
 use super::settled::{Cells, Listed, Shown};
+use super::way::Ways;
+use super::ConsoleTarget;
 
 /// Pages searched at most for one call: a guard against a list that never ends.
 const MAX_PAGES: usize = 1000;
@@ -110,8 +111,11 @@ pub(crate) struct ListState {
     /// Rows seen on each page during this pass: where to look for a call first. Never
     /// evidence that a call is absent: the list may have moved since.
     seen: BTreeMap<usize, Vec<RowInfo>>,
-    /// The route did not show the list this pass: go by the start page and the menu.
-    pub(super) route_failed: bool,
+    /// The way to the list, and what does not work on this console.
+    pub(super) ways: Ways,
+    /// Why a read of the list did not settle this pass: a list that never settles costs its
+    /// wait once a pass, not once per call.
+    pub(super) unsettled: Option<String>,
 }
 
 impl ListState {
@@ -141,7 +145,7 @@ pub(super) enum Paged {
 pub(crate) struct RecordingsPage<'a> {
     pub browser: &'a Browser,
     pub selectors: &'a SelectorSet,
-    pub base_url: &'a Url,
+    pub target: &'a ConsoleTarget,
     pub state: &'a mut ListState,
 }
 
@@ -153,6 +157,12 @@ impl RecordingsPage<'_> {
     /// Finds the call's row; says it is not on the console only on the evidence of a search
     /// from page 1 ([`evidence::not_on_console`]), and makes any doubt a retryable error.
     pub(crate) async fn find(&mut self, wanted: &Wanted) -> Step<Row> {
+        if let Some(doubt) = &self.state.unsettled {
+            return Err(ConsoleErrorKind::ListUncertain {
+                doubt: format!("earlier in this pass {doubt}; not waited for again"),
+                pages: 0,
+            });
+        }
         if self.state.page.is_none() {
             self.open().await?;
         }
@@ -189,6 +199,16 @@ impl RecordingsPage<'_> {
                 tracing::warn!(%doubt, "The Recordings list gave no certain answer for this call");
                 // The next call starts from a fresh list.
                 self.state.closed();
+                // Reads that cost a wait; a doubt that cost none does not hold back later calls.
+                let waited = |p: &PageSeen| {
+                    matches!(
+                        p.read,
+                        PageRead::Unsettled | PageRead::TimedOut | PageRead::NoRows
+                    )
+                };
+                if pages.iter().any(waited) {
+                    self.state.unsettled = Some(doubt.to_string());
+                }
                 Err(ConsoleErrorKind::ListUncertain {
                     doubt: doubt.to_string(),
                     pages: pages.len(),

@@ -1,130 +1,110 @@
-//! Opening the Recordings page: by its route, and when the route does not show the list, by
-//! the console's start page and its menu.
-//!
-//! A direct address may not be served by the app at all (a 404 or another error document, a
-//! JSON answer, a hash-routed app) or may show the login form. Such an answer is recognised at
-//! once from the page itself, not after the element timeout; the worker then goes back to the
-//! console's start page (the address it logged in at, which shows the signed-in marker),
-//! and from there walks the menu. Signed out there, it says so ([`ConsoleErrorKind::SessionExpired`])
-//! and the session logs in once more. A route that failed is not tried again this pass.
+//! The navigation loop's actions ([`super::navigate`]): load an address of the console, walk
+//! the menu from the page shown, fill in the login form shown. Each tells what the page shows
+//! afterwards ([`super::page::classify`]); none decides what comes next.
 
-use tokio::time::Instant;
-
-use super::browser::{Answer, Step};
+use super::browser::Step;
 use super::error::ConsoleErrorKind;
+use super::login::LoginPage;
+use super::optional;
+use super::page::{classify, Expect, Shown};
 use super::recordings::RecordingsPage;
-
-/// Where the route led.
-enum Reached {
-    List,
-    /// The login form: the session is gone, not the route.
-    SignedOut,
-    /// Not the list: what it was instead, for the log.
-    Elsewhere(String),
-}
+use super::way::Action;
 
 impl RecordingsPage<'_> {
-    /// Opens the list through its route, else (or when the route fails) through the menu.
-    pub(crate) async fn open(&mut self) -> Step<()> {
-        let rec = &self.selectors.recordings;
-        let reached = match (&rec.route, self.state.route_failed) {
-            (Some(route), false) => self.by_route(route).await?,
-            (Some(_), true) => Reached::Elsewhere("the route failed earlier this pass".into()),
-            (None, _) => Reached::Elsewhere("the selectors file gives no route".into()),
-        };
-        let why = match reached {
-            Reached::List => None,
-            // Back at the start page the login form says so, and the session logs in again.
-            Reached::SignedOut => Some("the login form".to_string()),
-            Reached::Elsewhere(why) => {
-                if rec.route.is_some() && !self.state.route_failed {
-                    tracing::warn!(
-                        route = rec.route.as_deref().unwrap_or_default(),
-                        answer = %why,
-                        "The Recordings route did not show the list; going back to the start page and using the menu"
-                    );
-                    self.state.route_failed = true;
-                }
-                Some(why)
-            }
-        };
-        if let Some(why) = why {
-            if rec.menu.is_empty() {
-                return Err(ConsoleErrorKind::missing_because(
-                    &rec.ready.plain(),
-                    &format!(" at recordings.route ({why}), and the file has no menu to try"),
-                ));
-            }
-            self.back_to_start().await?;
-            for item in &rec.menu {
-                self.browser
-                    .click(&item.plain(), &self.selectors.busy)
+    /// Takes `action` and tells what the page shows then.
+    pub(super) async fn take(&mut self, action: Action) -> Step<Shown> {
+        match action {
+            Action::Remembered => {
+                let address = self.state.ways.way().map(|w| w.address.clone());
+                self.load(&address.unwrap_or_default(), "the remembered address")
                     .await?;
+                self.page_shown(Expect::List).await
             }
-            self.browser.wait_for(&rec.ready.plain()).await?;
+            Action::Route => {
+                let route = self.selectors.recordings.route.clone();
+                self.load(&route.unwrap_or_default(), "recordings.route")
+                    .await?;
+                self.page_shown(Expect::List).await
+            }
+            Action::StartPage => {
+                self.load("/", "the start page").await?;
+                self.page_shown(Expect::Any).await
+            }
+            Action::Menu => {
+                self.walk_menu().await?;
+                self.page_shown(Expect::List).await
+            }
+            Action::LogIn => {
+                LoginPage::on(self.browser, self.selectors)
+                    .sign_in(&self.target.username, &self.target.password)
+                    .await?;
+                self.state.ways.logged_in();
+                tracing::info!("Logged in again where the console showed its login form");
+                self.page_shown(Expect::Any).await
+            }
         }
-        self.browser.wait_until_idle(&self.selectors.busy).await?;
-        self.state.page = Some(1);
+    }
+
+    pub(super) async fn page_shown(&self, expect: Expect) -> Step<Shown> {
+        classify(self.browser, self.selectors, expect).await
+    }
+
+    /// Loads `address`, relative to the console's address; `what` names it in an error.
+    async fn load(&self, address: &str, what: &str) -> Step<()> {
+        let url =
+            self.target
+                .base_url
+                .join(address)
+                .map_err(|e| ConsoleErrorKind::LocatorNotFound {
+                    what: format!("the address of {what} ({e})"),
+                    origin: format!("{}: recordings.route", self.selectors.file.display()),
+                    selector: address.to_string(),
+                })?;
+        // The same address with a fragment would not load anew (only scroll): leave it first.
+        if self.browser.current_url().await? == url {
+            self.browser.goto("about:blank").await?;
+        }
+        self.browser.goto(url.as_str()).await
+    }
+
+    /// Clicks the menu from the page shown: the toggle first when the menu is collapsed behind
+    /// one, and no click on an item whose next item already shows (its group is open; a click
+    /// would close it).
+    async fn walk_menu(&self) -> Step<()> {
+        let rec = &self.selectors.recordings;
+        let busy = &self.selectors.busy;
+        if let (Some(toggle), Some(first)) = (&rec.menu_toggle, rec.menu.first()) {
+            if !self.browser.is_displayed(&first.plain()).await?
+                && optional::find(self.browser, &toggle.plain())
+                    .await?
+                    .is_some()
+            {
+                self.browser.click(&toggle.plain(), busy).await?;
+            }
+        }
+        for (i, item) in rec.menu.iter().enumerate() {
+            if let Some(next) = rec.menu.get(i + 1) {
+                if self.browser.is_displayed(&next.plain()).await? {
+                    continue;
+                }
+            }
+            self.browser.click(&item.plain(), busy).await?;
+        }
         Ok(())
     }
 
-    /// Loads the route and tells, as soon as it can, whether it shows the list.
-    async fn by_route(&self, route: &str) -> Step<Reached> {
-        let url = self
-            .base_url
-            .join(route)
-            .map_err(|e| ConsoleErrorKind::LocatorNotFound {
-                what: format!("the Recordings page address ({e})"),
-                origin: format!("{}: recordings.route", self.selectors.file.display()),
-                selector: route.to_string(),
-            })?;
-        self.browser.goto(url.as_str()).await?;
-        if let Answer::NotApp(what) = self.browser.answer().await? {
-            return Ok(Reached::Elsewhere(what));
+    /// The address the browser shows, relative to the console's (path, query, fragment).
+    pub(super) async fn address_shown(&self) -> Step<String> {
+        let url = self.browser.current_url().await?;
+        let mut address = url.path().to_string();
+        if let Some(query) = url.query() {
+            address.push('?');
+            address.push_str(query);
         }
-        let ready = self.selectors.recordings.ready.plain();
-        let login_form = self.selectors.login.username.plain();
-        let deadline = Instant::now() + self.browser.timeouts.element;
-        loop {
-            if self.browser.find(&ready).await?.is_some() {
-                return Ok(Reached::List);
-            }
-            if self.browser.find(&login_form).await?.is_some() {
-                return Ok(Reached::SignedOut);
-            }
-            if Instant::now() >= deadline {
-                return Ok(Reached::Elsewhere(format!(
-                    "no {} within {}s",
-                    ready.desc,
-                    self.browser.timeouts.element.as_secs()
-                )));
-            }
-            tokio::time::sleep(self.browser.timeouts.poll).await;
+        if let Some(fragment) = url.fragment() {
+            address.push('#');
+            address.push_str(fragment);
         }
-    }
-
-    /// Goes to the console's start page and waits for the signed-in marker; the login form
-    /// there means the session is gone.
-    async fn back_to_start(&mut self) -> Step<()> {
-        self.state.closed();
-        self.browser.goto(self.base_url.as_str()).await?;
-        let signed_in = self.selectors.login.signed_in.plain();
-        let login_form = self.selectors.login.username.plain();
-        let deadline = Instant::now() + self.browser.timeouts.element;
-        loop {
-            if self.browser.find(&signed_in).await?.is_some() {
-                return Ok(());
-            }
-            if self.browser.find(&login_form).await?.is_some() {
-                return Err(ConsoleErrorKind::SessionExpired);
-            }
-            if Instant::now() >= deadline {
-                return Err(ConsoleErrorKind::missing_because(
-                    &signed_in,
-                    " on the console's start page",
-                ));
-            }
-            tokio::time::sleep(self.browser.timeouts.poll).await;
-        }
+        Ok(address)
     }
 }

@@ -197,6 +197,9 @@ pub struct RecordingsSelectors {
     pub route: Option<String>,
     /// Clicked in order to reach the page when there is no route or it does not show the list.
     pub menu: Vec<Selector>,
+    /// Clicked before the menu when its first item is not shown (a side menu collapsed behind
+    /// a toggle); optional.
+    pub menu_toggle: Option<Selector>,
     pub ready: Selector,
     /// Shown instead of rows when the list is empty ("No data"); optional. Without it, an
     /// empty list counts as empty only once it has stayed empty for the element timeout.
@@ -448,6 +451,7 @@ struct RawRecordings {
     route: Option<String>,
     #[serde(default)]
     menu: Vec<RawSelector>,
+    menu_toggle: Option<RawSelector>,
     ready: RawSelector,
     empty: Option<RawSelector>,
     row: RawSelector,
@@ -676,6 +680,7 @@ impl Builder<'_> {
         Ok(RecordingsSelectors {
             route: r.route,
             menu: self.list("recordings.menu", r.menu)?,
+            menu_toggle: self.opt("recordings.menu_toggle", r.menu_toggle, &[])?,
             ready: self.one("recordings.ready", r.ready, &[])?,
             empty: self.opt("recordings.empty", r.empty, &[])?,
             row: self.one("recordings.row", r.row, &[])?,

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use chrono::TimeZone as _;
-use tokio::time::Instant;
 use tracing::instrument;
 
 use super::browser::{Browser, Step};
@@ -12,9 +11,11 @@ use super::downloads::{DownloadDir, ExpectedFile};
 use super::error::{io_error, ConsoleError, ConsoleErrorKind};
 use super::login::LoginPage;
 use super::pacing::{await_file, take, Arrival, Pacer};
+use super::page::{classify, Expect, Shown};
 use super::recordings::{ListState, RecordingsPage, Row, Wanted};
 use super::scan::StopLine;
 use super::selectors::{SelectorCatalog, SelectorSet, Vars};
+use super::way::Way;
 use super::webdriver::{capabilities, connect, is_local};
 use super::{artifacts, grid, optional};
 use super::{
@@ -148,7 +149,13 @@ impl ConsoleSession {
         &mut self,
         query: &NewestQuery,
     ) -> Result<NewestRecordings, ConsoleError> {
-        let result = self.read_newest(query).await;
+        let result = match &self.list.unsettled {
+            Some(doubt) => Err(ConsoleErrorKind::ListUncertain {
+                doubt: format!("earlier in this pass {doubt}; not waited for again"),
+                pages: 0,
+            }),
+            None => self.read_newest(query).await,
+        };
         self.finish(result, None).await
     }
 
@@ -189,7 +196,7 @@ impl ConsoleSession {
         let mut page = RecordingsPage {
             browser,
             selectors: &selectors,
-            base_url: &self.target.base_url,
+            target: &self.target,
             state: &mut self.list,
         };
         page.open().await?;
@@ -206,6 +213,18 @@ impl ConsoleSession {
             optional::log_out(&browser, &self.selectors).await;
             browser.close().await;
         }
+    }
+
+    /// Starts the search for the Recordings list with the way that worked before (kept per
+    /// tenant by the caller); one that no longer works is dropped with a log line.
+    pub fn follow_way(&mut self, way: Way) {
+        self.list.ways.follow(way);
+    }
+
+    /// The way to the Recordings list as this session leaves it: the one found or followed,
+    /// `None` when the one handed in stopped working and no other was found.
+    pub fn way(&self) -> Option<&Way> {
+        self.list.ways.way()
     }
 
     /// The WebDriver session id (chromedriver's), to tell this session in logs and checks.
@@ -259,6 +278,7 @@ impl ConsoleSession {
             .unwrap_or(page.selectors());
         self.selectors = Arc::new(chosen.clone());
         self.list.closed();
+        self.list.ways.logged_in();
         tracing::info!(
             firmware = firmware.as_deref().unwrap_or("unknown"),
             selectors = %chosen.file.display(),
@@ -291,26 +311,19 @@ impl ConsoleSession {
         }
     }
 
-    /// Opens the console's start page and tells whether it shows the signed-in marker (true)
-    /// or a login form (false), waiting a bounded time for the page to render either.
+    /// Tells whether the session is still signed in: loads the list's remembered address (the
+    /// start page when there is none, or when it shows the login form to anyone) and looks,
+    /// a bounded time, for the signed-in marker (true) or the login form (false).
     async fn still_signed_in(&mut self) -> Step<bool> {
         let browser = open(&self.browser);
-        browser.goto(self.target.base_url.as_str()).await?;
+        let address = self.list.ways.way().map(|w| w.address.as_str());
+        let url = address
+            .and_then(|a| self.target.base_url.join(a).ok())
+            .unwrap_or_else(|| self.target.base_url.clone());
+        browser.goto(url.as_str()).await?;
         self.list.closed();
-        let signed_in = self.selectors.login.signed_in.plain();
-        let deadline = Instant::now() + browser.timeouts.element;
-        while Instant::now() < deadline {
-            if browser.find(&signed_in).await?.is_some() {
-                return Ok(true);
-            }
-            for set in self.catalog.login_candidates() {
-                if browser.find(&set.login.username.plain()).await?.is_some() {
-                    return Ok(false);
-                }
-            }
-            tokio::time::sleep(browser.timeouts.poll).await; // the SPA renders after a delay
-        }
-        Ok(false)
+        let shown = classify(browser, &self.selectors, Expect::Any).await?;
+        Ok(matches!(shown, Shown::SignedIn | Shown::List))
     }
 
     fn wanted(&self, call: &CallQuery) -> Wanted {
@@ -438,7 +451,7 @@ impl ConsoleSession {
         RecordingsPage {
             browser: open(&self.browser),
             selectors,
-            base_url: &self.target.base_url,
+            target: &self.target,
             state: &mut self.list,
         }
     }

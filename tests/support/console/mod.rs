@@ -135,7 +135,17 @@ pub enum EndOfList {
     DisabledAttribute,
 }
 
-/// Details a firmware or cloud release might change (issue 13). The default is the console as
+/// Where a login lands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Landing {
+    /// The dashboard / status page (where the firmware is shown).
+    #[default]
+    Dashboard,
+    /// A page that is neither the dashboard nor the list (`/welcome` / `/home`), with the menu.
+    Welcome,
+}
+
+/// Details a firmware or cloud release might change (issues 13, 22). The default is the console as
 /// the rest of this README describes it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Quirks {
@@ -149,6 +159,12 @@ pub struct Quirks {
     /// A new call (the newest) arrives right after this many downloads have been served,
     /// shifting every row down by one across page boundaries.
     pub new_call_after_downloads: Option<u64>,
+    /// The start page (`/`, and skin 2's `/login`) draws the login form even to a signed-in user.
+    pub start_shows_login: bool,
+    pub landing: Landing,
+    /// The side menu is collapsed: hidden, its items not drawn, until a toggle in the header
+    /// (`span.ant-layout-sider-trigger` / `a#nav-toggle`) opens it.
+    pub menu_collapsed: bool,
 }
 
 /// How the stand-in behaves. `Default` gives quick test values; the real console's are noted.
@@ -701,6 +717,12 @@ async fn static_file(
             },
             "renderStepMs": q.render_step.as_millis() as u64,
             "endByAttribute": q.end_of_list == EndOfList::DisabledAttribute,
+            "startShowsLogin": q.start_shows_login,
+            "landing": match q.landing {
+                Landing::Dashboard => "dashboard",
+                Landing::Welcome => "welcome",
+            },
+            "menuCollapsed": q.menu_collapsed,
         });
         (c.skin, cfg)
     };

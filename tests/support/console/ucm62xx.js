@@ -9,7 +9,8 @@
     login: '/login',
     dashboard: '/status/system',
     recordings: '/cdr/recordFiles',
-    cdr: '/cdr/records'
+    cdr: '/cdr/records',
+    welcome: '/home'
   };
   var NAV = [
     { group: 'status', title: 'Status', links: [
@@ -25,7 +26,7 @@
       { text: 'Upgrading', href: '/settings/upgrading' }] }
   ];
   var app = document.getElementById('app');
-  var ui = { layout: false, view: 0, rows: [], page: 0, pages: 1, total: 0, loading: false };
+  var ui = { layout: false, view: 0, rows: [], page: 0, pages: 1, total: 0, loading: false, navOpen: !C.menuCollapsed };
 
   function esc(s) {
     return String(s).replace(/[&<>"']/g, function (c) {
@@ -140,42 +141,61 @@
         loading(false);
         if (r2.status !== 0) { show(errorText(r2.status, r2.response)); return; }
         sessionStorage.setItem('ucm-user', user);
-        go(ROUTES.dashboard);
+        // `landing`: some firmwares land on a page that is neither the status page nor the list.
+        go(C.landing === 'welcome' ? ROUTES.welcome : ROUTES.dashboard);
       });
     }).catch(function () { loading(false); show('Cannot connect to the server.'); });
   }
 
   // ---- frame ------------------------------------------------------------------------------
 
-  function drawFrame(path) {
+  // The navigation; with `menuCollapsed` it starts hidden, its links not drawn, until the
+  // toggle in the top bar opens it.
+  function drawNav(path) {
     var nav = NAV.map(function (g) {
-      var open = g.links.some(function (l) { return l.href === path; });
+      var open = ui.navOpen && g.links.some(function (l) { return l.href === path; });
       return '<li class="nav-group' + (open ? ' open' : '') + '" data-group="' + g.group + '">' +
         '<a class="nav-title">' + esc(g.title) + '</a>' +
         '<ul class="nav-sub" style="' + (open ? '' : 'display:none') + '">' +
-        g.links.map(function (l) {
+        (!ui.navOpen ? '' : g.links.map(function (l) {
           return '<li><a class="nav-link' + (l.href === path ? ' current' : '') + '" href="' + l.href + '">' +
             esc(l.text) + '</a></li>';
-        }).join('') + '</ul></li>';
+        }).join('')) + '</ul></li>';
     }).join('');
-    app.innerHTML =
-      '<div id="main">' +
-      '<div id="top-bar"><span class="product">UCM6204</span>' +
-      (C.firmwareShown === 'header' ? '<span id="fw-ver">FW ' + esc(C.firmware) + '</span>' : '') +
-      '<span id="cur-user">' + esc(sessionStorage.getItem('ucm-user') || '') + '</span>' +
-      '<a id="logout-btn">Logout</a></div>' +
-      '<div id="layout"><div id="nav"><ul class="nav-list">' + nav + '</ul></div>' +
-      '<div id="main-content"></div></div></div>';
-    ui.layout = true;
-    app.querySelectorAll('.nav-title').forEach(function (t) {
+    var box = document.getElementById('nav');
+    box.classList.toggle('collapsed', !ui.navOpen);
+    box.innerHTML = '<ul class="nav-list"' + (ui.navOpen ? '' : ' style="display:none"') + '>' + nav + '</ul>';
+    box.querySelectorAll('.nav-title').forEach(function (t) {
       t.addEventListener('click', function () { slide(t.parentNode); });
     });
-    app.querySelectorAll('.nav-link').forEach(function (a) {
+    box.querySelectorAll('.nav-link').forEach(function (a) {
       a.addEventListener('click', function (e) {
         e.preventDefault();
         go(a.getAttribute('href'));
       });
     });
+  }
+
+  function drawFrame(path) {
+    app.innerHTML =
+      '<div id="main">' +
+      '<div id="top-bar">' +
+      (C.menuCollapsed ? '<a id="nav-toggle" title="Menu">&#9776;</a>' : '') +
+      '<span class="product">UCM6204</span>' +
+      (C.firmwareShown === 'header' ? '<span id="fw-ver">FW ' + esc(C.firmware) + '</span>' : '') +
+      '<span id="cur-user">' + esc(sessionStorage.getItem('ucm-user') || '') + '</span>' +
+      '<a id="logout-btn">Logout</a></div>' +
+      '<div id="layout"><div id="nav"></div>' +
+      '<div id="main-content"></div></div></div>';
+    ui.layout = true;
+    drawNav(path);
+    var toggle = document.getElementById('nav-toggle');
+    if (toggle) {
+      toggle.addEventListener('click', function () {
+        ui.navOpen = !ui.navOpen;
+        drawNav(currentPath());
+      });
+    }
     document.getElementById('logout-btn').addEventListener('click', function () {
       cgi({ action: 'logout' }).then(function () {
         setPath(ROUTES.login, true);
@@ -206,7 +226,8 @@
   function route() {
     var path = currentPath();
     if (path === '/' || path === ROUTES.login) {
-      if (loggedIn()) { setPath(ROUTES.dashboard, true); route(); }
+      // `startShowsLogin`: the start page draws the login form even to a signed-in user.
+      if (loggedIn() && !C.startShowsLogin) { setPath(ROUTES.dashboard, true); route(); }
       else { setPath(ROUTES.login, true); drawLogin(); }
       return;
     }

@@ -8,7 +8,8 @@
     login: '/',
     dashboard: '/system-status/dashboard',
     recordings: '/cdr/recordingFile',
-    cdr: '/cdr/cdr'
+    cdr: '/cdr/cdr',
+    welcome: '/welcome'
   };
   var MENU = [
     { key: 'status', label: 'System Status', items: [
@@ -25,7 +26,7 @@
       { label: 'Upgrade', path: '/maintenance/upgrade' }] }
   ];
   var root = document.getElementById('root');
-  var app = { layout: false, page: 1, loading: false, view: 0 };
+  var app = { layout: false, page: 1, loading: false, view: 0, menuOpen: !C.menuCollapsed };
 
   function esc(s) {
     return String(s).replace(/[&<>"']/g, function (c) {
@@ -177,7 +178,8 @@
       return cgi(params).then(function (res2) {
         if (res2.status !== 0) { fail(res2); return; }
         sessionStorage.setItem('ucm-user', user.value);
-        navigate(ROUTES.dashboard);
+        // `landing`: some firmwares land on a page that is neither the dashboard nor the list.
+        navigate(C.landing === 'welcome' ? ROUTES.welcome : ROUTES.dashboard);
       });
     }).catch(function () {
       button.classList.remove('ant-btn-loading');
@@ -187,10 +189,12 @@
 
   // ---- layout -----------------------------------------------------------------------------
 
-  function renderLayout(path) {
-    var menu = MENU.map(function (group) {
-      var open = group.items.some(function (i) { return i.path === path; });
-      var items = group.items.map(function (i) {
+  // The side menu; with `menuCollapsed` it starts hidden, its items not drawn, until the
+  // trigger in the header opens it.
+  function menuHtml(path) {
+    return MENU.map(function (group) {
+      var open = app.menuOpen && group.items.some(function (i) { return i.path === path; });
+      var items = !app.menuOpen ? '' : group.items.map(function (i) {
         return '<li class="ant-menu-item' + (i.path === path ? ' ant-menu-item-selected' : '') +
           '" role="menuitem" data-path="' + esc(i.path) + '"><span>' + esc(i.label) + '</span></li>';
       }).join('');
@@ -201,28 +205,47 @@
         '<ul class="ant-menu ant-menu-sub ant-menu-inline' + (open ? '' : ' ant-menu-hidden') + '" role="menu">' +
         items + '</ul></li>';
     }).join('');
-    root.innerHTML =
-      '<section class="ant-layout app-layout">' +
-      '<header class="ant-layout-header app-header"><div class="logo">UCM6300</div>' +
-      '<div class="header-right">' +
-      (C.firmwareShown === 'header' ? '<span class="header-firmware" title="Firmware">Firmware ' + esc(C.firmware) + '</span>' : '') +
-      '<span class="header-user">' + esc(sessionStorage.getItem('ucm-user') || '') + '</span>' +
-      '<a class="logout-link" title="Logout"><span class="sprite sprite-logout"></span><span>Logout</span></a></div></header>' +
-      '<section class="ant-layout app-body">' +
-      '<aside class="ant-layout-sider"><ul class="ant-menu ant-menu-dark ant-menu-root ant-menu-inline" role="menu">' +
-      menu + '</ul></aside>' +
-      '<main class="ant-layout-content"><div id="content" class="content"></div></main>' +
-      '</section></section>';
-    app.layout = true;
-    root.querySelectorAll('.ant-menu-submenu-title').forEach(function (title) {
+  }
+
+  function drawMenu(path) {
+    var aside = root.querySelector('aside.ant-layout-sider');
+    aside.classList.toggle('ant-layout-sider-collapsed', !app.menuOpen);
+    aside.innerHTML = '<ul class="ant-menu ant-menu-dark ant-menu-root ant-menu-inline" role="menu"' +
+      (app.menuOpen ? '' : ' style="display:none"') + '>' + menuHtml(path) + '</ul>';
+    aside.querySelectorAll('.ant-menu-submenu-title').forEach(function (title) {
       title.addEventListener('click', function () { toggleSubmenu(title.parentNode); });
     });
-    root.querySelectorAll('.ant-menu-sub .ant-menu-item').forEach(function (item) {
+    aside.querySelectorAll('.ant-menu-sub .ant-menu-item').forEach(function (item) {
       item.addEventListener('click', function (e) {
         e.stopPropagation();
         navigate(item.getAttribute('data-path'));
       });
     });
+  }
+
+  function renderLayout(path) {
+    root.innerHTML =
+      '<section class="ant-layout app-layout">' +
+      '<header class="ant-layout-header app-header">' +
+      (C.menuCollapsed ? '<span class="ant-layout-sider-trigger" title="Menu"><i class="anticon anticon-menu-unfold">&#9776;</i></span>' : '') +
+      '<div class="logo">UCM6300</div>' +
+      '<div class="header-right">' +
+      (C.firmwareShown === 'header' ? '<span class="header-firmware" title="Firmware">Firmware ' + esc(C.firmware) + '</span>' : '') +
+      '<span class="header-user">' + esc(sessionStorage.getItem('ucm-user') || '') + '</span>' +
+      '<a class="logout-link" title="Logout"><span class="sprite sprite-logout"></span><span>Logout</span></a></div></header>' +
+      '<section class="ant-layout app-body">' +
+      '<aside class="ant-layout-sider"></aside>' +
+      '<main class="ant-layout-content"><div id="content" class="content"></div></main>' +
+      '</section></section>';
+    app.layout = true;
+    drawMenu(path);
+    var trigger = root.querySelector('.ant-layout-sider-trigger');
+    if (trigger) {
+      trigger.addEventListener('click', function () {
+        app.menuOpen = !app.menuOpen;
+        drawMenu(currentPath());
+      });
+    }
     root.querySelector('.logout-link').addEventListener('click', function () {
       cgi({ action: 'logout' }).then(function () {
         setPath(ROUTES.login, true);
@@ -265,7 +288,8 @@
   function renderRoute() {
     var path = currentPath();
     if (path === ROUTES.login || path === '/login') {
-      if (hasSessionCookie()) {
+      // `startShowsLogin`: the start page draws the login form even to a signed-in user.
+      if (hasSessionCookie() && !C.startShowsLogin) {
         setPath(ROUTES.dashboard, true);
         renderRoute();
       } else {

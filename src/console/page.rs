@@ -1,0 +1,86 @@
+//! What the page shows, as the navigation sees it: the state the navigation loop
+//! ([`super::navigate`]) decides its next action from.
+
+use tokio::time::Instant;
+
+use super::browser::{Answer, Browser, Step};
+use super::optional;
+use super::selectors::SelectorSet;
+
+/// What the page shows.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Shown {
+    /// The login form, or a CAPTCHA in its place.
+    LoginForm,
+    /// Signed in (the signed-in marker), without the Recordings list.
+    SignedIn,
+    /// The Recordings list.
+    List,
+    /// Not the console's app: an error document, a JSON answer, a bare page; what it was.
+    NotApp(String),
+    /// None of the above within the element timeout.
+    Unknown,
+}
+
+impl Shown {
+    /// For the log and the stop line.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Shown::LoginForm => "the login form".into(),
+            Shown::SignedIn => "the signed-in page without the list".into(),
+            Shown::List => "the list".into(),
+            Shown::NotApp(what) => format!("not the app ({what})"),
+            Shown::Unknown => "nothing the selectors file recognises".into(),
+        }
+    }
+}
+
+/// How long to look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// The step should show the list: wait for it the element timeout, unless a login form or
+    /// a non-app answer tells sooner.
+    List,
+    /// Any recognised page ends the look.
+    Any,
+}
+
+/// Tells what the page shows, bounded by the element timeout.
+pub(crate) async fn classify(
+    browser: &Browser,
+    selectors: &SelectorSet,
+    expect: Expect,
+) -> Step<Shown> {
+    if let Answer::NotApp(what) = browser.answer().await? {
+        return Ok(Shown::NotApp(what));
+    }
+    let ready = selectors.recordings.ready.plain();
+    let form = selectors.login.username.plain();
+    let captcha = selectors.login.captcha.as_ref().map(|c| c.plain());
+    let signed_in = selectors.login.signed_in.plain();
+    let deadline = Instant::now() + browser.timeouts.element;
+    loop {
+        if browser.find(&ready).await?.is_some() {
+            return Ok(Shown::List);
+        }
+        if browser.find(&form).await?.is_some() {
+            return Ok(Shown::LoginForm);
+        }
+        if let Some(captcha) = &captcha {
+            if optional::find(browser, captcha).await?.is_some() {
+                return Ok(Shown::LoginForm);
+            }
+        }
+        let inside = browser.find(&signed_in).await?.is_some();
+        if inside && expect == Expect::Any {
+            return Ok(Shown::SignedIn);
+        }
+        if Instant::now() >= deadline {
+            return Ok(match inside {
+                true => Shown::SignedIn,
+                false => Shown::Unknown,
+            });
+        }
+        tokio::time::sleep(browser.timeouts.poll).await; // the app draws after a delay
+    }
+}
