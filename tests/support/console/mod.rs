@@ -135,6 +135,16 @@ pub enum EndOfList {
     DisabledAttribute,
 }
 
+/// What a row's key (`data-row-key` / `data-file`) holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RowKey {
+    /// The recording's file name, the string `cdr_records.recordfiles` holds.
+    #[default]
+    File,
+    /// The console's own id of the recording (digits); the row shows no file name anywhere.
+    ConsoleId,
+}
+
 /// Details a firmware or cloud release might change (issue 13). The default is the console as
 /// the rest of this README describes it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -149,6 +159,7 @@ pub struct Quirks {
     /// A new call (the newest) arrives right after this many downloads have been served,
     /// shifting every row down by one across page boundaries.
     pub new_call_after_downloads: Option<u64>,
+    pub row_key: RowKey,
 }
 
 /// How the stand-in behaves. `Default` gives quick test values; the real console's are noted.
@@ -266,6 +277,16 @@ impl Recording {
     /// The file name a browser saves it under.
     pub fn download_name(&self) -> &str {
         self.file.rsplit('/').next().unwrap_or(&self.file)
+    }
+
+    /// The console's own id of the recording, as [`RowKey::ConsoleId`] shows it: digits, the
+    /// same for the same file on every list request.
+    pub fn console_id(&self) -> String {
+        // FNV-1a: stable across runs, unlike std's hasher.
+        let hash = self.file.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        (hash % 1_000_000_000).to_string()
     }
 }
 
@@ -701,6 +722,7 @@ async fn static_file(
             },
             "renderStepMs": q.render_step.as_millis() as u64,
             "endByAttribute": q.end_of_list == EndOfList::DisabledAttribute,
+            "rowKeyIsId": q.row_key == RowKey::ConsoleId,
         });
         (c.skin, cfg)
     };
@@ -977,6 +999,7 @@ async fn list_file(shared: &Shared, headers: &HeaderMap, page: &str, filter: &Fi
             json!({
                 "n": r.download_name(),
                 "f": r.file,
+                "id": r.console_id(),
                 "caller": r.caller,
                 "callee": r.callee,
                 "d": time,
