@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use support::console::{
-    ConsoleConfig, DeepLinks, EndOfList, FirmwareShown, Loading, Recording, Rows, Skin,
+    ConsoleConfig, DeepLinks, EndOfList, FirmwareShown, Loading, Recording, RowKey, Rows, Skin,
 };
 use support::session::{call_for, World, FIRST_CALL};
 use ucm_scraper::console::{ConsoleError, ConsoleErrorKind};
@@ -39,6 +39,7 @@ fn vary(config: &mut ConsoleConfig, variation: &str) {
         "rows_replaced_after_drawing" => q.rows = Rows::Replaced,
         "end_by_disabled_attribute" => q.end_of_list = EndOfList::DisabledAttribute,
         "new_call_mid_pass" => q.new_call_after_downloads = Some(2),
+        "row_keys_are_console_ids" => q.row_key = RowKey::ConsoleId,
         "slow_first_paint" => {
             config.boot_delay = Duration::from_millis(2500);
             config.list_delay = Duration::from_millis(900);
@@ -183,5 +184,6 @@ table!(
     rows_replaced_after_drawing,
     end_by_disabled_attribute,
     new_call_mid_pass,
+    row_keys_are_console_ids,
     slow_first_paint,
 );
