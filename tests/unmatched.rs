@@ -51,6 +51,11 @@ fn ids_as_row_keys() -> Quirks {
     }
 }
 
+/// The lines of `once`'s log that contain `needle`.
+fn lines_with<'a>(run: &'a Run, needle: &str) -> Vec<&'a str> {
+    run.stderr.lines().filter(|l| l.contains(needle)).collect()
+}
+
 /// The pass's word on the tenant, as `once` logged it.
 fn told(run: &Run) -> Vec<&str> {
     run.stderr
@@ -299,11 +304,7 @@ async fn a_recording_the_console_deleted_before_it_was_kept_is_reported_lost_by_
     s.env.insert("UNMATCHED_RECORDINGS".into(), "store".into());
     let second = s.once().await;
     assert!(second.ok, "{}", second.stderr);
-    let lost: Vec<&str> = second
-        .stderr
-        .lines()
-        .filter(|l| l.contains("is lost"))
-        .collect();
+    let lost = lines_with(&second, "is lost");
     assert_eq!(lost.len(), 1, "{}", second.stderr);
     assert!(lost[0].contains(&recordings[1].file), "{}", lost[0]);
     let rows = statuses(&s, tenant).await;
@@ -476,11 +477,7 @@ async fn rows_that_show_neither_a_file_name_nor_a_readable_time_are_said_once_pe
     for pass in 0..2 {
         let run = s.once().await;
         assert!(run.ok, "{}", run.stderr);
-        let lines: Vec<&str> = run
-            .stderr
-            .lines()
-            .filter(|l| l.contains("UnmatchedCannotTell"))
-            .collect();
+        let lines = lines_with(&run, "UnmatchedCannotTell");
         assert_eq!(lines.len(), 1, "pass {pass}: one line\n{}", run.stderr);
         assert!(
             lines[0].contains("Feed Down")

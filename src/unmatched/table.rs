@@ -125,46 +125,42 @@ pub async fn record_scan(
     let fail = || db("noting the recordings read", tenant);
     let mut tx = pool.begin().await.map_err(fail())?;
     let named = Columns::of(&noted.named, |r| r.file.clone().unwrap_or_default());
-    let mut inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO console_recordings (tenant_id, file, caller, callee, shown_at) \
-         SELECT $1, file, caller, callee, shown_at \
-         FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[]) \
-              AS r(file, caller, callee, shown_at) \
-         WHERE NOT EXISTS (SELECT 1 FROM cdr_records c WHERE c.tenant_id = $1 AND {REFERENCES}) \
-         ON CONFLICT (tenant_id, file) DO NOTHING"
-    )))
-    .bind(tenant.0 as i32)
-    .bind(named.key)
-    .bind(named.caller)
-    .bind(named.callee)
-    .bind(named.shown_at)
-    .execute(&mut *tx)
-    .await
-    .map_err(fail())?
-    .rows_affected();
+    let mut inserted = named
+        .bind(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO console_recordings (tenant_id, file, caller, callee, shown_at) \
+                 SELECT $1, file, caller, callee, shown_at FROM {ROWS} \
+                 WHERE NOT EXISTS (SELECT 1 FROM cdr_records c WHERE c.tenant_id = $1 \
+                       AND {REFERENCES}) \
+                 ON CONFLICT (tenant_id, file) DO NOTHING"
+            ))),
+            tenant,
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(fail())?
+        .rows_affected();
     // Read again, a row shows the same caller, callee and time: noted once, also after its
     // download named it.
     let unnamed = Columns::of(&noted.unnamed, unnamed_key);
-    inserted += sqlx::query(
-        "INSERT INTO console_recordings \
-         (tenant_id, file, named, calls_known_upto, caller, callee, shown_at) \
-         SELECT $1, file, false, $6, caller, callee, shown_at \
-         FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[]) \
-              AS r(file, caller, callee, shown_at) \
-         WHERE NOT EXISTS (SELECT 1 FROM console_recordings e WHERE e.tenant_id = $1 \
-               AND e.caller = r.caller AND e.callee = r.callee AND e.shown_at = r.shown_at) \
-         ON CONFLICT (tenant_id, file) DO NOTHING",
-    )
-    .bind(tenant.0 as i32)
-    .bind(unnamed.key)
-    .bind(unnamed.caller)
-    .bind(unnamed.callee)
-    .bind(unnamed.shown_at)
-    .bind(noted.calls_known_upto)
-    .execute(&mut *tx)
-    .await
-    .map_err(fail())?
-    .rows_affected();
+    inserted += unnamed
+        .bind(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO console_recordings \
+                 (tenant_id, file, named, calls_known_upto, caller, callee, shown_at) \
+                 SELECT $1, file, false, $6, caller, callee, shown_at FROM {ROWS} \
+                 WHERE NOT EXISTS (SELECT 1 FROM console_recordings e WHERE e.tenant_id = $1 \
+                       AND e.caller = r.caller AND e.callee = r.callee \
+                       AND e.shown_at = r.shown_at) \
+                 ON CONFLICT (tenant_id, file) DO NOTHING"
+            ))),
+            tenant,
+        )
+        .bind(noted.calls_known_upto)
+        .execute(&mut *tx)
+        .await
+        .map_err(fail())?
+        .rows_affected();
     let (at, file) = newest.unzip();
     // A read that saw nothing new keeps the old mark (COALESCE) and notes only when it ran.
     sqlx::query(
@@ -184,6 +180,10 @@ pub async fn record_scan(
     Ok(inserted)
 }
 
+/// [`Columns`] as a table `r(file, caller, callee, shown_at)`, from parameters `$2` to `$5`.
+const ROWS: &str = "unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[]) \
+     AS r(file, caller, callee, shown_at)";
+
 /// Listed rows as the columns of an `unnest`.
 struct Columns {
     key: Vec<String>,
@@ -201,7 +201,19 @@ impl Columns {
             shown_at: rows.iter().map(|r| r.shown_at).collect(),
         }
     }
+
+    /// Binds the tenant (`$1`) and the columns (`$2` to `$5`, see [`ROWS`]) to `query`.
+    fn bind(self, query: PgQuery<'_>, tenant: TenantId) -> PgQuery<'_> {
+        query
+            .bind(tenant.0 as i32)
+            .bind(self.key)
+            .bind(self.caller)
+            .bind(self.callee)
+            .bind(self.shown_at)
+    }
 }
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
 /// The tenant's calls from `from` to `to` that name a recording, whatever their status, and the
 /// greatest call id the tenant had just before: what rows without a file name are matched to.
