@@ -276,10 +276,10 @@ impl Unmatched {
         tenant: TenantId,
         rows: Vec<ListedRecording>,
     ) -> Result<(Vec<ListedRecording>, Option<i32>), ReadError> {
-        let Some((from, to)) = listed::span(rows.iter().map(|r| r.shown_at)) else {
+        let Some(span) = listed::span(rows.iter().map(|r| r.shown_at)) else {
             return Ok((rows, None));
         };
-        let (calls, upto) = table::calls_between(&self.pool, tenant, from, to).await?;
+        let (calls, upto) = table::calls_between(&self.pool, tenant, span, 0).await?;
         let owners = listed::owners(&rows, &calls, |row, call| session.listed_match(row, call));
         let unclaimed = rows
             .into_iter()
@@ -297,12 +297,15 @@ impl Unmatched {
         tenant: TenantId,
     ) -> Result<(), ReadError> {
         let entries = table::unnamed_open(&self.pool, tenant).await?;
-        let Some((from, to)) = listed::span(entries.iter().map(|e| e.shown_at)) else {
+        let Some(span) = listed::span(entries.iter().map(|e| e.shown_at)) else {
             return Ok(());
         };
-        let (calls, _) = table::calls_between(&self.pool, tenant, from, to).await?;
+        let upto = |entry: &Entry| entry.calls_known_upto.unwrap_or(0);
+        // Only calls that arrived since: after a long outage there are many entries, few such.
+        let after = entries.iter().map(upto).min().unwrap_or(0);
+        let (calls, _) = table::calls_between(&self.pool, tenant, span, after).await?;
         let owners = listed::owners(&entries, &calls, |entry, call| {
-            let arrived = call.call_id > i64::from(entry.calls_known_upto.unwrap_or(0));
+            let arrived = call.call_id > i64::from(upto(entry));
             arrived
                 .then(|| session.listed_match(&entry.listed(), call))
                 .flatten()

@@ -215,13 +215,14 @@ impl Columns {
 
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
-/// The tenant's calls from `from` to `to` that name a recording, whatever their status, and the
-/// greatest call id the tenant had just before: what rows without a file name are matched to.
+/// The tenant's calls from `from` to `to` with an id above `after` that name a recording,
+/// whatever their status, and the greatest call id the tenant had just before: what rows
+/// without a file name are matched to.
 pub async fn calls_between(
     pool: &PgPool,
     tenant: TenantId,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    after: i32,
 ) -> Result<(Vec<CallQuery>, Option<i32>), TableError> {
     let fail = || db("reading the calls a listed recording may belong to", tenant);
     // Read first: a call that arrives while the others are read has a greater id.
@@ -236,11 +237,13 @@ pub async fn calls_between(
                 coalesce(src, '') AS caller, coalesce(dst, '') AS callee, call_date, \
                 array_remove(string_to_array(btrim(recordfiles, '@ '), '@'), '') AS files \
          FROM cdr_records WHERE tenant_id = $1 AND btrim(coalesce(recordfiles, ''), '@ ') <> '' \
-           AND call_date BETWEEN ($2 AT TIME ZONE 'UTC') AND ($3 AT TIME ZONE 'UTC')",
+           AND call_date BETWEEN ($2 AT TIME ZONE 'UTC') AND ($3 AT TIME ZONE 'UTC') \
+           AND id > $4",
     )
     .bind(tenant.0 as i32)
     .bind(from)
     .bind(to)
+    .bind(after)
     .fetch_all(pool)
     .await
     .map_err(fail())?;
