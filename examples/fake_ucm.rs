@@ -18,7 +18,7 @@ use std::time::Duration;
 use clap::Parser;
 use console::{
     ConsoleConfig, DeepLinks, EndOfList, FakeConsole, FirmwareShown, Loading, Quirks, Recording,
-    Rows, Skin,
+    RowKey, Rows, Skin,
 };
 
 #[derive(Parser)]
@@ -96,6 +96,9 @@ struct Args {
     /// A new call arrives right after this many downloads.
     #[arg(long)]
     new_call_after: Option<u64>,
+    /// Rows keyed by the console's own id instead of the file name (no file name shown).
+    #[arg(long)]
+    row_key_id: bool,
 }
 
 /// The quirks the command line asks for; the values were checked by clap.
@@ -128,6 +131,10 @@ fn quirks(args: &Args) -> Quirks {
             false => EndOfList::Usual,
         },
         new_call_after_downloads: args.new_call_after,
+        row_key: match args.row_key_id {
+            true => RowKey::ConsoleId,
+            false => RowKey::File,
+        },
     }
 }
 

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use support::console::{
-    ConsoleConfig, DeepLinks, EndOfList, FirmwareShown, Landing, Loading, Recording, Rows, Skin,
+    ConsoleConfig, DeepLinks, EndOfList, FirmwareShown, Landing, Loading, Recording, RowKey, Rows,
+    Skin,
 };
 use support::session::{call_for, World, FIRST_CALL};
 use ucm_scraper::console::{CallQuery, ConsoleError, ConsoleErrorKind, Way};
@@ -48,6 +49,7 @@ fn vary(config: &mut ConsoleConfig, variation: &str) {
         "start_shows_login" => q.start_shows_login = true,
         "lands_elsewhere" => q.landing = Landing::Welcome,
         "menu_collapsed" => q.menu_collapsed = true,
+        "row_keys_are_console_ids" => q.row_key = RowKey::ConsoleId,
         "slow_first_paint" => {
             config.boot_delay = Duration::from_millis(2500);
             config.list_delay = Duration::from_millis(900);
@@ -219,6 +221,7 @@ table!(
     rows_replaced_after_drawing,
     end_by_disabled_attribute,
     new_call_mid_pass,
+    row_keys_are_console_ids,
     slow_first_paint,
     start_shows_login,
     lands_elsewhere,
@@ -245,6 +248,7 @@ mod crossed {
         ("start_shows_login", "start_shows_login"),
         ("lands_elsewhere", "lands_elsewhere"),
         ("menu_collapsed", "menu_collapsed"),
+        ("row_keys_are_console_ids", "row_key"),
     ];
 
     /// One crossed case: two switches, a skin, and the shipped file or its menu-only copy.

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use support::bin::Run;
-use support::console::{ConsoleConfig, FakeConsole, Recording, Skin};
+use support::console::{ConsoleConfig, FakeConsole, Quirks, Recording, RowKey, Skin};
 use support::scenario::{eventually, insert_calls, Scenario};
 use support::storage::BUCKET;
 use support::webhook::WebhookStandIn;
@@ -20,15 +20,40 @@ const SECRET: &str = "webhook-secret-16";
 /// A console of `n` recordings, four to a page, and its tenant; the list is read to its end
 /// (`UNMATCHED_MAX_PAGES` 5) and, with no call to fetch, on every pass.
 async fn feed_down(s: &mut Scenario, n: usize) -> (FakeConsole, Vec<Recording>, i64) {
+    feed_down_on(s, n, Quirks::default(), |_| {}).await
+}
+
+/// As [`feed_down`], on a console that differs as `quirks` say, with `edit` applied to each
+/// recording.
+async fn feed_down_on(
+    s: &mut Scenario,
+    n: usize,
+    quirks: Quirks,
+    edit: impl Fn(&mut Recording),
+) -> (FakeConsole, Vec<Recording>, i64) {
     s.env.insert("UNMATCHED_MAX_PAGES".into(), "5".into());
     s.env.insert("UNMATCHED_IDLE_EVERY".into(), "0s".into());
     let config = ConsoleConfig {
         page_size: 4,
+        quirks,
         ..ConsoleConfig::for_skin(Skin::Ucm63xx)
     };
-    let (console, recordings) = s.console_with(config, PASSWORD, n, |_| {}).await;
+    let (console, recordings) = s.console_with(config, PASSWORD, n, edit).await;
     let tenant = s.tenant("Feed Down", &console, PASSWORD).await;
     (console, recordings, tenant)
+}
+
+/// Rows keyed by the console's own id: no file name anywhere on the list.
+fn ids_as_row_keys() -> Quirks {
+    Quirks {
+        row_key: RowKey::ConsoleId,
+        ..Quirks::default()
+    }
+}
+
+/// The lines of `once`'s log that contain `needle`.
+fn lines_with<'a>(run: &'a Run, needle: &str) -> Vec<&'a str> {
+    run.stderr.lines().filter(|l| l.contains(needle)).collect()
 }
 
 /// The pass's word on the tenant, as `once` logged it.
@@ -279,11 +304,7 @@ async fn a_recording_the_console_deleted_before_it_was_kept_is_reported_lost_by_
     s.env.insert("UNMATCHED_RECORDINGS".into(), "store".into());
     let second = s.once().await;
     assert!(second.ok, "{}", second.stderr);
-    let lost: Vec<&str> = second
-        .stderr
-        .lines()
-        .filter(|l| l.contains("is lost"))
-        .collect();
+    let lost = lines_with(&second, "is lost");
     assert_eq!(lost.len(), 1, "{}", second.stderr);
     assert!(lost[0].contains(&recordings[1].file), "{}", lost[0]);
     let rows = statuses(&s, tenant).await;
@@ -297,4 +318,177 @@ async fn a_recording_the_console_deleted_before_it_was_kept_is_reported_lost_by_
             .any(|l| l.contains(&recordings[1].file) && l.contains("lost")),
         "{listed}"
     );
+}
+
+/// (file, named, status, caller, callee, shown_at as epoch seconds) of every noted recording.
+type Noted = (String, bool, String, String, String, Option<i64>);
+
+async fn noted(s: &Scenario, tenant: i64) -> Vec<Noted> {
+    sqlx::query_as(
+        "SELECT file, named, status, caller, callee, extract(epoch FROM shown_at)::bigint \
+         FROM console_recordings WHERE tenant_id = $1 ORDER BY shown_at",
+    )
+    .bind(tenant as i32)
+    .fetch_all(s.pool())
+    .await
+    .unwrap()
+}
+
+/// Issue 22: the held-out console's rows carry caller, callee and time but no file name (the row
+/// key is the console's own id), and the unmatched read noticed none of the recordings the
+/// database did not know. Now the rows are matched to the known calls as the download matches
+/// them; the others are noted, told, kept under the name their download gives, and linked.
+#[tokio::test]
+async fn rows_without_a_file_name_are_matched_to_the_known_calls_by_caller_callee_and_time() {
+    let mut s = Scenario::new().await;
+    let receiver = WebhookStandIn::start(SECRET).await;
+    s.env.insert("AI_WEBHOOK_URL".into(), receiver.url.clone());
+    s.env.insert("AI_WEBHOOK_SECRET".into(), SECRET.into());
+    s.secret(SECRET);
+    // Recordings 0 and 1 have the same parties, 7 minutes apart: within the 10-minute
+    // tolerance, so only the nearer row is call 0's.
+    let same_parties = |r: &mut Recording| {
+        if r.callee == "2815000001" {
+            *r = Recording::new(&r.caller, "2815000000", r.start_epoch, r.wav.clone());
+        }
+    };
+    let (console, recordings, tenant) =
+        feed_down_on(&mut s, 6, ids_as_row_keys(), same_parties).await;
+    let known = [&recordings[0], &recordings[2], &recordings[4]];
+    let unknown = [&recordings[1], &recordings[3], &recordings[5]];
+    for r in known {
+        s.calls(tenant, std::slice::from_ref(r)).await;
+    }
+
+    let first = s.once().await;
+    assert!(first.ok, "{}", first.stderr);
+    assert_eq!(
+        console.events().downloads_served,
+        3,
+        "the calls\n{}",
+        first.stderr
+    );
+    let lines = told(&first);
+    assert_eq!(lines.len(), 1, "one line per pass\n{}", first.stderr);
+    assert!(lines[0].contains("has 3 recording(s)"), "{}", lines[0]);
+    assert!(
+        !first.stderr.contains("UnmatchedCannotTell"),
+        "{}",
+        first.stderr
+    );
+    let rows = noted(&s, tenant).await;
+    let shown: Vec<(String, String, Option<i64>)> = rows
+        .iter()
+        .map(|r| (r.3.clone(), r.4.clone(), r.5))
+        .collect();
+    let expected: Vec<(String, String, Option<i64>)> = unknown
+        .iter()
+        .rev()
+        .map(|r| (r.caller.clone(), r.callee.clone(), Some(r.start_epoch)))
+        .collect();
+    assert_eq!(shown, expected, "{rows:?}");
+    assert!(rows.iter().all(|r| !r.1 && r.2 == "unmatched"), "{rows:?}");
+    let list = tenant_command(&s, &["list"]).await;
+    assert_eq!(list_cell(&list, tenant, "UNMATCHED"), "3", "{list}");
+
+    // The call of recording 3 arrives: fetched as a call, and its noted row matched to it.
+    // Recording 1 stays unmatched: call 0, known when it was noticed, is nearer its own row.
+    // The others are kept, each downloaded once, noted under the name its download came with.
+    insert_calls(s.pool(), tenant, &recordings[3..4], 4).await;
+    s.env.insert("UNMATCHED_RECORDINGS".into(), "store".into());
+    let second = s.once().await;
+    assert!(second.ok, "{}", second.stderr);
+    assert_eq!(console.events().downloads_served, 6, "{}", second.stderr);
+    let kept = [&recordings[1], &recordings[5]];
+    for r in kept {
+        let key = format!("tenant_{tenant}/unmatched/{}.mp3", stem(r));
+        assert_eq!(s.storage.stores_of(&key), 1, "{key}\n{}", second.stderr);
+    }
+    let key = format!("tenant_{tenant}/unmatched/{}.mp3", stem(&recordings[3]));
+    assert_eq!(s.storage.stores_of(&key), 0, "{}", second.stderr);
+    let rows = noted(&s, tenant).await;
+    let status = |r: &Recording| {
+        let row = rows.iter().find(|n| n.5 == Some(r.start_epoch)).unwrap();
+        (row.0.clone(), row.1, row.2.clone())
+    };
+    for r in kept {
+        assert_eq!(
+            status(r),
+            (r.download_name().into(), true, "stored".into()),
+            "{rows:?}"
+        );
+    }
+    assert_eq!(status(&recordings[3]).2, "matched", "{rows:?}");
+    assert!(
+        told(&second)
+            .iter()
+            .any(|l| l.contains("has 2 recording(s)")),
+        "{}",
+        second.stderr
+    );
+    let listed = tenant_command(&s, &["unmatched", &tenant.to_string()]).await;
+    for r in kept {
+        assert!(listed.contains(r.download_name()), "{listed}");
+    }
+
+    // The call of recording 1 arrives: linked by a copy, not downloaded again; nothing noted
+    // twice on the next read.
+    let uniqueids = insert_calls(s.pool(), tenant, &recordings[1..2], 4).await;
+    let third = s.once().await;
+    assert!(third.ok, "{}", third.stderr);
+    assert_eq!(console.events().downloads_served, 6, "{}", third.stderr);
+    let key = format!("tenant_{tenant}/{}_recording.mp3", uniqueids[0]);
+    assert_eq!(s.storage.copies_to(&key), 1, "{key}\n{}", third.stderr);
+    let rows = noted(&s, tenant).await;
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(
+        rows.iter().filter(|r| r.2 == "matched").count(),
+        2,
+        "{rows:?}"
+    );
+    assert!(
+        told(&third)
+            .iter()
+            .any(|l| l.contains("has 1 recording(s)")),
+        "{}",
+        third.stderr
+    );
+    s.assert_no_secrets();
+}
+
+/// Without a file name the call time is what tells a row; a selectors file whose `time_format`
+/// reads no time leaves nothing to tell by. That is said once per pass, not reported as zero.
+#[tokio::test]
+async fn rows_that_show_neither_a_file_name_nor_a_readable_time_are_said_once_per_pass() {
+    let mut s = Scenario::new().await;
+    let selectors = s.work.path().join("selectors-day-first");
+    std::fs::create_dir_all(&selectors).unwrap();
+    let shipped = include_str!("../selectors/ucm63xx.toml");
+    let day_first = shipped.replace(
+        "time_format = \"%Y-%m-%d %H:%M:%S\"",
+        "time_format = \"%d.%m.%Y %H:%M:%S\"",
+    );
+    assert_ne!(day_first, shipped, "the shipped file names its time format");
+    std::fs::write(selectors.join("ucm63xx.toml"), day_first).unwrap();
+    s.env
+        .insert("SELECTORS_DIR".into(), selectors.display().to_string());
+    let (console, _recordings, tenant) = feed_down_on(&mut s, 3, ids_as_row_keys(), |_| {}).await;
+
+    for pass in 0..2 {
+        let run = s.once().await;
+        assert!(run.ok, "{}", run.stderr);
+        let lines = lines_with(&run, "UnmatchedCannotTell");
+        assert_eq!(lines.len(), 1, "pass {pass}: one line\n{}", run.stderr);
+        assert!(
+            lines[0].contains("Feed Down")
+                && lines[0].contains(&format!("ID: {tenant}"))
+                && lines[0].contains("3 of 3 row(s)")
+                && lines[0].contains(&format!("selectors check --tenant {tenant}")),
+            "{}",
+            lines[0]
+        );
+        assert!(told(&run).is_empty(), "no count of zero\n{}", run.stderr);
+    }
+    assert!(noted(&s, tenant).await.is_empty());
+    assert_eq!(console.events().downloads_served, 0);
 }

@@ -83,6 +83,18 @@ pub(crate) fn base_name(key: &str) -> &str {
     key.rsplit('/').next().unwrap_or(key)
 }
 
+/// Whether a row key names a recording file (`2026-02/auto-….wav`) rather than being the
+/// console's own id of the row (`4711`, a UUID): a file name ends in an extension with a letter.
+/// A key that is not a file name says nothing about which recording the row is.
+pub(crate) fn names_a_file(key: &str) -> bool {
+    base_name(key).rsplit_once('.').is_some_and(|(stem, ext)| {
+        !stem.is_empty()
+            && (1..=5).contains(&ext.len())
+            && ext.bytes().all(|b| b.is_ascii_alphanumeric())
+            && ext.bytes().any(|b| b.is_ascii_alphabetic())
+    })
+}
+
 /// `auto-1770395696-1000-2815058290.wav` → (1770395696, "1000-2815058290").
 fn parse_auto_name(name: &str) -> Option<(i64, &str)> {
     let rest = name.strip_prefix("auto-")?.strip_suffix(".wav")?;
@@ -469,6 +481,16 @@ mod tests {
 
     fn named(name: &str) -> ExpectedFile {
         ExpectedFile::Named(name.into())
+    }
+
+    #[test]
+    fn a_row_key_names_a_file_only_with_an_extension() {
+        assert!(names_a_file("2026-02/auto-1770395696-1000-2815058290.wav"));
+        assert!(names_a_file("call.gsm"));
+        assert!(!names_a_file("4711"));
+        assert!(!names_a_file("1770395696.123"));
+        assert!(!names_a_file("3f2a1c9e-0b7d-4c1e-9a55-6f0e2d1b8c47"));
+        assert!(!names_a_file(".wav"));
     }
 
     #[test]

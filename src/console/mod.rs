@@ -148,8 +148,10 @@ pub struct Downloaded {
 /// A recording as one row of the Recordings list shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedRecording {
-    /// The row key, the recording's file name as the console names it.
-    pub file: String,
+    /// The recording's file name as the row shows it (its key); `None` when the row shows none
+    /// (no key, or a key that is the console's own id): then only caller, callee and time tell
+    /// which recording it is.
+    pub file: Option<String>,
     pub caller: String,
     pub callee: String,
     /// The time the row shows, read in the tenant's zone; `None` when it could not be read.
@@ -170,7 +172,7 @@ pub struct NewestQuery {
 /// The rows a read of the newest part of the list saw, newest first.
 #[derive(Debug, Clone)]
 pub struct NewestRecordings {
-    /// Rows with a file name; a row without one cannot be kept or matched and is left out.
+    /// Every row read, with or without a file name.
     pub recordings: Vec<ListedRecording>,
     pub pages: usize,
     pub end: ScanEnd,

@@ -49,7 +49,7 @@ pub(crate) struct RowInfo {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Match {
+pub(crate) enum Match {
     /// The row key is one of the call's recording files: certain.
     ByFile,
     /// Same caller and callee, start `n` seconds apart: the nearer the better.
@@ -57,7 +57,7 @@ enum Match {
 }
 
 impl Wanted {
-    fn matches(&self, row: &RowInfo, tolerance: chrono::Duration) -> Option<Match> {
+    pub(crate) fn matches(&self, row: &RowInfo, tolerance: chrono::Duration) -> Option<Match> {
         if let Some(file) = &row.file {
             if self.files.iter().any(|f| base_name(f) == base_name(file)) {
                 return Some(Match::ByFile);

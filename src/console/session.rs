@@ -12,7 +12,7 @@ use super::error::{io_error, ConsoleError, ConsoleErrorKind};
 use super::login::LoginPage;
 use super::pacing::{await_file, take, Arrival, Pacer};
 use super::page::{classify, Expect, Shown};
-use super::recordings::{ListState, RecordingsPage, Row, Wanted};
+use super::recordings::{ListState, Match, RecordingsPage, Row, RowInfo, Wanted};
 use super::scan::StopLine;
 use super::selectors::{SelectorCatalog, SelectorSet, Vars};
 use super::way::Way;
@@ -159,15 +159,34 @@ impl ConsoleSession {
         self.finish(result, None).await
     }
 
-    /// Downloads a recording the list showed, by its row, with no call behind it.
-    #[instrument(skip_all, fields(tenant.id = %self.target.tenant_id, file = %listed.file))]
+    /// Downloads a recording the list showed, by its row, with no call behind it; `name` names
+    /// it in errors.
+    #[instrument(skip_all, fields(tenant.id = %self.target.tenant_id, file = %name))]
     pub async fn download_listed(
         &mut self,
         listed: &ListedRecording,
+        name: &str,
     ) -> Result<Downloaded, ConsoleError> {
         let wanted = self.wanted_listed(listed);
-        let result = self.fetch(&wanted, &listed.file).await;
+        let result = self.fetch(&wanted, name).await;
         self.finish(result, None).await
+    }
+
+    /// How `listed` matches `call` the way [`Self::download`] picks a call's row: by file name,
+    /// else by caller, callee and time within the selectors file's tolerance. `None` when the
+    /// row is not the call's; the smaller, the surer.
+    pub(crate) fn listed_match(&self, listed: &ListedRecording, call: &CallQuery) -> Option<Match> {
+        let zone = self.target.timezone;
+        let row = RowInfo {
+            file: listed.file.clone(),
+            caller: listed.caller.clone(),
+            callee: listed.callee.clone(),
+            time: listed
+                .shown_at
+                .map(|t| t.with_timezone(&zone).naive_local()),
+        };
+        self.wanted(call)
+            .matches(&row, self.selectors.recordings.tolerance())
     }
 
     /// For `selectors check --tenant`: tries every locator of every selectors file on this
@@ -391,16 +410,14 @@ impl ConsoleSession {
         let recordings = read
             .rows
             .into_iter()
-            .filter_map(|row| {
-                Some(ListedRecording {
-                    file: row.file?,
-                    caller: row.caller,
-                    callee: row.callee,
-                    shown_at: row
-                        .time
-                        .and_then(|t| zone.from_local_datetime(&t).earliest())
-                        .map(|t| t.with_timezone(&chrono::Utc)),
-                })
+            .map(|row| ListedRecording {
+                file: row.file,
+                caller: row.caller,
+                callee: row.callee,
+                shown_at: row
+                    .time
+                    .and_then(|t| zone.from_local_datetime(&t).earliest())
+                    .map(|t| t.with_timezone(&chrono::Utc)),
             })
             .collect();
         Ok(NewestRecordings {
@@ -410,18 +427,19 @@ impl ConsoleSession {
         })
     }
 
-    /// A listed recording as the row search wants it: found by its file name.
+    /// A listed recording as the row search wants it: found by its file name, or without one
+    /// by its caller, callee and time.
     fn wanted_listed(&self, listed: &ListedRecording) -> Wanted {
         let shown = listed.shown_at.unwrap_or_default();
         let local_start = shown.with_timezone(&self.target.timezone).naive_local();
         Wanted {
-            files: vec![listed.file.clone()],
+            files: listed.file.iter().cloned().collect(),
             caller: listed.caller.clone(),
             callee: listed.callee.clone(),
             local_start,
             epoch: shown.timestamp(),
             vars: Vars::default()
-                .with("file", listed.file.clone())
+                .with("file", listed.file.clone().unwrap_or_default())
                 .with("caller", listed.caller.clone())
                 .with("callee", listed.callee.clone())
                 .with(

@@ -13,6 +13,7 @@ use fantoccini::elements::Element;
 use tokio::time::Instant;
 
 use super::browser::Step;
+use super::downloads::names_a_file;
 use super::error::ConsoleErrorKind;
 use super::evidence::PageRead;
 use super::optional;
@@ -190,7 +191,8 @@ impl RecordingsPage<'_> {
         let file = match &rec.file_attribute {
             Some(name) => self.browser.attr_of(row, name).await?,
             None => None,
-        };
+        }
+        .filter(|key| names_a_file(key));
         let mut texts = Vec::with_capacity(3);
         for selector in [&rec.time, &rec.caller, &rec.callee] {
             let bound = selector.plain();

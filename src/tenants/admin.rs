@@ -424,7 +424,7 @@ async fn list_unmatched(
     .map(String::from)];
     for entry in &entries {
         table.push([
-            entry.file.clone(),
+            entry.file_name().unwrap_or("-").to_string(),
             entry.caller.clone(),
             entry.callee.clone(),
             time(entry.shown_at),

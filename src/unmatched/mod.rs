@@ -9,9 +9,17 @@
 //! `UNMATCHED_RECORDINGS=store` it also keeps them under `tenant_<id>/unmatched/`; when their
 //! call arrives later, the kept object is copied to the call's key instead of downloading again.
 //!
+//! Some consoles show no file name in a row (the row key is the console's own id). Such rows
+//! are matched to the tenant's known calls the way the download finds a call's row, by caller,
+//! callee and time within the selectors file's tolerance ([`listed`]); the rows no call claims
+//! are noted under a key made of what they show, and a kept one takes the name its download
+//! gives. Rows that show neither a file name nor caller, callee and time are said so, once per
+//! pass: a silent zero would tell the operator that nothing is missing.
+//!
 //! Every step is written after the work it records, so a crash between any two only repeats
 //! idempotent work: an upload or copy onto the same key, a scan's rows noted again.
 
+mod listed;
 mod table;
 
 use std::sync::Arc;
@@ -30,6 +38,7 @@ use crate::console::{
 use crate::ids::TenantId;
 use crate::metrics::Metrics;
 use crate::storage::{Keys, ObjectStore, StorageKey};
+use table::{Noted, Stored};
 
 pub use table::{Entry, TableError};
 
@@ -195,6 +204,9 @@ impl Unmatched {
         tenant: PassTenant<'_>,
         keeping: Keeping<'_>,
     ) {
+        if let Err(error) = self.match_arrived(session, tenant.id).await {
+            warn!("{error}");
+        }
         if let Err(error) = self.note_newest(session, tenant).await {
             warn!("{error}");
             return;
@@ -221,7 +233,7 @@ impl Unmatched {
             Err(error) => {
                 // Nothing noted and the mark unmoved; only the time of the try, so a tenant
                 // with no calls is not logged into every pass while its list misbehaves.
-                table::record_scan(&self.pool, tenant.id, &[], None).await?;
+                table::record_scan(&self.pool, tenant.id, &Noted::default(), None).await?;
                 return Err(ReadError::List {
                     tenant: tenant.id,
                     error,
@@ -235,17 +247,78 @@ impl Unmatched {
                 read.pages, tenant.name
             );
         }
-        let newest = read
-            .recordings
-            .iter()
-            .find_map(|r| Some((r.shown_at?, r.file.clone())));
-        let noticed = table::record_scan(&self.pool, tenant.id, &read.recordings, newest).await?;
-        tracing::debug!(
-            pages = read.pages,
-            rows = read.recordings.len(),
-            noticed,
-            "Recordings list read"
-        );
+        let rows = read.recordings.len();
+        let newest = read.recordings.iter().find_map(|r| {
+            let key = r.file.clone().unwrap_or_else(|| table::unnamed_key(r));
+            Some((r.shown_at?, key))
+        });
+        let sorted = listed::sort(read.recordings);
+        let (unnamed, calls_known_upto) =
+            self.unclaimed(session, tenant.id, sorted.unnamed).await?;
+        let noted = Noted {
+            named: sorted.named,
+            unnamed,
+            calls_known_upto,
+        };
+        let noticed = table::record_scan(&self.pool, tenant.id, &noted, newest).await?;
+        if sorted.untold > 0 {
+            untold(tenant, sorted.untold, rows);
+        }
+        tracing::debug!(pages = read.pages, rows, noticed, "Recordings list read");
+        Ok(())
+    }
+
+    /// The rows without a file name that no known call claims, and the greatest call id known
+    /// when the calls were read.
+    async fn unclaimed(
+        &self,
+        session: &ConsoleSession,
+        tenant: TenantId,
+        rows: Vec<ListedRecording>,
+    ) -> Result<(Vec<ListedRecording>, Option<i32>), ReadError> {
+        let Some(span) = listed::span(rows.iter().map(|r| r.shown_at)) else {
+            return Ok((rows, None));
+        };
+        let (calls, upto) = table::calls_between(&self.pool, tenant, span, 0).await?;
+        let owners = listed::owners(&rows, &calls, |row, call| session.listed_match(row, call));
+        let unclaimed = rows
+            .into_iter()
+            .zip(owners)
+            .filter_map(|(row, owner)| owner.is_none().then_some(row))
+            .collect();
+        Ok((unclaimed, upto))
+    }
+
+    /// Recordings noticed without a file name whose call has arrived since: matched to it the
+    /// way their rows would be, by calls that were not known when they were noticed.
+    async fn match_arrived(
+        &self,
+        session: &ConsoleSession,
+        tenant: TenantId,
+    ) -> Result<(), ReadError> {
+        let entries = table::unnamed_open(&self.pool, tenant).await?;
+        let Some(span) = listed::span(entries.iter().map(|e| e.shown_at)) else {
+            return Ok(());
+        };
+        let upto = |entry: &Entry| entry.calls_known_upto.unwrap_or(0);
+        // Only calls that arrived since: after a long outage there are many entries, few such.
+        let after = entries.iter().map(upto).min().unwrap_or(0);
+        let (calls, _) = table::calls_between(&self.pool, tenant, span, after).await?;
+        let owners = listed::owners(&entries, &calls, |entry, call| {
+            let arrived = call.call_id > i64::from(upto(entry));
+            arrived
+                .then(|| session.listed_match(&entry.listed(), call))
+                .flatten()
+        });
+        for (entry, owner) in entries.iter().zip(owners) {
+            if let Some(call) = owner.map(|c| &calls[c]) {
+                table::mark_matched(&self.pool, tenant, &entry.file, call.call_id).await?;
+                info!(
+                    "Recording {} (noticed without a CDR row) is call {}'s: it has arrived",
+                    entry.file, call.uniqueid
+                );
+            }
+        }
         Ok(())
     }
 
@@ -285,13 +358,17 @@ impl Unmatched {
         entry: &Entry,
         keeper: &dyn Keeper,
     ) -> Result<(), ReadError> {
-        // Not downloaded at all when it could not be stored under a safe key.
-        let keys = Keys::unmatched(tenant, &entry.file).ok_or_else(|| ReadError::NoSafeKey {
+        let no_safe_key = |file: &str| ReadError::NoSafeKey {
             tenant,
-            file: entry.file.clone(),
-        })?;
+            file: file.to_string(),
+        };
+        // Not downloaded at all when it could not be stored under a safe key.
+        let named_keys = match entry.file_name() {
+            Some(name) => Some(Keys::unmatched(tenant, name).ok_or_else(|| no_safe_key(name))?),
+            None => None,
+        };
         let listed: ListedRecording = entry.listed();
-        let file = match session.download_listed(&listed).await {
+        let file = match session.download_listed(&listed, &entry.file).await {
             Ok(file) => file,
             Err(error) if matches!(error.kind, ConsoleErrorKind::NotOnConsole { .. }) => {
                 table::mark_lost(&self.pool, tenant, &entry.file).await?;
@@ -305,6 +382,21 @@ impl Unmatched {
             }
             Err(error) => return Err(ReadError::Download { tenant, error }),
         };
+        if !entry.named && self.is_a_calls(tenant, entry, &file).await? {
+            return Ok(());
+        }
+        let keys = match named_keys {
+            Some(keys) => keys,
+            None => match Keys::unmatched(tenant, &file.file_name) {
+                Some(keys) => keys,
+                None => {
+                    let error = no_safe_key(&file.file_name);
+                    discard(&file);
+                    return Err(error);
+                }
+            },
+        };
+        let name = file.file_name.clone();
         let kept = keeper
             .keep(file, keys)
             .await
@@ -313,22 +405,40 @@ impl Unmatched {
                 file: entry.file.clone(),
                 reason,
             })?;
-        table::mark_stored(
-            &self.pool,
-            tenant,
-            &entry.file,
-            kept.key.as_str(),
-            kept.stored_bytes as i64,
-            kept.original_bytes as i64,
-        )
-        .await?;
+        let stored = Stored {
+            name: &name,
+            key: kept.key.as_str(),
+            stored_bytes: kept.stored_bytes as i64,
+            original_bytes: kept.original_bytes as i64,
+        };
+        table::mark_stored(&self.pool, tenant, &entry.file, stored).await?;
         info!(
             event = "UnmatchedRecordingKept",
-            "Kept recording {} (no CDR row yet) as {}",
-            entry.file,
+            "Kept recording {name} (no CDR row yet) as {}",
             self.store.location(&kept.key)
         );
         Ok(())
+    }
+
+    /// Whether the download of a recording noticed without a file name turns out, by the name
+    /// it came with, to be a known call's: then it is that call's, noted so, and not kept.
+    async fn is_a_calls(
+        &self,
+        tenant: TenantId,
+        entry: &Entry,
+        file: &Downloaded,
+    ) -> Result<bool, ReadError> {
+        let Some(call) = table::referencing_call(&self.pool, tenant, &file.file_name).await? else {
+            return Ok(false);
+        };
+        table::mark_matched(&self.pool, tenant, &entry.file, call).await?;
+        info!(
+            "Recording {} downloaded as {} is the recording of a known call (cdr_records id \
+             {call}); not kept",
+            entry.file, file.file_name
+        );
+        discard(file);
+        Ok(true)
     }
 
     /// The pass's word on the tenant: one line when recordings without a call are waiting, and
@@ -364,6 +474,29 @@ pub async fn not_matched(pool: &PgPool, tenant: TenantId) -> Result<Vec<Entry>, 
 /// How many recordings without a call a tenant has (kept or not), for `tenant list`.
 pub async fn open_count(pool: &PgPool, tenant: TenantId) -> Result<i64, TableError> {
     table::open_count(pool, tenant).await
+}
+
+/// Says once per pass that `untold` of the `rows` read show neither a file name nor caller,
+/// callee and time, so whether their recordings have a call cannot be told.
+fn untold(tenant: PassTenant<'_>, untold: usize, rows: usize) {
+    warn!(
+        event = "UnmatchedCannotTell",
+        "Tenant {} (ID: {}): {untold} of {rows} row(s) read from its Recordings list show \
+         neither a file name nor a caller, callee and readable call time, so recordings without \
+         a CDR row cannot be told among them and are not counted; check `[recordings]` \
+         `caller`, `callee`, `time`, `time_format` (and `file_attribute`, if the rows hold the \
+         file name) of its selectors file with `ucm-scraper selectors check --tenant {}`",
+        tenant.name,
+        tenant.id,
+        tenant.id
+    );
+}
+
+/// Removes a downloaded recording that is not kept.
+fn discard(file: &Downloaded) {
+    if let Err(error) = std::fs::remove_file(&file.path) {
+        warn!(%error, "Could not remove {}", file.path.display());
+    }
 }
 
 /// An entry's kept object, when its row says where.

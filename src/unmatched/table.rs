@@ -8,8 +8,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use crate::console::ListedRecording;
-use crate::ids::TenantId;
+use crate::console::{CallQuery, ListedRecording};
+use crate::ids::{TenantId, UniqueId};
 
 /// Whether `cdr_records` row `c` references the file in column `file` (both base names).
 const REFERENCES: &str =
@@ -43,7 +43,12 @@ pub struct ScanState {
 /// One noticed recording.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Entry {
+    /// The file name; for an entry not `named`, the key [`unnamed_key`] made.
     pub file: String,
+    /// Whether `file` is the recording's file name (shown on the list, or its download's).
+    pub named: bool,
+    /// For an entry not `named`: the calls known when it was noticed went up to this id.
+    pub calls_known_upto: Option<i32>,
     pub caller: String,
     pub callee: String,
     pub shown_at: Option<DateTime<Utc>>,
@@ -57,7 +62,7 @@ pub struct Entry {
 impl Entry {
     pub fn listed(&self) -> ListedRecording {
         ListedRecording {
-            file: self.file.clone(),
+            file: self.file_name().map(str::to_string),
             caller: self.caller.clone(),
             callee: self.callee.clone(),
             shown_at: self.shown_at,
@@ -65,8 +70,37 @@ impl Entry {
     }
 }
 
-const ENTRY: &str = "file, caller, callee, shown_at, first_seen_at, status, storage_key, \
-     stored_bytes, original_bytes";
+impl Entry {
+    /// The recording's file name, when known.
+    pub fn file_name(&self) -> Option<&str> {
+        self.named.then_some(self.file.as_str())
+    }
+}
+
+const ENTRY: &str = "file, named, calls_known_upto, caller, callee, shown_at, first_seen_at, \
+     status, storage_key, stored_bytes, original_bytes";
+
+/// The key of a row that shows no file name: what it does show. The same row read again gives
+/// the same key; it never looks like a file name (no extension).
+pub fn unnamed_key(row: &ListedRecording) -> String {
+    let at = row
+        .shown_at
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default();
+    format!("{} to {} at {at}", row.caller, row.callee)
+}
+
+/// What one read of the list notes.
+#[derive(Debug, Default)]
+pub struct Noted {
+    /// Rows with a file name: noted unless a `cdr_records` row references the file.
+    pub named: Vec<ListedRecording>,
+    /// Rows without one that no known call matched: noted under [`unnamed_key`], unless a row
+    /// with the same caller, callee and time was noted before.
+    pub unnamed: Vec<ListedRecording>,
+    /// The greatest `cdr_records.id` of the tenant when the known calls were read.
+    pub calls_known_upto: Option<i32>,
+}
 
 pub async fn scan_state(pool: &PgPool, tenant: TenantId) -> Result<Option<ScanState>, TableError> {
     sqlx::query_as(
@@ -79,36 +113,54 @@ pub async fn scan_state(pool: &PgPool, tenant: TenantId) -> Result<Option<ScanSt
     .map_err(db("reading the list's read mark", tenant))
 }
 
-/// Notes the rows no CDR row references and moves the read mark to `newest`, together: a crash
+/// Notes the rows no call is known for and moves the read mark to `newest`, together: a crash
 /// leaves either both or neither. With no rows and no `newest`, only the time of the read is
 /// noted. Returns how many rows were noticed for the first time.
 pub async fn record_scan(
     pool: &PgPool,
     tenant: TenantId,
-    rows: &[ListedRecording],
+    noted: &Noted,
     newest: Option<(DateTime<Utc>, String)>,
 ) -> Result<u64, TableError> {
     let fail = || db("noting the recordings read", tenant);
     let mut tx = pool.begin().await.map_err(fail())?;
-    let column = |f: fn(&ListedRecording) -> String| rows.iter().map(f).collect::<Vec<_>>();
-    let shown: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.shown_at).collect();
-    let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO console_recordings (tenant_id, file, caller, callee, shown_at) \
-         SELECT $1, file, caller, callee, shown_at \
-         FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[]) \
-              AS r(file, caller, callee, shown_at) \
-         WHERE NOT EXISTS (SELECT 1 FROM cdr_records c WHERE c.tenant_id = $1 AND {REFERENCES}) \
-         ON CONFLICT (tenant_id, file) DO NOTHING"
-    )))
-    .bind(tenant.0 as i32)
-    .bind(column(|r| r.file.clone()))
-    .bind(column(|r| r.caller.clone()))
-    .bind(column(|r| r.callee.clone()))
-    .bind(shown)
-    .execute(&mut *tx)
-    .await
-    .map_err(fail())?
-    .rows_affected();
+    let named = Columns::of(&noted.named, |r| r.file.clone().unwrap_or_default());
+    let mut inserted = named
+        .bind(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO console_recordings (tenant_id, file, caller, callee, shown_at) \
+                 SELECT $1, file, caller, callee, shown_at FROM {ROWS} \
+                 WHERE NOT EXISTS (SELECT 1 FROM cdr_records c WHERE c.tenant_id = $1 \
+                       AND {REFERENCES}) \
+                 ON CONFLICT (tenant_id, file) DO NOTHING"
+            ))),
+            tenant,
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(fail())?
+        .rows_affected();
+    // Read again, a row shows the same caller, callee and time: noted once, also after its
+    // download named it.
+    let unnamed = Columns::of(&noted.unnamed, unnamed_key);
+    inserted += unnamed
+        .bind(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO console_recordings \
+                 (tenant_id, file, named, calls_known_upto, caller, callee, shown_at) \
+                 SELECT $1, file, false, $6, caller, callee, shown_at FROM {ROWS} \
+                 WHERE NOT EXISTS (SELECT 1 FROM console_recordings e WHERE e.tenant_id = $1 \
+                       AND e.caller = r.caller AND e.callee = r.callee \
+                       AND e.shown_at = r.shown_at) \
+                 ON CONFLICT (tenant_id, file) DO NOTHING"
+            ))),
+            tenant,
+        )
+        .bind(noted.calls_known_upto)
+        .execute(&mut *tx)
+        .await
+        .map_err(fail())?
+        .rows_affected();
     let (at, file) = newest.unzip();
     // A read that saw nothing new keeps the old mark (COALESCE) and notes only when it ran.
     sqlx::query(
@@ -126,6 +178,137 @@ pub async fn record_scan(
     .map_err(fail())?;
     tx.commit().await.map_err(fail())?;
     Ok(inserted)
+}
+
+/// [`Columns`] as a table `r(file, caller, callee, shown_at)`, from parameters `$2` to `$5`.
+const ROWS: &str = "unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[]) \
+     AS r(file, caller, callee, shown_at)";
+
+/// Listed rows as the columns of an `unnest`.
+struct Columns {
+    key: Vec<String>,
+    caller: Vec<String>,
+    callee: Vec<String>,
+    shown_at: Vec<Option<DateTime<Utc>>>,
+}
+
+impl Columns {
+    fn of(rows: &[ListedRecording], key: fn(&ListedRecording) -> String) -> Self {
+        Self {
+            key: rows.iter().map(key).collect(),
+            caller: rows.iter().map(|r| r.caller.clone()).collect(),
+            callee: rows.iter().map(|r| r.callee.clone()).collect(),
+            shown_at: rows.iter().map(|r| r.shown_at).collect(),
+        }
+    }
+
+    /// Binds the tenant (`$1`) and the columns (`$2` to `$5`, see [`ROWS`]) to `query`.
+    fn bind(self, query: PgQuery<'_>, tenant: TenantId) -> PgQuery<'_> {
+        query
+            .bind(tenant.0 as i32)
+            .bind(self.key)
+            .bind(self.caller)
+            .bind(self.callee)
+            .bind(self.shown_at)
+    }
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// The tenant's calls from `from` to `to` with an id above `after` that name a recording,
+/// whatever their status, and the greatest call id the tenant had just before: what rows
+/// without a file name are matched to.
+pub async fn calls_between(
+    pool: &PgPool,
+    tenant: TenantId,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    after: i32,
+) -> Result<(Vec<CallQuery>, Option<i32>), TableError> {
+    let fail = || db("reading the calls a listed recording may belong to", tenant);
+    // Read first: a call that arrives while the others are read has a greater id.
+    let upto: Option<i32> =
+        sqlx::query_scalar("SELECT max(id) FROM cdr_records WHERE tenant_id = $1")
+            .bind(tenant.0 as i32)
+            .fetch_one(pool)
+            .await
+            .map_err(fail())?;
+    let rows: Vec<KnownCall> = sqlx::query_as(
+        "SELECT id::bigint AS id, coalesce(uniqueid, '') AS uniqueid, \
+                coalesce(src, '') AS caller, coalesce(dst, '') AS callee, call_date, \
+                array_remove(string_to_array(btrim(recordfiles, '@ '), '@'), '') AS files \
+         FROM cdr_records WHERE tenant_id = $1 AND btrim(coalesce(recordfiles, ''), '@ ') <> '' \
+           AND call_date BETWEEN ($2 AT TIME ZONE 'UTC') AND ($3 AT TIME ZONE 'UTC') \
+           AND id > $4",
+    )
+    .bind(tenant.0 as i32)
+    .bind(from)
+    .bind(to)
+    .bind(after)
+    .fetch_all(pool)
+    .await
+    .map_err(fail())?;
+    let calls = rows.into_iter().filter_map(KnownCall::query).collect();
+    Ok((calls, upto))
+}
+
+#[derive(sqlx::FromRow)]
+struct KnownCall {
+    id: i64,
+    uniqueid: String,
+    caller: String,
+    callee: String,
+    call_date: chrono::NaiveDateTime,
+    files: Vec<String>,
+}
+
+impl KnownCall {
+    /// `None` for a uniqueid no UCM call has: such a row is never fetched either.
+    fn query(self) -> Option<CallQuery> {
+        Some(CallQuery {
+            call_id: self.id,
+            uniqueid: UniqueId::parse(&self.uniqueid).ok()?,
+            caller: self.caller,
+            callee: self.callee,
+            call_date_utc: self.call_date,
+            recordfiles: self
+                .files
+                .into_iter()
+                .map(|f| f.trim().to_string())
+                .collect(),
+        })
+    }
+}
+
+/// The call whose `recordfiles` name `file`, if one does.
+pub async fn referencing_call(
+    pool: &PgPool,
+    tenant: TenantId,
+    file: &str,
+) -> Result<Option<i64>, TableError> {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT c.id::bigint FROM cdr_records c, (SELECT $2::text AS file) r \
+         WHERE c.tenant_id = $1 AND {REFERENCES} ORDER BY c.id LIMIT 1"
+    )))
+    .bind(tenant.0 as i32)
+    .bind(file)
+    .fetch_optional(pool)
+    .await
+    .map_err(db("looking for the call of a downloaded recording", tenant))
+}
+
+/// Entries not `named` and not matched yet (kept ones are named): their call may arrive.
+pub async fn unnamed_open(pool: &PgPool, tenant: TenantId) -> Result<Vec<Entry>, TableError> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ENTRY} FROM console_recordings WHERE tenant_id = $1 AND NOT named \
+         AND status IN ('unmatched', 'lost')"
+    )))
+    .bind(tenant.0 as i32)
+    .fetch_all(pool)
+    .await
+    .map_err(db(
+        "reading the recordings noticed without a file name",
+        tenant,
+    ))
 }
 
 /// Entries whose call has arrived since: `unmatched` (and `lost`) ones become `matched` as soon
@@ -208,30 +391,51 @@ pub async fn stored_copy(
     .map_err(db("looking for a kept copy of a call's recording", tenant))
 }
 
-/// The recording is kept under `key`. Called after the upload: a crash in between only repeats
-/// an idempotent upload of the same key.
+/// Where a kept recording went.
+pub struct Stored<'a> {
+    /// The file name its download gave: an entry not named yet takes it.
+    pub name: &'a str,
+    pub key: &'a str,
+    pub stored_bytes: i64,
+    pub original_bytes: i64,
+}
+
+/// Entry `file` is kept as `stored` says, and from now on noted under its file name. Called
+/// after the upload: a crash in between only repeats an idempotent upload of the same key. An
+/// unnamed entry whose file name another entry has already is dropped: that one stands for it.
 pub async fn mark_stored(
     pool: &PgPool,
     tenant: TenantId,
     file: &str,
-    key: &str,
-    stored_bytes: i64,
-    original_bytes: i64,
+    stored: Stored<'_>,
 ) -> Result<(), TableError> {
+    let fail = || db("noting a kept recording", tenant);
+    let mut tx = pool.begin().await.map_err(fail())?;
     sqlx::query(
-        "UPDATE console_recordings SET status = 'stored', storage_key = $3, stored_bytes = $4, \
-         original_bytes = $5, updated_at = now() \
-         WHERE tenant_id = $1 AND file = $2 AND status = 'unmatched'",
+        "DELETE FROM console_recordings WHERE tenant_id = $1 AND file = $2 AND NOT named \
+         AND EXISTS (SELECT 1 FROM console_recordings o WHERE o.tenant_id = $1 AND o.file = $3)",
     )
     .bind(tenant.0 as i32)
     .bind(file)
-    .bind(key)
-    .bind(stored_bytes)
-    .bind(original_bytes)
-    .execute(pool)
+    .bind(stored.name)
+    .execute(&mut *tx)
     .await
-    .map(drop)
-    .map_err(db("noting a kept recording", tenant))
+    .map_err(fail())?;
+    sqlx::query(
+        "UPDATE console_recordings SET status = 'stored', storage_key = $3, stored_bytes = $4, \
+         original_bytes = $5, file = CASE WHEN named THEN file ELSE $6 END, named = true, \
+         updated_at = now() WHERE tenant_id = $1 AND file = $2 AND status = 'unmatched'",
+    )
+    .bind(tenant.0 as i32)
+    .bind(file)
+    .bind(stored.key)
+    .bind(stored.stored_bytes)
+    .bind(stored.original_bytes)
+    .bind(stored.name)
+    .execute(&mut *tx)
+    .await
+    .map_err(fail())?;
+    tx.commit().await.map_err(fail())
 }
 
 /// The console no longer lists the recording, and it was never kept.

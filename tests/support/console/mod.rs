@@ -145,6 +145,16 @@ pub enum Landing {
     Welcome,
 }
 
+/// What a row's key (`data-row-key` / `data-file`) holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RowKey {
+    /// The recording's file name, the string `cdr_records.recordfiles` holds.
+    #[default]
+    File,
+    /// The console's own id of the recording (digits); the row shows no file name anywhere.
+    ConsoleId,
+}
+
 /// Details a firmware or cloud release might change (issues 13, 22). The default is the console as
 /// the rest of this README describes it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -165,6 +175,7 @@ pub struct Quirks {
     /// The side menu is collapsed: hidden, its items not drawn, until a toggle in the header
     /// (`span.ant-layout-sider-trigger` / `a#nav-toggle`) opens it.
     pub menu_collapsed: bool,
+    pub row_key: RowKey,
 }
 
 /// How the stand-in behaves. `Default` gives quick test values; the real console's are noted.
@@ -282,6 +293,16 @@ impl Recording {
     /// The file name a browser saves it under.
     pub fn download_name(&self) -> &str {
         self.file.rsplit('/').next().unwrap_or(&self.file)
+    }
+
+    /// The console's own id of the recording, as [`RowKey::ConsoleId`] shows it: digits, the
+    /// same for the same file on every list request.
+    pub fn console_id(&self) -> String {
+        // FNV-1a: stable across runs, unlike std's hasher.
+        let hash = self.file.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        (hash % 1_000_000_000).to_string()
     }
 }
 
@@ -723,6 +744,7 @@ async fn static_file(
                 Landing::Welcome => "welcome",
             },
             "menuCollapsed": q.menu_collapsed,
+            "rowKeyIsId": q.row_key == RowKey::ConsoleId,
         });
         (c.skin, cfg)
     };
@@ -999,6 +1021,7 @@ async fn list_file(shared: &Shared, headers: &HeaderMap, page: &str, filter: &Fi
             json!({
                 "n": r.download_name(),
                 "f": r.file,
+                "id": r.console_id(),
                 "caller": r.caller,
                 "callee": r.callee,
                 "d": time,

@@ -328,12 +328,13 @@
       '<div class="grid-cell col-caller">Caller</div><div class="grid-cell col-name">File Name</div>' +
       '<div class="grid-cell col-size">Size</div><div class="grid-cell col-action">Action</div></div>';
     var body = (cleared ? [] : ui.rows).map(function (r) {
-      return '<div class="grid-row" data-file="' + esc(r.f) + '">' +
+      // `rowKeyIsId`: the console's own id instead of the file name, and no "File Name" text.
+      return '<div class="grid-row" data-file="' + esc(C.rowKeyIsId ? r.id : r.f) + '">' +
         '<div class="grid-cell col-check"><input type="checkbox" class="row-check"></div>' +
         '<div class="grid-cell col-time">' + (partial ? '' : esc(r.d)) + '</div>' +
         '<div class="grid-cell col-callee">' + esc(r.callee) + '</div>' +
         '<div class="grid-cell col-caller">' + esc(r.caller) + '</div>' +
-        '<div class="grid-cell col-name">' + esc(r.n) + '</div>' +
+        '<div class="grid-cell col-name">' + (C.rowKeyIsId ? '' : esc(r.n)) + '</div>' +
         '<div class="grid-cell col-size">' + esc(r.s) + '</div>' +
         '<div class="grid-cell col-action">' + (partial ? '' : '<a class="download-link" href="/cgi?action=downloadFile&amp;type=voice_recording&amp;data=' +
         encodeURIComponent(r.f) + '">Download</a>') + '<a class="delete-link">Delete</a></div></div>';

@@ -413,8 +413,13 @@
     if (!wrap) { return; }
     var data = app.data || { voice_recording: [], total_item: 0, total_page: 1, page: 1 };
     var cleared = app.loading && C.loading === 'placeholder';
+    // The row key: the file name, or (`rowKeyIsId`) the console's own id; the click looks the
+    // file up by it, as the real app looks up its row record.
+    var files = {};
     var rows = (cleared ? [] : data.voice_recording).map(function (r) {
-      return '<tr class="ant-table-row ant-table-row-level-0" data-row-key="' + esc(r.f) + '">' +
+      var key = C.rowKeyIsId ? r.id : r.f;
+      files[key] = r.f;
+      return '<tr class="ant-table-row ant-table-row-level-0" data-row-key="' + esc(key) + '">' +
         '<td class="ant-table-selection-column"><span class="ant-checkbox-wrapper"><span class="ant-checkbox">' +
         '<input type="checkbox" class="ant-checkbox-input" value="on"><span class="ant-checkbox-inner"></span></span></span></td>' +
         '<td>' + esc(r.caller) + '</td>' +
@@ -444,7 +449,7 @@
       '</div></div></div>' + pagination(data) + '</div></div>';
     wrap.querySelectorAll('tr[data-row-key] .sprite-download').forEach(function (icon) {
       icon.addEventListener('click', function () {
-        download(icon.closest('tr').getAttribute('data-row-key'));
+        download(files[icon.closest('tr').getAttribute('data-row-key')]);
       });
     });
     wrap.querySelectorAll('.ant-pagination li[data-page]').forEach(function (li) {
