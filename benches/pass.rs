@@ -114,7 +114,7 @@ fn main() {
         .fold(f64::INFINITY, f64::min);
     let ratio = many.wall.as_secs_f64() / one.wall.as_secs_f64();
     println!(
-        "target per console ≥ {:.0}/min (0.9 × limit), login included: worst {worst_paced:.1}/min → {}",
+        "target per console ≥ {:.0}/min (0.9 × limit) from login on: worst {worst_paced:.1}/min → {}",
         0.9 * limit,
         verdict(worst_paced >= 0.9 * limit)
     );
@@ -148,7 +148,7 @@ fn report(label: &str, figures: &PassFigures, limit: f64) {
     for (i, c) in figures.consoles.iter().enumerate() {
         println!(
             "  console {}: {} served, {} refused for pacing; steady {:.1}/min ({:.2} × limit), \
-             login included {:.1}/min ({:.2} × limit; login to first download {:.1} s), \
+             from login {:.1}/min ({:.2} × limit; login to first download {:.1} s), \
              whole pass {:.1}/min",
             i + 1,
             c.served,

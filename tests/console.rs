@@ -591,7 +591,10 @@ async fn issue_22_the_page_watcher_waits_for_the_list_only_and_reads_it_in_one_t
         })
     };
     // The clock ticks all along, outside the list: quiet all the same.
-    let answer = client.execute_async(SCRIPT, vec![spec(10_000)]).await.unwrap();
+    let answer = client
+        .execute_async(SCRIPT, vec![spec(10_000)])
+        .await
+        .unwrap();
     assert_eq!(answer["quiet"], true, "{answer}");
     assert!(answer["since"].as_u64().unwrap() >= 200, "{answer}");
     assert_eq!(
@@ -611,7 +614,10 @@ async fn issue_22_the_page_watcher_waits_for_the_list_only_and_reads_it_in_one_t
         .await
         .unwrap();
     let started = std::time::Instant::now();
-    let answer = client.execute_async(SCRIPT, vec![spec(1_500)]).await.unwrap();
+    let answer = client
+        .execute_async(SCRIPT, vec![spec(1_500)])
+        .await
+        .unwrap();
     assert_eq!(answer["quiet"], false, "{answer}");
     assert!(started.elapsed() >= Duration::from_millis(1_500));
     browser.close().await;

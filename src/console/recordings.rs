@@ -467,7 +467,8 @@ impl RecordingsPage<'_> {
             return Ok(Click::NoControl);
         };
         // Not before the console's gap between downloads: the pacing itself.
-        Ok(match self.browser.click_element_at(&icon, not_before).await? {
+        let clicked = self.browser.click_element_at(&icon, not_before).await?;
+        Ok(match clicked {
             true => Click::Done(Instant::now()),
             false => Click::NoRow,
         })

@@ -91,7 +91,8 @@ struct Seen {
 /// Whether every row shows every cell's text: rows drawn in steps show blank ones between the
 /// steps.
 fn finished(rows: &[RowInfo]) -> bool {
-    rows.iter().all(|r| r.time.is_some() && !r.caller.is_empty() && !r.callee.is_empty())
+    rows.iter()
+        .all(|r| r.time.is_some() && !r.caller.is_empty() && !r.callee.is_empty())
 }
 
 fn millis(d: Duration) -> u64 {
@@ -239,8 +240,7 @@ impl RecordingsPage<'_> {
             file: shown.file.clone(),
             caller,
             callee,
-            time: NaiveDateTime::parse_from_str(&time, &self.selectors.recordings.time_format)
-                .ok(),
+            time: NaiveDateTime::parse_from_str(&time, &self.selectors.recordings.time_format).ok(),
         })
     }
 
