@@ -100,18 +100,15 @@ fn main() {
     let many = runtime.block_on(pass(&knobs, knobs.tenants));
     report(&format!("{} tenants", knobs.tenants), &many, limit);
 
-    let worst = many
-        .consoles
-        .iter()
-        .chain(&one.consoles)
-        .map(|c| c.steady_per_min)
-        .fold(f64::INFINITY, f64::min);
-    let worst_paced = many
-        .consoles
-        .iter()
-        .chain(&one.consoles)
-        .map(|c| c.paced_per_min)
-        .fold(f64::INFINITY, f64::min);
+    let lowest = |figure: fn(&ConsoleFigures) -> f64| {
+        many.consoles
+            .iter()
+            .chain(&one.consoles)
+            .map(figure)
+            .fold(f64::INFINITY, f64::min)
+    };
+    let worst = lowest(|c| c.steady_per_min);
+    let worst_paced = lowest(|c| c.paced_per_min);
     let ratio = many.wall.as_secs_f64() / one.wall.as_secs_f64();
     println!(
         "target per console ≥ {:.0}/min (0.9 × limit) from login on: worst {worst_paced:.1}/min → {}",

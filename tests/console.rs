@@ -561,7 +561,8 @@ async fn issue_22_a_firmware_marker_not_shown_is_given_up_once_the_page_is_quiet
 
 /// Issue 22: the page-side watcher behind settled reads (`src/console/quiet.js`), on a page of
 /// its own: a list that keeps changing never counts as quiet, changes elsewhere on the page do
-/// not count, and the rows are read as they are, a missing cell named.
+/// not count, the rows are read as they are (a missing cell named), and a request in flight
+/// keeps the page busy until it has been open for `longMs`.
 #[tokio::test]
 async fn issue_22_the_page_watcher_waits_for_the_list_only_and_reads_it_in_one_turn() {
     const SCRIPT: &str = include_str!("../src/console/quiet.js");
@@ -573,7 +574,8 @@ async fn issue_22_the_page_watcher_waits_for_the_list_only_and_reads_it_in_one_t
             "document.body.innerHTML = '<p id=clock>0</p><table><tbody id=list>\
              <tr data-k=a><td>1</td><td> x </td></tr><tr data-k=b><td>2</td></tr></tbody></table>'; \
              window.tick = setInterval(function () { \
-               document.getElementById('clock').textContent = Date.now(); }, 30);",
+               document.getElementById('clock').textContent = Date.now(); }, 30); \
+             window.fetch = function () { return new Promise(function () {}); };",
             vec![],
         )
         .await
@@ -586,7 +588,7 @@ async fn issue_22_the_page_watcher_waits_for_the_list_only_and_reads_it_in_one_t
     });
     let spec = |budget: u64| {
         serde_json::json!({
-            "quietMs": 200, "budgetMs": budget, "scope": [{ "css": "#list" }],
+            "quietMs": 200, "budgetMs": budget, "longMs": 10_000, "scope": [{ "css": "#list" }],
             "rowsScope": { "css": "#list > tr" }, "busy": [], "until": null, "read": read
         })
     };
@@ -613,6 +615,16 @@ async fn issue_22_the_page_watcher_waits_for_the_list_only_and_reads_it_in_one_t
         )
         .await
         .unwrap();
+    // Once it has changed at least once.
+    client
+        .execute_async(
+            "var done = arguments[0], td = document.querySelector('#list td'); \
+             (function wait() { if (td.textContent !== '1') { done(); } \
+               else { setTimeout(wait, 10); } })();",
+            vec![],
+        )
+        .await
+        .unwrap();
     let started = std::time::Instant::now();
     let answer = client
         .execute_async(SCRIPT, vec![spec(1_500)])
@@ -620,5 +632,20 @@ async fn issue_22_the_page_watcher_waits_for_the_list_only_and_reads_it_in_one_t
         .unwrap();
     assert_eq!(answer["quiet"], false, "{answer}");
     assert!(started.elapsed() >= Duration::from_millis(1_500));
+    // The list still again, and a request that never ends: busy, until it counts as long.
+    client
+        .execute("clearInterval(window.restless); fetch('/never');", vec![])
+        .await
+        .unwrap();
+    let answer = client
+        .execute_async(SCRIPT, vec![spec(1_000)])
+        .await
+        .unwrap();
+    assert_eq!(answer["quiet"], false, "{answer}");
+    assert_eq!(answer["pending"], 1, "{answer}");
+    let mut short = spec(10_000);
+    short["longMs"] = serde_json::json!(800);
+    let answer = client.execute_async(SCRIPT, vec![short]).await.unwrap();
+    assert_eq!(answer["quiet"], true, "{answer}");
     browser.close().await;
 }

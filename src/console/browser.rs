@@ -50,6 +50,9 @@ impl From<&Bound> for PageSelector {
 pub(crate) struct QuietSpec {
     pub quiet_ms: u64,
     pub budget_ms: u64,
+    /// A request in flight longer (a long poll, a stream) does not keep the page busy; set by
+    /// [`Browser::until_quiet`] to half the element timeout.
+    pub long_ms: u64,
     /// Only changes in or around these elements count; none: the whole page.
     pub scope: Vec<PageSelector>,
     /// The rows' container counts too (found from the first row).
@@ -263,6 +266,7 @@ impl Browser {
         let most = (self.timeouts.command / 2).as_millis() as u64;
         let spec = QuietSpec {
             budget_ms: spec.budget_ms.min(most),
+            long_ms: (self.timeouts.element / 2).as_millis() as u64,
             ..spec.clone()
         };
         let arg = serde_json::to_value(&spec).unwrap_or(json!(null));

@@ -2,14 +2,15 @@
 // WebDriver's execute-async; the answer comes back in one round trip).
 //
 // The first run in a document installs a watcher on `window`: a MutationObserver that notes when
-// the part of the page being read last changed, and a count of the page's own requests in
-// flight (fetch and XMLHttpRequest). The page is quiet once nothing relevant changed for
-// `quietMs` and no request is pending, and none of the `busy` markers is shown. The wait ends
-// then, or as soon as `until` matches, or after `budgetMs`; the answer says which. When `read`
-// is given, the list's rows are read in the same synchronous turn, so they are one state of the
-// page: nothing can change between two cells.
+// the part of the page being read last changed, and the page's own requests in flight (fetch
+// and XMLHttpRequest). The page is quiet once nothing relevant changed for `quietMs`, no
+// request has been in flight for less than `longMs`, and none of the `busy` markers is shown.
+// The wait ends then, or as soon as `until` matches, or after `budgetMs`; the answer says which.
+// When `read` is given, the list's rows are read in the same synchronous turn, so they are one
+// state of the page: nothing can change between two cells.
 //
-// spec = { quietMs, budgetMs, scope: [sel], rowsScope: sel|null, busy: [sel], until: sel|null,
+// spec = { quietMs, budgetMs, longMs, scope: [sel], rowsScope: sel|null, busy: [sel],
+//          until: sel|null,
 //          read: { row: sel, cells: [sel], file: name|null, empty: sel|null } | null }
 // sel  = { css: "…" } or { xpath: "…" }
 // answer = { quiet, found, since, pending, invalid: "what"|null, installed,
@@ -76,34 +77,40 @@
   }
 
   function install() {
-    var watch = { last: now(), pending: 0, scope: [], rowsScope: null };
+    var watch = { last: now(), inflight: {}, next: 0, scope: [], rowsScope: null };
     var touch = function () { watch.last = now(); };
-    var settle = function () { watch.pending = Math.max(0, watch.pending - 1); touch(); };
+    // Notes a request in flight; the function returned ends it (once: an XMLHttpRequest sent
+    // again keeps its earlier listeners).
+    var begin = function () {
+      var id = ++watch.next;
+      watch.inflight[id] = now();
+      touch();
+      return function () {
+        if (id in watch.inflight) { delete watch.inflight[id]; touch(); }
+      };
+    };
     if (window.fetch) {
       var fetch = window.fetch;
       window.fetch = function () {
-        watch.pending++;
-        touch();
+        var end = begin();
         try {
           var answer = fetch.apply(this, arguments);
-          answer.then(settle, settle);
+          answer.then(end, end);
           return answer;
         } catch (e) {
-          settle();
+          end();
           throw e;
         }
       };
     }
     var send = XMLHttpRequest.prototype.send;
     XMLHttpRequest.prototype.send = function () {
-      watch.pending++;
-      touch();
-      this.addEventListener('loadend', settle);
+      var end = begin();
+      this.addEventListener('loadend', end);
       try {
         return send.apply(this, arguments);
       } catch (e) {
-        this.removeEventListener('loadend', settle);
-        settle();
+        end();
         throw e;
       }
     };
@@ -112,6 +119,16 @@
     }).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
     window.__ucmScraperWatch = watch;
     return watch;
+  }
+
+  // The requests in flight for less than `longMs`: one open longer (a long poll, a stream) is
+  // the page's background, not a load the list waits for.
+  function pending(watch) {
+    var n = 0, t = now();
+    for (var id in watch.inflight) {
+      if (t - watch.inflight[id] < spec.longMs) { n++; }
+    }
+    return n;
   }
 
   function busyShown() {
@@ -150,18 +167,25 @@
 
   function answer(quiet, found) {
     var out = { quiet: quiet, found: found, since: Math.round(now() - watch.last),
-                pending: watch.pending, invalid: null, installed: installed, rows: [],
+                pending: pending(watch), invalid: null, installed: installed, rows: [],
                 empty: false };
     if (spec.read) { read(out); }
     done(out);
   }
 
+  // Quiet is decided only on a look that came on time after the one before: the first look,
+  // or one after the page's thread was held up, may come before timers of the page that were
+  // due earlier; looking again at once lets them run first.
+  var lastLook = null;
   function look() {
+    var t = now();
+    var onTime = lastLook !== null && t - lastLook < 100;
+    lastLook = t;
     if (spec.until) {
       var hit = tryAll(spec.until);
       if (hit && hit.length) { answer(false, true); return; }
     }
-    var quiet = now() - watch.last >= spec.quietMs && watch.pending === 0 && !busyShown();
+    var quiet = onTime && t - watch.last >= spec.quietMs && pending(watch) === 0 && !busyShown();
     if (quiet) { answer(true, false); return; }
     if (now() - start >= spec.budgetMs) { answer(false, false); return; }
     setTimeout(look, 20);
