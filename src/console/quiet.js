@@ -173,20 +173,19 @@
     done(out);
   }
 
-  // Quiet is decided only on a look that came on time after the one before: the first look,
-  // or one after the page's thread was held up, may come before timers of the page that were
-  // due earlier; looking again at once lets them run first.
-  var lastLook = null;
+  // Quiet is decided on two looks in a row: the first look, or one after the page's thread was
+  // held up, may come before timers of the page that were due earlier; the next look comes
+  // after them.
+  var wasQuiet = false;
   function look() {
     var t = now();
-    var onTime = lastLook !== null && t - lastLook < 100;
-    lastLook = t;
     if (spec.until) {
       var hit = tryAll(spec.until);
       if (hit && hit.length) { answer(false, true); return; }
     }
-    var quiet = onTime && t - watch.last >= spec.quietMs && pending(watch) === 0 && !busyShown();
-    if (quiet) { answer(true, false); return; }
+    var quiet = t - watch.last >= spec.quietMs && pending(watch) === 0 && !busyShown();
+    if (quiet && wasQuiet) { answer(true, false); return; }
+    wasQuiet = quiet;
     if (now() - start >= spec.budgetMs) { answer(false, false); return; }
     setTimeout(look, 20);
   }
