@@ -534,3 +534,118 @@ async fn issue_13_a_row_locator_that_matches_nothing_ends_no_call_and_stops_the_
     assert!(err.artifacts.is_some());
     world.assert_no_browser_left().await;
 }
+
+/// Issue 22: a console that shows no firmware marker is not waited on for a quarter of the
+/// element timeout: once the dashboard is drawn and the page is quiet, the login goes on.
+#[tokio::test]
+async fn issue_22_a_firmware_marker_not_shown_is_given_up_once_the_page_is_quiet() {
+    let mut world = World::start(Skin::Ucm63xx, 2, &["ucm63xx.toml"], |c| {
+        c.quirks.firmware = support::console::FirmwareShown::Nowhere;
+    })
+    .await;
+    // A quarter of it (50 s) is far beyond a login, even on a loaded machine.
+    world.config.timeouts.element = Duration::from_secs(200);
+    let mut session = world.open().await;
+    let started = std::time::Instant::now();
+    let signed_in = session.sign_in().await.expect("sign in");
+    let took = started.elapsed();
+    assert_eq!(signed_in.firmware, None);
+    assert!(
+        took < Duration::from_secs(40),
+        "the missing marker was waited out: {took:?}"
+    );
+    download_all(&world, &mut session, [1, 0].into_iter()).await;
+    world.close(session).await;
+    world.assert_no_browser_left().await;
+}
+
+/// Issue 22: the page-side watcher behind settled reads (`src/console/quiet.js`), on a page of
+/// its own: a list that keeps changing never counts as quiet, changes elsewhere on the page do
+/// not count, the rows are read as they are (a missing cell named), and a request in flight
+/// keeps the page busy until it has been open for `longMs`.
+#[tokio::test]
+async fn issue_22_the_page_watcher_waits_for_the_list_only_and_reads_it_in_one_turn() {
+    const SCRIPT: &str = include_str!("../src/console/quiet.js");
+    let browser = support::browser::browser().await;
+    let client = &browser.client;
+    client.goto("about:blank").await.unwrap();
+    client
+        .execute(
+            "document.body.innerHTML = '<p id=clock>0</p><table><tbody id=list>\
+             <tr data-k=a><td>1</td><td> x </td></tr><tr data-k=b><td>2</td></tr></tbody></table>'; \
+             window.tick = setInterval(function () { \
+               document.getElementById('clock').textContent = Date.now(); }, 30); \
+             window.fetch = function () { return new Promise(function () {}); };",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let read = serde_json::json!({
+        "row": { "css": "#list > tr" },
+        "cells": [{ "css": "td:nth-child(1)" }, { "xpath": "./td[2]" }],
+        "file": "data-k",
+        "empty": null
+    });
+    let spec = |budget: u64| {
+        serde_json::json!({
+            "quietMs": 200, "budgetMs": budget, "longMs": 10_000, "scope": [{ "css": "#list" }],
+            "rowsScope": { "css": "#list > tr" }, "busy": [], "until": null, "read": read
+        })
+    };
+    // The clock ticks all along, outside the list: quiet all the same.
+    let answer = client
+        .execute_async(SCRIPT, vec![spec(10_000)])
+        .await
+        .unwrap();
+    assert_eq!(answer["quiet"], true, "{answer}");
+    assert!(answer["since"].as_u64().unwrap() >= 200, "{answer}");
+    assert_eq!(
+        answer["rows"],
+        serde_json::json!([
+            { "file": "a", "cells": ["1", "x"], "missing": null },
+            { "file": "b", "cells": ["2"], "missing": 1 }
+        ])
+    );
+    // A list cell that keeps changing: never quiet, and the answer comes at the budget.
+    client
+        .execute(
+            "window.restless = setInterval(function () { \
+               document.querySelector('#list td').textContent = Date.now(); }, 50);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    // Once it has changed at least once.
+    client
+        .execute_async(
+            "var done = arguments[0], td = document.querySelector('#list td'); \
+             (function wait() { if (td.textContent !== '1') { done(); } \
+               else { setTimeout(wait, 10); } })();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let answer = client
+        .execute_async(SCRIPT, vec![spec(1_500)])
+        .await
+        .unwrap();
+    assert_eq!(answer["quiet"], false, "{answer}");
+    assert!(started.elapsed() >= Duration::from_millis(1_500));
+    // The list still again, and a request that never ends: busy, until it counts as long.
+    client
+        .execute("clearInterval(window.restless); fetch('/never');", vec![])
+        .await
+        .unwrap();
+    let answer = client
+        .execute_async(SCRIPT, vec![spec(1_000)])
+        .await
+        .unwrap();
+    assert_eq!(answer["quiet"], false, "{answer}");
+    assert_eq!(answer["pending"], 1, "{answer}");
+    let mut short = spec(10_000);
+    short["longMs"] = serde_json::json!(800);
+    let answer = client.execute_async(SCRIPT, vec![short]).await.unwrap();
+    assert_eq!(answer["quiet"], true, "{answer}");
+    browser.close().await;
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 use fantoccini::elements::Element;
 use fantoccini::error::{CmdError, ErrorStatus};
 use fantoccini::{Client, Locator};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -24,6 +25,79 @@ pub(crate) enum Answer {
     /// An error document, a JSON answer, a bare page: what it was, for the log.
     NotApp(String),
 }
+
+/// A selector as the page-side script takes it: `{"css": …}` or `{"xpath": …}`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum PageSelector {
+    Css(String),
+    Xpath(String),
+}
+
+impl From<&Bound> for PageSelector {
+    fn from(bound: &Bound) -> Self {
+        match bound.strategy {
+            Strategy::Css => Self::Css(bound.text.clone()),
+            Strategy::XPath => Self::Xpath(bound.text.clone()),
+        }
+    }
+}
+
+/// What to wait for in the page (see `quiet.js`): quiet for `quiet_ms` with no request of the
+/// page's own pending and no `busy` marker shown, or `until` matching, within `budget_ms`.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct QuietSpec {
+    pub quiet_ms: u64,
+    pub budget_ms: u64,
+    /// A request in flight longer (a long poll, a stream) does not keep the page busy; set by
+    /// [`Browser::until_quiet`] to half the element timeout.
+    pub long_ms: u64,
+    /// Only changes in or around these elements count; none: the whole page.
+    pub scope: Vec<PageSelector>,
+    /// The rows' container counts too (found from the first row).
+    pub rows_scope: Option<PageSelector>,
+    pub busy: Vec<PageSelector>,
+    pub until: Option<PageSelector>,
+    /// The rows to read once quiet, in the same turn of the page.
+    pub read: Option<RowsSpec>,
+}
+
+/// The rows to read: each row's cells in order, and its key attribute.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct RowsSpec {
+    pub row: PageSelector,
+    pub cells: Vec<PageSelector>,
+    pub file: Option<String>,
+    pub empty: Option<PageSelector>,
+}
+
+/// What the page answered.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Quiet {
+    /// The page went quiet within the budget.
+    pub quiet: bool,
+    /// Milliseconds since the last change that counts.
+    pub since: u64,
+    /// What the browser refused as a selector: `row`, `cell N` or `empty`.
+    pub invalid: Option<String>,
+    pub rows: Vec<PageRow>,
+    /// No rows, and the `empty` marker shown.
+    pub empty: bool,
+}
+
+/// One row as the page showed it.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct PageRow {
+    pub file: Option<String>,
+    /// The cells' texts, in the order asked, up to the first missing one.
+    pub cells: Vec<String>,
+    /// The first cell whose locator found nothing in the row.
+    pub missing: Option<usize>,
+}
+
+/// Watches the page go quiet and reads the list, in the page; see the file for how.
+const QUIET_SCRIPT: &str = include_str!("quiet.js");
 
 /// How long the worker waits for each kind of thing. Defaults suit a real console; tests shorten.
 #[derive(Debug, Clone, Copy)]
@@ -82,10 +156,11 @@ fn found(bound: &Bound, result: Result<Vec<Element>, CmdError>) -> Step<Vec<Elem
     }
 }
 
-/// Answers whether `arguments[0]` holds still: no finite animation (a CSS transition, a slide)
-/// running on it or an ancestor, and its box the same two frames later (or after 200 ms where
-/// the page draws no frames).
+/// Scrolls `arguments[0]` into view and answers whether it holds still there: no finite
+/// animation (a CSS transition, a slide) running on it or an ancestor, and its box the same two
+/// frames later (or after 200 ms where the page draws no frames). One round trip.
 const STILL_SCRIPT: &str = "var el = arguments[0], done = arguments[arguments.length - 1]; \
+    el.scrollIntoView({block: 'center', inline: 'nearest'}); \
     var moving = function () { \
       for (var n = el; n && n.getAnimations; n = n.parentElement) { \
         if (n.getAnimations().some(function (a) { \
@@ -170,7 +245,41 @@ impl Browser {
                 });
             }
         }
-        result
+        result?;
+        self.watch_page().await;
+        Ok(())
+    }
+
+    /// Starts watching the new document at once, so that the requests the app makes as it
+    /// starts are seen in flight. Best effort: a page that refuses it is watched from the
+    /// first [`Browser::until_quiet`] on.
+    async fn watch_page(&self) {
+        let spec = QuietSpec::default();
+        if let Err(error) = self.until_quiet(&spec).await {
+            tracing::debug!(%error, "could not start watching the page");
+        }
+    }
+
+    /// Waits in the page, bounded by `spec.budget_ms` (and at most half the command timeout),
+    /// for it to go quiet or show `spec.until`, and reads `spec.read` then; one round trip.
+    pub(crate) async fn until_quiet(&self, spec: &QuietSpec) -> Step<Quiet> {
+        let most = (self.timeouts.command / 2).as_millis() as u64;
+        let spec = QuietSpec {
+            budget_ms: spec.budget_ms.min(most),
+            long_ms: (self.timeouts.element / 2).as_millis() as u64,
+            ..spec.clone()
+        };
+        let arg = serde_json::to_value(&spec).unwrap_or(json!(null));
+        let value = self
+            .run(
+                "watching the page go quiet",
+                self.client.execute_async(QUIET_SCRIPT, vec![arg]),
+            )
+            .await?;
+        serde_json::from_value(value).map_err(|e| ConsoleErrorKind::WebDriver {
+            step: "reading what the page answered",
+            source: CmdError::Json(e),
+        })
     }
 
     pub(crate) async fn current_url(&self) -> Step<url::Url> {
@@ -282,19 +391,26 @@ impl Browser {
         Err(ConsoleErrorKind::missing(bound))
     }
 
-    /// Clicks one element; `false` when it went stale so the caller finds it again.
+    /// Clicks one element, scrolled into view; `false` when it went stale so the caller finds
+    /// it again.
     pub(crate) async fn click_element(&self, element: &Element) -> Step<bool> {
+        self.click_element_at(element, None).await
+    }
+
+    /// [`Browser::click_element`], the click itself not before `at`: the element is scrolled
+    /// into view and found still beforehand, so the click follows `at` at once (the console
+    /// times its gap between downloads from the request the click makes).
+    pub(crate) async fn click_element_at(
+        &self,
+        element: &Element,
+        at: Option<Instant>,
+    ) -> Step<bool> {
         let arg = serde_json::to_value(element).unwrap_or(json!(null));
-        let scrolled = self.client.execute(
-            "arguments[0].scrollIntoView({block: 'center', inline: 'nearest'});",
-            vec![arg.clone()],
-        );
-        match tokio::time::timeout(self.timeouts.command, scrolled).await {
-            Ok(Err(e)) if e.is_stale_element_reference() => return Ok(false),
-            _ => {}
-        }
         if !self.wait_until_still(&arg).await? {
             return Ok(false);
+        }
+        if let Some(at) = at {
+            tokio::time::sleep_until(at).await;
         }
         match self.run("clicking", element.click()).await {
             Ok(()) => Ok(true),
@@ -311,10 +427,11 @@ impl Browser {
         }
     }
 
-    /// Waits, bounded by the element timeout, until the element holds still: no animation
-    /// running on it or around it, and the same box over two frames. The console's menus slide
-    /// open with a height animation that clips their items; scrolled into view meanwhile, an
-    /// item moves again as the list grows, and a click aimed at it lands on the item above.
+    /// Scrolls the element into view and waits, bounded by the element timeout, until it holds
+    /// still there: no animation running on it or around it, and the same box over two frames.
+    /// The console's menus slide open with a height animation that clips their items; scrolled
+    /// into view meanwhile, an item moves again as the list grows, and a click aimed at it lands
+    /// on the item above.
     /// `false` when the element went stale. Still moving at the deadline: clicked anyway.
     async fn wait_until_still(&self, element: &serde_json::Value) -> Step<bool> {
         let deadline = Instant::now() + self.timeouts.element;

@@ -15,10 +15,10 @@ use chrono::NaiveDateTime;
 /// What one look at one page of the list found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PageRead {
-    /// Rows present and the same on two reads a moment apart; the call times they show (`None`
-    /// where a time could not be read).
+    /// Rows present, read once the list had gone quiet (`settled.rs`); the call times they show
+    /// (`None` where a time could not be read).
     Settled(Vec<Option<NaiveDateTime>>),
-    /// No rows, and the file's `empty` marker shown on two reads.
+    /// No rows, and the file's `empty` marker shown once the list had gone quiet.
     Empty,
     /// No rows and no `empty` marker for the whole element timeout: an empty list, or a `row`
     /// locator that no longer matches. The two look alike, so this proves nothing.

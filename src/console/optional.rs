@@ -6,9 +6,10 @@
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
-use super::browser::{Browser, Step};
+use super::browser::{Browser, QuietSpec, Step};
 use super::error::ConsoleErrorKind;
 use super::selectors::{Bound, SelectorSet};
+use super::settled::quiet_period;
 
 /// The optional locators already warned about in this pass, by origin (`file: key`).
 #[derive(Debug, Default)]
@@ -46,9 +47,11 @@ pub(crate) async fn find(
 }
 
 /// The firmware version the console shows after login, when the file says where: the first
-/// dotted number in the marker's text (`Firmware 1.0.27.10` → `1.0.27.10`). A marker not shown
-/// within a quarter of the element timeout (once the page is idle) is warned about and the
-/// version is unknown: the file whose login form matched stays in use.
+/// dotted number in the marker's text (`Firmware 1.0.27.10` → `1.0.27.10`). The marker is
+/// waited for until the page has gone quiet (drawn, no request in flight, no `busy` marker
+/// shown), within a quarter of the element timeout: a page that drew everything and shows no
+/// marker will not show one. Not shown: warned about, and the version is unknown: the file
+/// whose login form matched stays in use.
 pub(crate) async fn read_firmware(
     browser: &Browser,
     selectors: &SelectorSet,
@@ -57,23 +60,29 @@ pub(crate) async fn read_firmware(
         return Ok(None);
     };
     let bound = marker.plain();
-    browser.wait_until_idle(&selectors.busy).await?;
-    let deadline = tokio::time::Instant::now() + browser.timeouts.element / 4;
-    let element = loop {
-        if let Some(element) = find(browser, &bound).await? {
-            break element;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            browser.warnings.once(
-                &bound,
-                &format!(
-                    "not shown; the firmware is unknown and {} stays in use",
-                    selectors.file.display()
-                ),
-            );
-            return Ok(None);
-        }
-        tokio::time::sleep(browser.timeouts.poll).await;
+    let waited = browser
+        .until_quiet(&QuietSpec {
+            quiet_ms: quiet_period(&browser.timeouts).as_millis() as u64,
+            budget_ms: (browser.timeouts.element / 4).as_millis() as u64,
+            busy: selectors.busy.iter().map(|b| (&b.plain()).into()).collect(),
+            until: Some((&bound).into()),
+            ..QuietSpec::default()
+        })
+        .await?;
+    // Looked up once more in any case: it may have come with the last change.
+    let Some(element) = find(browser, &bound).await? else {
+        let why = match waited.quiet {
+            true => "not shown once the page was drawn",
+            false => "not shown within a quarter of the element timeout",
+        };
+        browser.warnings.once(
+            &bound,
+            &format!(
+                "{why}; the firmware is unknown and {} stays in use",
+                selectors.file.display()
+            ),
+        );
+        return Ok(None);
     };
     let text = match browser.text_of(&element).await {
         Ok(text) if !text.is_empty() => text,

@@ -486,11 +486,9 @@ impl RecordingsPage<'_> {
         let Some(icon) = self.browser.find_in(&element, download).await? else {
             return Ok(Click::NoControl);
         };
-        if let Some(at) = not_before {
-            // The console's gap between downloads: the pacing itself.
-            tokio::time::sleep_until(at).await;
-        }
-        Ok(match self.browser.click_element(&icon).await? {
+        // Not before the console's gap between downloads: the pacing itself.
+        let clicked = self.browser.click_element_at(&icon, not_before).await?;
+        Ok(match clicked {
             true => Click::Done(Instant::now()),
             false => Click::NoRow,
         })
