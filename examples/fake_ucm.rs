@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use console::{
-    ConsoleConfig, DeepLinks, EndOfList, FakeConsole, FirmwareShown, Loading, Quirks, Recording,
+    ConsoleConfig, DeepLinks, DownloadControl, EndOfList, FakeConsole, FirmwareShown, Loading, Quirks, Recording, RowClasses,
     Rows, Skin,
 };
 
@@ -96,6 +96,12 @@ struct Args {
     /// A new call arrives right after this many downloads.
     #[arg(long)]
     new_call_after: Option<u64>,
+    /// Draw the download control as an icon (a later firmware's).
+    #[arg(long)]
+    download_icon: bool,
+    /// Give the rows (and their container) other class names.
+    #[arg(long)]
+    other_row_classes: bool,
 }
 
 /// The quirks the command line asks for; the values were checked by clap.
@@ -128,6 +134,14 @@ fn quirks(args: &Args) -> Quirks {
             false => EndOfList::Usual,
         },
         new_call_after_downloads: args.new_call_after,
+        download_control: match args.download_icon {
+            true => DownloadControl::Icon,
+            false => DownloadControl::Usual,
+        },
+        row_classes: match args.other_row_classes {
+            true => RowClasses::Other,
+            false => RowClasses::Usual,
+        },
     }
 }
 

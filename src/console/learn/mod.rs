@@ -6,9 +6,11 @@
 
 mod dom;
 mod draft;
+pub(super) mod heal;
 mod infer;
 
 pub use draft::Learnt;
+pub use heal::{Change, HealMiss};
 pub use infer::{Found, KnownCall, PagingGuess};
 
 use std::path::{Path, PathBuf};
@@ -22,6 +24,17 @@ use super::session::ConsoleSession;
 use super::{artifacts, CallQuery, ConsoleError};
 use dom::Page;
 use infer::List;
+
+impl From<&CallQuery> for KnownCall {
+    fn from(call: &CallQuery) -> Self {
+        KnownCall {
+            files: call.recordfiles.clone(),
+            caller: call.caller.clone(),
+            callee: call.callee.clone(),
+            start_utc: call.call_date_utc,
+        }
+    }
+}
 
 /// What the walk learnt, and where its pages were saved.
 pub struct Walk {

@@ -135,6 +135,28 @@ pub enum EndOfList {
     DisabledAttribute,
 }
 
+/// How a row's download control is drawn (issue 22).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DownloadControl {
+    /// Skin 1 `span.sprite-download`; skin 2 the text link `a.download-link`.
+    #[default]
+    Usual,
+    /// An icon, as a later firmware draws it: skin 1 an Ant Design icon
+    /// `span.anticon.anticon-download` holding an `<svg>`; skin 2 `a.btn-icon[title=Download]`
+    /// holding an `<svg>` and no text.
+    Icon,
+}
+
+/// The class names of the rows and their container (issue 22).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RowClasses {
+    #[default]
+    Usual,
+    /// Skin 1: `tbody.rc-table-tbody > tr.rc-table-row` (Ant Design's newer table, no
+    /// `ant-table-tbody`); skin 2: `div.grid-body > div.grid-line` (no `grid-row`).
+    Other,
+}
+
 /// Details a firmware or cloud release might change (issue 13). The default is the console as
 /// the rest of this README describes it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -149,6 +171,8 @@ pub struct Quirks {
     /// A new call (the newest) arrives right after this many downloads have been served,
     /// shifting every row down by one across page boundaries.
     pub new_call_after_downloads: Option<u64>,
+    pub download_control: DownloadControl,
+    pub row_classes: RowClasses,
 }
 
 /// How the stand-in behaves. `Default` gives quick test values; the real console's are noted.
@@ -701,6 +725,8 @@ async fn static_file(
             },
             "renderStepMs": q.render_step.as_millis() as u64,
             "endByAttribute": q.end_of_list == EndOfList::DisabledAttribute,
+            "downloadIcon": q.download_control == DownloadControl::Icon,
+            "otherRowClasses": q.row_classes == RowClasses::Other,
         });
         (c.skin, cfg)
     };
