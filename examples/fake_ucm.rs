@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use console::{
-    ConsoleConfig, DeepLinks, DownloadControl, EndOfList, FakeConsole, FirmwareShown, Loading, Quirks, Recording, RowClasses,
-    Rows, Skin,
+    ConsoleConfig, DeepLinks, DownloadControl, EndOfList, FakeConsole, FirmwareShown, Loading,
+    Quirks, Recording, RowClasses, Rows, Skin,
 };
 
 #[derive(Parser)]

@@ -214,7 +214,10 @@ impl<'a> Healer<'a> {
         let healed = match healed {
             Ok(healed) => healed,
             Err(why) => {
-                warn!(event = "SelectorsNotHealed", "Could not learn {key} from the live page: {why}");
+                warn!(
+                    event = "SelectorsNotHealed",
+                    "Could not learn {key} from the live page: {why}"
+                );
                 return Err(error);
             }
         };
@@ -275,7 +278,9 @@ impl<'a> Healer<'a> {
                     .filter(|c| c.id != call.call_id)
                     .map(call_query),
             ),
-            Err(error) => warn!(%error, "Could not read the tenant's known calls; learning from the call in hand alone"),
+            Err(error) => {
+                warn!(%error, "Could not read the tenant's known calls; learning from the call in hand alone")
+            }
         }
         known
     }

@@ -137,7 +137,9 @@ async fn learned_file(command: SelectorsCommand) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "{}",
                 match accepted {
-                    true => format!("tenant {tenant}: the proposed selectors file is used from the next pass"),
+                    true => format!(
+                        "tenant {tenant}: the proposed selectors file is used from the next pass"
+                    ),
                     false => format!("tenant {tenant} has no proposed selectors file"),
                 }
             );

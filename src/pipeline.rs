@@ -505,7 +505,14 @@ impl Worker {
         stop: &PassStop,
     ) -> Result<(), ConsoleError> {
         // Issue 22: the tenant's learned selectors, and healing a drifted locator.
-        let mut healer = Healer::start(&self.pool, &self.settings, &self.metrics, session, tenant.id).await;
+        let mut healer = Healer::start(
+            &self.pool,
+            &self.settings,
+            &self.metrics,
+            session,
+            tenant.id,
+        )
+        .await;
         match session.sign_in().await {
             Ok(signed_in) => {
                 record_or_warn(

@@ -7,8 +7,8 @@ mod support;
 
 use std::sync::Arc;
 
-use support::console::{ConsoleConfig, DownloadControl, FakeConsole, Recording, RowClasses, Skin};
 use support::bin::Run;
+use support::console::{ConsoleConfig, DownloadControl, FakeConsole, Recording, RowClasses, Skin};
 use support::scenario::Scenario;
 
 /// The calls of `tenant` in each recording status, and the attempts charged to them.
@@ -64,13 +64,23 @@ async fn a_drifted_download_icon_is_learnt_proven_stored_and_used_on_the_next_pa
 
     let run = s.once().await;
     assert!(run.ok, "{}", log(&run));
-    assert_eq!(statuses(&s, tenant).await.0, uniqueids.len() as i64, "{}", log(&run));
+    assert_eq!(
+        statuses(&s, tenant).await.0,
+        uniqueids.len() as i64,
+        "{}",
+        log(&run)
+    );
     let told: Vec<&str> = run
         .stderr
         .lines()
         .filter(|l| l.contains("SelectorsLearned"))
         .collect();
-    assert_eq!(told.len(), 1, "one line tells the operator:\n{}", run.stderr);
+    assert_eq!(
+        told.len(),
+        1,
+        "one line tells the operator:\n{}",
+        run.stderr
+    );
     assert!(
         told[0].contains("recordings.download: span.sprite-download → span.anticon-download"),
         "{}",
@@ -83,10 +93,17 @@ async fn a_drifted_download_icon_is_learnt_proven_stored_and_used_on_the_next_pa
     // The learned file is printed as TOML and parses with `selectors check`.
     let id = tenant.to_string();
     let printed = s
-        .finish(s.command(&["selectors", "learned", "--tenant", &id]).spawn())
+        .finish(
+            s.command(&["selectors", "learned", "--tenant", &id])
+                .spawn(),
+        )
         .await;
     assert!(printed.ok, "{}", log(&printed));
-    assert!(printed.stdout.contains("span.anticon-download"), "{}", printed.stdout);
+    assert!(
+        printed.stdout.contains("span.anticon-download"),
+        "{}",
+        printed.stdout
+    );
     let dir = s.work.path().join("learned-only");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("learned.toml"), &printed.stdout).unwrap();
@@ -122,9 +139,15 @@ async fn a_drifted_download_icon_is_learnt_proven_stored_and_used_on_the_next_pa
     assert!(second.ok, "{}", log(&second));
     assert_eq!(console.events().logins_ok - logins, 1, "one login");
     assert_eq!(statuses(&s, tenant).await.0, uniqueids.len() as i64 + 1);
-    assert!(!second.stderr.contains("SelectorsLearned"), "{}", second.stderr);
     assert!(
-        second.stderr.contains("Using the tenant's learned selectors file"),
+        !second.stderr.contains("SelectorsLearned"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second
+            .stderr
+            .contains("Using the tenant's learned selectors file"),
         "{}",
         second.stderr
     );
@@ -157,7 +180,11 @@ async fn with_autolearn_off_nothing_is_stored_or_charged_and_the_stop_names_the_
         )
         .await;
     assert_eq!(printed.code, Some(1), "{}", log(&printed));
-    assert!(printed.stderr.contains("no learned selectors file"), "{}", printed.stderr);
+    assert!(
+        printed.stderr.contains("no learned selectors file"),
+        "{}",
+        printed.stderr
+    );
 }
 
 #[tokio::test]

@@ -53,7 +53,9 @@ pub enum HealMiss {
     NotHealable(String),
     #[error("the page shows no {0} control")]
     NoPaging(&'static str),
-    #[error("every list locator of the file still finds its elements on the page: nothing to change")]
+    #[error(
+        "every list locator of the file still finds its elements on the page: nothing to change"
+    )]
     NothingChanged,
     #[error("the selectors file in use cannot be edited as TOML: {0}")]
     Base(String),
@@ -85,11 +87,13 @@ pub fn plan(
             return None; // XPath cannot be tried on the saved page: changed only when it failed
         }
         let css = selector.plain().text;
-        Some(match in_row {
-            true => row_now.and_then(|row| select_in(row, &css)),
-            false => page.select(&css),
-        }
-        .is_some_and(|found| !found.is_empty()))
+        Some(
+            match in_row {
+                true => row_now.and_then(|row| select_in(row, &css)),
+                false => page.select(&css),
+            }
+            .is_some_and(|found| !found.is_empty()),
+        )
     };
     let keys: [(&str, &Selector, &Found, bool); 6] = [
         ("ready", &r.ready, &list.ready, false),
@@ -229,10 +233,14 @@ fn paging(
     use crate::console::selectors::Paging;
     let (key, now, found) = match (&set.recordings.paging, guess) {
         (Paging::NextButton { next, .. }, PagingGuess::Next(found)) => ("next", next, found),
-        (Paging::LoadMore { button }, PagingGuess::LoadMore(found)) => {
-            ("load_more", button, found)
+        (Paging::LoadMore { button }, PagingGuess::LoadMore(found)) => ("load_more", button, found),
+        _ => {
+            return Err(HealMiss::NoPaging(if failed == "paging.next" {
+                "next page"
+            } else {
+                "load more"
+            }))
         }
-        _ => return Err(HealMiss::NoPaging(if failed == "paging.next" { "next page" } else { "load more" })),
     };
     if now.template != found.selector {
         set_locator(file, "paging", key, found, &now.desc);
@@ -315,7 +323,10 @@ mod tests {
         let healed = SelectorSet::parse(Path::new("learned.toml"), &plan.toml)
             .unwrap_or_else(|e| panic!("{e}\n{}", plan.toml));
         assert_eq!(healed.recordings.download.template, "span.anticon-download");
-        assert_eq!(healed.recordings.download.desc, set.recordings.download.desc);
+        assert_eq!(
+            healed.recordings.download.desc,
+            set.recordings.download.desc
+        );
         assert_eq!(healed.login.username.template, set.login.username.template);
         assert_eq!(healed.recordings.menu.len(), set.recordings.menu.len());
         assert_eq!(healed.texts.bad_login, set.texts.bad_login);
