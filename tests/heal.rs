@@ -233,3 +233,40 @@ async fn rows_with_other_class_names_are_learnt_on_the_older_generation() {
     let rows = learned_rows(&s).await;
     assert!(rows[0].2.starts_with("recordings.row:"), "{rows:?}");
 }
+
+#[tokio::test]
+async fn a_learned_file_that_fails_later_is_dropped_and_learnt_again() {
+    let s = Scenario::new().await;
+    let (console, tenant, uniqueids) = drifted(&s, Skin::Ucm63xx, 3, icon).await;
+    let run = s.once().await;
+    assert!(run.ok, "{}", log(&run));
+    assert_eq!(learned_rows(&s).await[0].2.lines().count(), 1);
+
+    // A later firmware changes the rows too: the learned file's row finds nothing.
+    console.reconfigure(|c| c.quirks.row_classes = RowClasses::Other);
+    let newer = Recording::new(
+        "1000",
+        "2815999998",
+        chrono::Utc::now().timestamp() - 600,
+        Arc::clone(&s.wav),
+    );
+    console.add_recording(newer.clone());
+    s.calls(tenant, std::slice::from_ref(&newer)).await;
+    let second = s.once().await;
+    assert!(second.ok, "{}", log(&second));
+    assert_eq!(statuses(&s, tenant).await.0, uniqueids.len() as i64 + 1);
+    assert_eq!(
+        second.stderr.matches("LearnedSelectorsDropped").count(),
+        1,
+        "{}",
+        second.stderr
+    );
+    assert_eq!(
+        second.stderr.matches("SelectorsLearned").count(),
+        1,
+        "{}",
+        second.stderr
+    );
+    let rows = learned_rows(&s).await;
+    assert!(rows[0].2.contains("recordings.ready:"), "{rows:?}");
+}
