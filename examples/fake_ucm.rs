@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use console::{
-    ConsoleConfig, DeepLinks, EndOfList, FakeConsole, FirmwareShown, Loading, Quirks, Recording,
-    RowKey, Rows, Skin,
+    ConsoleConfig, DeepLinks, DownloadControl, EndOfList, FakeConsole, FirmwareShown, Loading,
+    Quirks, Recording, RowClasses, RowKey, Rows, Skin,
 };
 
 #[derive(Parser)]
@@ -99,6 +99,12 @@ struct Args {
     /// Rows keyed by the console's own id instead of the file name (no file name shown).
     #[arg(long)]
     row_key_id: bool,
+    /// Draw the download control as an icon (a later firmware's).
+    #[arg(long)]
+    download_icon: bool,
+    /// Give the rows (and their container) other class names.
+    #[arg(long)]
+    other_row_classes: bool,
 }
 
 /// The quirks the command line asks for; the values were checked by clap.
@@ -134,6 +140,14 @@ fn quirks(args: &Args) -> Quirks {
         row_key: match args.row_key_id {
             true => RowKey::ConsoleId,
             false => RowKey::File,
+        },
+        download_control: match args.download_icon {
+            true => DownloadControl::Icon,
+            false => DownloadControl::Usual,
+        },
+        row_classes: match args.other_row_classes {
+            true => RowClasses::Other,
+            false => RowClasses::Usual,
         },
     }
 }

@@ -132,4 +132,19 @@ pub enum SelectorsCommand {
         #[arg(long, default_value_t = 5)]
         pages: usize,
     },
+    /// Print the selectors file the worker learnt for the tenant (TOML); exit 1 when it has none.
+    Learned {
+        #[arg(long)]
+        tenant: i64,
+    },
+    /// Drop the tenant's learned selectors file: the shipped files are used again.
+    Forget {
+        #[arg(long)]
+        tenant: i64,
+    },
+    /// Use the tenant's proposed selectors file (SELECTORS_AUTOLEARN=propose) from the next pass.
+    Accept {
+        #[arg(long)]
+        tenant: i64,
+    },
 }

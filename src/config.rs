@@ -48,6 +48,19 @@ pub enum UnmatchedMode {
     Store,
 }
 
+/// What the worker does when a required locator finds nothing on a page that otherwise is the
+/// Recordings list (`SELECTORS_AUTOLEARN`; README: When the UCM firmware changes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoLearn {
+    /// The tenant stops with the locator named, as without healing; nothing is learnt or stored.
+    Off,
+    /// A proven draft is stored for review, the tenant still stops (calls uncharged) and the
+    /// log prints the command that accepts it.
+    Propose,
+    /// A proven draft is stored and used for the tenant at once (the default).
+    Use,
+}
+
 /// How recordings without a CDR row are noticed (README: Recordings without a CDR row).
 #[derive(Debug, Clone)]
 pub struct UnmatchedSettings {
@@ -102,6 +115,8 @@ pub struct Settings {
     /// again each pass, uncharged.
     pub not_listed_grace: Duration,
     pub unmatched: UnmatchedSettings,
+    /// Healing a drifted required locator (`SELECTORS_AUTOLEARN`).
+    pub autolearn: AutoLearn,
     pub metrics_addr: Option<SocketAddr>,
     pub artifacts_dir: PathBuf,
 }
@@ -262,6 +277,7 @@ impl Settings {
                 "6h",
             )?,
             unmatched: unmatched(&var)?,
+            autolearn: autolearn(&var)?,
             metrics_addr: var("METRICS_ADDR")
                 .map(|v| {
                     v.parse().map_err(|_| {
@@ -288,6 +304,18 @@ fn set_only(lookup: impl Fn(&str) -> Option<String>) -> impl Fn(&str) -> Option<
 
 fn selectors_dir(var: &impl Fn(&str) -> Option<String>) -> PathBuf {
     PathBuf::from(var("SELECTORS_DIR").unwrap_or("./selectors".into()))
+}
+
+fn autolearn(var: &impl Fn(&str) -> Option<String>) -> Result<AutoLearn, ConfigError> {
+    match var("SELECTORS_AUTOLEARN").as_deref() {
+        None | Some("use") => Ok(AutoLearn::Use),
+        Some("propose") => Ok(AutoLearn::Propose),
+        Some("off") => Ok(AutoLearn::Off),
+        Some(other) => Err(ConfigError::new(
+            "SELECTORS_AUTOLEARN",
+            format!("is {other:?}: use use (the default), propose or off"),
+        )),
+    }
 }
 
 fn unmatched(var: &impl Fn(&str) -> Option<String>) -> Result<UnmatchedSettings, ConfigError> {
@@ -440,6 +468,16 @@ mod tests {
         assert_eq!(s.browser_download_dir, s.download_dir);
         assert_eq!(s.password_format, PasswordFormat::AesGcm);
         assert!(s.supabase.is_none());
+    }
+
+    #[test]
+    fn a_drifted_locator_is_healed_and_used_by_default_and_the_mode_is_checked() {
+        let db = ("DATABASE_URL", "postgres://localhost/x");
+        assert_eq!(settings(&[db]).unwrap().autolearn, AutoLearn::Use);
+        let s = settings(&[db, ("SELECTORS_AUTOLEARN", "propose")]).unwrap();
+        assert_eq!(s.autolearn, AutoLearn::Propose);
+        let err = settings(&[db, ("SELECTORS_AUTOLEARN", "yes")]).unwrap_err();
+        assert_eq!(err.var, "SELECTORS_AUTOLEARN");
     }
 
     #[test]

@@ -26,6 +26,8 @@
 //!   fantoccini); locators come from `selectors/*.toml`.
 //! - [`learn`]: `selectors learn`: a draft selectors file inferred from a console's pages and
 //!   the tenant's known calls.
+//! - [`learned`]: a tenant's own selectors file, learnt when a required locator drifted, kept
+//!   in Postgres; healing during a pass.
 //! - [`transcode`]: WAV (PCM, float, G.711, any header a recorder writes) to speech-sized MP3.
 //! - [`unmatched`]: recordings the console lists without a call: noticed, reported, kept, linked.
 //! - [`ways`]: the way to each tenant's Recordings list that worked, kept between passes.
@@ -40,6 +42,7 @@ pub mod doctor;
 pub mod failure;
 pub mod ids;
 pub mod learn;
+pub mod learned;
 pub mod metrics;
 pub mod pipeline;
 pub mod probe;

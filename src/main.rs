@@ -14,7 +14,7 @@ use ucm_scraper::ids::TenantId;
 use ucm_scraper::metrics::{self, Metrics};
 use ucm_scraper::pipeline::Worker;
 use ucm_scraper::tenants::admin::{AdminCommand, PasswordFrom, TenantFields};
-use ucm_scraper::{db, doctor, learn, probe, scheduler, telemetry, tenants, transcode};
+use ucm_scraper::{db, doctor, learn, learned, probe, scheduler, telemetry, tenants, transcode};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -86,12 +86,71 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 false => ExitCode::FAILURE,
             })
         }
+        Command::Selectors(
+            command @ (SelectorsCommand::Learned { .. }
+            | SelectorsCommand::Forget { .. }
+            | SelectorsCommand::Accept { .. }),
+        ) => learned_file(command).await,
         Command::Transcode {
             input,
             output,
             bitrate,
         } => transcode(input, output, bitrate).await,
     }
+}
+
+/// `selectors learned | forget | accept --tenant ID`: the tenant's learned selectors file.
+async fn learned_file(command: SelectorsCommand) -> anyhow::Result<ExitCode> {
+    let settings = Settings::from_env()?;
+    let pool = db::connect(&settings.database_url, 2).await?;
+    db::migrate(&pool).await.context("ucm-scraper selectors")?;
+    let found = match command {
+        SelectorsCommand::Learned { tenant } => {
+            let file = learned::get(&pool, TenantId(tenant)).await?;
+            if let Some(file) = &file {
+                print!("{}", file.selectors);
+                eprintln!(
+                    "tenant {tenant}: learned {} ({}), firmware {}, status {}",
+                    file.learned_at.format("%Y-%m-%d %H:%M UTC"),
+                    file.changed.replace('\n', "; "),
+                    file.firmware.as_deref().unwrap_or("not shown"),
+                    file.status
+                );
+            } else {
+                eprintln!("tenant {tenant} has no learned selectors file");
+            }
+            file.is_some()
+        }
+        SelectorsCommand::Forget { tenant } => {
+            let dropped = learned::forget(&pool, TenantId(tenant)).await?;
+            eprintln!(
+                "{}",
+                match dropped {
+                    true => format!("tenant {tenant}: learned selectors file dropped; the shipped files are used"),
+                    false => format!("tenant {tenant} has no learned selectors file"),
+                }
+            );
+            dropped
+        }
+        SelectorsCommand::Accept { tenant } => {
+            let accepted = learned::accept(&pool, TenantId(tenant)).await?;
+            eprintln!(
+                "{}",
+                match accepted {
+                    true => format!(
+                        "tenant {tenant}: the proposed selectors file is used from the next pass"
+                    ),
+                    false => format!("tenant {tenant} has no proposed selectors file"),
+                }
+            );
+            accepted
+        }
+        _ => unreachable!("main sends only the learned-file commands here"),
+    };
+    Ok(match found {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::FAILURE,
+    })
 }
 
 /// `tenant test` logs into the console; the other tenant commands are the database's.

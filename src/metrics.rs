@@ -87,6 +87,8 @@ pub struct Metrics {
     health: Mutex<Health>,
     /// Recordings without a CDR row, per tenant, as the tenant's last pass counted them.
     unmatched: Mutex<BTreeMap<TenantId, u64>>,
+    /// Selectors files learnt from a tenant's live console (issue 22), per tenant.
+    learned: Mutex<BTreeMap<TenantId, u64>>,
     started_at: chrono::DateTime<chrono::Utc>,
     stale_after: std::time::Duration,
 }
@@ -102,6 +104,7 @@ impl Metrics {
             failures: Default::default(),
             passes: AtomicU64::new(0),
             unmatched: Mutex::default(),
+            learned: Mutex::default(),
             health: Mutex::new(Health {
                 state: PassState::Starting,
                 ready: true,
@@ -126,6 +129,16 @@ impl Metrics {
             .lock()
             .expect("unmatched lock")
             .insert(tenant, count);
+    }
+
+    /// A selectors file was learnt for the tenant (used or proposed).
+    pub fn selectors_learned(&self, tenant: TenantId) {
+        *self
+            .learned
+            .lock()
+            .expect("learned lock")
+            .entry(tenant)
+            .or_default() += 1;
     }
 
     pub fn failure(&self, stage: Stage) {
@@ -199,6 +212,18 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "ucm_unmatched_recordings{{tenant=\"{tenant}\"}} {count}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP ucm_selectors_learned_total Selectors files learnt from a tenant's live console \
+             after a required locator found nothing (used or proposed).\n\
+             # TYPE ucm_selectors_learned_total counter"
+        );
+        for (tenant, count) in self.learned.lock().expect("learned lock").iter() {
+            let _ = writeln!(
+                out,
+                "ucm_selectors_learned_total{{tenant=\"{tenant}\"}} {count}"
             );
         }
         let _ = writeln!(
@@ -279,7 +304,12 @@ mod tests {
         metrics.failure(Stage::Upload);
         metrics.failure(Stage::Upload);
         metrics.unmatched_recordings(TenantId(7), 3);
+        metrics.selectors_learned(TenantId(7));
         let text = metrics.render();
+        assert!(
+            text.contains("ucm_selectors_learned_total{tenant=\"7\"} 1\n"),
+            "{text}"
+        );
         assert!(
             text.contains("ucm_unmatched_recordings{tenant=\"7\"} 3\n"),
             "{text}"

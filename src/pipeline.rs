@@ -31,6 +31,7 @@ use crate::console::{
 use crate::db;
 use crate::failure::{Decision, Failure, NextStep};
 use crate::ids::TenantId;
+use crate::learned::Healer;
 use crate::metrics::{Metrics, PassState, Stage};
 use crate::secrets::PasswordCipher;
 use crate::storage::{self, Keys, ObjectStore, StorageError};
@@ -511,6 +512,15 @@ impl Worker {
         report: &mut TenantReport,
         stop: &PassStop,
     ) -> Result<(), ConsoleError> {
+        // Issue 22: the tenant's learned selectors, and healing a drifted locator.
+        let mut healer = Healer::start(
+            &self.pool,
+            &self.settings,
+            &self.metrics,
+            session,
+            tenant.id,
+        )
+        .await;
         match session.sign_in().await {
             Ok(signed_in) => {
                 record_or_warn(
@@ -561,8 +571,8 @@ impl Worker {
                 warn!(parent: &span, %error, "Could not start call {}; skipping it", call.uniqueid);
                 continue;
             }
-            match session
-                .download(&call_query(call))
+            match healer
+                .download(session, &call_query(call))
                 .instrument(span.clone())
                 .await
             {

@@ -152,6 +152,7 @@ async fn learn_then_store_every_call(skin: Skin, vary: impl FnOnce(&mut ConsoleC
         events.downloads_served, 0,
         "learn downloads nothing: {events:?}"
     );
+    assert_eq!(events.logins_ok, 1, "learn logs in once: {events:?}");
     // A second `learn` never overwrites the draft.
     let again = s.finish(s.command(&args).spawn()).await;
     assert!(

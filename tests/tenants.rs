@@ -639,7 +639,7 @@ async fn tenant_commands_end_to_end() {
         header.contains("BLOCKED UNTIL")
             && header
                 .trim_end()
-                .ends_with("BACKLOG  NOT LISTED YET  NOT ON CONSOLE  UNMATCHED"),
+                .ends_with("BACKLOG  NOT LISTED YET  NOT ON CONSOLE  UNMATCHED  LEARNED SELECTORS"),
         "{list}"
     );
     assert!(

@@ -43,6 +43,8 @@ pub struct ConsoleSession {
     list: ListState,
     pacer: Pacer,
     webdriver_session: Option<String>,
+    /// The tenant's learned selectors file (issue 22), used in place of the file the login picks.
+    learned: Option<Arc<SelectorSet>>,
 }
 
 impl ConsoleSession {
@@ -124,6 +126,7 @@ impl ConsoleSession {
             list: ListState::default(),
             pacer: Pacer::new(config.download_gap),
             webdriver_session,
+            learned: None,
         })
     }
 
@@ -295,6 +298,7 @@ impl ConsoleSession {
             .as_deref()
             .and_then(|v| self.catalog.for_firmware(v))
             .unwrap_or(page.selectors());
+        let chosen = self.learned.as_deref().unwrap_or(chosen);
         self.selectors = Arc::new(chosen.clone());
         self.list.closed();
         self.list.ways.logged_in();
@@ -379,6 +383,23 @@ impl ConsoleSession {
         let selectors = Arc::clone(&self.selectors);
         let row = self.recordings(&selectors).find(&wanted).await?;
         Ok(row.page)
+    }
+
+    /// Uses `set`, a selectors file learnt for this tenant, from now on and after every login,
+    /// in place of the file the login picks (issue 22).
+    pub fn use_learned(&mut self, set: SelectorSet) {
+        let set = Arc::new(set);
+        self.selectors = Arc::clone(&set);
+        self.learned = Some(set);
+    }
+
+    pub(super) fn selectors_in_use(&self) -> Arc<SelectorSet> {
+        Arc::clone(&self.selectors)
+    }
+
+    /// Puts `set` in use until the next login or swap; returns the file it replaced.
+    pub(super) fn swap_selectors(&mut self, set: Arc<SelectorSet>) -> Arc<SelectorSet> {
+        std::mem::replace(&mut self.selectors, set)
     }
 
     pub(super) fn target(&self) -> &ConsoleTarget {

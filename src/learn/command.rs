@@ -18,7 +18,6 @@ use crate::console::{
 use crate::ids::TenantId;
 use crate::pipeline::{call_query, console_target};
 use crate::probe::{ready_tenant, ProbeError};
-use crate::tenants::Tenant;
 
 /// Why `selectors learn` could not draft a file.
 #[derive(Debug, thiserror::Error)]
@@ -80,31 +79,46 @@ pub async fn learn_tenant(
             id,
         });
     }
-    let known: Vec<KnownCall> = calls.iter().map(known_call).collect();
+    let known: Vec<KnownCall> = calls
+        .iter()
+        .map(|c| KnownCall::from(&call_query(c)))
+        .collect();
     let config = BrowserConfig::from_settings(settings, window);
     // Held like a worker's, so that a worker starting meanwhile does not sweep these sessions.
     let _download_root = DownloadRoot::hold(&config).await?;
     let mut session = ConsoleSession::open(&config, console_target(&tenant)).await?;
     let walked = session.learn(&known, max_pages, &pages_dir).await;
-    session.close().await;
-    let walk = walked?;
-    write_new(&out, &walk.learnt.to_toml(&generation_name(&walk.learnt))).map_err(|source| {
-        match source.kind() {
+    let written = walked.map_err(LearnError::from).and_then(|walk| {
+        let text = walk.learnt.to_toml(&generation_name(&walk.learnt));
+        write_new(&out, &text).map_err(|source| match source.kind() {
             std::io::ErrorKind::AlreadyExists => LearnError::Exists(out.clone()),
             _ => LearnError::Io {
                 path: out.clone(),
                 source,
             },
+        })?;
+        Ok(walk)
+    });
+    let walk = match written {
+        Ok(walk) => walk,
+        Err(error) => {
+            session.close().await;
+            return Err(error);
         }
-    })?;
-    let parsed = SelectorSet::load(&out).map(|_| ());
-    let (checks, dry_run) = match &parsed {
-        Ok(()) => prove(&config, &tenant, &out, &calls).await?,
-        Err(e) => (
-            Ok(Vec::new()),
-            vec![Err(format!("not tried: {e}")); calls.len()],
-        ),
     };
+    // The proof in the same session: one login in all.
+    let (parsed, checks, dry_run) = match SelectorSet::load(&out) {
+        Ok(draft) => {
+            let queries: Vec<_> = calls.iter().map(call_query).collect();
+            let (checks, found) = session.prove_learnt(draft, &queries).await;
+            (Ok(()), checks, found)
+        }
+        Err(e) => {
+            let not_tried = vec![Err(format!("not tried: {e}")); calls.len()];
+            (Err(e), Ok(Vec::new()), not_tried)
+        }
+    };
+    session.close().await;
     Ok(LearnReport {
         out,
         pages_dir,
@@ -114,15 +128,6 @@ pub async fn learn_tenant(
         checks,
         dry_run,
     })
-}
-
-fn known_call(call: &Call) -> KnownCall {
-    KnownCall {
-        files: call.recordfiles.clone(),
-        caller: call.src.clone(),
-        callee: call.dst.clone(),
-        start_utc: call.call_date,
-    }
 }
 
 /// The UI generation's name in the draft: its firmware when shown.
@@ -140,44 +145,6 @@ fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
         .create_new(true)
         .open(path)?
         .write_all(text.as_bytes())
-}
-
-/// The draft alone in a selectors directory: every locator tried on the console, then each
-/// known call's row looked for as a pass would, without downloading.
-async fn prove(
-    config: &BrowserConfig,
-    tenant: &Tenant,
-    draft: &Path,
-    calls: &[Call],
-) -> Result<
-    (
-        Result<Vec<LocatorCheck>, ConsoleError>,
-        Vec<Result<usize, String>>,
-    ),
-    LearnError,
-> {
-    let dir = tempfile::tempdir().map_err(|source| LearnError::Io {
-        path: std::env::temp_dir(),
-        source,
-    })?;
-    let copy = dir.path().join("learnt.toml");
-    std::fs::copy(draft, &copy).map_err(|source| LearnError::Io { path: copy, source })?;
-    let mut config = config.clone();
-    config.selectors_dir = dir.path().to_path_buf();
-    let mut session = ConsoleSession::open(&config, console_target(tenant)).await?;
-    let checks = session.check_selectors().await.map(|(_, checks)| checks);
-    let mut found = Vec::with_capacity(calls.len());
-    for call in calls {
-        let query = call_query(call);
-        found.push(
-            session
-                .find_only(&query)
-                .await
-                .map_err(|e| e.kind.to_string()),
-        );
-    }
-    session.close().await;
-    Ok((checks, found))
 }
 
 impl LearnReport {
@@ -232,6 +199,12 @@ impl LearnReport {
         key("recordings.callee", &l.list.callee);
         key("recordings.time", &l.list.time);
         key("recordings.download", &l.list.download);
+        if let Some(found) = &l.logout {
+            key("logout", found);
+        }
+        if let Some(found) = &l.page_number {
+            key("paging.page", found);
+        }
         match &l.paging {
             PagingGuess::Next(found) => key("paging.next", found),
             PagingGuess::LoadMore(found) => key("paging.load_more", found),

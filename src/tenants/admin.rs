@@ -14,7 +14,7 @@ use super::{
 use crate::calls::{self, CallsError};
 use crate::ids::TenantId;
 use crate::secrets::{PasswordCipher, PasswordFormat, Secret, SecretError, StoredFormat};
-use crate::unmatched;
+use crate::{learned, unmatched};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -26,6 +26,8 @@ pub enum AdminError {
     Invalid(#[from] TenantProblem),
     #[error(transparent)]
     Unmatched(#[from] unmatched::TableError),
+    #[error(transparent)]
+    Learned(#[from] learned::StoreError),
     #[error("tenant add needs --subdomain (unique, e.g. acme)")]
     MissingSubdomain,
     #[error("subdomain {0:?} belongs to another tenant: choose another --subdomain")]
@@ -366,12 +368,16 @@ pub async fn list(
         "NOT LISTED YET",
         "NOT ON CONSOLE",
         "UNMATCHED",
+        "LEARNED SELECTORS",
     ]
     .map(String::from)];
     for row in &rows {
         let backlog = calls::backlog(pool, row.id(), lookback_days).await?;
         let unlisted = calls::unlisted(pool, row.id(), lookback_days).await?;
         let unmatched = unmatched::open_count(pool, row.id()).await?;
+        let learned = learned::get(pool, row.id())
+            .await?
+            .map_or(String::new(), |file| file.summary());
         let console = match (row.phone_system_type.as_deref(), row.credentials()) {
             (Some("grandstream_ucm"), Some((host, user, _))) => format!(
                 "{user}@{host}:{}",
@@ -399,6 +405,7 @@ pub async fn list(
             unlisted.not_listed_yet.to_string(),
             unlisted.not_on_console.to_string(),
             unmatched.to_string(),
+            learned,
         ]);
     }
     write_table(out, &table)?;

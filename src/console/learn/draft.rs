@@ -20,7 +20,11 @@ pub struct Learnt {
     pub menu: Vec<Found>,
     pub list: List,
     pub paging: PagingGuess,
+    /// The page-number control of numbered paging, with `{page}`.
+    pub page_number: Option<Found>,
     pub busy: Vec<Found>,
+    /// The logout control seen after login.
+    pub logout: Option<Found>,
 }
 
 /// A TOML basic string.
@@ -83,6 +87,11 @@ impl Learnt {
                 let _ = writeln!(out, "    {},", locator(found, "loading marker"));
             }
             out.push_str("]\n");
+        }
+        if let Some(found) = &self.logout {
+            out.push_str("# clicked at the end of a pass\n");
+            out.push_str(&evidence(found));
+            let _ = writeln!(out, "logout = [{}]", locator(found, "logout control"));
         }
         self.login_table(&mut out);
         if let Some((found, _)) = &self.firmware {
@@ -171,6 +180,9 @@ impl Learnt {
             PagingGuess::Next(found) => {
                 out.push_str("kind = \"next_button\"\n");
                 key(out, "next", found, "next page control");
+                if let Some(number) = &self.page_number {
+                    key(out, "page", number, "page {page} control");
+                }
             }
             PagingGuess::LoadMore(found) => {
                 out.push_str("kind = \"load_more\"\n");

@@ -605,10 +605,56 @@ fn download(hits: &[RowHit<'_>]) -> Option<Found> {
 
 /// Whether the rows, in page order, go from the newest call to older ones.
 fn newest_first(hits: &[RowHit<'_>], calls: &[KnownCall]) -> bool {
-    hits.len() >= 2
-        && hits
+    let order: Vec<usize> = hits.iter().map(|h| h.call).collect();
+    listed_newest_first(&order, calls)
+}
+
+/// Whether known calls, in the order the list showed them (over every page walked), go from the
+/// newest to older ones. Two at least: one call shows no order.
+pub fn listed_newest_first(order: &[usize], calls: &[KnownCall]) -> bool {
+    order.len() >= 2
+        && order
             .windows(2)
-            .all(|w| calls[w[0].call].start_utc >= calls[w[1].call].start_utc)
+            .all(|w| calls[w[0]].start_utc >= calls[w[1]].start_utc)
+}
+
+/// Words on a control that ends the session.
+const LOGOUT_WORDS: &[&str] = &["logout", "log out", "sign out", "signout", "log off"];
+
+/// The logout control after login: the innermost clickable element whose text, title or label
+/// says log out.
+pub fn logout(page: &Page) -> Option<Found> {
+    let says_logout = |e: ElementRef<'_>| {
+        let said = says(e);
+        LOGOUT_WORDS.iter().any(|w| said.contains(w))
+    };
+    page.elements()
+        .filter(|e| is_clickable(*e) && says_logout(*e))
+        .find(|e| {
+            !e.descendent_elements()
+                .skip(1)
+                .any(|c| is_clickable(c) && says_logout(c))
+        })
+        .map(|el| locate(page, el))
+}
+
+/// The page-number control of numbered paging, as a `{page}` template: an own hook of the
+/// control showing "2" that names the number, and finds the control showing "1" with 1 in it.
+pub fn page_number(page: &Page) -> Option<Found> {
+    let shows = |css: &str, number: &str| {
+        page.select(css)
+            .is_some_and(|found| found.len() == 1 && text(found[0]) == number)
+    };
+    page.elements()
+        .filter(|e| (is_clickable(*e) || e.value().name() == "li") && text(*e) == "2")
+        .flat_map(own_hooks)
+        .filter(|hook| hook.matches('2').count() == 1)
+        .map(|hook| hook.replace('2', "{page}"))
+        .find(|template| {
+            shows(&template.replace("{page}", "2"), "2")
+                && shows(&template.replace("{page}", "1"), "1")
+        })
+        .map(|template| Found::css(template, 1, "2"))
 }
 
 // ---- paging and busy markers --------------------------------------------------------------

@@ -6,9 +6,11 @@
 
 mod dom;
 mod draft;
+pub(super) mod heal;
 mod infer;
 
 pub use draft::Learnt;
+pub use heal::{Change, HealMiss};
 pub use infer::{Found, KnownCall, PagingGuess};
 
 use std::path::{Path, PathBuf};
@@ -16,12 +18,24 @@ use std::path::{Path, PathBuf};
 use tokio::time::Instant;
 
 use super::browser::{Browser, Step};
+use super::check::{Checker, LocatorCheck};
 use super::error::ConsoleErrorKind;
 use super::selectors::{Bound, SelectorSet, Strategy};
 use super::session::ConsoleSession;
 use super::{artifacts, CallQuery, ConsoleError};
 use dom::Page;
 use infer::List;
+
+impl From<&CallQuery> for KnownCall {
+    fn from(call: &CallQuery) -> Self {
+        KnownCall {
+            files: call.recordfiles.clone(),
+            caller: call.caller.clone(),
+            callee: call.callee.clone(),
+            start_utc: call.call_date_utc,
+        }
+    }
+}
 
 /// What the walk learnt, and where its pages were saved.
 pub struct Walk {
@@ -200,6 +214,7 @@ impl ConsoleSession {
         let start_html = w.snapshot("start").await?;
         let start = Page::parse(&start_html);
         let firmware = infer::firmware_marker(&start);
+        let logout = infer::logout(&start);
         let menu = infer::recordings_menu(&start).ok_or_else(|| {
             not_learnt(&format!(
                 "a menu entry naming recordings ({})",
@@ -209,7 +224,7 @@ impl ConsoleSession {
         w.walk_menu(&menu).await?;
         let tz = target.timezone;
         let list_of = |p: &Page| infer::list(p, calls, tz).ok();
-        let list: List = w
+        let mut list: List = w
             .until(
                 "the rows of the tenant's known calls on the Recordings list",
                 list_of,
@@ -219,6 +234,7 @@ impl ConsoleSession {
         let first_html = w.snapshot("list-page-1").await?;
         let first = Page::parse(&first_html);
         let paging = infer::paging(&first);
+        let page_number = infer::page_number(&first);
         // The address reached, if loading it directly shows the list too.
         let route = match reached.path() {
             "/" | "" => None,
@@ -274,6 +290,8 @@ impl ConsoleSession {
                 }
             }
         }
+        // The order as shown over every page walked, not page 1 alone.
+        list.newest_first = infer::listed_newest_first(&seen, calls);
         seen.sort_unstable();
         Ok(Walk {
             learnt: Learnt {
@@ -288,7 +306,9 @@ impl ConsoleSession {
                 menu,
                 list,
                 paging,
+                page_number,
                 busy,
+                logout,
             },
             calls_seen: seen,
             login_from,
@@ -296,11 +316,41 @@ impl ConsoleSession {
         })
     }
 
-    /// `selectors learn`'s dry run: signs in and finds the row of `call` on the Recordings list
-    /// as a pass would, without downloading; returns the page it was on.
-    pub async fn find_only(&mut self, call: &CallQuery) -> Result<usize, ConsoleError> {
-        let result = self.find_row(call).await;
-        self.finish(result, Some(&call.uniqueid)).await
+    /// `selectors learn`'s proof, in the session that learnt (one login): with `draft` in use,
+    /// each known call's row is looked for on the Recordings list as a pass would, without
+    /// downloading (the page it was on, or why not), then the draft's locators are counted on
+    /// the list (the signed-in marker and menu show there too). The login locators were matched
+    /// on the login page during the walk.
+    pub async fn prove_learnt(
+        &mut self,
+        draft: SelectorSet,
+        calls: &[CallQuery],
+    ) -> (
+        Result<Vec<LocatorCheck>, ConsoleError>,
+        Vec<Result<usize, String>>,
+    ) {
+        let draft = std::sync::Arc::new(draft);
+        self.swap_selectors(std::sync::Arc::clone(&draft));
+        let mut found = Vec::with_capacity(calls.len());
+        for call in calls {
+            let result = self.find_row(call).await;
+            found.push(
+                self.finish(result, Some(&call.uniqueid))
+                    .await
+                    .map_err(|e| e.kind.to_string()),
+            );
+        }
+        let checker = Checker {
+            browser: self.open_browser(),
+            set: &draft,
+        };
+        let checks = async {
+            let mut checks = checker.after_login().await?;
+            checks.extend(checker.recordings_page().await?);
+            Ok(checks)
+        }
+        .await;
+        (self.finish(checks, None).await, found)
     }
 }
 
@@ -353,7 +403,9 @@ mod tests {
             menu: recordings_menu(&dashboard).expect("a Recordings menu"),
             list: list(&list_page, &calls(), chrono_tz::Europe::Berlin).expect("the list"),
             paging: paging(&list_page),
+            page_number: page_number(&list_page),
             busy: Vec::new(),
+            logout: logout(&dashboard),
         }
     }
 
@@ -388,6 +440,12 @@ mod tests {
         assert_eq!(r.callee.template, "td:nth-child(3)");
         assert_eq!(r.time.template, "td:nth-child(4)");
         assert_eq!(r.time_format, "%Y-%m-%d %H:%M:%S");
+        assert_eq!(set.logout[0].template, "a[title=\"Logout\"]");
+        assert!(
+            matches!(&r.paging, Paging::NextButton { page: Some(page), .. } if page.template == "li[title=\"{page}\"]"),
+            "{:?}",
+            r.paging
+        );
         assert_eq!(r.download.template, "span.sprite-download");
         assert_eq!(learnt.list.calls_found, [4, 3, 2], "the first page's calls");
         assert!(learnt.list.newest_first);
@@ -423,6 +481,7 @@ mod tests {
         assert_eq!(r.callee.template, "div.col-callee");
         assert_eq!(r.time.template, "div.col-time");
         assert_eq!(r.time_format, "%Y/%m/%d %H:%M:%S");
+        assert_eq!(set.logout[0].template, "a#logout-btn");
         assert_eq!(r.download.template, "a.download-link");
         assert!(
             matches!(&r.paging, Paging::LoadMore { button } if button.template == "button#btn-more")

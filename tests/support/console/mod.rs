@@ -155,6 +155,28 @@ pub enum RowKey {
     ConsoleId,
 }
 
+/// How a row's download control is drawn (issue 22).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DownloadControl {
+    /// Skin 1 `span.sprite-download`; skin 2 the text link `a.download-link`.
+    #[default]
+    Usual,
+    /// An icon, as a later firmware draws it: skin 1 an Ant Design icon
+    /// `span.anticon.anticon-download` holding an `<svg>`; skin 2 `a.btn-icon[title=Download]`
+    /// holding an `<svg>` and no text.
+    Icon,
+}
+
+/// The class names of the rows and their container (issue 22).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RowClasses {
+    #[default]
+    Usual,
+    /// Skin 1: `tbody.rc-table-tbody > tr.rc-table-row` (Ant Design's newer table, no
+    /// `ant-table-tbody`); skin 2: `div.grid-body > div.grid-line` (no `grid-row`).
+    Other,
+}
+
 /// Details a firmware or cloud release might change (issues 13, 22). The default is the console as
 /// the rest of this README describes it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -176,6 +198,8 @@ pub struct Quirks {
     /// (`span.ant-layout-sider-trigger` / `a#nav-toggle`) opens it.
     pub menu_collapsed: bool,
     pub row_key: RowKey,
+    pub download_control: DownloadControl,
+    pub row_classes: RowClasses,
 }
 
 /// How the stand-in behaves. `Default` gives quick test values; the real console's are noted.
@@ -745,6 +769,8 @@ async fn static_file(
             },
             "menuCollapsed": q.menu_collapsed,
             "rowKeyIsId": q.row_key == RowKey::ConsoleId,
+            "downloadIcon": q.download_control == DownloadControl::Icon,
+            "otherRowClasses": q.row_classes == RowClasses::Other,
         });
         (c.skin, cfg)
     };

@@ -329,15 +329,14 @@
       '<div class="grid-cell col-size">Size</div><div class="grid-cell col-action">Action</div></div>';
     var body = (cleared ? [] : ui.rows).map(function (r) {
       // `rowKeyIsId`: the console's own id instead of the file name, and no "File Name" text.
-      return '<div class="grid-row" data-file="' + esc(C.rowKeyIsId ? r.id : r.f) + '">' +
+      return '<div class="' + (C.otherRowClasses ? 'grid-line' : 'grid-row') + '" data-file="' + esc(C.rowKeyIsId ? r.id : r.f) + '">' +
         '<div class="grid-cell col-check"><input type="checkbox" class="row-check"></div>' +
         '<div class="grid-cell col-time">' + (partial ? '' : esc(r.d)) + '</div>' +
         '<div class="grid-cell col-callee">' + esc(r.callee) + '</div>' +
         '<div class="grid-cell col-caller">' + esc(r.caller) + '</div>' +
         '<div class="grid-cell col-name">' + (C.rowKeyIsId ? '' : esc(r.n)) + '</div>' +
         '<div class="grid-cell col-size">' + esc(r.s) + '</div>' +
-        '<div class="grid-cell col-action">' + (partial ? '' : '<a class="download-link" href="/cgi?action=downloadFile&amp;type=voice_recording&amp;data=' +
-        encodeURIComponent(r.f) + '">Download</a>') + '<a class="delete-link">Delete</a></div></div>';
+        '<div class="grid-cell col-action">' + (partial ? '' : downloadLink(r.f)) + '<a class="delete-link">Delete</a></div></div>';
     }).join('');
     if (!body) { body = '<div class="grid-empty">No recording files.</div>'; }
     // `endByAttribute`: at the end "More" stays, disabled, instead of going.
@@ -351,6 +350,13 @@
     if (button) {
       button.addEventListener('click', function () { if (!ui.loading && !button.disabled) { more(); } });
     }
+  }
+
+  // The row's download link: text, or (`downloadIcon`) an icon titled "Download".
+  function downloadLink(file) {
+    var href = '/cgi?action=downloadFile&amp;type=voice_recording&amp;data=' + encodeURIComponent(file);
+    if (!C.downloadIcon) { return '<a class="download-link" href="' + href + '">Download</a>'; }
+    return '<a class="btn-icon" title="Download" href="' + href + '"><svg viewBox="64 64 896 896" focusable="false" data-icon="download" width="1em" height="1em" fill="currentColor" aria-hidden="true"><path d="M505.7 661a8 8 0 0 0 12.6 0l112-141.7c4.1-5.2.4-12.9-6.3-12.9h-74.1V168c0-4.4-3.6-8-8-8h-60c-4.4 0-8 3.6-8 8v338.3H400c-6.7 0-10.4 7.7-6.3 12.9l112 141.8z"></path></svg></a>';
   }
 
   window.addEventListener('popstate', route);

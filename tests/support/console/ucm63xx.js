@@ -419,7 +419,7 @@
     var rows = (cleared ? [] : data.voice_recording).map(function (r) {
       var key = C.rowKeyIsId ? r.id : r.f;
       files[key] = r.f;
-      return '<tr class="ant-table-row ant-table-row-level-0" data-row-key="' + esc(key) + '">' +
+      return '<tr class="' + (C.otherRowClasses ? 'rc-table-row' : 'ant-table-row ant-table-row-level-0') + '" data-row-key="' + esc(key) + '">' +
         '<td class="ant-table-selection-column"><span class="ant-checkbox-wrapper"><span class="ant-checkbox">' +
         '<input type="checkbox" class="ant-checkbox-input" value="on"><span class="ant-checkbox-inner"></span></span></span></td>' +
         '<td>' + esc(r.caller) + '</td>' +
@@ -427,7 +427,7 @@
         '<td>' + (partial ? '' : esc(r.d)) + '</td>' +
         '<td>' + esc(r.s) + '</td>' +
         '<td><span class="sprite sprite-play" title="Play"></span></td>' +
-        '<td>' + (partial ? '' : '<span class="sprite sprite-download" title="Download"></span>') +
+        '<td>' + (partial ? '' : downloadControl()) +
         '<span class="sprite sprite-del" title="Delete"></span></td></tr>';
     }).join('');
     var spin = '';
@@ -445,9 +445,9 @@
       '<th class="ant-table-selection-column"><span class="ant-checkbox"><input type="checkbox" class="ant-checkbox-input"></span></th>' +
       '<th><span>Caller</span></th><th><span>Callee</span></th><th><span>Call Time</span></th>' +
       '<th><span>Size</span></th><th><span>Play</span></th><th><span>Options</span></th>' +
-      '</tr></thead><tbody class="ant-table-tbody">' + rows + '</tbody></table>' + empty +
+      '</tr></thead><tbody class="' + (C.otherRowClasses ? 'rc-table-tbody' : 'ant-table-tbody') + '">' + rows + '</tbody></table>' + empty +
       '</div></div></div>' + pagination(data) + '</div></div>';
-    wrap.querySelectorAll('tr[data-row-key] .sprite-download').forEach(function (icon) {
+    wrap.querySelectorAll('tr[data-row-key] .sprite-download, tr[data-row-key] .anticon-download').forEach(function (icon) {
       icon.addEventListener('click', function () {
         download(files[icon.closest('tr').getAttribute('data-row-key')]);
       });
@@ -460,6 +460,13 @@
         if (target !== app.page) { loadPage(target); }
       });
     });
+  }
+
+  // The row's download control: the sprite, or (`downloadIcon`) a later firmware's Ant Design icon.
+  function downloadControl() {
+    if (!C.downloadIcon) { return '<span class="sprite sprite-download" title="Download"></span>'; }
+    return '<span role="img" aria-label="download" tabindex="-1" class="anticon anticon-download">' +
+      '<svg viewBox="64 64 896 896" focusable="false" data-icon="download" width="1em" height="1em" fill="currentColor" aria-hidden="true"><path d="M505.7 661a8 8 0 0 0 12.6 0l112-141.7c4.1-5.2.4-12.9-6.3-12.9h-74.1V168c0-4.4-3.6-8-8-8h-60c-4.4 0-8 3.6-8 8v338.3H400c-6.7 0-10.4 7.7-6.3 12.9l112 141.8z"></path></svg></span>';
   }
 
   function pagination(data) {

@@ -1,0 +1,166 @@
+//! Healing a drifted required locator on the live page (issue 22). When a list locator (rows,
+//! cells, download, paging) finds nothing on a page that otherwise is the Recordings list, the
+//! `selectors learn` inference reads the page against the tenant's known calls and changes only
+//! the keys that find nothing ([`super::learn::heal`]). The result is used only after a dry run
+//! with it finds those calls on the list by the same row match the worker downloads by: the
+//! positive evidence. Storing and using it is the pass's ([`crate::learned`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::error::ConsoleErrorKind;
+use super::learn::heal::{plan, Plan, HEALABLE};
+use super::learn::{Change, HealMiss, KnownCall};
+use super::selectors::{SelectorSet, SelectorsError};
+use super::session::ConsoleSession;
+use super::{CallQuery, ConsoleError};
+
+/// A healed selectors file, proven on the live list.
+#[derive(Debug, Clone)]
+pub struct Healed {
+    pub set: SelectorSet,
+    /// The whole file as TOML, with a header saying what changed and why.
+    pub toml: String,
+    pub changes: Vec<Change>,
+    /// Per known call found by the dry run: `<uniqueid> on page N`.
+    pub evidence: Vec<String>,
+}
+
+/// Why a drifted locator was not healed.
+#[derive(Debug, thiserror::Error)]
+pub enum NotHealed {
+    #[error(transparent)]
+    Miss(#[from] HealMiss),
+    #[error("the healed file does not parse: {0}")]
+    Draft(#[from] SelectorsError),
+    #[error("the healed file did not find call {uniqueid} on the list the way a download finds it: {why}")]
+    Unproven { uniqueid: String, why: String },
+    #[error("the page could not be read: {0}")]
+    Console(#[from] ConsoleErrorKind),
+}
+
+/// The key of a required list locator that found nothing (`recordings.download`), read from
+/// where the error says the locator was written (`selectors/ucm63xx.toml: recordings.download`).
+pub fn drifted_key(error: &ConsoleError) -> Option<&str> {
+    match &error.kind {
+        ConsoleErrorKind::LocatorNotFound { origin, .. } => origin
+            .rsplit_once(": ")
+            .map(|(_, key)| key)
+            .filter(|key| HEALABLE.contains(key)),
+        _ => None,
+    }
+}
+
+impl ConsoleSession {
+    /// Heals `key` from the page shown now. `base` is the text of the file in use (`None`: read
+    /// it from its path in SELECTORS_DIR; nothing is written there), `named` the name the healed
+    /// file goes by in messages, `known` the tenant's known calls. The file in use stays in use;
+    /// the caller decides whether to use the healed one.
+    pub async fn heal(
+        &mut self,
+        key: &str,
+        base: Option<&str>,
+        named: &Path,
+        known: &[CallQuery],
+    ) -> Result<Healed, NotHealed> {
+        let current = self.selectors_in_use();
+        let base = match base {
+            Some(text) => text.to_string(),
+            None => std::fs::read_to_string(&current.file)
+                .map_err(super::error::io_error("cannot read", &current.file))?,
+        };
+        let calls: Vec<KnownCall> = known.iter().map(KnownCall::from).collect();
+        let plan = self.read_plan(&current, &base, key, &calls).await?;
+        let set = SelectorSet::parse(named, &plan.toml)?;
+        let evidence = self.prove(&set, &plan, known).await?;
+        let toml = format!(
+            "{}{}",
+            header(&current.file, &plan.changes, &evidence),
+            plan.toml
+        );
+        Ok(Healed {
+            set,
+            toml,
+            changes: plan.changes,
+            evidence,
+        })
+    }
+
+    /// The plan from the page, read again until it shows the known calls (a list may still be
+    /// drawing), within the element timeout.
+    async fn read_plan(
+        &self,
+        current: &SelectorSet,
+        base: &str,
+        key: &str,
+        calls: &[KnownCall],
+    ) -> Result<Plan, NotHealed> {
+        let browser = self.open_browser();
+        let tz = self.target().timezone;
+        let deadline = Instant::now() + browser.timeouts.element;
+        loop {
+            let html = browser.source().await?;
+            match plan(&html, current, base, key, calls, tz) {
+                Err(HealMiss::NoList(_)) if Instant::now() < deadline => {}
+                other => return Ok(other?),
+            }
+            tokio::time::sleep(browser.timeouts.poll).await; // the list may still be drawing
+        }
+    }
+
+    /// The dry run: every known call the page showed is found with `set` as a download would
+    /// find it (the same row match), nothing clicked. The file in use is back in use after.
+    async fn prove(
+        &mut self,
+        set: &SelectorSet,
+        plan: &Plan,
+        known: &[CallQuery],
+    ) -> Result<Vec<String>, NotHealed> {
+        let previous = self.swap_selectors(Arc::new(set.clone()));
+        let mut evidence = Vec::with_capacity(plan.calls_found.len());
+        let mut unproven = None;
+        for call in plan.calls_found.iter().map(|i| &known[*i]) {
+            match self.find_row(call).await {
+                Ok(page) => evidence.push(format!("{} on page {page}", call.uniqueid)),
+                Err(kind) => {
+                    unproven = Some(NotHealed::Unproven {
+                        uniqueid: call.uniqueid.to_string(),
+                        why: kind.to_string(),
+                    });
+                    break;
+                }
+            }
+        }
+        self.swap_selectors(previous);
+        match unproven {
+            Some(why) => Err(why),
+            None => Ok(evidence),
+        }
+    }
+}
+
+/// The comment on top of a healed file: where it comes from, what changed, the proof.
+fn header(from: &Path, changes: &[Change], evidence: &[String]) -> String {
+    let mut out = format!(
+        "# Learnt by ucm-scraper on {} from {}: a required locator found nothing on the\n\
+         # Recordings list. Changed:\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        from.display()
+    );
+    for change in changes {
+        out.push_str(&format!("#   {change}\n"));
+    }
+    out.push_str("# Proof, the tenant's known calls found with it on the live list:\n");
+    for line in evidence {
+        out.push_str(&format!("#   {line}\n"));
+    }
+    out.push('\n');
+    out
+}
+
+/// The name a tenant's learned file goes by in messages and locator origins.
+pub fn learned_name(tenant: crate::ids::TenantId) -> PathBuf {
+    PathBuf::from(format!("learned selectors of tenant {tenant}"))
+}
