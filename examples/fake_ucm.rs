@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use console::{
-    ConsoleConfig, DeepLinks, DownloadControl, EndOfList, FakeConsole, FirmwareShown, Loading,
-    Quirks, Recording, RowClasses, RowKey, Rows, Skin,
+    ConsoleConfig, DeepLinks, DownloadControl, EndOfList, FakeConsole, FirmwareShown, Landing,
+    Loading, Quirks, Recording, RowClasses, RowKey, Rows, Skin,
 };
 
 #[derive(Parser)]
@@ -105,6 +105,15 @@ struct Args {
     /// Give the rows (and their container) other class names.
     #[arg(long)]
     other_row_classes: bool,
+    /// The start page shows the login form even to a signed-in user.
+    #[arg(long)]
+    start_shows_login: bool,
+    /// A login lands on a welcome page, neither the dashboard nor the list.
+    #[arg(long)]
+    lands_elsewhere: bool,
+    /// The side menu starts collapsed behind a toggle.
+    #[arg(long)]
+    menu_collapsed: bool,
 }
 
 /// The quirks the command line asks for; the values were checked by clap.
@@ -149,6 +158,12 @@ fn quirks(args: &Args) -> Quirks {
             true => RowClasses::Other,
             false => RowClasses::Usual,
         },
+        start_shows_login: args.start_shows_login,
+        landing: match args.lands_elsewhere {
+            true => Landing::Welcome,
+            false => Landing::Dashboard,
+        },
+        menu_collapsed: args.menu_collapsed,
     }
 }
 

@@ -88,17 +88,13 @@ pub async fn learn_tenant(
     let _download_root = DownloadRoot::hold(&config).await?;
     let mut session = ConsoleSession::open(&config, console_target(&tenant)).await?;
     let walked = session.learn(&known, max_pages, &pages_dir).await;
-    let written = walked.map_err(LearnError::from).and_then(|walk| {
-        let text = walk.learnt.to_toml(&generation_name(&walk.learnt));
-        write_new(&out, &text).map_err(|source| match source.kind() {
-            std::io::ErrorKind::AlreadyExists => LearnError::Exists(out.clone()),
-            _ => LearnError::Io {
-                path: out.clone(),
-                source,
-            },
-        })?;
-        Ok(walk)
-    });
+    let written = match walked {
+        Ok(walk) => match write_new(&out, &walk.learnt.to_toml(&generation_name(&walk.learnt))) {
+            Ok(()) => Ok(walk),
+            Err(source) => Err(not_written(&out, source)),
+        },
+        Err(error) => Err(LearnError::from(error)),
+    };
     let walk = match written {
         Ok(walk) => walk,
         Err(error) => {
@@ -269,5 +265,16 @@ impl LearnReport {
                 false => "Not offered: see above; the saved pages show what the console showed.",
             }
         );
+    }
+}
+
+/// Why the draft could not be written to `out` (it is never written over an existing file).
+fn not_written(out: &Path, source: std::io::Error) -> LearnError {
+    match source.kind() {
+        std::io::ErrorKind::AlreadyExists => LearnError::Exists(out.to_path_buf()),
+        _ => LearnError::Io {
+            path: out.to_path_buf(),
+            source,
+        },
     }
 }
