@@ -433,6 +433,9 @@ async fn a_missing_required_locator_gives_the_calls_back_uncharged() {
     }
     s.env
         .insert("SELECTORS_DIR".into(), selectors.display().to_string());
+    // Healing would learn the renamed icon and store the calls (tests/heal.rs): this test is
+    // about the stop itself, as an operator who switched learning off meets it.
+    s.env.insert("SELECTORS_AUTOLEARN".into(), "off".into());
     let pool = s.pool().clone();
     let calls = async || -> Vec<(String, i32, bool)> {
         sqlx::query_as(
