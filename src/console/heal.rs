@@ -72,6 +72,10 @@ impl ConsoleSession {
                 .map_err(super::error::io_error("cannot read", &current.file))?,
         };
         let calls: Vec<KnownCall> = known.iter().map(KnownCall::from).collect();
+        if key == "recordings.ready" {
+            // The navigation that missed the list has left it: learn where it was seen.
+            self.back_to_list_address().await?;
+        }
         let plan = self.read_plan(&current, &base, key, &calls).await?;
         let set = SelectorSet::parse(named, &plan.toml)?;
         let evidence = self.prove(&set, &plan, known).await?;

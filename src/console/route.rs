@@ -50,6 +50,17 @@ impl RecordingsPage<'_> {
     }
 
     /// Loads `address`, relative to the console's address; `what` names it in an error.
+    /// See [`super::ConsoleSession::back_to_list_address`]; the page is then not taken for an
+    /// open list (the next search opens it anew).
+    pub(super) async fn back_to_list_address(&mut self) -> Step<()> {
+        let Some(address) = self.state.ways.list_address().map(str::to_string) else {
+            return Ok(());
+        };
+        self.state.closed();
+        self.load(&address, "the address the list was seen at")
+            .await
+    }
+
     async fn load(&self, address: &str, what: &str) -> Step<()> {
         let url =
             self.target

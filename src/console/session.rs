@@ -391,6 +391,7 @@ impl ConsoleSession {
         let set = Arc::new(set);
         self.selectors = Arc::clone(&set);
         self.learned = Some(set);
+        self.list.ways.judge_anew();
     }
 
     pub(super) fn selectors_in_use(&self) -> Arc<SelectorSet> {
@@ -399,7 +400,16 @@ impl ConsoleSession {
 
     /// Puts `set` in use until the next login or swap; returns the file it replaced.
     pub(super) fn swap_selectors(&mut self, set: Arc<SelectorSet>) -> Arc<SelectorSet> {
+        self.list.ways.judge_anew();
         std::mem::replace(&mut self.selectors, set)
+    }
+
+    /// Loads the address where this session last saw the list (or the remembered way says it
+    /// is), when there is one: where a drifted `recordings.ready` is learnt from, since the
+    /// navigation that missed the list has moved on from it.
+    pub(super) async fn back_to_list_address(&mut self) -> Step<()> {
+        let selectors = Arc::clone(&self.selectors);
+        self.recordings(&selectors).back_to_list_address().await
     }
 
     pub(super) fn target(&self) -> &ConsoleTarget {

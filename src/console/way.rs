@@ -101,12 +101,27 @@ pub(crate) struct Ways {
     /// The start page showed the login form to a signed-in session.
     start_shows_login: bool,
     last_login: Option<Instant>,
+    /// Where the list was last shown (or the remembered way says it is), kept when the way is
+    /// dropped: where a drifted list locator is learnt again.
+    list_address: Option<String>,
 }
 
 impl Ways {
     pub(crate) fn follow(&mut self, way: Way) {
         self.start_shows_login = way.login_at_start;
+        self.list_address = Some(way.address.clone());
         self.way = Some(way);
+    }
+
+    pub(crate) fn list_address(&self) -> Option<&str> {
+        self.list_address.as_deref()
+    }
+
+    /// Another selectors file is in use: what was judged with the old one's locators (an
+    /// address "without the list" may show it by the new `ready`) is judged anew.
+    pub(crate) fn judge_anew(&mut self) {
+        self.dead.clear();
+        self.outcomes.clear();
     }
 
     pub(crate) fn way(&self) -> Option<&Way> {
@@ -188,6 +203,7 @@ impl Ways {
             Some(way) if way.by_menu() && came_by == CameBy::Menu => way.came_by,
             _ => came_by,
         };
+        self.list_address = Some(address.clone());
         let way = Way {
             address,
             came_by,
