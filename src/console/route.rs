@@ -49,7 +49,6 @@ impl RecordingsPage<'_> {
         classify(self.browser, self.selectors, expect).await
     }
 
-    /// Loads `address`, relative to the console's address; `what` names it in an error.
     /// See [`super::ConsoleSession::back_to_list_address`]; the page is then not taken for an
     /// open list (the next search opens it anew).
     pub(super) async fn back_to_list_address(&mut self) -> Step<()> {
@@ -61,7 +60,8 @@ impl RecordingsPage<'_> {
             .await
     }
 
-    async fn load(&self, address: &str, what: &str) -> Step<()> {
+    /// Loads `address`, relative to the console's address; `what` names it in an error.
+    pub(super) async fn load(&self, address: &str, what: &str) -> Step<()> {
         let url =
             self.target
                 .base_url

@@ -338,14 +338,13 @@ impl ConsoleSession {
     /// start page when there is none, or when it shows the login form to anyone) and looks,
     /// a bounded time, for the signed-in marker (true) or the login form (false).
     async fn still_signed_in(&mut self) -> Step<bool> {
-        let browser = open(&self.browser);
-        let address = self.list.ways.way().map(|w| w.address.as_str());
-        let url = address
-            .and_then(|a| self.target.base_url.join(a).ok())
-            .unwrap_or_else(|| self.target.base_url.clone());
-        browser.goto(url.as_str()).await?;
+        let address = self.list.ways.way().map(|w| w.address.clone());
+        let selectors = Arc::clone(&self.selectors);
+        self.recordings(&selectors)
+            .load(address.as_deref().unwrap_or(""), "the console")
+            .await?;
         self.list.closed();
-        let shown = classify(browser, &self.selectors, Expect::Any).await?;
+        let shown = classify(open(&self.browser), &self.selectors, Expect::Any).await?;
         Ok(matches!(shown, Shown::SignedIn | Shown::List))
     }
 
