@@ -53,5 +53,6 @@ pub mod storage;
 pub mod telemetry;
 pub mod tenants;
 pub mod transcode;
+pub mod ucm_api;
 pub mod unmatched;
 pub mod ways;
