@@ -11,6 +11,7 @@ pub mod pg;
 pub mod scenario;
 pub mod session;
 pub mod storage;
+pub mod ucm_api;
 pub mod webhook;
 
 /// Starts `script` in a shell of its own session that outlives this test process, to clean up
