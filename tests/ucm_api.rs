@@ -355,30 +355,31 @@ async fn the_wrapper_is_required_and_the_console_clock_keeps_its_offset() {
     let api = ApiStandIn::new(USER, PASSWORD);
     api.switch(|s| s.utc_offset_minutes = -180);
     let served = api.serve().await;
-    let http = reqwest::Client::new();
-    let api_url = format!("{}api", served.url);
-    let bare: Value = http
-        .post(&api_url)
-        .json(&json!({ "action": "challenge", "user": USER, "version": "1.0" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let bare = post_raw(
+        &served,
+        json!({ "action": "challenge", "user": USER, "version": "1.0" }),
+    )
+    .await;
     assert_eq!(bare["status"], -1);
-    let no_cookie: Value = http
-        .post(&api_url)
-        .json(&json!({ "request": { "action": "cdrapi", "format": "json" } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let no_cookie = post_raw(
+        &served,
+        json!({ "request": { "action": "cdrapi", "format": "json" } }),
+    )
+    .await;
     assert_eq!(no_cookie["status"], -6);
 
     let mut client = client_with(&served, PASSWORD);
     let clock = client.console_clock().await.unwrap();
     assert_eq!(clock.offset().local_minus_utc(), -3 * 3600);
+}
+
+/// One `POST /api` with this body as it stands, its answer read as JSON.
+async fn post_raw(api: &ServedApi, body: Value) -> Value {
+    let answer = reqwest::Client::new()
+        .post(format!("{}api", api.url))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST /api");
+    answer.json().await.expect("a JSON answer")
 }

@@ -132,27 +132,20 @@ impl ApiError {
 
 impl Failure for ApiError {
     fn next_step(&self) -> NextStep {
-        match self.kind {
+        if self.road() == Road::BrowserForTenant {
             // No call is at fault when the road is closed: the tenant's calls go back uncharged
             // (the driver hands them to the browser).
-            ApiErrorKind::NotServed { .. }
-            | ApiErrorKind::Unrecognised { .. }
-            | ApiErrorKind::InvalidParameters
-            | ApiErrorKind::LoginRefused { .. }
-            | ApiErrorKind::NoPermission { .. }
-            | ApiErrorKind::NotAudio { .. }
-            | ApiErrorKind::EndlessPaging { .. } => NextStep::StopTenantUncharged,
+            return NextStep::StopTenantUncharged;
+        }
+        match self.kind {
             ApiErrorKind::LoginBlocked { .. } => NextStep::BlockTenant,
-            ApiErrorKind::Unreachable { .. }
-            | ApiErrorKind::CookieRefused
-            | ApiErrorKind::Busy { .. }
-            | ApiErrorKind::NotLoggedIn { .. } => NextStep::StopTenant,
             // The guide: "no such item"; the old REC API: "404: Not Found (if no matching files
             // are found)". Evidence the file is not there now, so checked again on later passes
             // and final only after the not-listed grace, like a list read to the end.
             ApiErrorKind::NoSuchItem | ApiErrorKind::FileNotFound => NextStep::NotListed,
             ApiErrorKind::VencOutOfScope => NextStep::RetryCallUncharged,
             ApiErrorKind::Failed { .. } => NextStep::RetryCall,
+            _ => NextStep::StopTenant,
         }
     }
 
