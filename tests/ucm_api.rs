@@ -20,13 +20,22 @@ const USER: &str = "cdrapi";
 const PASSWORD: &str = "s3cret-api";
 
 fn client(api: &ServedApi, password: &str, pacing: Pacing) -> ApiClient {
+    client_trusting(api, password, pacing, false)
+}
+
+fn client_trusting(
+    api: &ServedApi,
+    password: &str,
+    pacing: Pacing,
+    accept_invalid_certs: bool,
+) -> ApiClient {
     let target = ApiTarget {
         tenant_id: TenantId(42),
         tenant_name: "Acme".into(),
         base_url: api.url.parse().unwrap(),
         user: USER.into(),
         password: Secret::new(password.into()),
-        accept_invalid_certs: false,
+        accept_invalid_certs,
     };
     ApiClient::new(target, pacing).unwrap()
 }
@@ -89,7 +98,7 @@ fn expect_error<T: std::fmt::Debug>(result: Result<T, ApiError>) -> ApiError {
 async fn logs_in_once_and_pages_until_a_short_page_with_groups_flattened() {
     let api = ApiStandIn::new(USER, PASSWORD);
     calls(&api);
-    let served = api.serve().await;
+    let served = api.serve(false).await;
     let mut client = client(&served, PASSWORD, Pacing::default());
 
     let records = client.cdrs(&query(2)).await.unwrap();
@@ -131,7 +140,7 @@ async fn recordings_come_as_bytes_and_errors_are_told_apart_by_their_bytes() {
     let wav = tone_wav(0.5);
     api.add_file("queue", "q-1770000006-1002.wav", wav.clone());
     api.add_file("queue", "q-1770000007-1002.wav", wav.clone());
-    let served = api.serve().await;
+    let served = api.serve(false).await;
     let mut client = client(&served, PASSWORD, Pacing::default());
 
     // Several files per call, by AcctId.
@@ -183,23 +192,35 @@ async fn recordings_come_as_bytes_and_errors_are_told_apart_by_their_bytes() {
 
 #[tokio::test]
 async fn an_expired_cookie_costs_one_login_again() {
-    let api = ApiStandIn::new(USER, PASSWORD);
-    calls(&api);
-    let served = api.serve().await;
-    let mut client = client(&served, PASSWORD, Pacing::default());
-    client.cdr_page(&query(10), 0).await.unwrap();
+    // The guide does not say whether the 10 minutes run from the login or from the last use.
+    for from_login in [false, true] {
+        let api = ApiStandIn::new(USER, PASSWORD);
+        calls(&api);
+        api.switch(|s| s.cookie_from_login = from_login);
+        let served = api.serve(false).await;
+        let mut client = client(&served, PASSWORD, Pacing::default());
+        client.cdr_page(&query(10), 0).await.unwrap();
+        for _ in 0..2 {
+            api.advance(COOKIE_LIFE / 2 + Duration::from_secs(60));
+            let page = client.cdr_page(&query(10), 0).await.unwrap();
+            assert_eq!(page.root_entries, 5);
+        }
+        let busy_session_logins = if from_login { 2 } else { 1 };
+        assert_eq!(
+            api.events().logins,
+            busy_session_logins,
+            "from login: {from_login}"
+        );
 
-    api.advance(COOKIE_LIFE + Duration::from_secs(60));
-    let page = client.cdr_page(&query(10), 0).await.unwrap();
+        api.advance(COOKIE_LIFE + Duration::from_secs(60));
+        client.cdr_page(&query(10), 0).await.unwrap();
 
-    assert_eq!(page.root_entries, 5);
-    let events = api.events();
-    assert_eq!((events.logins, events.expired_cookies), (2, 1));
-    assert_eq!(
-        events.count("cdrapi"),
-        3,
-        "the refused request, sent again once"
-    );
+        let events = api.events();
+        assert_eq!(events.logins, busy_session_logins + 1);
+        assert_eq!(events.expired_cookies, busy_session_logins);
+        // Each refused request was sent again once.
+        assert_eq!(events.count("cdrapi"), 4 + events.expired_cookies);
+    }
 }
 
 #[tokio::test]
@@ -208,17 +229,26 @@ async fn too_frequent_is_paced_and_the_pauses_are_bounded() {
     calls(&api);
     // The client's pause (300 ms) is longer than the gap the stand-in wants: one -45, then served.
     api.switch(|s| s.min_gap = Some(Duration::from_millis(200)));
-    let served = api.serve().await;
+    let served = api.serve(false).await;
     let mut client = client(&served, PASSWORD, quick_pacing());
     client.cdr_page(&query(10), 0).await.unwrap();
     client.cdr_page(&query(10), 0).await.unwrap();
     assert_eq!(api.events().busy_answers, 1);
     assert_eq!(api.events().count("cdrapi"), 3);
 
-    // Busy beyond the bound: given up for this pass, with the guide's pause to come back after.
+    // "Retry after 60 seconds" (-57) is paced the same way, with its own pause.
     api.switch(|s| {
         s.min_gap = None;
+        s.busy_next = 1;
+        s.busy_status = -57;
+    });
+    client.cdr_page(&query(10), 0).await.unwrap();
+    assert_eq!(api.events().busy_answers, 2);
+
+    // Busy beyond the bound: given up for this pass, with the guide's pause to come back after.
+    api.switch(|s| {
         s.busy_next = 10;
+        s.busy_status = -45;
     });
     let busy = expect_error(client.cdr_page(&query(10), 0).await);
     assert!(
@@ -234,13 +264,13 @@ async fn too_frequent_is_paced_and_the_pauses_are_bounded() {
     );
     assert_eq!(busy.next_step(), NextStep::StopTenant);
     assert_eq!(busy.retry_after(), Some(Duration::from_secs(15)));
-    assert_eq!(api.events().busy_answers, 1 + 3);
+    assert_eq!(api.events().busy_answers, 2 + 3);
 }
 
 #[tokio::test]
 async fn a_wrong_password_costs_one_bad_login() {
     let api = ApiStandIn::new(USER, PASSWORD);
-    let served = api.serve().await;
+    let served = api.serve(false).await;
     let mut client = client(&served, "Wr0ng-Pa55", Pacing::default());
 
     let refused = expect_error(client.cdrs(&query(10)).await);
@@ -276,7 +306,7 @@ async fn a_wrong_password_costs_one_bad_login() {
 #[tokio::test]
 async fn a_lockout_costs_at_most_one_bad_login_per_block_period() {
     let api = ApiStandIn::new(USER, PASSWORD);
-    let served = api.serve().await;
+    let served = api.serve(false).await;
     // Four bad logins from earlier passes (one each, as the client allows).
     for _ in 0..4 {
         let mut earlier = client(&served, "wrong", Pacing::default());
@@ -321,7 +351,7 @@ fn client_with(api: &ServedApi, password: &str) -> ApiClient {
 #[tokio::test]
 async fn the_api_off_or_refused_closes_the_road_with_a_clear_answer() {
     let api = ApiStandIn::new(USER, PASSWORD);
-    let served = api.serve().await;
+    let served = api.serve(false).await;
 
     api.switch(|s| s.served = false);
     let off = expect_error(client_with(&served, PASSWORD).login().await);
@@ -351,10 +381,32 @@ async fn the_api_off_or_refused_closes_the_road_with_a_clear_answer() {
 }
 
 #[tokio::test]
+async fn a_self_signed_certificate_is_trusted_only_when_configured() {
+    let api = ApiStandIn::new(USER, PASSWORD);
+    let served = api.serve(true).await;
+
+    let strict = expect_error(
+        client_trusting(&served, PASSWORD, Pacing::default(), false)
+            .login()
+            .await,
+    );
+    assert!(
+        matches!(strict.kind, ApiErrorKind::Unreachable { .. }),
+        "{strict}"
+    );
+    assert_eq!(strict.next_step(), NextStep::StopTenant);
+    assert_eq!(api.events().count("challenge"), 0);
+
+    let mut trusting = client_trusting(&served, PASSWORD, Pacing::default(), true);
+    trusting.login().await.unwrap();
+    assert_eq!(api.events().logins, 1);
+}
+
+#[tokio::test]
 async fn the_wrapper_is_required_and_the_console_clock_keeps_its_offset() {
     let api = ApiStandIn::new(USER, PASSWORD);
     api.switch(|s| s.utc_offset_minutes = -180);
-    let served = api.serve().await;
+    let served = api.serve(false).await;
     let bare = post_raw(
         &served,
         json!({ "action": "challenge", "user": USER, "version": "1.0" }),

@@ -34,8 +34,13 @@ pub struct ApiSwitches {
     pub recapi_refuses: Option<i64>,
     /// The same action again sooner than this after the last one is answered -45.
     pub min_gap: Option<Duration>,
-    /// The next this many requests are answered -45, whatever they are.
+    /// The next this many requests are answered `busy_status`, whatever they are.
     pub busy_next: u32,
+    /// The status a busy console answers: -45 or -46 (retry after 15 s), -57 (after 60 s).
+    pub busy_status: i64,
+    /// A cookie expires 10 minutes after the login, however busy (the guide does not say
+    /// whether from the login or from the last request; by default, from the last request).
+    pub cookie_from_login: bool,
     /// A missing file is answered as the older REC API did ("404: Not Found"), not -16.
     pub missing_as_plain_404: bool,
     /// Bad logins before the address is blacklisted.
@@ -54,6 +59,8 @@ impl Default for ApiSwitches {
             recapi_refuses: None,
             min_gap: None,
             busy_next: 0,
+            busy_status: -45,
+            cookie_from_login: false,
             missing_as_plain_404: false,
             bad_logins_allowed: 5,
             ban_period: Duration::from_secs(300),
@@ -167,7 +174,7 @@ struct ApiState {
     entries: Vec<CdrEntry>,
     /// `(filedir, filename)` → bytes.
     files: HashMap<(String, String), Vec<u8>>,
-    /// cookie → last use on the test clock.
+    /// cookie → its last use (or its login, with `cookie_from_login`) on the test clock.
     sessions: HashMap<String, Duration>,
     challenges: HashMap<String, String>,
     bad_logins_in_a_row: u32,
@@ -225,13 +232,16 @@ impl ApiStandIn {
             .with_state(self.clone())
     }
 
-    /// Serves the API alone on a free local port (plain HTTP), on its own thread and runtime.
-    pub async fn serve(&self) -> ServedApi {
+    /// Serves the API alone on a free local port, over plain HTTP or (`tls`) HTTPS with a
+    /// self-signed certificate, on its own thread and runtime.
+    pub async fn serve(&self, tls: bool) -> ServedApi {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the API stand-in");
         listener.set_nonblocking(true).expect("non-blocking");
-        let url = format!("http://{}/", listener.local_addr().expect("local addr"));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let router = self.router();
+        let scheme = if tls { "https" } else { "http" };
+        let url = format!("{scheme}://{}/", listener.local_addr().expect("local addr"));
+        let handle = axum_server::Handle::new();
+        let server = handle.clone();
+        let service = self.router().into_make_service();
         std::thread::Builder::new()
             .name("fake-ucm-api".into())
             .spawn(move || {
@@ -239,21 +249,27 @@ impl ApiStandIn {
                     .enable_all()
                     .build()
                     .expect("API stand-in runtime");
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                    axum::serve(listener, router)
-                        .with_graceful_shutdown(async {
-                            let _ = stopped.await;
-                        })
-                        .await
-                        .expect("serve the API stand-in");
+                let served = runtime.block_on(async move {
+                    if tls {
+                        let config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(
+                            super::console::tls_config(),
+                        ));
+                        let server = axum_server::from_tcp_rustls(listener, config)?.handle(server);
+                        server.serve(service).await
+                    } else {
+                        axum_server::from_tcp(listener)?
+                            .handle(server)
+                            .serve(service)
+                            .await
+                    }
                 });
+                if let Err(e) = served {
+                    eprintln!("API stand-in stopped: {e}");
+                }
             })
             .expect("API stand-in thread");
-        ServedApi {
-            url,
-            stop: Some(stop),
-        }
+        handle.listening().await.expect("API stand-in listening");
+        ServedApi { url, handle }
     }
 
     pub fn add_call(&self, entry: CdrEntry) {
@@ -283,14 +299,12 @@ impl ApiStandIn {
 /// The stand-in served on its own port; stops when dropped.
 pub struct ServedApi {
     pub url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: axum_server::Handle<std::net::SocketAddr>,
 }
 
 impl Drop for ServedApi {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.handle.shutdown();
     }
 }
 
@@ -322,9 +336,9 @@ async fn api(State(api): State<ApiStandIn>, body: Bytes) -> Response {
     if st.switches.permission_denied {
         return status(-47);
     }
-    if too_frequent(&mut st, &action) {
+    if let Some(busy) = too_frequent(&mut st, &action) {
         st.events.busy_answers += 1;
-        return status(-45);
+        return status(busy);
     }
     let param = |key: &str| request.get(key).and_then(Value::as_str).map(str::to_string);
     match action.as_str() {
@@ -339,17 +353,17 @@ async fn api(State(api): State<ApiStandIn>, body: Bytes) -> Response {
     }
 }
 
-/// -45 for the next `busy_next` requests, or for an action repeated within `min_gap`.
-fn too_frequent(st: &mut ApiState, action: &str) -> bool {
+/// `busy_status` for the next `busy_next` requests; -45 for an action repeated within `min_gap`.
+fn too_frequent(st: &mut ApiState, action: &str) -> Option<i64> {
     if st.switches.busy_next > 0 {
         st.switches.busy_next -= 1;
-        return true;
+        return Some(st.switches.busy_status);
     }
     let now = Instant::now();
     let last = st.last_request.insert(action.to_string(), now);
     match (st.switches.min_gap, last) {
-        (Some(gap), Some(last)) => now.duration_since(last) < gap,
-        _ => false,
+        (Some(gap), Some(last)) if now.duration_since(last) < gap => Some(-45),
+        _ => None,
     }
 }
 
@@ -399,15 +413,18 @@ fn login(st: &mut ApiState, user: Option<String>, token: Option<String>) -> Resp
     axum::Json(json!({ "response": {}, "status": code, "remain_num": remain_num })).into_response()
 }
 
-/// Whether the cookie names a session used within the last 10 minutes; touches it if so.
+/// Whether the cookie names a session within its 10 minutes (from its last use, or from the
+/// login with `cookie_from_login`); touches it if so.
 fn session_alive(st: &mut ApiState, cookie: Option<String>) -> bool {
     let now = st.now();
     let Some(cookie) = cookie else {
         return false;
     };
     match st.sessions.get(&cookie).copied() {
-        Some(last) if now.saturating_sub(last) <= COOKIE_LIFE => {
-            st.sessions.insert(cookie, now);
+        Some(since) if now.saturating_sub(since) <= COOKIE_LIFE => {
+            if !st.switches.cookie_from_login {
+                st.sessions.insert(cookie, now);
+            }
             true
         }
         Some(_) => {

@@ -573,7 +573,8 @@ impl Drop for FakeConsole {
     }
 }
 
-fn tls_config() -> rustls::ServerConfig {
+/// A self-signed certificate for localhost, as many UCMs have.
+pub fn tls_config() -> rustls::ServerConfig {
     let key = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
         .expect("self-signed certificate");
     let cert = key.cert.der().clone();
