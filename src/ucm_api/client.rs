@@ -224,10 +224,9 @@ impl ApiClient {
         if let Some(page) = cdr::read_page(&answer) {
             return Ok(page);
         }
-        match self.response_of(&subject, &answer) {
-            Ok(_) => Err(self.unrecognised(&subject, "no cdr_root in the answer")),
-            Err(e) => Err(e),
-        }
+        // No `cdr_root`: the status says why, or the answer is not understood.
+        self.response_of(&subject, &answer)?;
+        Err(self.unrecognised(&subject, "no cdr_root in the answer"))
     }
 
     /// Every record of the query: pages by `offset` until a page is shorter than `numRecords`.
