@@ -39,6 +39,7 @@ pub mod config;
 pub mod console;
 pub mod db;
 pub mod doctor;
+pub mod driver;
 pub mod failure;
 pub mod ids;
 pub mod learn;

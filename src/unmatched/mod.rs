@@ -22,6 +22,7 @@
 mod listed;
 mod table;
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -31,10 +32,9 @@ use tracing::{info, warn};
 
 use crate::calls::Call;
 use crate::config::{UnmatchedMode, UnmatchedSettings};
-use crate::console::{
-    ConsoleError, ConsoleErrorKind, ConsoleSession, Downloaded, ListedRecording, NewestQuery,
-    ScanEnd,
-};
+use crate::console::{Downloaded, ListedRecording, NewestQuery, ScanEnd};
+use crate::driver::{Driver, DriverError};
+use crate::failure::{Decision, Failure, NextStep};
 use crate::ids::TenantId;
 use crate::metrics::Metrics;
 use crate::storage::{Keys, ObjectStore, StorageKey};
@@ -54,12 +54,13 @@ pub struct PassTenant<'a> {
 #[async_trait::async_trait]
 pub trait Keeper: Send + Sync {
     /// Converts and uploads a downloaded recording under `keys` (its [`Keys::unmatched`]), with
-    /// no call and no AI trigger; removes the working files.
-    async fn keep(&self, file: Downloaded, keys: Keys) -> Result<Kept, String>;
+    /// no call and no AI trigger; removes the working files. A failure says what happens next
+    /// ([`NextStep::StopPass`] ends the keeping).
+    async fn keep(&self, file: Downloaded, keys: Keys) -> Result<Kept, Decision>;
 
     /// `call`'s recording is now at `kept.key` (copied from a kept one): record it and trigger
     /// AI as for any stored call.
-    async fn linked(&self, call: &Call, kept: Kept) -> Result<(), String>;
+    async fn linked(&self, call: &Call, kept: Kept) -> Result<(), Decision>;
 }
 
 /// How much of a pass's keeping may happen, and for whom.
@@ -138,7 +139,7 @@ impl Unmatched {
         (rest, due)
     }
 
-    /// With calls to download the list is read every pass (the session is open anyway);
+    /// With calls to download the list is read every pass (the driver is open anyway);
     /// without, a login only for it happens every `UNMATCHED_IDLE_EVERY`.
     async fn list_read_due(&self, tenant: TenantId, idle: bool) -> ListRead {
         if !idle {
@@ -196,29 +197,29 @@ impl Unmatched {
         true
     }
 
-    /// After the calls, with the session signed in: reads the newest part of the list, notes
+    /// After the calls, with the driver signed in: reads the newest part of the list, notes
     /// what has no CDR row, and keeps it when `UNMATCHED_RECORDINGS=store`, as `keeping` says.
-    pub async fn read_list(
+    pub(crate) async fn read_list(
         &self,
-        session: &mut ConsoleSession,
+        driver: &mut dyn Driver,
         tenant: PassTenant<'_>,
         keeping: Keeping<'_>,
     ) {
-        if let Err(error) = self.match_arrived(session, tenant.id).await {
+        if let Err(error) = self.match_arrived(&*driver, tenant.id).await {
             warn!("{error}");
         }
-        if let Err(error) = self.note_newest(session, tenant).await {
+        if let Err(error) = self.note_newest(driver, tenant).await {
             warn!("{error}");
             return;
         }
         if self.settings.mode == UnmatchedMode::Store {
-            self.keep(session, tenant, keeping).await;
+            self.keep(driver, tenant, keeping).await;
         }
     }
 
     async fn note_newest(
         &self,
-        session: &mut ConsoleSession,
+        driver: &mut dyn Driver,
         tenant: PassTenant<'_>,
     ) -> Result<(), ReadError> {
         let state = table::scan_state(&self.pool, tenant.id).await?;
@@ -228,7 +229,7 @@ impl Unmatched {
             not_before: Utc::now() - window,
             max_pages: self.settings.max_pages,
         };
-        let read = match session.newest_recordings(&query).await {
+        let read = match driver.newest_recordings(&query).await {
             Ok(read) => read,
             Err(error) => {
                 // Nothing noted and the mark unmoved; only the time of the try, so a tenant
@@ -254,7 +255,7 @@ impl Unmatched {
         });
         let sorted = listed::sort(read.recordings);
         let (unnamed, calls_known_upto) =
-            self.unclaimed(session, tenant.id, sorted.unnamed).await?;
+            self.unclaimed(&*driver, tenant.id, sorted.unnamed).await?;
         let noted = Noted {
             named: sorted.named,
             unnamed,
@@ -272,7 +273,7 @@ impl Unmatched {
     /// when the calls were read.
     async fn unclaimed(
         &self,
-        session: &ConsoleSession,
+        driver: &dyn Driver,
         tenant: TenantId,
         rows: Vec<ListedRecording>,
     ) -> Result<(Vec<ListedRecording>, Option<i32>), ReadError> {
@@ -280,7 +281,7 @@ impl Unmatched {
             return Ok((rows, None));
         };
         let (calls, upto) = table::calls_between(&self.pool, tenant, span, 0).await?;
-        let owners = listed::owners(&rows, &calls, |row, call| session.listed_match(row, call));
+        let owners = listed::owners(&rows, &calls, |row, call| driver.listed_match(row, call));
         let unclaimed = rows
             .into_iter()
             .zip(owners)
@@ -291,11 +292,7 @@ impl Unmatched {
 
     /// Recordings noticed without a file name whose call has arrived since: matched to it the
     /// way their rows would be, by calls that were not known when they were noticed.
-    async fn match_arrived(
-        &self,
-        session: &ConsoleSession,
-        tenant: TenantId,
-    ) -> Result<(), ReadError> {
+    async fn match_arrived(&self, driver: &dyn Driver, tenant: TenantId) -> Result<(), ReadError> {
         let entries = table::unnamed_open(&self.pool, tenant).await?;
         let Some(span) = listed::span(entries.iter().map(|e| e.shown_at)) else {
             return Ok(());
@@ -307,7 +304,7 @@ impl Unmatched {
         let owners = listed::owners(&entries, &calls, |entry, call| {
             let arrived = call.call_id > i64::from(upto(entry));
             arrived
-                .then(|| session.listed_match(&entry.listed(), call))
+                .then(|| driver.listed_match(&entry.listed(), call))
                 .flatten()
         });
         for (entry, owner) in entries.iter().zip(owners) {
@@ -323,12 +320,7 @@ impl Unmatched {
     }
 
     /// Downloads and keeps the noticed recordings not kept yet, oldest first.
-    async fn keep(
-        &self,
-        session: &mut ConsoleSession,
-        tenant: PassTenant<'_>,
-        keeping: Keeping<'_>,
-    ) {
+    async fn keep(&self, driver: &mut dyn Driver, tenant: PassTenant<'_>, keeping: Keeping<'_>) {
         let Keeping {
             keeper,
             budget,
@@ -342,9 +334,9 @@ impl Unmatched {
             if stop.is_cancelled() {
                 break;
             }
-            if let Err(error) = self.keep_one(session, tenant.id, &entry, keeper).await {
+            if let Err(error) = self.keep_one(driver, tenant.id, &entry, keeper).await {
                 warn!("{error}");
-                if error.ends_keeping() {
+                if after(error.next_step()).is_break() {
                     break;
                 }
             }
@@ -353,7 +345,7 @@ impl Unmatched {
 
     async fn keep_one(
         &self,
-        session: &mut ConsoleSession,
+        driver: &mut dyn Driver,
         tenant: TenantId,
         entry: &Entry,
         keeper: &dyn Keeper,
@@ -368,9 +360,10 @@ impl Unmatched {
             None => None,
         };
         let listed: ListedRecording = entry.listed();
-        let file = match session.download_listed(&listed, &entry.file).await {
+        let file = match driver.fetch_listed(&listed, &entry.file).await {
             Ok(file) => file,
-            Err(error) if matches!(error.kind, ConsoleErrorKind::NotOnConsole { .. }) => {
+            // Positive evidence that the console no longer lists it.
+            Err(error) if error.next_step() == NextStep::NotListed => {
                 table::mark_lost(&self.pool, tenant, &entry.file).await?;
                 warn!(
                     event = "UnmatchedRecordingLost",
@@ -526,7 +519,7 @@ enum ReadError {
     )]
     List {
         tenant: TenantId,
-        error: ConsoleError,
+        error: DriverError,
     },
     #[error(
         "A recording without a CDR row of tenant {tenant} was not downloaded: {error}; it is \
@@ -534,7 +527,7 @@ enum ReadError {
     )]
     Download {
         tenant: TenantId,
-        error: ConsoleError,
+        error: DriverError,
     },
     #[error(
         "Recording {file} of tenant {tenant} was downloaded but not kept: {reason}; it is \
@@ -543,7 +536,7 @@ enum ReadError {
     Keep {
         tenant: TenantId,
         file: String,
-        reason: String,
+        reason: Decision,
     },
     #[error(
         "Recording {file} of tenant {tenant} cannot be kept: its name is not a plain file name \
@@ -552,9 +545,33 @@ enum ReadError {
     NoSafeKey { tenant: TenantId, file: String },
 }
 
-impl ReadError {
-    /// Whether keeping stops for this pass: the console or storage is in trouble, not this file.
-    fn ends_keeping(&self) -> bool {
-        !matches!(self, ReadError::Keep { .. } | ReadError::NoSafeKey { .. })
+impl Failure for ReadError {
+    fn next_step(&self) -> NextStep {
+        match self {
+            // The database, a service outside the recording.
+            ReadError::Table(_) => NextStep::WaitForService,
+            ReadError::List { error, .. } | ReadError::Download { error, .. } => error.next_step(),
+            ReadError::Keep { reason, .. } => reason.next_step(),
+            // Trying again cannot give it a safe key.
+            ReadError::NoSafeKey { .. } => NextStep::EndCall,
+        }
+    }
+}
+
+/// Whether keeping goes on after a failure with this next step: on to the next recording when
+/// the failure is this recording's own; stopped for this pass when the driver, storage or the
+/// database is in trouble, or the pass stops.
+fn after(step: NextStep) -> ControlFlow<()> {
+    match step {
+        NextStep::RetryCall
+        | NextStep::RetryCallUncharged
+        | NextStep::EndCall
+        | NextStep::NotListed
+        | NextStep::KeepOriginal => ControlFlow::Continue(()),
+        NextStep::WaitForService
+        | NextStep::StopTenant
+        | NextStep::StopTenantUncharged
+        | NextStep::BlockTenant
+        | NextStep::StopPass => ControlFlow::Break(()),
     }
 }
