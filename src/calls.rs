@@ -11,6 +11,10 @@
 //! recording may still be being written, or the console's list may lag behind its CDR. It stays
 //! `pending` with `recording_not_listed_since` set and is checked again on later passes, after
 //! the calls never checked, until it is older than the grace period ([`mark_not_listed`]).
+//!
+//! Longer than 500 lines on purpose: every query on the queue is here, most of the file is their
+//! SQL, and they share the fragments that say which rows wait and which are free
+//! (`AWAITING_RECORDING`, `LEASE_FREE`); split, those would be read in two places.
 
 use std::time::Duration;
 

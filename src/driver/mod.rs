@@ -1,15 +1,15 @@
 //! The seam between a pass and what reaches a tenant's recordings (issue 23).
 //!
-//! The pipeline asks a [`Driver`] to sign in (and say which firmware and selectors it used),
+//! The pipeline asks a `Driver` to sign in (and say which firmware and selectors it used),
 //! to find and fetch a call's recording, and, for recordings without a call
 //! ([`crate::unmatched`]), to read the newest part of the recordings list, match a listed row
 //! to a call and fetch a listed recording. Everything else stays the pipeline's, the same for
 //! any driver: claims and leases, attempts, the not-listed grace, storage, the database, the AI
 //! trigger and the summary.
 //!
-//! The browser ([`browser`], a console session in Chromium) is the one driver today. A second
-//! one (the console's HTTPS API) is a new file here implementing [`Driver`], chosen in
-//! [`from_settings`] or by [`Drivers::open`] per tenant; the pipeline does not change.
+//! The browser (`browser`, a console session in Chromium) is the one driver today. A second
+//! one (the console's HTTPS API) is a new file here implementing `Driver`, chosen in
+//! `from_settings` or by `Drivers::open` per tenant; the pipeline does not change.
 //!
 //! A driver's errors answer the one failure vocabulary ([`crate::failure`]): the pipeline reads
 //! `next_step()` and the message, nothing else.

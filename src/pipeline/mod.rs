@@ -13,12 +13,12 @@
 //!
 //! The rooms, by job:
 //! - this file: the [`Worker`] and its builder, the one door;
-//! - [`pass`]: one pass over the tenants, and what stops it for all of them;
-//! - [`tenant`]: one tenant's part: lock, claim, session, calls, the unmatched read;
-//! - [`call`]: each claimed call through the tenant's [`crate::driver`], and what becomes of it;
-//! - [`recorder`]: after a download: convert, upload, record, trigger AI (and keeping a
+//! - `pass`: one pass over the tenants, and what stops it for all of them;
+//! - `tenant`: one tenant's part: lock, claim, the driver, calls, the unmatched read;
+//! - `call`: each claimed call through the tenant's [`crate::driver`], and what becomes of it;
+//! - `recorder`: after a download: convert, upload, record, trigger AI (and keeping a
 //!   recording without a call for [`crate::unmatched`]);
-//! - [`summary`]: what a pass did, tenant by tenant, and the table `once` prints.
+//! - `summary`: what a pass did, tenant by tenant, and the table `once` prints.
 
 mod call;
 mod pass;

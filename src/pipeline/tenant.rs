@@ -97,7 +97,7 @@ impl Worker {
             .await;
         if calls.is_empty() && list_read == ListRead::NotDue {
             self.unmatched.tell(named).await;
-            return report; // no browser session at all
+            return report; // no driver opened at all
         }
         let mut driver = match self.drivers.open(&tenant).await {
             Ok(driver) => driver,
