@@ -11,12 +11,17 @@
 //! recording may still be being written, or the console's list may lag behind its CDR. It stays
 //! `pending` with `recording_not_listed_since` set and is checked again on later passes, after
 //! the calls never checked, until it is older than the grace period ([`mark_not_listed`]).
+//!
+//! Longer than 500 lines on purpose: every query on the queue is here, most of the file is their
+//! SQL, and they share the fragments that say which rows wait and which are free
+//! (`AWAITING_RECORDING`, `LEASE_FREE`); split, those would be read in two places.
 
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::PgPool;
 
+use crate::console::CallQuery;
 use crate::failure::{Failure, NextStep};
 use crate::ids::{TenantId, UniqueId};
 
@@ -38,6 +43,18 @@ pub struct Call {
     pub attempts: i32,
     /// When the console first did not list this call's recording (it is checked again).
     pub not_listed_since: Option<DateTime<Utc>>,
+}
+
+/// The call as a driver looks for its recording.
+pub fn call_query(call: &Call) -> CallQuery {
+    CallQuery {
+        call_id: call.id,
+        uniqueid: call.uniqueid.clone(),
+        caller: call.src.clone(),
+        callee: call.dst.clone(),
+        call_date_utc: call.call_date,
+        recordfiles: call.recordfiles.clone(),
+    }
 }
 
 /// How a pass claims work.
@@ -318,11 +335,12 @@ pub async fn mark_failed(
     error: &str,
     max_attempts: i32,
 ) -> Result<FailureOutcome, CallsError> {
-    let row: Option<(String, i32)> = sqlx::query_as(
+    // The decision is returned as made, not read back from the status text.
+    let row: Option<(bool, i32)> = sqlx::query_as(
         "UPDATE cdr_records SET recording_error = $2, recording_lease_until = NULL, \
          recording_not_listed_since = NULL, \
          recording_status = CASE WHEN recording_attempts >= $3 THEN 'failed' ELSE 'pending' END \
-         WHERE id = $1 RETURNING recording_status, recording_attempts",
+         WHERE id = $1 RETURNING recording_attempts >= $3, recording_attempts",
     )
     .bind(call_id)
     .bind(error)
@@ -331,8 +349,8 @@ pub async fn mark_failed(
     .await
     .map_err(CallsError::db("marking a call failed"))?;
     match row {
-        Some((status, attempts)) if status == "failed" => Ok(FailureOutcome::GaveUp { attempts }),
-        Some((_, attempts)) => Ok(FailureOutcome::WillRetry { attempts }),
+        Some((true, attempts)) => Ok(FailureOutcome::GaveUp { attempts }),
+        Some((false, attempts)) => Ok(FailureOutcome::WillRetry { attempts }),
         None => Err(CallsError::NotFound(call_id)),
     }
 }
@@ -394,49 +412,36 @@ pub async fn give_up(pool: &PgPool, call_id: i64, reason: &str) -> Result<(), Ca
     found(call_id, rows)
 }
 
-/// Releases claimed calls (shutdown, a failed login, a lost browser): back to `pending` with the
-/// lease cleared and free at once. Calls never started were charged nothing; a call started when
-/// the pass broke keeps its attempt, so one that breaks every pass still runs out of them (see
-/// [`give_back`] for failures that are not the call's).
-pub async fn release(pool: &PgPool, call_ids: &[i64]) -> Result<(), CallsError> {
-    sqlx::query(
-        "UPDATE cdr_records SET recording_status = 'pending', recording_lease_until = NULL \
-         WHERE id = ANY($1) AND recording_status = 'downloading'",
-    )
-    .bind(call_ids)
-    .execute(pool)
-    .await
-    .map_err(CallsError::db("releasing calls"))?;
-    Ok(())
+/// Who pays for a call given back unfinished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charge {
+    /// The attempt [`start`] counted stays (shutdown, a failed login, a lost browser): a call
+    /// started when the pass broke keeps it, so one that breaks every pass still runs out of
+    /// attempts. Calls never started were charged nothing.
+    Kept,
+    /// The failure is not the call's (a locator the console's UI lacks, storage refusing the
+    /// worker's configuration, a list that proved nothing): each call's attempts go back to
+    /// what they were when it was claimed, so a call [`start`]ed on the way gets its attempt
+    /// refunded. Restoring the claimed count, rather than subtracting one, makes a repeated
+    /// give-back harmless and leaves unstarted calls as they are.
+    Refunded,
 }
 
-/// Gives claimed calls back uncharged, because the failure that stopped them is not theirs (a
-/// locator the console's UI lacks, storage refusing the worker's configuration): back to
-/// `pending`, free at once, and each call's attempts as they were when it was claimed, so a
-/// call [`start`]ed on the way gets its attempt refunded. Restoring the claimed count, rather
-/// than subtracting one, makes a repeated give-back harmless and leaves unstarted calls as they
-/// are. Calls already finished (stored, failed, final) are left alone.
-pub async fn give_back(pool: &PgPool, calls: &[Call]) -> Result<(), CallsError> {
-    give_back_saying(pool, calls, None).await
-}
-
-/// Gives one call back uncharged, saying why in `recording_error`: the console's answer proved
-/// nothing about it (a list that would not settle, a page re-rendered under the worker). Only
-/// positive evidence may end a call, so uncertainty never uses up its attempts; it is tried
-/// again on the next pass.
-pub async fn retry_uncharged(pool: &PgPool, call: &Call, reason: &str) -> Result<(), CallsError> {
-    give_back_saying(pool, std::slice::from_ref(call), Some(reason)).await
-}
-
-async fn give_back_saying(
+/// Gives claimed calls back: `pending`, the lease cleared and free at once, charged as `charge`
+/// says, with `reason` in `recording_error` when given (the last error is kept otherwise).
+/// Calls already finished (stored, failed, final) are left alone.
+pub async fn give_back(
     pool: &PgPool,
     calls: &[Call],
+    charge: Charge,
     reason: Option<&str>,
 ) -> Result<(), CallsError> {
     let (ids, attempts): (Vec<i64>, Vec<i32>) = calls.iter().map(|c| (c.id, c.attempts)).unzip();
     sqlx::query(
         "UPDATE cdr_records c SET recording_status = 'pending', recording_lease_until = NULL, \
-                recording_attempts = least(c.recording_attempts, claimed.attempts), \
+                recording_attempts = CASE WHEN $4 \
+                    THEN least(c.recording_attempts, claimed.attempts) \
+                    ELSE c.recording_attempts END, \
                 recording_error = coalesce($3, c.recording_error) \
          FROM unnest($1::bigint[], $2::integer[]) AS claimed(id, attempts) \
          WHERE c.id = claimed.id AND c.recording_status = 'downloading'",
@@ -444,9 +449,10 @@ async fn give_back_saying(
     .bind(&ids)
     .bind(&attempts)
     .bind(reason)
+    .bind(charge == Charge::Refunded)
     .execute(pool)
     .await
-    .map_err(CallsError::db("giving calls back uncharged"))?;
+    .map_err(CallsError::db("giving calls back"))?;
     Ok(())
 }
 

@@ -75,3 +75,11 @@ impl fmt::Display for Decision {
         f.write_str(&self.message)
     }
 }
+
+/// A decision still answers the vocabulary's one question, so a failure passed on as its
+/// decision (across a trait, into a report) is read like the error it came from.
+impl Failure for Decision {
+    fn next_step(&self) -> NextStep {
+        self.next_step
+    }
+}

@@ -6,14 +6,13 @@
 use sqlx::PgPool;
 use tracing::{info, warn};
 
-use crate::calls;
+use crate::calls::{self, call_query};
 use crate::config::{AutoLearn, Settings};
 use crate::console::{
     drifted_key, learned_name, CallQuery, ConsoleError, ConsoleSession, Downloaded, SelectorSet,
 };
 use crate::ids::TenantId;
 use crate::metrics::Metrics;
-use crate::pipeline::call_query;
 
 /// Known calls the inference looks for on the live page (besides the call in hand).
 const KNOWN_CALLS: usize = 10;

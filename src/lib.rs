@@ -13,7 +13,10 @@
 //! - [`cli`]: the command line, as `ucm-scraper --help` shows it.
 //! - [`scheduler`]: one pass at start, then every `SCRAPE_INTERVAL`, until a signal.
 //! - [`metrics`]: `/healthz` and `/metrics` for `run`.
-//! - [`pipeline`]: one pass: claim → console → transcode → store → record → trigger, per tenant.
+//! - [`pipeline`]: one pass: claim → driver → transcode → store → record → trigger, per tenant;
+//!   in rooms by job: `pass`, `tenant`, `call`, `recorder`, `summary`.
+//! - [`driver`]: the seam between a pass and what reaches a tenant's recordings (sign in, fetch
+//!   a call's recording, read the list); the browser (`driver::browser`) is the one driver.
 //! - [`probe`]: `tenant test` and `selectors check --tenant` on one live console.
 //! - [`doctor`]: `ucm-scraper doctor`, every dependency checked, one line each.
 //! - [`failure`]: what happens after a failure ([`failure::NextStep`]), one answer per error.
@@ -39,6 +42,7 @@ pub mod config;
 pub mod console;
 pub mod db;
 pub mod doctor;
+pub mod driver;
 pub mod failure;
 pub mod ids;
 pub mod learn;

@@ -14,8 +14,7 @@ use crate::console::{
     LocatorCheck, SignedIn, Window,
 };
 use crate::ids::TenantId;
-use crate::pipeline::console_target;
-use crate::tenants::{self, Tenant, TenantEntry, TenantError};
+use crate::tenants::{self, console_target, Tenant, TenantEntry, TenantError};
 
 pub use https_api::ApiAnswer;
 

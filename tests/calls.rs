@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use support::pg::{fresh_database, migrated_database};
-use ucm_scraper::calls::{self, ClaimPolicy, FailureOutcome, NotListed, Unlisted};
+use ucm_scraper::calls::{self, Charge, ClaimPolicy, FailureOutcome, NotListed, Unlisted};
 use ucm_scraper::ids::TenantId;
 
 fn policy(limit: i64) -> ClaimPolicy {
@@ -273,7 +273,7 @@ async fn an_expired_lease_comes_back_until_its_attempts_run_out() {
 }
 
 /// A worker that dies with a batch claimed charges only the call it had started: the others
-/// come back as often as it takes, never run out of attempts, and a release keeps the charge.
+/// come back as often as it takes, never run out of attempts, and a charged give-back keeps the attempt.
 #[tokio::test]
 async fn only_started_calls_are_charged_an_attempt() {
     let db = migrated_database().await;
@@ -310,8 +310,10 @@ async fn only_started_calls_are_charged_an_attempt() {
         "five dead workers later, still claimable and uncharged"
     );
 
-    calls::claim(pool, t, &policy(10)).await.unwrap();
-    calls::release(pool, &[started, waiting]).await.unwrap();
+    let claimed = calls::claim(pool, t, &policy(10)).await.unwrap();
+    calls::give_back(pool, &claimed, Charge::Kept, None)
+        .await
+        .unwrap();
     let (a, b) = (state(pool, started).await, state(pool, waiting).await);
     assert_eq!(
         [
@@ -345,7 +347,9 @@ async fn give_back_refunds_the_attempt_of_started_calls_only() {
         .unwrap();
 
     for _ in 0..2 {
-        calls::give_back(pool, &claimed).await.unwrap();
+        calls::give_back(pool, &claimed, Charge::Refunded, None)
+            .await
+            .unwrap();
         let [a, b, c] = [
             state(pool, started).await,
             state(pool, retried).await,
@@ -369,7 +373,9 @@ async fn give_back_refunds_the_attempt_of_started_calls_only() {
         [started, retried],
         "free at once"
     );
-    calls::give_back(pool, &[]).await.unwrap();
+    calls::give_back(pool, &[], Charge::Refunded, None)
+        .await
+        .unwrap();
 }
 
 /// Issue 13: a call whose list read proved nothing (a list that never settled) is tried again on
@@ -387,7 +393,8 @@ async fn an_uncertain_call_is_retried_uncharged_on_every_pass() {
         let claimed = calls::claim(pool, t, &policy(10)).await.unwrap();
         assert_eq!(ids(&claimed), [id], "still claimable");
         assert_eq!(calls::start(pool, id, lease).await.unwrap(), 1);
-        calls::retry_uncharged(pool, &claimed[0], "the list did not settle")
+        let reason = Some("the list did not settle");
+        calls::give_back(pool, &claimed[..1], Charge::Refunded, reason)
             .await
             .unwrap();
         let now = state(pool, id).await;
@@ -448,7 +455,7 @@ async fn failures_are_retried_until_the_last_attempt_then_stay_failed() {
 }
 
 #[tokio::test]
-async fn stored_not_on_console_and_released_calls() {
+async fn stored_not_on_console_and_given_back_calls() {
     let db = migrated_database().await;
     let pool = &db.pool;
     let t = tenant(pool, "acme").await;
@@ -495,8 +502,11 @@ async fn stored_not_on_console_and_released_calls() {
         "not_on_console"
     );
 
-    // Given back (shutdown, login failed): no attempt is charged, and it is free at once.
-    calls::release(pool, &[untried, stored]).await.unwrap();
+    // Given back (shutdown, login failed): no attempt is charged, and it is free at once; the
+    // stored and the final call are left alone.
+    calls::give_back(pool, &claimed, Charge::Kept, None)
+        .await
+        .unwrap();
     let s = state(pool, untried).await;
     assert_eq!(
         (s.recording_status.as_str(), s.recording_attempts, s.leased),
@@ -505,7 +515,7 @@ async fn stored_not_on_console_and_released_calls() {
     assert_eq!(
         state(pool, stored).await.recording_status,
         "stored",
-        "release leaves finished calls alone"
+        "a give-back leaves finished calls alone"
     );
     assert_eq!(
         ids(&calls::claim(pool, t, &policy(10)).await.unwrap()),
@@ -615,18 +625,22 @@ async fn a_call_not_listed_yet_is_checked_again_uncharged_until_the_grace_period
         ids(&calls::claim(pool, t, &policy(10)).await.unwrap()),
         Vec::<i64>::new()
     );
-    calls::release(pool, &[fresh]).await.unwrap();
+    calls::give_back(pool, &claimed[..1], Charge::Kept, None)
+        .await
+        .unwrap();
     let one = calls::claim(pool, t, &policy(1)).await.unwrap();
     assert_eq!(
         ids(&one),
         [fresh],
         "the limit takes never-checked calls first"
     );
-    calls::release(pool, &ids(&claimed)).await.unwrap();
+    calls::give_back(pool, &claimed, Charge::Kept, None)
+        .await
+        .unwrap();
     assert_eq!(
         not_listed_since(pool, young).await,
         first_missed,
-        "a release keeps what the console showed"
+        "a give-back keeps what the console showed"
     );
 
     // Once the call is older than the grace period, the next miss is final.

@@ -218,6 +218,42 @@ async fn metrics_show_each_tenants_recordings_without_a_call() {
     assert!(status.success(), "{}", log.text());
 }
 
+/// Issue 23: storage that refuses the worker's configuration while recordings without a call
+/// are kept (the bucket deleted after the preflight passed) ends the keeping at the first
+/// refusal and stops the pass, as a call's refusal does: the loop does not download the rest of
+/// its budget into a storage that takes nothing.
+#[tokio::test]
+async fn keeping_stops_when_storage_refuses_the_configuration() {
+    let mut s = Scenario::new().await;
+    s.env.insert("UNMATCHED_RECORDINGS".into(), "store".into());
+    let (console, _recordings, tenant) = feed_down(&mut s, 6).await;
+    s.storage.delete_buckets_after_next_read();
+
+    let run = s.once().await;
+    assert!(!run.ok, "a stopped pass exits non-zero\n{}", run.stderr);
+    assert_eq!(
+        console.events().downloads_served,
+        1,
+        "no download after the refusal\n{}",
+        run.stderr
+    );
+    assert_eq!(s.storage.object_count(), 0, "{}", run.stderr);
+    let noted = statuses(&s, tenant).await;
+    assert_eq!(noted.len(), 6, "every row still noted\n{}", run.stderr);
+    assert!(
+        noted
+            .iter()
+            .all(|(_, status, key)| status == "unmatched" && key.is_none()),
+        "{noted:?}"
+    );
+    assert!(
+        run.stdout.contains("the pass stopped: bucket") && run.stdout.contains("not found"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+}
+
 #[tokio::test]
 async fn kept_recordings_are_linked_without_a_second_download_when_their_calls_arrive() {
     let mut s = Scenario::new().await;

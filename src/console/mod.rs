@@ -42,6 +42,7 @@ pub use downloads::{DownloadDirError, DownloadRoot};
 pub use error::{ConsoleError, ConsoleErrorKind};
 pub use heal::{drifted_key, learned_name, Healed, NotHealed};
 pub use learn::{Change, Found, HealMiss, KnownCall, Learnt, PagingGuess, Walk};
+pub(crate) use recordings::Match;
 pub use scan::ScanEnd;
 pub use selectors::{SelectorCatalog, SelectorSet, SelectorsError};
 pub use session::ConsoleSession;

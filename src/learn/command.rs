@@ -9,15 +9,15 @@ use std::path::{Path, PathBuf};
 
 use sqlx::PgPool;
 
-use crate::calls::{self, Call, CallsError};
+use crate::calls::{self, call_query, Call, CallsError};
 use crate::config::Settings;
 use crate::console::{
     BrowserConfig, ConsoleError, ConsoleSession, DownloadDirError, DownloadRoot, Found, KnownCall,
     Learnt, LocatorCheck, PagingGuess, SelectorSet, SelectorsError, Walk, Window,
 };
 use crate::ids::TenantId;
-use crate::pipeline::{call_query, console_target};
 use crate::probe::{ready_tenant, ProbeError};
+use crate::tenants::console_target;
 
 /// Why `selectors learn` could not draft a file.
 #[derive(Debug, thiserror::Error)]

@@ -20,6 +20,7 @@ use chrono_tz::Tz;
 use sqlx::PgPool;
 use url::Url;
 
+use crate::console::ConsoleTarget;
 use crate::failure::{Failure, NextStep};
 use crate::ids::TenantId;
 use crate::secrets::{PasswordCipher, Secret, SecretError, StoredFormat};
@@ -53,6 +54,18 @@ pub struct Tenant {
     pub timezone: Tz,
     /// The firmware seen at the last login, if any.
     pub firmware: Option<String>,
+}
+
+/// Where and how to log into a tenant's console.
+pub fn console_target(tenant: &Tenant) -> ConsoleTarget {
+    ConsoleTarget {
+        tenant_id: tenant.id,
+        tenant_name: tenant.name.clone(),
+        base_url: tenant.console.base_url.clone(),
+        username: tenant.console.username.clone(),
+        password: tenant.console.password.clone(),
+        timezone: tenant.timezone,
+    }
 }
 
 /// Where and as whom to log into a tenant's console.

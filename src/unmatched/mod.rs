@@ -19,6 +19,7 @@
 //! Every step is written after the work it records, so a crash between any two only repeats
 //! idempotent work: an upload or copy onto the same key, a scan's rows noted again.
 
+mod keep;
 mod listed;
 mod table;
 
@@ -31,14 +32,13 @@ use tracing::{info, warn};
 
 use crate::calls::Call;
 use crate::config::{UnmatchedMode, UnmatchedSettings};
-use crate::console::{
-    ConsoleError, ConsoleErrorKind, ConsoleSession, Downloaded, ListedRecording, NewestQuery,
-    ScanEnd,
-};
+use crate::console::{Downloaded, ListedRecording, NewestQuery, ScanEnd};
+use crate::driver::{Driver, DriverError};
+use crate::failure::{Decision, Failure, NextStep};
 use crate::ids::TenantId;
 use crate::metrics::Metrics;
 use crate::storage::{Keys, ObjectStore, StorageKey};
-use table::{Noted, Stored};
+use table::Noted;
 
 pub use table::{Entry, TableError};
 
@@ -54,12 +54,13 @@ pub struct PassTenant<'a> {
 #[async_trait::async_trait]
 pub trait Keeper: Send + Sync {
     /// Converts and uploads a downloaded recording under `keys` (its [`Keys::unmatched`]), with
-    /// no call and no AI trigger; removes the working files.
-    async fn keep(&self, file: Downloaded, keys: Keys) -> Result<Kept, String>;
+    /// no call and no AI trigger; removes the working files. A failure says what happens next
+    /// ([`NextStep::StopPass`] ends the keeping).
+    async fn keep(&self, file: Downloaded, keys: Keys) -> Result<Kept, Decision>;
 
     /// `call`'s recording is now at `kept.key` (copied from a kept one): record it and trigger
     /// AI as for any stored call.
-    async fn linked(&self, call: &Call, kept: Kept) -> Result<(), String>;
+    async fn linked(&self, call: &Call, kept: Kept) -> Result<(), Decision>;
 }
 
 /// How much of a pass's keeping may happen, and for whom.
@@ -138,7 +139,7 @@ impl Unmatched {
         (rest, due)
     }
 
-    /// With calls to download the list is read every pass (the session is open anyway);
+    /// With calls to download the list is read every pass (the driver is open anyway);
     /// without, a login only for it happens every `UNMATCHED_IDLE_EVERY`.
     async fn list_read_due(&self, tenant: TenantId, idle: bool) -> ListRead {
         if !idle {
@@ -196,29 +197,29 @@ impl Unmatched {
         true
     }
 
-    /// After the calls, with the session signed in: reads the newest part of the list, notes
+    /// After the calls, with the driver signed in: reads the newest part of the list, notes
     /// what has no CDR row, and keeps it when `UNMATCHED_RECORDINGS=store`, as `keeping` says.
-    pub async fn read_list(
+    pub(crate) async fn read_list(
         &self,
-        session: &mut ConsoleSession,
+        driver: &mut dyn Driver,
         tenant: PassTenant<'_>,
         keeping: Keeping<'_>,
     ) {
-        if let Err(error) = self.match_arrived(session, tenant.id).await {
+        if let Err(error) = self.match_arrived(&*driver, tenant.id).await {
             warn!("{error}");
         }
-        if let Err(error) = self.note_newest(session, tenant).await {
+        if let Err(error) = self.note_newest(driver, tenant).await {
             warn!("{error}");
             return;
         }
         if self.settings.mode == UnmatchedMode::Store {
-            self.keep(session, tenant, keeping).await;
+            self.keep(driver, tenant, keeping).await;
         }
     }
 
     async fn note_newest(
         &self,
-        session: &mut ConsoleSession,
+        driver: &mut dyn Driver,
         tenant: PassTenant<'_>,
     ) -> Result<(), ReadError> {
         let state = table::scan_state(&self.pool, tenant.id).await?;
@@ -228,7 +229,7 @@ impl Unmatched {
             not_before: Utc::now() - window,
             max_pages: self.settings.max_pages,
         };
-        let read = match session.newest_recordings(&query).await {
+        let read = match driver.newest_recordings(&query).await {
             Ok(read) => read,
             Err(error) => {
                 // Nothing noted and the mark unmoved; only the time of the try, so a tenant
@@ -254,7 +255,7 @@ impl Unmatched {
         });
         let sorted = listed::sort(read.recordings);
         let (unnamed, calls_known_upto) =
-            self.unclaimed(session, tenant.id, sorted.unnamed).await?;
+            self.unclaimed(&*driver, tenant.id, sorted.unnamed).await?;
         let noted = Noted {
             named: sorted.named,
             unnamed,
@@ -272,7 +273,7 @@ impl Unmatched {
     /// when the calls were read.
     async fn unclaimed(
         &self,
-        session: &ConsoleSession,
+        driver: &dyn Driver,
         tenant: TenantId,
         rows: Vec<ListedRecording>,
     ) -> Result<(Vec<ListedRecording>, Option<i32>), ReadError> {
@@ -280,7 +281,7 @@ impl Unmatched {
             return Ok((rows, None));
         };
         let (calls, upto) = table::calls_between(&self.pool, tenant, span, 0).await?;
-        let owners = listed::owners(&rows, &calls, |row, call| session.listed_match(row, call));
+        let owners = listed::owners(&rows, &calls, |row, call| driver.listed_match(row, call));
         let unclaimed = rows
             .into_iter()
             .zip(owners)
@@ -291,11 +292,7 @@ impl Unmatched {
 
     /// Recordings noticed without a file name whose call has arrived since: matched to it the
     /// way their rows would be, by calls that were not known when they were noticed.
-    async fn match_arrived(
-        &self,
-        session: &ConsoleSession,
-        tenant: TenantId,
-    ) -> Result<(), ReadError> {
+    async fn match_arrived(&self, driver: &dyn Driver, tenant: TenantId) -> Result<(), ReadError> {
         let entries = table::unnamed_open(&self.pool, tenant).await?;
         let Some(span) = listed::span(entries.iter().map(|e| e.shown_at)) else {
             return Ok(());
@@ -307,7 +304,7 @@ impl Unmatched {
         let owners = listed::owners(&entries, &calls, |entry, call| {
             let arrived = call.call_id > i64::from(upto(entry));
             arrived
-                .then(|| session.listed_match(&entry.listed(), call))
+                .then(|| driver.listed_match(&entry.listed(), call))
                 .flatten()
         });
         for (entry, owner) in entries.iter().zip(owners) {
@@ -320,125 +317,6 @@ impl Unmatched {
             }
         }
         Ok(())
-    }
-
-    /// Downloads and keeps the noticed recordings not kept yet, oldest first.
-    async fn keep(
-        &self,
-        session: &mut ConsoleSession,
-        tenant: PassTenant<'_>,
-        keeping: Keeping<'_>,
-    ) {
-        let Keeping {
-            keeper,
-            budget,
-            stop,
-        } = keeping;
-        let entries = match table::to_keep(&self.pool, tenant.id, budget as i64).await {
-            Ok(entries) => entries,
-            Err(error) => return warn!("{error}"),
-        };
-        for entry in entries {
-            if stop.is_cancelled() {
-                break;
-            }
-            if let Err(error) = self.keep_one(session, tenant.id, &entry, keeper).await {
-                warn!("{error}");
-                if error.ends_keeping() {
-                    break;
-                }
-            }
-        }
-    }
-
-    async fn keep_one(
-        &self,
-        session: &mut ConsoleSession,
-        tenant: TenantId,
-        entry: &Entry,
-        keeper: &dyn Keeper,
-    ) -> Result<(), ReadError> {
-        let no_safe_key = |file: &str| ReadError::NoSafeKey {
-            tenant,
-            file: file.to_string(),
-        };
-        // Not downloaded at all when it could not be stored under a safe key.
-        let named_keys = match entry.file_name() {
-            Some(name) => Some(Keys::unmatched(tenant, name).ok_or_else(|| no_safe_key(name))?),
-            None => None,
-        };
-        let listed: ListedRecording = entry.listed();
-        let file = match session.download_listed(&listed, &entry.file).await {
-            Ok(file) => file,
-            Err(error) if matches!(error.kind, ConsoleErrorKind::NotOnConsole { .. }) => {
-                table::mark_lost(&self.pool, tenant, &entry.file).await?;
-                warn!(
-                    event = "UnmatchedRecordingLost",
-                    "Recording {} of tenant {tenant} is lost: the console deleted it before it \
-                     was kept, and no CDR row ever referenced it",
-                    entry.file
-                );
-                return Ok(());
-            }
-            Err(error) => return Err(ReadError::Download { tenant, error }),
-        };
-        if !entry.named && self.is_a_calls(tenant, entry, &file).await? {
-            return Ok(());
-        }
-        let keys = match named_keys {
-            Some(keys) => keys,
-            None => match Keys::unmatched(tenant, &file.file_name) {
-                Some(keys) => keys,
-                None => {
-                    let error = no_safe_key(&file.file_name);
-                    discard(&file);
-                    return Err(error);
-                }
-            },
-        };
-        let name = file.file_name.clone();
-        let kept = keeper
-            .keep(file, keys)
-            .await
-            .map_err(|reason| ReadError::Keep {
-                tenant,
-                file: entry.file.clone(),
-                reason,
-            })?;
-        let stored = Stored {
-            name: &name,
-            key: kept.key.as_str(),
-            stored_bytes: kept.stored_bytes as i64,
-            original_bytes: kept.original_bytes as i64,
-        };
-        table::mark_stored(&self.pool, tenant, &entry.file, stored).await?;
-        info!(
-            event = "UnmatchedRecordingKept",
-            "Kept recording {name} (no CDR row yet) as {}",
-            self.store.location(&kept.key)
-        );
-        Ok(())
-    }
-
-    /// Whether the download of a recording noticed without a file name turns out, by the name
-    /// it came with, to be a known call's: then it is that call's, noted so, and not kept.
-    async fn is_a_calls(
-        &self,
-        tenant: TenantId,
-        entry: &Entry,
-        file: &Downloaded,
-    ) -> Result<bool, ReadError> {
-        let Some(call) = table::referencing_call(&self.pool, tenant, &file.file_name).await? else {
-            return Ok(false);
-        };
-        table::mark_matched(&self.pool, tenant, &entry.file, call).await?;
-        info!(
-            "Recording {} downloaded as {} is the recording of a known call (cdr_records id \
-             {call}); not kept",
-            entry.file, file.file_name
-        );
-        discard(file);
-        Ok(true)
     }
 
     /// The pass's word on the tenant: one line when recordings without a call are waiting, and
@@ -492,13 +370,6 @@ fn untold(tenant: PassTenant<'_>, untold: usize, rows: usize) {
     );
 }
 
-/// Removes a downloaded recording that is not kept.
-fn discard(file: &Downloaded) {
-    if let Err(error) = std::fs::remove_file(&file.path) {
-        warn!(%error, "Could not remove {}", file.path.display());
-    }
-}
-
 /// An entry's kept object, when its row says where.
 fn kept_copy(entry: &Entry) -> Option<Kept> {
     let key = entry.storage_key.as_deref()?;
@@ -526,7 +397,7 @@ enum ReadError {
     )]
     List {
         tenant: TenantId,
-        error: ConsoleError,
+        error: DriverError,
     },
     #[error(
         "A recording without a CDR row of tenant {tenant} was not downloaded: {error}; it is \
@@ -534,7 +405,7 @@ enum ReadError {
     )]
     Download {
         tenant: TenantId,
-        error: ConsoleError,
+        error: DriverError,
     },
     #[error(
         "Recording {file} of tenant {tenant} was downloaded but not kept: {reason}; it is \
@@ -543,7 +414,7 @@ enum ReadError {
     Keep {
         tenant: TenantId,
         file: String,
-        reason: String,
+        reason: Decision,
     },
     #[error(
         "Recording {file} of tenant {tenant} cannot be kept: its name is not a plain file name \
@@ -552,9 +423,15 @@ enum ReadError {
     NoSafeKey { tenant: TenantId, file: String },
 }
 
-impl ReadError {
-    /// Whether keeping stops for this pass: the console or storage is in trouble, not this file.
-    fn ends_keeping(&self) -> bool {
-        !matches!(self, ReadError::Keep { .. } | ReadError::NoSafeKey { .. })
+impl Failure for ReadError {
+    fn next_step(&self) -> NextStep {
+        match self {
+            // The database, a service outside the recording.
+            ReadError::Table(_) => NextStep::WaitForService,
+            ReadError::List { error, .. } | ReadError::Download { error, .. } => error.next_step(),
+            ReadError::Keep { reason, .. } => reason.next_step(),
+            // Trying again cannot give it a safe key.
+            ReadError::NoSafeKey { .. } => NextStep::EndCall,
+        }
     }
 }
