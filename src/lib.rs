@@ -35,6 +35,7 @@
 pub mod ai;
 pub mod calls;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod console;
 pub mod db;

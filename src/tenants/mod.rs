@@ -10,7 +10,7 @@
 //! remembers which credentials failed (`ucm_blocked_credentials`), so changing any of them, by
 //! `ucm-scraper tenant update`, the backend or plain SQL, lifts it.
 
-pub mod admin;
+pub mod listing;
 
 use std::net::IpAddr;
 use std::time::Duration;
