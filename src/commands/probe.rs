@@ -8,8 +8,11 @@ use crate::probe::{self, Probe};
 
 /// Logs into the tenant's console and reports. Migrates first: the login's outcome goes into
 /// the tenant's row.
-pub(super) async fn tenant(window: Window, id: TenantId) -> Result<Probe, CommandError> {
-    let settings = Settings::from_env()?;
-    let pool = database(&settings, Schema::Migrate).await?;
-    Ok(probe::probe(&pool, &settings, window, id).await?)
+pub(super) async fn tenant(
+    settings: &Settings,
+    window: Window,
+    id: TenantId,
+) -> Result<Probe, CommandError> {
+    let pool = database(settings, Schema::Migrate).await?;
+    Ok(probe::probe(&pool, settings, window, id).await?)
 }

@@ -14,7 +14,7 @@ pub(super) async fn run(
     match command {
         SelectorsCommand::Check { tenant: None } => Ok(check_files()),
         SelectorsCommand::Check { tenant: Some(id) } => {
-            let probe = probe::tenant(window, TenantId(id)).await?;
+            let probe = probe::tenant(&Settings::from_env()?, window, TenantId(id)).await?;
             print!("{}{}", probe.summary(), probe.table());
             Ok(Outcome::Success)
         }
