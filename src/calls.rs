@@ -21,7 +21,6 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::PgPool;
 
-use crate::console::CallQuery;
 use crate::failure::{Failure, NextStep};
 use crate::ids::{TenantId, UniqueId};
 
@@ -43,18 +42,6 @@ pub struct Call {
     pub attempts: i32,
     /// When the console first did not list this call's recording (it is checked again).
     pub not_listed_since: Option<DateTime<Utc>>,
-}
-
-/// The call as a driver looks for its recording.
-pub fn call_query(call: &Call) -> CallQuery {
-    CallQuery {
-        call_id: call.id,
-        uniqueid: call.uniqueid.clone(),
-        caller: call.src.clone(),
-        callee: call.dst.clone(),
-        call_date_utc: call.call_date,
-        recordfiles: call.recordfiles.clone(),
-    }
 }
 
 /// How a pass claims work.

@@ -1,4 +1,4 @@
-//! The command line (README: Operating it). Parsing only; `main.rs` runs the commands.
+//! The command line (README: Operating it). Parsing only; [`crate::commands`] runs the commands.
 
 use std::path::PathBuf;
 
@@ -39,7 +39,8 @@ pub enum Command {
         #[arg(long)]
         tenant: Option<i64>,
     },
-    /// Apply the database migrations (also done at the start of `run` and `once`).
+    /// Apply the database migrations (also done first by `run`, `once` and every command that
+    /// writes; commands that only read leave the schema alone).
     Migrate,
     /// Check every dependency (database and migrations, password keys, WebDriver, storage, AI
     /// webhook, selectors files), one line each; exit 1 when any check fails.

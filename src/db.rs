@@ -22,6 +22,8 @@ pub enum DbError {
     Connect(#[source] sqlx::Error),
     #[error("applying migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("Postgres is reachable but refused to say which migrations are applied: {0}")]
+    Read(#[source] sqlx::Error),
     #[error("recording the reworded migrations' checksums failed: {0}")]
     Reword(#[source] sqlx::Error),
 }
@@ -56,6 +58,27 @@ pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
     accept_reworded(pool).await?;
     MIGRATOR.run(pool).await?;
     Ok(())
+}
+
+/// The migrations this worker carries that the database has not applied (or applied only half
+/// way), as `<version>_<description>`; empty when the schema is current. Reads only.
+pub async fn unapplied(pool: &PgPool) -> Result<Vec<String>, DbError> {
+    let table: Option<String> = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+        .fetch_one(pool)
+        .await
+        .map_err(DbError::Read)?;
+    let applied: Vec<i64> = match table {
+        Some(_) => sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await
+            .map_err(DbError::Read)?,
+        None => Vec::new(),
+    };
+    Ok(MIGRATOR
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .map(|m| format!("{}_{}", m.version, m.description.replace(' ', "_")))
+        .collect())
 }
 
 /// sqlx refuses a database whose applied migration's checksum differs from the file's. A

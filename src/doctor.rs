@@ -121,23 +121,7 @@ fn outcome(result: Result<String, String>) -> Outcome {
 
 /// Every migration this worker carries is applied (and none failed half-way).
 async fn migrations(pool: &PgPool) -> Result<String, String> {
-    let query_failed = |e: sqlx::Error| format!("Postgres is reachable but refused a query: {e}");
-    let table: Option<String> = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
-        .fetch_one(pool)
-        .await
-        .map_err(query_failed)?;
-    let applied: Vec<i64> = match table {
-        Some(_) => sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-            .fetch_all(pool)
-            .await
-            .map_err(query_failed)?,
-        None => Vec::new(),
-    };
-    let missing: Vec<String> = db::MIGRATOR
-        .iter()
-        .filter(|m| !applied.contains(&m.version))
-        .map(|m| format!("{}_{}", m.version, m.description.replace(' ', "_")))
-        .collect();
+    let missing = db::unapplied(pool).await.map_err(|e| e.to_string())?;
     let total = db::MIGRATOR.iter().count();
     match missing.is_empty() {
         true => Ok(format!(

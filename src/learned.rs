@@ -6,7 +6,7 @@
 use sqlx::PgPool;
 use tracing::{info, warn};
 
-use crate::calls::{self, call_query};
+use crate::calls;
 use crate::config::{AutoLearn, Settings};
 use crate::console::{
     drifted_key, learned_name, CallQuery, ConsoleError, ConsoleSession, Downloaded, SelectorSet,
@@ -275,7 +275,7 @@ impl<'a> Healer<'a> {
                 calls
                     .iter()
                     .filter(|c| c.id != call.call_id)
-                    .map(call_query),
+                    .map(CallQuery::from),
             ),
             Err(error) => {
                 warn!(%error, "Could not read the tenant's known calls; learning from the call in hand alone")

@@ -4,40 +4,36 @@
 //!
 //! The modules follow the operators' guide, one step each:
 //! get active tenants → log in → download → convert → upload → trigger AI.
+//! They stand in layers (docs/architecture.md, "Layers"); a module may use the modules of its
+//! own layer and of the layers below, never one above (`tests/layers.rs` checks it):
 //!
-//! - [`config`]: typed settings from the environment, validated once.
-//! - [`telemetry`]: the tracing subscriber (text or JSON).
-//! - [`secrets`]: a redacting wrapper for secrets, and the `pbx_password` ciphers.
-//! - [`db`]: the Postgres pool and the migrations.
-//! - [`ids`]: `TenantId` and `UniqueId`, validated once.
-//! - [`cli`]: the command line, as `ucm-scraper --help` shows it.
-//! - [`scheduler`]: one pass at start, then every `SCRAPE_INTERVAL`, until a signal.
-//! - [`metrics`]: `/healthz` and `/metrics` for `run`.
-//! - [`pipeline`]: one pass: claim → driver → transcode → store → record → trigger, per tenant;
-//!   in rooms by job: `pass`, `tenant`, `call`, `recorder`, `summary`.
-//! - [`driver`]: the seam between a pass and what reaches a tenant's recordings (sign in, fetch
-//!   a call's recording, read the list); the browser (`driver::browser`) is the one driver.
-//! - [`probe`]: `tenant test` and `selectors check --tenant` on one live console.
-//! - [`doctor`]: `ucm-scraper doctor`, every dependency checked, one line each.
-//! - [`failure`]: what happens after a failure ([`failure::NextStep`]), one answer per error.
-//! - [`retry`]: backoff for requests to outside services (storage, the AI webhook).
-//! - [`storage`]: upload a recording under `tenant_<id>/<uniqueid>_recording.mp3` (Supabase or a local directory).
-//! - [`ai`]: trigger AI processing with a signed webhook.
-//! - [`tenants`]: active tenants with opened credentials, login blocks, the `tenant` commands.
-//! - [`calls`]: `cdr_records` as a work queue: claim with leases, mark stored/failed, AI triggers.
-//! - [`console`]: the UCM web console through headless Chromium (the only module that knows
-//!   fantoccini); locators come from `selectors/*.toml`.
-//! - [`learn`]: `selectors learn`: a draft selectors file inferred from a console's pages and
-//!   the tenant's known calls.
-//! - [`learned`]: a tenant's own selectors file, learnt when a required locator drifted, kept
-//!   in Postgres; healing during a pass.
-//! - [`transcode`]: WAV (PCM, float, G.711, any header a recorder writes) to speech-sized MP3.
-//! - [`unmatched`]: recordings the console lists without a call: noticed, reported, kept, linked.
-//! - [`ways`]: the way to each tenant's Recordings list that worked, kept between passes.
+//! 1. **commands**: [`commands`] (what each command does; the binary only parses and hands
+//!    over), [`cli`] (the command line), [`doctor`], [`probe`] and [`learn`] (the bodies of
+//!    `doctor`, `tenant test` / `selectors check --tenant` and `selectors learn`).
+//! 2. **pipeline**: [`pipeline`], one pass: claim → driver → transcode → store → record →
+//!    trigger, per tenant, in rooms by job: `pass`, `tenant`, `call`, `recorder`, `summary`.
+//! 3. **drivers and keepers**: [`driver`] (the seam between a pass and what reaches a tenant's
+//!    recordings: sign in, fetch a call's recording, read the list; the browser is the one
+//!    driver today), and what a pass keeps between passes: [`learned`] (a tenant's own selectors file,
+//!    learnt when a required locator drifted), [`unmatched`] (recordings the console lists
+//!    without a call), [`ways`] (the way to each tenant's Recordings list).
+//! 4. **services**, the outside world a pass drives: [`console`] (the UCM web console through
+//!    headless Chromium, the only module that knows fantoccini; locators from
+//!    `selectors/*.toml`), [`storage`] (Supabase or a local directory), [`transcode`] (WAV to
+//!    speech-sized MP3), [`ai`] (the signed webhook), [`ucm_api`] (Grandstream's HTTPS API, not
+//!    yet driven by a pass).
+//! 5. **records**, the backend's rows: [`tenants`] (active tenants with opened credentials,
+//!    login blocks, console locks; never the console) and [`calls`] (`cdr_records` as a work
+//!    queue).
+//! 6. **base**: [`config`] (typed settings, validated once), [`ids`], [`failure`] (what happens
+//!    after a failure, [`failure::NextStep`]), [`db`] (the pool and the migrations),
+//!    [`secrets`] (a redacting wrapper, the `pbx_password` ciphers), [`retry`], [`metrics`]
+//!    (`/healthz`, `/readyz`, `/metrics`), [`telemetry`], [`scheduler`].
 
 pub mod ai;
 pub mod calls;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod console;
 pub mod db;

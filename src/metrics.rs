@@ -3,15 +3,20 @@
 //! text), on `METRICS_ADDR`.
 //!
 //! Names follow Prometheus conventions and their labels stay bounded: `stage` is one of the
-//! pipeline's steps, `tenant` a tenant's id (never its name), never a call id.
+//! pipeline's steps, `tenant` a tenant's id (never its name), never a call id. The
+//! `prometheus-client` crate keeps the metric families typed and writes the text format
+//! (version 0.0.4, the one Prometheus scrapes by default), escaping label values.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use axum::{extract::State, http::StatusCode, response::IntoResponse, routing::get, Json, Router};
+use prometheus_client::encoding::{
+    prometheus_text, EncodeLabelSet, EncodeLabelValue, LabelValueEncoder,
+};
+use prometheus_client::metrics::{counter::Counter, family::Family, gauge::Gauge};
+use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
 use crate::ids::TenantId;
@@ -26,6 +31,28 @@ pub enum Stage {
     Upload,
     Record,
     Trigger,
+}
+
+impl EncodeLabelValue for Stage {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+        self.as_str().encode(encoder)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct StageLabel {
+    stage: Stage,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct TenantLabel {
+    tenant: i64,
+}
+
+impl From<TenantId> for TenantLabel {
+    fn from(tenant: TenantId) -> Self {
+        Self { tenant: tenant.0 }
+    }
 }
 
 impl Stage {
@@ -80,15 +107,19 @@ struct Health {
 /// Counters shared by the pipeline and the HTTP endpoint.
 #[derive(Debug)]
 pub struct Metrics {
-    recordings_stored: AtomicU64,
-    bytes_saved: AtomicU64,
-    failures: [AtomicU64; Stage::ALL.len()],
-    passes: AtomicU64,
-    health: Mutex<Health>,
+    /// Every family below, in the order `/metrics` lists them.
+    registry: Registry,
+    recordings_stored: Counter,
+    bytes_saved: Counter,
+    passes: Counter,
+    failures: Family<StageLabel, Counter>,
+    last_pass_seconds: Gauge<f64, AtomicU64>,
     /// Recordings without a CDR row, per tenant, as the tenant's last pass counted them.
-    unmatched: Mutex<BTreeMap<TenantId, u64>>,
+    unmatched: Family<TenantLabel, Gauge>,
     /// Selectors files learnt from a tenant's live console (issue 22), per tenant.
-    learned: Mutex<BTreeMap<TenantId, u64>>,
+    learned: Family<TenantLabel, Counter>,
+    ready: Gauge,
+    health: Mutex<Health>,
     started_at: chrono::DateTime<chrono::Utc>,
     stale_after: std::time::Duration,
 }
@@ -96,15 +127,18 @@ pub struct Metrics {
 impl Metrics {
     /// `stale_after`: how long without a finished pass before `/healthz` reports failure.
     pub fn new(stale_after: std::time::Duration) -> Self {
-        Self {
+        let metrics = Self {
+            registry: Registry::default(),
+            recordings_stored: Counter::default(),
+            bytes_saved: Counter::default(),
+            passes: Counter::default(),
+            failures: Family::default(),
+            last_pass_seconds: Gauge::default(),
+            unmatched: Family::default(),
+            learned: Family::default(),
+            ready: Gauge::default(),
             started_at: chrono::Utc::now(),
             stale_after,
-            recordings_stored: AtomicU64::new(0),
-            bytes_saved: AtomicU64::new(0),
-            failures: Default::default(),
-            passes: AtomicU64::new(0),
-            unmatched: Mutex::default(),
-            learned: Mutex::default(),
             health: Mutex::new(Health {
                 state: PassState::Starting,
                 ready: true,
@@ -112,44 +146,94 @@ impl Metrics {
                 last_pass_finished_at: None,
                 last_pass_seconds: None,
             }),
+        };
+        metrics.registered()
+    }
+
+    /// Registers every family under its public name (the crate adds `_total` to counters and a
+    /// full stop to the help). Every stage is shown from the start, at 0, so a rate over it
+    /// has a series before its first failure.
+    fn registered(mut self) -> Self {
+        for stage in Stage::ALL {
+            drop(self.failures.get_or_create(&StageLabel { stage }));
         }
+        self.ready.set(1);
+        let registry = &mut self.registry;
+        registry.register(
+            "ucm_recordings_stored",
+            "Recordings uploaded and recorded in cdr_records",
+            self.recordings_stored.clone(),
+        );
+        registry.register(
+            "ucm_bytes_saved",
+            "Bytes saved by converting WAV to MP3",
+            self.bytes_saved.clone(),
+        );
+        registry.register(
+            "ucm_passes",
+            "Finished passes over all tenants",
+            self.passes.clone(),
+        );
+        registry.register(
+            "ucm_failures",
+            "Failures by pipeline stage",
+            self.failures.clone(),
+        );
+        registry.register(
+            "ucm_last_pass_duration_seconds",
+            "Wall time of the last pass",
+            self.last_pass_seconds.clone(),
+        );
+        registry.register(
+            "ucm_unmatched_recordings",
+            "Recordings on a tenant's console that no call in cdr_records references (kept or \
+             not), as its last pass counted them",
+            self.unmatched.clone(),
+        );
+        registry.register(
+            "ucm_selectors_learned",
+            "Selectors files learnt from a tenant's live console after a required locator found \
+             nothing (used or proposed)",
+            self.learned.clone(),
+        );
+        registry.register(
+            "ucm_ready",
+            "1 unless the last pass stopped because storage refuses the configuration",
+            self.ready.clone(),
+        );
+        self
     }
 
     pub fn recording_stored(&self, original_bytes: u64, stored_bytes: u64) {
-        self.recordings_stored.fetch_add(1, Ordering::Relaxed);
-        self.bytes_saved.fetch_add(
-            original_bytes.saturating_sub(stored_bytes),
-            Ordering::Relaxed,
-        );
+        self.recordings_stored.inc();
+        self.bytes_saved
+            .inc_by(original_bytes.saturating_sub(stored_bytes));
     }
 
     /// The tenant's count of recordings on its console that no call references.
     pub fn unmatched_recordings(&self, tenant: TenantId, count: u64) {
         self.unmatched
-            .lock()
-            .expect("unmatched lock")
-            .insert(tenant, count);
+            .get_or_create(&tenant.into())
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// A selectors file was learnt for the tenant (used or proposed).
     pub fn selectors_learned(&self, tenant: TenantId) {
-        *self
-            .learned
-            .lock()
-            .expect("learned lock")
-            .entry(tenant)
-            .or_default() += 1;
+        self.learned.get_or_create(&tenant.into()).inc();
     }
 
     pub fn failure(&self, stage: Stage) {
-        self.failures[stage as usize].fetch_add(1, Ordering::Relaxed);
+        self.failures.get_or_create(&StageLabel { stage }).inc();
     }
 
     /// A pass ended in `state`; `reason` says why calls wait through no fault of their own.
     pub fn pass_finished(&self, seconds: f64, state: PassState, reason: Option<&str>) {
-        self.passes.fetch_add(1, Ordering::Relaxed);
+        self.passes.inc();
+        self.last_pass_seconds.set(seconds);
+        let ready = state != PassState::Stopped;
+        self.ready.set(i64::from(ready));
         let mut health = self.health.lock().expect("health lock");
-        health.ready = state != PassState::Stopped;
+        health.ready = ready;
         health.state = state;
         health.reason = reason.map(str::to_string);
         health.last_pass_finished_at = Some(chrono::Utc::now());
@@ -159,79 +243,7 @@ impl Metrics {
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let health = self.health.lock().expect("health lock").clone();
-        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-            );
-        };
-        counter(
-            &mut out,
-            "ucm_recordings_stored_total",
-            "Recordings uploaded and recorded in cdr_records.",
-            self.recordings_stored.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "ucm_bytes_saved_total",
-            "Bytes saved by converting WAV to MP3.",
-            self.bytes_saved.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "ucm_passes_total",
-            "Finished passes over all tenants.",
-            self.passes.load(Ordering::Relaxed),
-        );
-        let _ = writeln!(
-            out,
-            "# HELP ucm_failures_total Failures by pipeline stage.\n# TYPE ucm_failures_total counter"
-        );
-        for stage in Stage::ALL {
-            let _ = writeln!(
-                out,
-                "ucm_failures_total{{stage=\"{}\"}} {}",
-                stage.as_str(),
-                self.failures[stage as usize].load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP ucm_last_pass_duration_seconds Wall time of the last pass.\n\
-             # TYPE ucm_last_pass_duration_seconds gauge\nucm_last_pass_duration_seconds {}",
-            health.last_pass_seconds.unwrap_or(0.0)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP ucm_unmatched_recordings Recordings on a tenant's console that no call in \
-             cdr_records references (kept or not), as its last pass counted them.\n\
-             # TYPE ucm_unmatched_recordings gauge"
-        );
-        for (tenant, count) in self.unmatched.lock().expect("unmatched lock").iter() {
-            let _ = writeln!(
-                out,
-                "ucm_unmatched_recordings{{tenant=\"{tenant}\"}} {count}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP ucm_selectors_learned_total Selectors files learnt from a tenant's live console \
-             after a required locator found nothing (used or proposed).\n\
-             # TYPE ucm_selectors_learned_total counter"
-        );
-        for (tenant, count) in self.learned.lock().expect("learned lock").iter() {
-            let _ = writeln!(
-                out,
-                "ucm_selectors_learned_total{{tenant=\"{tenant}\"}} {count}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP ucm_ready 1 unless the last pass stopped because storage refuses the configuration.\n\
-             # TYPE ucm_ready gauge\nucm_ready {}",
-            u8::from(health.ready)
-        );
+        prometheus_text::encode(&mut out, &self.registry).expect("writing to a String never fails");
         out
     }
 }
@@ -288,7 +300,7 @@ async fn readyz(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
 
 async fn metrics_text(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
     (
-        [("content-type", "text/plain; version=0.0.4")],
+        [("content-type", prometheus_text::CONTENT_TYPE)],
         metrics.render(),
     )
 }
@@ -325,6 +337,31 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("ucm_ready 1\n"), "{text}");
+    }
+
+    /// The names dashboards and alerts use, as the hand-written exposition had them.
+    #[test]
+    fn every_family_keeps_its_name_and_type() {
+        let metrics = Metrics::new(std::time::Duration::from_secs(60));
+        // A family without a series is not shown (as in Prometheus' own clients).
+        metrics.unmatched_recordings(TenantId(1), 0);
+        metrics.selectors_learned(TenantId(1));
+        let text = metrics.render();
+        for (name, kind) in [
+            ("ucm_recordings_stored_total", "counter"),
+            ("ucm_bytes_saved_total", "counter"),
+            ("ucm_passes_total", "counter"),
+            ("ucm_failures_total", "counter"),
+            ("ucm_last_pass_duration_seconds", "gauge"),
+            ("ucm_unmatched_recordings", "gauge"),
+            ("ucm_selectors_learned_total", "counter"),
+            ("ucm_ready", "gauge"),
+        ] {
+            let type_line = format!("# TYPE {name} {kind}");
+            assert!(text.lines().any(|l| l == type_line), "{type_line}: {text}");
+            assert!(text.contains(&format!("# HELP {name} ")), "{name}: {text}");
+        }
+        assert_eq!(text.matches("# TYPE ").count(), 8, "{text}");
     }
 
     #[test]

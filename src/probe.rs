@@ -10,11 +10,11 @@ use sqlx::PgPool;
 
 use crate::config::Settings;
 use crate::console::{
-    BrowserConfig, CheckedOn, ConsoleError, ConsoleSession, DownloadDirError, DownloadRoot,
-    LocatorCheck, SignedIn, Window,
+    BrowserConfig, CheckedOn, ConsoleError, ConsoleSession, ConsoleTarget, DownloadDirError,
+    DownloadRoot, LocatorCheck, SignedIn, Window,
 };
 use crate::ids::TenantId;
-use crate::tenants::{self, console_target, Tenant, TenantEntry, TenantError};
+use crate::tenants::{self, Tenant, TenantEntry, TenantError};
 
 pub use https_api::ApiAnswer;
 
@@ -58,7 +58,7 @@ pub async fn probe(
     let config = BrowserConfig::from_settings(settings, window);
     // Held like a worker's, so that a worker starting meanwhile does not sweep this session away.
     let _download_root = DownloadRoot::hold(&config).await?;
-    let mut session = ConsoleSession::open(&config, console_target(&tenant)).await?;
+    let mut session = ConsoleSession::open(&config, ConsoleTarget::from(&tenant)).await?;
     let checked = session.check_selectors().await;
     session.close().await;
     match checked {

@@ -1,8 +1,10 @@
 //! Secrets in memory and at rest.
 //!
 //! [`Secret`] keeps a value out of every log line and error message: its `Debug` and `Display`
-//! print `***`. [`PasswordCipher`] seals and opens `tenants.pbx_password` in the two formats the
-//! column holds (docs/database.md): the existing backend's Fernet tokens and our own `v1:` AES-256-GCM.
+//! print `***`. It holds the value in the `secrecy` crate's box, which wipes it from memory
+//! (`zeroize`) when dropped. [`PasswordCipher`] seals and opens `tenants.pbx_password` in the two
+//! formats the column holds (docs/database.md): the existing backend's Fernet tokens and our own
+//! `v1:` AES-256-GCM.
 
 use std::fmt;
 
@@ -10,35 +12,55 @@ use aes_gcm::aead::{Aead, Generate, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
+use secrecy::zeroize::Zeroize;
+use secrecy::{ExposeSecret as _, SecretBox};
 
 /// A value that must never be printed. Read it with [`Secret::expose`], at the one place that
 /// sends it somewhere (a login form, an HTTP header, a cipher).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret<T>(T);
+///
+/// The project's name over `secrecy::SecretBox`: it prints `***` (the box prints its type name
+/// and `[REDACTED]`), and clones and compares any value that can be wiped, where the box clones
+/// only the types its crate marks.
+pub struct Secret<T: Zeroize>(SecretBox<T>);
 
-impl<T> Secret<T> {
+impl<T: Zeroize> Secret<T> {
     pub fn new(value: T) -> Self {
-        Self(value)
+        Self(SecretBox::new(Box::new(value)))
     }
 
     pub fn expose(&self) -> &T {
-        &self.0
+        self.0.expose_secret()
     }
 }
 
-impl<T> From<T> for Secret<T> {
+impl<T: Zeroize + Clone> Clone for Secret<T> {
+    fn clone(&self) -> Self {
+        // Wipes the intermediate copy too.
+        Self(SecretBox::init_with(|| self.expose().clone()))
+    }
+}
+
+impl<T: Zeroize + PartialEq> PartialEq for Secret<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl<T: Zeroize + Eq> Eq for Secret<T> {}
+
+impl<T: Zeroize> From<T> for Secret<T> {
     fn from(value: T) -> Self {
-        Self(value)
+        Self::new(value)
     }
 }
 
-impl<T> fmt::Debug for Secret<T> {
+impl<T: Zeroize> fmt::Debug for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
     }
 }
 
-impl<T> fmt::Display for Secret<T> {
+impl<T: Zeroize> fmt::Display for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
     }

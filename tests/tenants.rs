@@ -558,7 +558,7 @@ fn failed(out: &Run) -> String {
 
 #[tokio::test]
 async fn tenant_commands_end_to_end() {
-    // Not migrated: every tenant command migrates first.
+    // Not migrated: `tenant add` migrates first (it writes).
     let db = fresh_database().await;
     let keys = [("PBX_ENCRYPTION_KEY", AES_KEY)];
     let run = |args: &[&str], stdin: Option<&str>| ucm_scraper(&db.url, &keys, args, stdin);
@@ -773,7 +773,7 @@ async fn the_backends_own_rows_load_on_its_schema() {
     assert_eq!(stored_password(&db.pool, acme).await, token);
 
     let mut listed = Vec::new();
-    tenants::admin::list(&db.pool, 3650, &mut listed)
+    ucm_scraper::commands::tenant::list(&db.pool, 3650, &mut listed)
         .await
         .unwrap();
     let listed = String::from_utf8(listed).unwrap();
@@ -788,4 +788,23 @@ async fn the_backends_own_rows_load_on_its_schema() {
             .any(|l| l.contains("Beta LLC") && l.contains("missing credentials")),
         "{listed}"
     );
+}
+
+#[tokio::test]
+async fn reading_commands_leave_an_unmigrated_database_alone() {
+    let db = fresh_database().await;
+    let keys = [("PBX_ENCRYPTION_KEY", AES_KEY)];
+    for args in [&["tenant", "list"][..], &["tenant", "unmatched", "1"]] {
+        let stderr = failed(&ucm_scraper(&db.url, &keys, args, None));
+        assert!(
+            stderr.contains("migrations are not applied") && stderr.contains("ucm-scraper migrate"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let migrated: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(migrated, None, "a reading command applied migrations");
 }

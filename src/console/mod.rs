@@ -27,6 +27,7 @@ mod scan;
 pub mod selectors;
 mod session;
 mod settled;
+mod target;
 mod way;
 mod webdriver;
 

@@ -8,16 +8,17 @@ use sqlx::PgPool;
 use tracing::warn;
 
 use super::{Driver, DriverError, Drivers};
-use crate::calls::{call_query, Call};
+use crate::calls::Call;
 use crate::config::Settings;
 use crate::console::{
-    BrowserConfig, CallQuery, ConsoleError, ConsoleSession, DownloadDirError, DownloadRoot,
-    Downloaded, ListedRecording, Match, NewestQuery, NewestRecordings, SignedIn, Window,
+    BrowserConfig, CallQuery, ConsoleError, ConsoleSession, ConsoleTarget, DownloadDirError,
+    DownloadRoot, Downloaded, ListedRecording, Match, NewestQuery, NewestRecordings, SignedIn,
+    Window,
 };
 use crate::ids::TenantId;
 use crate::learned::Healer;
 use crate::metrics::Metrics;
-use crate::tenants::{console_target, Tenant};
+use crate::tenants::Tenant;
 use crate::ways;
 
 /// Opens console sessions in Chromium.
@@ -54,7 +55,7 @@ impl Drivers for Browser {
     /// Opens the session, follows the way that worked last time, and hands it the tenant's
     /// learned selectors file when one is in use.
     async fn open<'a>(&'a self, tenant: &Tenant) -> Result<Box<dyn Driver + 'a>, DriverError> {
-        let mut session = ConsoleSession::open(&self.config, console_target(tenant))
+        let mut session = ConsoleSession::open(&self.config, ConsoleTarget::from(tenant))
             .await
             .map_err(boxed)?;
         match ways::load(&self.pool, tenant.id).await {
@@ -99,7 +100,7 @@ impl Driver for BrowserDriver<'_> {
 
     async fn fetch(&mut self, call: &Call) -> Result<Downloaded, DriverError> {
         self.healer
-            .download(&mut self.session, &call_query(call))
+            .download(&mut self.session, &CallQuery::from(call))
             .await
             .map_err(boxed)
     }

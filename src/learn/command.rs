@@ -9,15 +9,15 @@ use std::path::{Path, PathBuf};
 
 use sqlx::PgPool;
 
-use crate::calls::{self, call_query, Call, CallsError};
+use crate::calls::{self, Call, CallsError};
 use crate::config::Settings;
 use crate::console::{
-    BrowserConfig, ConsoleError, ConsoleSession, DownloadDirError, DownloadRoot, Found, KnownCall,
-    Learnt, LocatorCheck, PagingGuess, SelectorSet, SelectorsError, Walk, Window,
+    BrowserConfig, CallQuery, ConsoleError, ConsoleSession, ConsoleTarget, DownloadDirError,
+    DownloadRoot, Found, KnownCall, Learnt, LocatorCheck, PagingGuess, SelectorSet, SelectorsError,
+    Walk, Window,
 };
 use crate::ids::TenantId;
 use crate::probe::{ready_tenant, ProbeError};
-use crate::tenants::console_target;
 
 /// Why `selectors learn` could not draft a file.
 #[derive(Debug, thiserror::Error)]
@@ -81,12 +81,12 @@ pub async fn learn_tenant(
     }
     let known: Vec<KnownCall> = calls
         .iter()
-        .map(|c| KnownCall::from(&call_query(c)))
+        .map(|c| KnownCall::from(&CallQuery::from(c)))
         .collect();
     let config = BrowserConfig::from_settings(settings, window);
     // Held like a worker's, so that a worker starting meanwhile does not sweep these sessions.
     let _download_root = DownloadRoot::hold(&config).await?;
-    let mut session = ConsoleSession::open(&config, console_target(&tenant)).await?;
+    let mut session = ConsoleSession::open(&config, ConsoleTarget::from(&tenant)).await?;
     let walked = session.learn(&known, max_pages, &pages_dir).await;
     let written = match walked {
         Ok(walk) => match write_new(&out, &walk.learnt.to_toml(&generation_name(&walk.learnt))) {
@@ -105,7 +105,7 @@ pub async fn learn_tenant(
     // The proof in the same session: one login in all.
     let (parsed, checks, dry_run) = match SelectorSet::load(&out) {
         Ok(draft) => {
-            let queries: Vec<_> = calls.iter().map(call_query).collect();
+            let queries: Vec<_> = calls.iter().map(CallQuery::from).collect();
             let (checks, found) = session.prove_learnt(draft, &queries).await;
             (Ok(()), checks, found)
         }

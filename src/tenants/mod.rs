@@ -10,7 +10,7 @@
 //! remembers which credentials failed (`ucm_blocked_credentials`), so changing any of them, by
 //! `ucm-scraper tenant update`, the backend or plain SQL, lifts it.
 
-pub mod admin;
+pub mod listing;
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -20,7 +20,6 @@ use chrono_tz::Tz;
 use sqlx::PgPool;
 use url::Url;
 
-use crate::console::ConsoleTarget;
 use crate::failure::{Failure, NextStep};
 use crate::ids::TenantId;
 use crate::secrets::{PasswordCipher, Secret, SecretError, StoredFormat};
@@ -54,18 +53,6 @@ pub struct Tenant {
     pub timezone: Tz,
     /// The firmware seen at the last login, if any.
     pub firmware: Option<String>,
-}
-
-/// Where and how to log into a tenant's console.
-pub fn console_target(tenant: &Tenant) -> ConsoleTarget {
-    ConsoleTarget {
-        tenant_id: tenant.id,
-        tenant_name: tenant.name.clone(),
-        base_url: tenant.console.base_url.clone(),
-        username: tenant.console.username.clone(),
-        password: tenant.console.password.clone(),
-        timezone: tenant.timezone,
-    }
 }
 
 /// Where and as whom to log into a tenant's console.

@@ -1,23 +1,26 @@
-//! `ucm-scraper tenant add | list | update | enable | disable` (README: Tenants): the operator's
-//! way to manage tenants without SQL. Passwords come from stdin or a prompt, never argv, and are
-//! sealed before they reach the database.
+//! `ucm-scraper tenant add | list | update | enable | disable | unmatched | test` (README:
+//! Tenants): the operator's way to manage tenants without SQL. Passwords come from stdin or a
+//! prompt, never argv, and are sealed before they reach the database.
 
 use std::io::{BufRead as _, IsTerminal as _, Write};
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
-use super::{
-    console_host, console_port, parse_timezone, TenantError, TenantProblem, TenantRow,
-    DEFAULT_PBX_PORT,
-};
+use super::{database, probe, CommandError, Outcome, Schema};
 use crate::calls::{self, CallsError};
+use crate::cli::{TenantArgs, TenantCommand};
+use crate::config::Settings;
+use crate::console::Window;
 use crate::ids::TenantId;
 use crate::secrets::{PasswordCipher, PasswordFormat, Secret, SecretError, StoredFormat};
+use crate::tenants::{
+    self, console_host, console_port, parse_timezone, TenantError, TenantProblem, DEFAULT_PBX_PORT,
+};
 use crate::{learned, unmatched};
 
 #[derive(Debug, thiserror::Error)]
-pub enum AdminError {
+pub enum TenantCommandError {
     #[error(transparent)]
     Tenant(#[from] TenantError),
     #[error(transparent)]
@@ -47,39 +50,10 @@ pub enum AdminError {
     Output(#[from] std::io::Error),
 }
 
-/// One tenant command. (`tenant test` logs into the console, so `main.rs` sends it to
-/// [`crate::probe`] instead.)
-#[derive(Debug)]
-pub enum AdminCommand {
-    Add(TenantFields),
-    List,
-    Update {
-        id: TenantId,
-        fields: TenantFields,
-    },
-    Enable(TenantId),
-    Disable(TenantId),
-    /// The recordings seen on the tenant's console that no call references.
-    Unmatched(TenantId),
-}
-
-/// A tenant's fields as the operator gives them; `None` leaves a field as it is.
-#[derive(Debug, Default)]
-pub struct TenantFields {
-    pub company_name: Option<String>,
-    pub subdomain: Option<String>,
-    pub pbx_ip: Option<String>,
-    pub pbx_port: Option<i32>,
-    pub pbx_username: Option<String>,
-    pub password: PasswordFrom,
-    pub ucm_timezone: Option<String>,
-}
-
 /// Where a new UCM password is read from: never argv.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub enum PasswordFrom {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PasswordFrom {
     /// Not asked for, except that `add` with a username prompts on a terminal.
-    #[default]
     NotGiven,
     /// The first line of stdin.
     Stdin,
@@ -87,35 +61,60 @@ pub enum PasswordFrom {
     Prompt,
 }
 
-/// Runs one tenant command against `pool` (migrated), writing its result to `out`.
-pub async fn run(
-    pool: &PgPool,
-    cipher: &PasswordCipher,
-    lookback_days: u32,
-    command: AdminCommand,
-    out: &mut dyn Write,
-) -> Result<(), AdminError> {
-    match command {
-        AdminCommand::Add(fields) => {
-            let id = add(pool, cipher, &fields).await?;
-            writeln!(out, "{id}")?;
+impl PasswordFrom {
+    fn of(fields: &TenantArgs) -> Self {
+        // clap refuses both flags at once.
+        match (fields.pbx_password_stdin, fields.pbx_password_prompt) {
+            (true, _) => PasswordFrom::Stdin,
+            (false, true) => PasswordFrom::Prompt,
+            (false, false) => PasswordFrom::NotGiven,
         }
-        AdminCommand::List => list(pool, lookback_days, out).await?,
-        AdminCommand::Update { id, fields } => {
-            update(pool, cipher, id, &fields).await?;
-            writeln!(out, "Tenant {id} updated")?;
-        }
-        AdminCommand::Enable(id) => {
-            set_active(pool, id, true).await?;
-            writeln!(out, "Tenant {id} enabled")?;
-        }
-        AdminCommand::Disable(id) => {
-            set_active(pool, id, false).await?;
-            writeln!(out, "Tenant {id} disabled")?;
-        }
-        AdminCommand::Unmatched(id) => list_unmatched(pool, id, out).await?,
     }
-    Ok(())
+}
+
+/// Runs one tenant command. Those that write migrate first; `list` and `unmatched` only read.
+pub(super) async fn run(command: TenantCommand, window: Window) -> Result<Outcome, CommandError> {
+    let settings = Settings::from_env()?;
+    let cipher = settings.password_cipher();
+    let mut out = std::io::stdout().lock();
+    let written = match command {
+        TenantCommand::Test { id } => {
+            let probe = probe::tenant(&settings, window, TenantId(id)).await?;
+            write!(out, "{}", probe.summary())
+        }
+        TenantCommand::Add(fields) => {
+            let pool = database(&settings, Schema::Migrate).await?;
+            let id = add(&pool, &cipher, &fields).await?;
+            writeln!(out, "{id}")
+        }
+        TenantCommand::List => {
+            let pool = database(&settings, Schema::Current).await?;
+            list(&pool, settings.lookback_days, &mut out).await?;
+            Ok(())
+        }
+        TenantCommand::Update { id, fields } => {
+            let pool = database(&settings, Schema::Migrate).await?;
+            update(&pool, &cipher, TenantId(id), &fields).await?;
+            writeln!(out, "Tenant {id} updated")
+        }
+        TenantCommand::Enable { id } => {
+            let pool = database(&settings, Schema::Migrate).await?;
+            set_active(&pool, TenantId(id), true).await?;
+            writeln!(out, "Tenant {id} enabled")
+        }
+        TenantCommand::Disable { id } => {
+            let pool = database(&settings, Schema::Migrate).await?;
+            set_active(&pool, TenantId(id), false).await?;
+            writeln!(out, "Tenant {id} disabled")
+        }
+        TenantCommand::Unmatched { id } => {
+            let pool = database(&settings, Schema::Current).await?;
+            list_unmatched(&pool, TenantId(id), &mut out).await?;
+            Ok(())
+        }
+    };
+    written.map_err(TenantCommandError::Output)?;
+    Ok(Outcome::Success)
 }
 
 /// The given fields, checked, with the password read and sealed.
@@ -133,10 +132,10 @@ impl Changes {
     /// `prompt_by_default`: ask for a password on a terminal even without `--pbx-password-prompt`
     /// (`add` with a username: a console login without a password is never what was meant).
     fn read(
-        fields: &TenantFields,
+        fields: &TenantArgs,
         cipher: &PasswordCipher,
         prompt_by_default: bool,
-    ) -> Result<Self, AdminError> {
+    ) -> Result<Self, TenantCommandError> {
         let trimmed = |v: &Option<String>| v.as_deref().map(|v| v.trim().to_string());
         let pbx_ip = trimmed(&fields.pbx_ip);
         if let Some(ip) = &pbx_ip {
@@ -150,7 +149,7 @@ impl Changes {
             parse_timezone(tz)?;
         }
         let password = read_password(fields, prompt_by_default)?
-            .map(|p| cipher.seal(&p).map_err(AdminError::Seal))
+            .map(|p| cipher.seal(&p).map_err(TenantCommandError::Seal))
             .transpose()?;
         Ok(Self {
             company_name: trimmed(&fields.company_name),
@@ -172,10 +171,10 @@ impl Changes {
 }
 
 fn read_password(
-    fields: &TenantFields,
+    fields: &TenantArgs,
     prompt_by_default: bool,
-) -> Result<Option<Secret<String>>, AdminError> {
-    let from = match fields.password {
+) -> Result<Option<Secret<String>>, TenantCommandError> {
+    let from = match PasswordFrom::of(fields) {
         PasswordFrom::NotGiven if prompt_by_default && std::io::stdin().is_terminal() => {
             PasswordFrom::Prompt
         }
@@ -187,28 +186,33 @@ fn read_password(
             std::io::stdin()
                 .lock()
                 .read_line(&mut line)
-                .map_err(AdminError::ReadPassword)?;
+                .map_err(TenantCommandError::ReadPassword)?;
             line.truncate(line.trim_end_matches(['\r', '\n']).len());
             line
         }
         PasswordFrom::Prompt => rpassword::prompt_password("UCM password (not shown): ")
-            .map_err(AdminError::ReadPassword)?,
+            .map_err(TenantCommandError::ReadPassword)?,
         PasswordFrom::NotGiven => return Ok(None),
     };
     if password.is_empty() {
-        return Err(AdminError::EmptyPassword);
+        return Err(TenantCommandError::EmptyPassword);
     }
     Ok(Some(Secret::new(password)))
+}
+
+/// Postgres failed while doing `op`.
+fn db_failed(op: &'static str) -> impl FnOnce(sqlx::Error) -> TenantError {
+    move |error| TenantError::Db { op, error }
 }
 
 /// Maps a unique violation on `subdomain` to the operator's mistake it is.
 fn insert_error<'a>(
     subdomain: &'a str,
     op: &'static str,
-) -> impl FnOnce(sqlx::Error) -> AdminError + 'a {
+) -> impl FnOnce(sqlx::Error) -> TenantCommandError + 'a {
     move |error| match &error {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
-            AdminError::SubdomainTaken(subdomain.to_string())
+            TenantCommandError::SubdomainTaken(subdomain.to_string())
         }
         _ => TenantError::Db { op, error }.into(),
     }
@@ -217,14 +221,14 @@ fn insert_error<'a>(
 pub async fn add(
     pool: &PgPool,
     cipher: &PasswordCipher,
-    fields: &TenantFields,
-) -> Result<TenantId, AdminError> {
+    fields: &TenantArgs,
+) -> Result<TenantId, TenantCommandError> {
     let subdomain = fields
         .subdomain
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .ok_or(AdminError::MissingSubdomain)?;
+        .ok_or(TenantCommandError::MissingSubdomain)?;
     let changes = Changes::read(fields, cipher, fields.pbx_username.is_some())?;
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO tenants (company_name, subdomain, phone_system_type, pbx_ip, pbx_port, \
@@ -253,8 +257,8 @@ pub async fn update(
     pool: &PgPool,
     cipher: &PasswordCipher,
     id: TenantId,
-    fields: &TenantFields,
-) -> Result<(), AdminError> {
+    fields: &TenantArgs,
+) -> Result<(), TenantCommandError> {
     let changes = Changes::read(fields, cipher, false)?;
     if changes.pbx_password.is_some() && cipher.write_format() == PasswordFormat::AesGcm {
         warn_if_backend_loses_password(pool, id).await?;
@@ -282,7 +286,7 @@ pub async fn update(
         any = true;
     }
     if !any {
-        return Err(AdminError::NothingToUpdate);
+        return Err(TenantCommandError::NothingToUpdate);
     }
     if changes.changes_credentials() {
         set.push("ucm_login_failures = 0");
@@ -309,13 +313,16 @@ pub async fn update(
 
 /// Replacing the backend's Fernet token with a `v1:` value is the operator's choice
 /// (`PBX_PASSWORD_FORMAT`), but one the backend notices only when it fails to read the column.
-async fn warn_if_backend_loses_password(pool: &PgPool, id: TenantId) -> Result<(), AdminError> {
+async fn warn_if_backend_loses_password(
+    pool: &PgPool,
+    id: TenantId,
+) -> Result<(), TenantCommandError> {
     let stored: Option<(Option<String>,)> =
         sqlx::query_as("SELECT pbx_password::text FROM tenants WHERE id = $1")
             .bind(id.0)
             .fetch_optional(pool)
             .await
-            .map_err(TenantError::db("reading a tenant's password format"))?;
+            .map_err(db_failed("reading a tenant's password format"))?;
     if let Some((Some(stored),)) = stored {
         if StoredFormat::of(&stored) == StoredFormat::Fernet {
             tracing::warn!(
@@ -328,13 +335,17 @@ async fn warn_if_backend_loses_password(pool: &PgPool, id: TenantId) -> Result<(
     Ok(())
 }
 
-pub async fn set_active(pool: &PgPool, id: TenantId, active: bool) -> Result<(), AdminError> {
+pub async fn set_active(
+    pool: &PgPool,
+    id: TenantId,
+    active: bool,
+) -> Result<(), TenantCommandError> {
     let done = sqlx::query("UPDATE tenants SET is_active = $2 WHERE id = $1")
         .bind(id.0)
         .bind(active)
         .execute(pool)
         .await
-        .map_err(TenantError::db("enabling or disabling a tenant"))?;
+        .map_err(db_failed("enabling or disabling a tenant"))?;
     if done.rows_affected() == 0 {
         return Err(TenantError::NotFound(id).into());
     }
@@ -351,11 +362,8 @@ pub async fn list(
     pool: &PgPool,
     lookback_days: u32,
     out: &mut dyn Write,
-) -> Result<(), AdminError> {
-    let rows: Vec<TenantRow> = sqlx::query_as(sqlx::AssertSqlSafe(TenantRow::select("")))
-        .fetch_all(pool)
-        .await
-        .map_err(TenantError::db("listing tenants"))?;
+) -> Result<(), TenantCommandError> {
+    let rows = tenants::listing::all(pool).await?;
     let mut table = vec![[
         "ID",
         "NAME",
@@ -372,22 +380,14 @@ pub async fn list(
     ]
     .map(String::from)];
     for row in &rows {
-        let backlog = calls::backlog(pool, row.id(), lookback_days).await?;
-        let unlisted = calls::unlisted(pool, row.id(), lookback_days).await?;
-        let unmatched = unmatched::open_count(pool, row.id()).await?;
-        let learned = learned::get(pool, row.id())
+        let backlog = calls::backlog(pool, row.id, lookback_days).await?;
+        let unlisted = calls::unlisted(pool, row.id, lookback_days).await?;
+        let unmatched = unmatched::open_count(pool, row.id).await?;
+        let learned = learned::get(pool, row.id)
             .await?
             .map_or(String::new(), |file| file.summary());
-        let console = match (row.phone_system_type.as_deref(), row.credentials()) {
-            (Some("grandstream_ucm"), Some((host, user, _))) => format!(
-                "{user}@{host}:{}",
-                row.pbx_port.map_or(DEFAULT_PBX_PORT.into(), i64::from)
-            ),
-            (Some("grandstream_ucm"), None) => "missing credentials".to_string(),
-            (other, _) => format!("not a UCM ({})", other.unwrap_or("none")),
-        };
         let error: String = row
-            .ucm_last_error
+            .last_error
             .as_deref()
             .unwrap_or("")
             .chars()
@@ -395,10 +395,10 @@ pub async fn list(
             .collect();
         table.push([
             row.id.to_string(),
-            row.name(),
+            row.name.clone(),
             if row.is_active { "yes" } else { "no" }.to_string(),
-            console,
-            time(row.ucm_last_login_at),
+            row.console.clone(),
+            time(row.last_login_at),
             error.replace(['\n', '\r'], " "),
             time(row.blocked_until),
             backlog.to_string(),
@@ -417,7 +417,7 @@ async fn list_unmatched(
     pool: &PgPool,
     tenant: TenantId,
     out: &mut dyn Write,
-) -> Result<(), AdminError> {
+) -> Result<(), TenantCommandError> {
     let entries = unmatched::not_matched(pool, tenant).await?;
     let mut table = vec![[
         "FILE",
