@@ -15,6 +15,7 @@
 //! - [`metrics`]: `/healthz` and `/metrics` for `run`.
 //! - [`pipeline`]: one pass: claim → console → transcode → store → record → trigger, per tenant.
 //! - [`probe`]: `tenant test` and `selectors check --tenant` on one live console.
+//! - [`dashboard`]: the operators' web UI (`DASHBOARD_ADDR`, `ucm-scraper dashboard`).
 //! - [`doctor`]: `ucm-scraper doctor`, every dependency checked, one line each.
 //! - [`failure`]: what happens after a failure ([`failure::NextStep`]), one answer per error.
 //! - [`retry`]: backoff for requests to outside services (storage, the AI webhook).
@@ -37,6 +38,7 @@ pub mod calls;
 pub mod cli;
 pub mod config;
 pub mod console;
+pub mod dashboard;
 pub mod db;
 pub mod doctor;
 pub mod failure;

@@ -14,7 +14,9 @@ use ucm_scraper::ids::TenantId;
 use ucm_scraper::metrics::{self, Metrics};
 use ucm_scraper::pipeline::Worker;
 use ucm_scraper::tenants::admin::{AdminCommand, PasswordFrom, TenantFields};
-use ucm_scraper::{db, doctor, learn, learned, probe, scheduler, telemetry, tenants, transcode};
+use ucm_scraper::{
+    dashboard, db, doctor, learn, learned, probe, scheduler, telemetry, tenants, transcode,
+};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -91,6 +93,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             | SelectorsCommand::Forget { .. }
             | SelectorsCommand::Accept { .. }),
         ) => learned_file(command).await,
+        Command::Dashboard => {
+            let shutdown = scheduler::shutdown_on_signals()?;
+            dashboard::commands::serve_alone(Settings::from_env()?, window, shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Operator(command) => {
+            let done = dashboard::commands::operator(&Settings::from_env()?, command).await?;
+            println!("{done}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Transcode {
             input,
             output,
@@ -292,6 +304,7 @@ async fn once(
 async fn run_loop(settings: Settings, window: Window) -> anyhow::Result<ExitCode> {
     let interval = settings.scrape_interval;
     let metrics_addr = settings.metrics_addr;
+    let dashboard_settings = settings.clone();
     // Three missed passes and /healthz reports the worker stuck.
     let metrics = Arc::new(Metrics::new(interval * 3));
     let worker = Worker::build(settings, window, metrics.clone())
@@ -303,6 +316,10 @@ async fn run_loop(settings: Settings, window: Window) -> anyhow::Result<ExitCode
             .await
             .with_context(|| format!("serving /healthz and /metrics on METRICS_ADDR={addr}"))?;
         tracing::info!("Serving /healthz and /metrics on http://{bound}");
+    }
+    if let Some(addr) = dashboard_settings.dashboard.addr {
+        let pool = worker.pool().clone();
+        dashboard::serve(addr, dashboard_settings, window, pool, shutdown.clone()).await?;
     }
     let worker = &worker;
     scheduler::run_every(interval, shutdown, |token| async move {

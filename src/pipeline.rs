@@ -282,7 +282,13 @@ impl Worker {
                 stop.storage_refused(problem.to_string());
             }
             let tenants = futures::stream::iter(entries)
-                .map(|entry| self.tenant_pass(entry, &stop))
+                .map(|entry| async {
+                    // Kept for the dashboard: how each tenant's part of the pass ended.
+                    let started = chrono::Utc::now();
+                    let report = self.tenant_pass(entry, &stop).await;
+                    crate::dashboard::passes::record(&self.pool, started, &report).await;
+                    report
+                })
                 .buffer_unordered(self.settings.max_parallel_tenants)
                 .collect::<Vec<_>>()
                 .await;

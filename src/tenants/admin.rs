@@ -76,7 +76,7 @@ pub struct TenantFields {
 }
 
 /// Where a new UCM password is read from: never argv.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub enum PasswordFrom {
     /// Not asked for, except that `add` with a username prompts on a terminal.
     #[default]
@@ -85,6 +85,8 @@ pub enum PasswordFrom {
     Stdin,
     /// A prompt on the terminal, without echo.
     Prompt,
+    /// Already read, by the dashboard's write-only field.
+    Given(Secret<String>),
 }
 
 /// Runs one tenant command against `pool` (migrated), writing its result to `out`.
@@ -175,11 +177,11 @@ fn read_password(
     fields: &TenantFields,
     prompt_by_default: bool,
 ) -> Result<Option<Secret<String>>, AdminError> {
-    let from = match fields.password {
+    let from = match &fields.password {
         PasswordFrom::NotGiven if prompt_by_default && std::io::stdin().is_terminal() => {
             PasswordFrom::Prompt
         }
-        given => given,
+        given => given.clone(),
     };
     let password = match from {
         PasswordFrom::Stdin => {
@@ -193,6 +195,7 @@ fn read_password(
         }
         PasswordFrom::Prompt => rpassword::prompt_password("UCM password (not shown): ")
             .map_err(AdminError::ReadPassword)?,
+        PasswordFrom::Given(password) => password.expose().clone(),
         PasswordFrom::NotGiven => return Ok(None),
     };
     if password.is_empty() {
