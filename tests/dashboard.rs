@@ -19,6 +19,7 @@ use support::bin::{LiveStderr, UcmScraper};
 use support::browser::{Browser, BrowserOptions, Chromedriver};
 use support::console::{ConsoleConfig, FakeConsole, Skin};
 use support::pg::{migrated_database, TestDb};
+use support::scenario::Scenario;
 use tokio_util::sync::CancellationToken;
 use ucm_scraper::config::Settings;
 use ucm_scraper::console::Window;
@@ -70,8 +71,14 @@ struct Served {
 
 impl Served {
     async fn start() -> Served {
+        Served::start_with(|_| Vec::new()).await
+    }
+
+    /// With more settings, made from the work directory.
+    async fn start_with(extra: impl FnOnce(&Path) -> Vec<(&'static str, String)>) -> Served {
         let db = migrated_database().await;
         let work = tempfile::tempdir().unwrap();
+        let extra = extra(work.path());
         operators::add(
             &db.pool,
             OPERATOR,
@@ -80,9 +87,10 @@ impl Served {
         .await
         .unwrap();
         let stop = CancellationToken::new();
+        let tls = extra.iter().any(|(name, _)| *name == "DASHBOARD_TLS_CERT");
         let bound = dashboard::serve(
             "127.0.0.1:0".parse().unwrap(),
-            settings(&db, work.path(), &[]),
+            settings(&db, work.path(), &extra),
             Window::Headless,
             db.pool.clone(),
             stop.clone(),
@@ -91,12 +99,14 @@ impl Served {
         .expect("serve the dashboard");
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .danger_accept_invalid_certs(tls)
             .build()
             .unwrap();
+        let scheme = if tls { "https" } else { "http" };
         Served {
             db,
             work,
-            base: format!("http://{bound}"),
+            base: format!("{scheme}://{bound}"),
             http,
             stop,
         }
@@ -127,7 +137,8 @@ impl Served {
         for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
             assert!(set.contains(attribute), "{set}");
         }
-        assert!(!set.contains("Secure"), "plain HTTP: {set}");
+        let tls = self.base.starts_with("https:");
+        assert_eq!(set.contains("; Secure"), tls, "Secure over TLS only: {set}");
         let cookie = set.split(';').next().unwrap().to_string();
         let page = self.get(&cookie, "/").await;
         assert_eq!(page.0, StatusCode::OK, "{}", page.1);
@@ -829,6 +840,12 @@ async fn an_operator_works_a_tenant_in_a_real_browser() {
     client.set_window_size(1600, 1000).await.unwrap();
     // The failing tenant's screenshot: a real one, of the console stand-in's login page.
     client.goto(&console.url).await.unwrap();
+    client
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("input[type=password]"))
+        .await
+        .expect("the console's login form");
     let png = client.screenshot().await.unwrap();
     save_screenshot(&work.path().join("artifacts"), globex, "session", &png);
 
@@ -925,7 +942,10 @@ async fn an_operator_works_a_tenant_in_a_real_browser() {
     }
     assert!(width > 100, "the screenshot is drawn: {width} px wide");
     client
-        .execute("document.querySelector('section pre').scrollIntoView()", vec![])
+        .execute(
+            "document.querySelector('section pre').scrollIntoView()",
+            vec![],
+        )
         .await
         .unwrap();
     std::fs::write(
@@ -1015,4 +1035,78 @@ async fn an_operator_works_a_tenant_in_a_real_browser() {
         .await
         .unwrap();
     assert_eq!(audit, ["sign in", "disable", "test connection"]);
+}
+
+#[tokio::test]
+async fn over_tls_the_session_cookie_is_secure() {
+    let served = Served::start_with(|work| {
+        let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+        let (cert, private) = (work.join("cert.pem"), work.join("key.pem"));
+        std::fs::write(&cert, key.cert.pem()).unwrap();
+        std::fs::write(&private, key.signing_key.serialize_pem()).unwrap();
+        vec![
+            ("DASHBOARD_TLS_CERT", cert.display().to_string()),
+            ("DASHBOARD_TLS_KEY", private.display().to_string()),
+        ]
+    })
+    .await;
+    assert!(served.base.starts_with("https://"));
+    let signed = served.signed_in().await; // asserts `Secure` on the cookie
+    assert_eq!(served.get(&signed.cookie, "/").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn run_serves_the_dashboard_apart_from_metrics_and_keeps_each_pass() {
+    let scenario = Scenario::new().await;
+    let tenant = scenario.tenant_raw("No Console Inc", None).await;
+    let mut child = scenario
+        .command(&["run"])
+        .env("METRICS_ADDR", "127.0.0.1:0")
+        .env("DASHBOARD_ADDR", "127.0.0.1:0")
+        .spawn();
+    let log = LiveStderr::follow(&mut child);
+    let metrics = log.metrics_addr().await;
+    let dashboard = log.address_after("Serving the dashboard on http://").await;
+    let dashboard = dashboard.trim_end_matches('/');
+    assert_ne!(metrics, dashboard);
+    let http = reqwest::Client::new();
+    let status = |url: String| {
+        let http = http.clone();
+        async move { http.get(url).send().await.unwrap().status() }
+    };
+    assert_eq!(
+        status(format!("http://{dashboard}/sign-in")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(format!("http://{dashboard}/metrics")).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        status(format!("http://{metrics}/sign-in")).await,
+        StatusCode::NOT_FOUND
+    );
+    // The first pass skips the tenant without a console, and the skip is kept.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let kept = loop {
+        let kept: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT outcome, message FROM tenant_passes WHERE tenant_id = $1")
+                .bind(tenant)
+                .fetch_optional(scenario.pool())
+                .await
+                .unwrap();
+        if kept.is_some() || tokio::time::Instant::now() > deadline {
+            break kept;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await; // poll interval
+    };
+    assert_eq!(
+        kept,
+        Some((
+            "skipped".to_string(),
+            Some("missing UCM credentials".to_string())
+        ))
+    );
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
 }

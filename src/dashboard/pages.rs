@@ -26,7 +26,7 @@ th,td{border:1px solid #d8dce3;padding:.3em .6em;text-align:left;vertical-align:
 th{background:#eceff3}td.n{text-align:right}tr.failing td{background:#fdecea}\
 .bad{color:#b42318;font-weight:600}.ok{color:#067647;font-weight:600}.muted{color:#667085}\
 pre{white-space:pre-wrap;background:#fff;border:1px solid #d8dce3;padding:.6em;max-width:100em}\
-img.shot{max-width:100%;border:1px solid #d8dce3}\
+img.shot{max-width:min(100%,800px);border:1px solid #d8dce3}\
 section{margin-bottom:1.5em}form.inline{display:inline}\
 .actions form{display:inline-block;margin:0 .5em .5em 0}\
 fieldset{background:#fff;border:1px solid #d8dce3;max-width:40em}label{display:block;margin:.3em 0}\

@@ -108,7 +108,10 @@ impl TestRuns {
                 Ok(probe) => {
                     let summary = probe.summary();
                     update(&|run| {
-                        run.set(ProbeStep::Console, StepState::Done("signed in; the report is below".to_string()));
+                        run.set(
+                            ProbeStep::Console,
+                            StepState::Done("signed in; the report is below".to_string()),
+                        );
                         run.summary = Some(summary.clone());
                     });
                 }
