@@ -735,8 +735,8 @@ async fn seed_history(pool: &PgPool, ok: i64, failing: i64) {
             )
             .bind(ok as i32)
             .bind(format!("17700{day:02}{n:02}.{n}"))
-            .bind(day as i32)
-            .bind(n as i32)
+            .bind(day)
+            .bind(n)
             .execute(pool)
             .await
             .unwrap();
