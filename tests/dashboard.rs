@@ -517,6 +517,18 @@ async fn the_sign_in_limit_holds_per_account_and_per_address() {
     let answer = served.sign_in_as("second", OPERATOR_PASSWORD).await;
     assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
 
+    // A sign-in form sent from another site is refused whatever it holds.
+    let from_elsewhere = served
+        .http
+        .post(served.url("/sign-in"))
+        .header("origin", "http://evil.example")
+        .form(&[("name", "second"), ("password", OPERATOR_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_elsewhere.status(), StatusCode::FORBIDDEN);
+    assert!(from_elsewhere.headers().get(SET_COOKIE).is_none());
+
     // Once the failures are older than the window, the account signs in again.
     sqlx::query("UPDATE dashboard_sign_in_failures SET at = now() - interval '16 minutes'")
         .execute(served.pool())
@@ -997,9 +1009,15 @@ async fn an_operator_works_a_tenant_in_a_real_browser() {
     let mut finished = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     while tokio::time::Instant::now() < deadline {
-        let page = element_text(&client, "main").await;
-        if page.contains("finished") {
-            finished = page;
+        // The page reloads itself while the test runs: read it whole, never an element of it,
+        // which the next reload makes stale. Once finished, it no longer reloads.
+        if client
+            .source()
+            .await
+            .unwrap_or_default()
+            .contains("; finished ")
+        {
+            finished = element_text(&client, "main").await;
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await; // poll interval; the page reloads itself

@@ -40,7 +40,8 @@ pub(super) fn router(app: App) -> Router {
         .with_state(app)
 }
 
-/// On every response: the CSP, no sniffing, no framing, no referrer, nothing cached.
+/// On every response: the CSP, no sniffing, no framing, no referrer to other sites, nothing
+/// cached.
 async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     let policy = HeaderValue::from_static(pages::content_security_policy());
@@ -50,9 +51,11 @@ async fn security_headers(mut response: Response) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Not `no-referrer`: under it a browser sends `Origin: null` with a form, which the
+    // sign-in's check must refuse. Addresses here carry tenant ids at most.
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
@@ -169,11 +172,33 @@ struct SignInForm {
     password: String,
 }
 
+/// Whether a browser sent the form from another site (its `Origin` names another host than the
+/// request's `Host`): a sign-in has no session yet, so no form token, and this keeps other sites
+/// from signing a browser in to an account of theirs. The scheme is not compared, so that a
+/// proxy terminating TLS in front of the dashboard keeps working.
+fn from_elsewhere(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false; // not a browser's cross-site POST: browsers send it
+    };
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, host)| host);
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    origin_host.is_none() || origin_host != host
+}
+
 async fn sign_in(
     State(app): State<App>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
+    if from_elsewhere(&headers) {
+        let page = pages::sign_in(Some("This sign-in form was sent from another site."));
+        return (StatusCode::FORBIDDEN, page).into_response();
+    }
     let password = Secret::new(form.password);
     let address = client.ip().to_string();
     let name = form.name.trim();
