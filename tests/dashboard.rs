@@ -723,9 +723,12 @@ fn screenshot_dir(scratch: &Path) -> PathBuf {
     }
 }
 
+/// The text of the element, waited for: a click's navigation may still be under way.
 async fn element_text(client: &fantoccini::Client, css: &str) -> String {
     client
-        .find(Locator::Css(css))
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"))
         .text()
