@@ -7,13 +7,15 @@
 # markup generations, HTTPS with self-signed certificates) holding a few dozen calls recorded as
 # real speech, adds the tenants with `ucm-scraper tenant add` (passwords encrypted by the worker),
 # inserts their CDR rows, runs `ucm-scraper once` with local storage, then prints the operators'
-# guide verification table and where the MP3s are. Everything it started is stopped and its temp
+# guide verification table and where the MP3s are. Then it serves the operators' dashboard
+# (`ucm-scraper dashboard`) and prints its address and a one-time operator password; on a
+# terminal it keeps serving until Enter is pressed. Everything it started is stopped and its temp
 # directory removed on exit; the MP3s and logs stay in demo-output/ (or $DEMO_OUTPUT).
 # Exits non-zero when any call ends without an MP3.
 set -euo pipefail
 
 usage() {
-  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 headed=()
@@ -112,7 +114,24 @@ worker() {
     ARTIFACTS_DIR="$out/artifacts" \
     SELECTORS_DIR="$repo/selectors" \
     MAX_PARALLEL_TENANTS=2 \
+    DASHBOARD_ADDR="${dashboard_addr:-}" \
     "$bin" "${headed[@]}" "$@")
+}
+
+# The operators' dashboard on a free port, with a new operator `demo` whose password is made for
+# this run only (the database is thrown away at the end).
+start_dashboard() {
+  dashboard_addr="127.0.0.1:$(free_port)"
+  dashboard_password=$(openssl rand -base64 18)
+  printf '%s\n' "$dashboard_password" | worker operator add demo --password-stdin \
+    >>"$out/logs/dashboard.log" 2>&1 || die "ucm-scraper operator add failed (see $out/logs/dashboard.log)"
+  # Job control gives the background job a process group of its own, which stop_group stops.
+  set -m
+  worker dashboard >>"$out/logs/dashboard.log" 2>&1 &
+  services+=("$! TERM")
+  set +m
+  wait_until "the dashboard" 30 "$out/logs/dashboard.log" \
+    curl -fsS -o /dev/null "http://$dashboard_addr/sign-in"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -158,6 +177,15 @@ main() {
 
   missing=$(psql -X -At "$database_url" -c \
     "SELECT count(*) FROM cdr_records WHERE coalesce(recording_local_path, '') NOT LIKE '%.mp3'")
+
+  start_dashboard
+  say "The operators' dashboard (log: $out/logs/dashboard.log)"
+  echo "Dashboard: http://$dashboard_addr/"
+  echo "Operator:  demo"
+  echo "Password:  $dashboard_password   (one-time: made for this run's throwaway database)"
+  if [ -t 0 ]; then
+    read -r -p "Press Enter to stop the dashboard and end the demo. " _
+  fi
   if [ "$missing" -ne 0 ] || [ "$mp3s" -eq 0 ]; then
     die "$missing call(s) ended without an MP3 (see $out/logs/worker.log and $out/artifacts)"
   fi

@@ -61,6 +61,26 @@ pub enum Command {
     /// Check the selectors files.
     #[command(subcommand)]
     Selectors(SelectorsCommand),
+    /// Serve the operators' dashboard alone (on DASHBOARD_ADDR, else 127.0.0.1:8080) until
+    /// SIGTERM/SIGINT; `run` serves it too when DASHBOARD_ADDR is set.
+    Dashboard,
+    /// Manage the dashboard's operator accounts.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Add an operator, or set a new password for one (their sessions end). The password (at
+    /// least 12 characters) is read from the first line of stdin.
+    Add {
+        name: String,
+        /// Read the password from the first line of stdin (required: never argv).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Remove an operator and end their sessions.
+    Remove { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -74,6 +74,18 @@ pub struct UnmatchedSettings {
     pub idle_every: Duration,
 }
 
+/// The operators' dashboard (docs/dashboard.md).
+#[derive(Debug, Clone)]
+pub struct DashboardSettings {
+    /// Where `run` serves it (`DASHBOARD_ADDR`); unset: `run` serves no dashboard.
+    pub addr: Option<SocketAddr>,
+    /// Certificate chain and private key, PEM (`DASHBOARD_TLS_CERT`, `DASHBOARD_TLS_KEY`):
+    /// served over HTTPS and its cookie marked `Secure`. Unset: plain HTTP.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// A session unused this long is signed out (`DASHBOARD_SESSION_IDLE`).
+    pub session_idle: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct SupabaseSettings {
     pub url: Url,
@@ -119,6 +131,7 @@ pub struct Settings {
     pub autolearn: AutoLearn,
     pub metrics_addr: Option<SocketAddr>,
     pub artifacts_dir: PathBuf,
+    pub dashboard: DashboardSettings,
 }
 
 impl Settings {
@@ -286,6 +299,7 @@ impl Settings {
                 })
                 .transpose()?,
             artifacts_dir: PathBuf::from(var("ARTIFACTS_DIR").unwrap_or("./artifacts".into())),
+            dashboard: dashboard(&var)?,
         })
     }
 }
@@ -337,6 +351,43 @@ fn unmatched(var: &impl Fn(&str) -> Option<String>) -> Result<UnmatchedSettings,
             .unwrap_or(3)
             .max(1),
         idle_every: parse_duration("UNMATCHED_IDLE_EVERY", var("UNMATCHED_IDLE_EVERY"), "1h")?,
+    })
+}
+
+fn dashboard(var: &impl Fn(&str) -> Option<String>) -> Result<DashboardSettings, ConfigError> {
+    let addr = var("DASHBOARD_ADDR")
+        .map(|v| {
+            v.parse().map_err(|_| {
+                ConfigError::new(
+                    "DASHBOARD_ADDR",
+                    format!("is {v:?}: use host:port, e.g. 0.0.0.0:8080"),
+                )
+            })
+        })
+        .transpose()?;
+    let tls =
+        match (var("DASHBOARD_TLS_CERT"), var("DASHBOARD_TLS_KEY")) {
+            (Some(cert), Some(key)) => Some((PathBuf::from(cert), PathBuf::from(key))),
+            (None, None) => None,
+            (Some(_), None) => return Err(ConfigError::new(
+                "DASHBOARD_TLS_KEY",
+                "is not set but DASHBOARD_TLS_CERT is: give the certificate's private key (PEM)",
+            )),
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "DASHBOARD_TLS_CERT",
+                    "is not set but DASHBOARD_TLS_KEY is: give the certificate chain (PEM)",
+                ))
+            }
+        };
+    Ok(DashboardSettings {
+        addr,
+        tls,
+        session_idle: parse_duration(
+            "DASHBOARD_SESSION_IDLE",
+            var("DASHBOARD_SESSION_IDLE"),
+            "30m",
+        )?,
     })
 }
 

@@ -9,7 +9,8 @@
 //!
 //! 1. **commands**: [`commands`] (what each command does; the binary only parses and hands
 //!    over), [`cli`] (the command line), [`doctor`], [`probe`] and [`learn`] (the bodies of
-//!    `doctor`, `tenant test` / `selectors check --tenant` and `selectors learn`).
+//!    `doctor`, `tenant test` / `selectors check --tenant` and `selectors learn`), and
+//!    [`dashboard`] (the operators' web pages: the same acts as the commands, from a browser).
 //! 2. **pipeline**: [`pipeline`], one pass: claim → driver → transcode → store → record →
 //!    trigger, per tenant, in rooms by job: `pass`, `tenant`, `call`, `recorder`, `summary`.
 //! 3. **drivers and keepers**: [`driver`] (the seam between a pass and what reaches a tenant's
@@ -36,6 +37,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod console;
+pub mod dashboard;
 pub mod db;
 pub mod doctor;
 pub mod driver;

@@ -39,6 +39,32 @@ pub struct Probe {
     pub api: ApiAnswer,
 }
 
+/// The steps of a probe, in order, as [`probe_step_by_step`] reports them when each is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeStep {
+    /// The tenant's row loaded, its password opened.
+    Tenant,
+    /// The HTTPS API asked (one `challenge`, no login).
+    HttpsApi,
+    /// A browser session opened on the console.
+    Browser,
+    /// Logged in, the Recordings page opened and every locator tried.
+    Console,
+}
+
+impl ProbeStep {
+    pub const ALL: [ProbeStep; 4] = [Self::Tenant, Self::HttpsApi, Self::Browser, Self::Console];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Tenant => "tenant and password",
+            Self::HttpsApi => "HTTPS API",
+            Self::Browser => "browser session",
+            Self::Console => "login and Recordings page",
+        }
+    }
+}
+
 /// Logs into the tenant's console (active or not) and tries every selectors file's locators
 /// where they belong. The outcome goes into the tenant's row (last login, firmware, or last
 /// error), where `tenant list` shows it.
@@ -48,17 +74,35 @@ pub async fn probe(
     window: Window,
     id: TenantId,
 ) -> Result<Probe, ProbeError> {
+    probe_step_by_step(pool, settings, window, id, &|_, _| {}).await
+}
+
+/// [`probe`], telling `done` each step as it finishes and what it found (the dashboard's
+/// "test connection" shows them as they come).
+pub async fn probe_step_by_step(
+    pool: &PgPool,
+    settings: &Settings,
+    window: Window,
+    id: TenantId,
+    done: &(dyn Fn(ProbeStep, String) + Send + Sync),
+) -> Result<Probe, ProbeError> {
     let tenant = ready_tenant(pool, settings, id).await?;
+    done(
+        ProbeStep::Tenant,
+        format!("console at {}", tenant.console.base_url),
+    );
     let api = https_api::ask_challenge(
         &tenant.console.base_url,
         &tenant.console.username,
         settings.accept_invalid_certs,
     )
     .await;
+    done(ProbeStep::HttpsApi, api.to_string());
     let config = BrowserConfig::from_settings(settings, window);
     // Held like a worker's, so that a worker starting meanwhile does not sweep this session away.
     let _download_root = DownloadRoot::hold(&config).await?;
     let mut session = ConsoleSession::open(&config, ConsoleTarget::from(&tenant)).await?;
+    done(ProbeStep::Browser, "opened".to_string());
     let checked = session.check_selectors().await;
     session.close().await;
     match checked {

@@ -14,7 +14,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     // What each command of the command line does, and the command line itself. `doctor`,
     // `probe` and `learn` are the bodies of `doctor`, `tenant test` / `selectors check
     // --tenant` and `selectors learn`.
-    ("commands", &["commands", "cli", "doctor", "probe", "learn"]),
+    (
+        "commands",
+        &["commands", "cli", "dashboard", "doctor", "probe", "learn"],
+    ),
     // One pass over the tenants: claim, fetch, convert, store, record, trigger.
     ("pipeline", &["pipeline"]),
     // The drivers a pass reaches recordings through (the seam, the browser behind it), and what

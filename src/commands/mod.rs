@@ -15,6 +15,7 @@
 //! - `doctor` reports unapplied migrations as a failed check; `selectors check` without a tenant
 //!   and `transcode` open no database.
 
+mod dashboard;
 mod doctor;
 mod once;
 mod probe;
@@ -66,6 +67,8 @@ pub enum CommandError {
     #[error(transparent)]
     Tenant(#[from] tenant::TenantCommandError),
     #[error(transparent)]
+    Dashboard(#[from] dashboard::DashboardCommandError),
+    #[error(transparent)]
     Probe(#[from] crate::probe::ProbeError),
     #[error(transparent)]
     Learn(#[from] crate::learn::LearnError),
@@ -115,6 +118,8 @@ pub async fn run(cli: Cli) -> Result<Outcome, CommandError> {
         Command::Doctor => doctor::check(window).await,
         Command::Tenant(command) => tenant::run(command, window).await,
         Command::Selectors(command) => selectors::run(command, window).await,
+        Command::Dashboard => dashboard::serve_alone(window).await,
+        Command::Operator(command) => dashboard::operator(command).await,
         Command::Transcode {
             input,
             output,

@@ -1,4 +1,5 @@
-//! `ucm-scraper run`: the scheduler loop, with `/healthz` and `/metrics` on `METRICS_ADDR`.
+//! `ucm-scraper run`: the scheduler loop, with `/healthz` and `/metrics` on `METRICS_ADDR` and
+//! the operators' dashboard on `DASHBOARD_ADDR`.
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ pub(super) async fn scheduler_loop(
 ) -> Result<Outcome, CommandError> {
     let interval = settings.scrape_interval;
     let metrics_addr = settings.metrics_addr;
+    let dashboard_settings = settings.clone();
     // Three missed passes and /healthz reports the worker stuck.
     let metrics = Arc::new(Metrics::new(interval * 3));
     // Connects and migrates: a pass writes.
@@ -27,6 +29,12 @@ pub(super) async fn scheduler_loop(
             .await
             .map_err(|error| CommandError::Serve { addr, error })?;
         tracing::info!("Serving /healthz and /metrics on http://{bound}");
+    }
+    if let Some(addr) = dashboard_settings.dashboard.addr {
+        let pool = worker.pool().clone();
+        crate::dashboard::serve(addr, dashboard_settings, window, pool, shutdown.clone())
+            .await
+            .map_err(super::dashboard::DashboardCommandError::from)?;
     }
     let worker = &worker;
     scheduler::run_every(interval, shutdown, |token| async move {

@@ -83,8 +83,13 @@ pub(super) async fn run(command: TenantCommand, window: Window) -> Result<Outcom
             write!(out, "{}", probe.summary())
         }
         TenantCommand::Add(fields) => {
+            // Refused before a prompt asks for a password in vain.
+            let subdomain = subdomain_to_add(&fields)?;
+            // A console login without a password is never what was meant: ask on a terminal.
+            let password = read_password(&fields, fields.pbx_username.is_some())?;
+            let changes = Changes::check(&fields, password, &cipher)?;
             let pool = database(&settings, Schema::Migrate).await?;
-            let id = add(&pool, &cipher, &fields).await?;
+            let id = add(&pool, &subdomain, &changes).await?;
             writeln!(out, "{id}")
         }
         TenantCommand::List => {
@@ -93,8 +98,10 @@ pub(super) async fn run(command: TenantCommand, window: Window) -> Result<Outcom
             Ok(())
         }
         TenantCommand::Update { id, fields } => {
+            let password = read_password(&fields, false)?;
+            let changes = Changes::check(&fields, password, &cipher)?;
             let pool = database(&settings, Schema::Migrate).await?;
-            update(&pool, &cipher, TenantId(id), &fields).await?;
+            update(&pool, &cipher, TenantId(id), &changes).await?;
             writeln!(out, "Tenant {id} updated")
         }
         TenantCommand::Enable { id } => {
@@ -117,8 +124,9 @@ pub(super) async fn run(command: TenantCommand, window: Window) -> Result<Outcom
     Ok(Outcome::Success)
 }
 
-/// The given fields, checked, with the password read and sealed.
-struct Changes {
+/// A tenant's new values, checked, with the password sealed; `None` leaves a field as it is.
+/// The command line and the dashboard's form both write through it.
+pub struct Changes {
     company_name: Option<String>,
     subdomain: Option<String>,
     pbx_ip: Option<String>,
@@ -129,12 +137,11 @@ struct Changes {
 }
 
 impl Changes {
-    /// `prompt_by_default`: ask for a password on a terminal even without `--pbx-password-prompt`
-    /// (`add` with a username: a console login without a password is never what was meant).
-    fn read(
+    /// Checks `fields` and seals `password` (already read: never from argv).
+    pub fn check(
         fields: &TenantArgs,
+        password: Option<Secret<String>>,
         cipher: &PasswordCipher,
-        prompt_by_default: bool,
     ) -> Result<Self, TenantCommandError> {
         let trimmed = |v: &Option<String>| v.as_deref().map(|v| v.trim().to_string());
         let pbx_ip = trimmed(&fields.pbx_ip);
@@ -148,7 +155,10 @@ impl Changes {
         if let Some(tz) = &ucm_timezone {
             parse_timezone(tz)?;
         }
-        let password = read_password(fields, prompt_by_default)?
+        if password.as_ref().is_some_and(|p| p.expose().is_empty()) {
+            return Err(TenantCommandError::EmptyPassword);
+        }
+        let password = password
             .map(|p| cipher.seal(&p).map_err(TenantCommandError::Seal))
             .transpose()?;
         Ok(Self {
@@ -162,6 +172,22 @@ impl Changes {
         })
     }
 
+    /// The names of the columns it changes: what an audit may say, never a value.
+    pub fn columns(&self) -> Vec<&'static str> {
+        [
+            ("company_name", self.company_name.is_some()),
+            ("subdomain", self.subdomain.is_some()),
+            ("pbx_ip", self.pbx_ip.is_some()),
+            ("pbx_port", self.pbx_port.is_some()),
+            ("pbx_username", self.pbx_username.is_some()),
+            ("pbx_password", self.pbx_password.is_some()),
+            ("ucm_timezone", self.ucm_timezone.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(column, given)| given.then_some(column))
+        .collect()
+    }
+
     fn changes_credentials(&self) -> bool {
         self.pbx_ip.is_some()
             || self.pbx_port.is_some()
@@ -170,6 +196,8 @@ impl Changes {
     }
 }
 
+/// The password the flags ask for. `prompt_by_default`: ask on a terminal even without
+/// `--pbx-password-prompt`.
 fn read_password(
     fields: &TenantArgs,
     prompt_by_default: bool,
@@ -194,9 +222,6 @@ fn read_password(
             .map_err(TenantCommandError::ReadPassword)?,
         PasswordFrom::NotGiven => return Ok(None),
     };
-    if password.is_empty() {
-        return Err(TenantCommandError::EmptyPassword);
-    }
     Ok(Some(Secret::new(password)))
 }
 
@@ -218,18 +243,22 @@ fn insert_error<'a>(
     }
 }
 
-pub async fn add(
-    pool: &PgPool,
-    cipher: &PasswordCipher,
-    fields: &TenantArgs,
-) -> Result<TenantId, TenantCommandError> {
-    let subdomain = fields
+/// `tenant add` needs a subdomain: the backend's unique name of a tenant.
+fn subdomain_to_add(fields: &TenantArgs) -> Result<String, TenantCommandError> {
+    fields
         .subdomain
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .ok_or(TenantCommandError::MissingSubdomain)?;
-    let changes = Changes::read(fields, cipher, fields.pbx_username.is_some())?;
+        .map(str::to_string)
+        .ok_or(TenantCommandError::MissingSubdomain)
+}
+
+async fn add(
+    pool: &PgPool,
+    subdomain: &str,
+    changes: &Changes,
+) -> Result<TenantId, TenantCommandError> {
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO tenants (company_name, subdomain, phone_system_type, pbx_ip, pbx_port, \
                               pbx_username, pbx_password, ucm_timezone) \
@@ -257,9 +286,8 @@ pub async fn update(
     pool: &PgPool,
     cipher: &PasswordCipher,
     id: TenantId,
-    fields: &TenantArgs,
+    changes: &Changes,
 ) -> Result<(), TenantCommandError> {
-    let changes = Changes::read(fields, cipher, false)?;
     if changes.pbx_password.is_some() && cipher.write_format() == PasswordFormat::AesGcm {
         warn_if_backend_loses_password(pool, id).await?;
     }

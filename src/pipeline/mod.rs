@@ -18,9 +18,11 @@
 //! - `call`: each claimed call through the tenant's [`crate::driver`], and what becomes of it;
 //! - `recorder`: after a download: convert, upload, record, trigger AI (and keeping a
 //!   recording without a call for [`crate::unmatched`]);
-//! - `summary`: what a pass did, tenant by tenant, and the table `once` prints.
+//! - `summary`: what a pass did, tenant by tenant, and the table `once` prints;
+//! - [`history`]: how each tenant's part of each pass ended, kept in `tenant_passes`.
 
 mod call;
+pub mod history;
 mod pass;
 mod recorder;
 mod summary;

@@ -36,7 +36,12 @@ impl Worker {
                 stop.storage_refused(problem.to_string());
             }
             let tenants = futures::stream::iter(entries)
-                .map(|entry| self.tenant_pass(entry, &stop))
+                .map(|entry| async {
+                    let started = chrono::Utc::now();
+                    let report = self.tenant_pass(entry, &stop).await;
+                    super::history::record(&self.pool, started, &report).await;
+                    report
+                })
                 .buffer_unordered(self.settings.max_parallel_tenants)
                 .collect::<Vec<_>>()
                 .await;

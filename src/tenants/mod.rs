@@ -37,7 +37,7 @@ const MAX_ERROR_CHARS: usize = 1000;
 /// What identifies the credentials a block applies to: SHA-256 over the stored console columns
 /// (the password as stored, so a ciphertext), each in its own position. SHA-256 rather than md5,
 /// which Postgres refuses in FIPS mode.
-const CREDENTIALS_FINGERPRINT: &str = "encode(sha256(convert_to(concat_ws(chr(31), \
+pub(crate) const CREDENTIALS_FINGERPRINT: &str = "encode(sha256(convert_to(concat_ws(chr(31), \
      coalesce(pbx_ip::text, ''), coalesce(pbx_port::text, ''), coalesce(pbx_username::text, ''), \
      coalesce(pbx_password::text, '')), 'UTF8')), 'hex')";
 

@@ -217,7 +217,13 @@ impl LiveStderr {
     /// The address `run` serves /healthz and /metrics on. Asked for port 0, only its log line
     /// tells which port it bound.
     pub async fn metrics_addr(&self) -> String {
-        let marker = "Serving /healthz and /metrics on http://";
+        self.address_after("Serving /healthz and /metrics on http://")
+            .await
+    }
+
+    /// The address a log line gives after `marker` (up to the next blank), once it is logged:
+    /// a server asked for port 0 tells its port only there.
+    pub async fn address_after(&self, marker: &str) -> String {
         poll_until(Duration::from_secs(60), || {
             let text = self.text();
             let rest = &text[text.find(marker)? + marker.len()..];
@@ -225,7 +231,7 @@ impl LiveStderr {
             Some(rest[..end].to_string())
         })
         .await
-        .unwrap_or_else(|| panic!("no metrics address logged\n{}", self.text()))
+        .unwrap_or_else(|| panic!("no address logged after {marker:?}\n{}", self.text()))
     }
 
     /// Waits until the process closed its stderr (it has ended), so the text is complete.
