@@ -158,19 +158,37 @@ async fn expired_session_logs_in_again_once_and_succeeds() {
 
 #[tokio::test]
 async fn a_refused_download_backs_off_and_succeeds() {
-    // The console wants more time between downloads than the worker gives.
-    let world = World::start(Skin::Ucm63xx, 2, &["ucm63xx.toml"], |c| {
-        c.download_gap = Duration::from_secs(4)
-    })
-    .await;
+    // The console refuses the second download ("too frequently") however long the worker
+    // waited: counted, not timed, so a slow machine cannot make it come late and be served.
+    let world = World::start(Skin::Ucm63xx, 2, &["ucm63xx.toml"], |_| {}).await;
     let mut session = world.open().await;
     session.sign_in().await.expect("sign in");
-    download_all(&world, &mut session, [1, 0].into_iter()).await;
+    download_all(&world, &mut session, [1].into_iter()).await;
+    world.console.refuse_next_downloads(1);
+    download_all(&world, &mut session, [0].into_iter()).await;
     world.close(session).await;
 
     let events = world.console.events();
-    assert!(events.downloads_rate_limited >= 1, "{events:?}");
+    assert_eq!(events.downloads_rate_limited, 1, "{events:?}");
     assert_eq!(events.downloads_served, 2, "{events:?}");
+    // The refused call was asked for again, no sooner than the wait the console stated.
+    let answers: Vec<_> = events
+        .download_answers
+        .iter()
+        .filter(|a| a.file == world.recordings[0].file)
+        .collect();
+    let [refused, served] = answers[..] else {
+        panic!("one refusal, then the file: {answers:?}");
+    };
+    let stated = refused
+        .refused_for
+        .expect("the first answer is the refusal");
+    assert_eq!(served.refused_for, None, "{answers:?}");
+    assert!(
+        served.at - refused.at >= stated,
+        "asked again {:?} after a refusal that said {stated:?}",
+        served.at - refused.at
+    );
     world.assert_no_browser_left().await;
 }
 

@@ -796,12 +796,11 @@ async fn cgi_protocol_statuses_sessions_and_throttling() {
 
 #[tokio::test]
 async fn the_overlay_intercepts_clicks_while_a_list_loads() {
-    let StandIn { console, b, .. } = standin(Skin::Ucm63xx, 12, |c| {
-        c.overlay = true;
-        c.list_delay = Duration::from_millis(1500);
-    })
-    .await;
+    let StandIn { console, b, .. } = standin(Skin::Ucm63xx, 12, |c| c.overlay = true).await;
     login_63(&b, &console).await;
+    // The list's answer is held until the click has been tried: the mask is certainly up then,
+    // however slow the machine.
+    console.hold_lists();
     b.client
         .goto(&console.route("/cdr/recordingFile"))
         .await
@@ -809,6 +808,14 @@ async fn the_overlay_intercepts_clicks_while_a_list_loads() {
     wait_css(&b, "div.page-loading-mask").await;
     let next = wait_css(&b, "li.ant-pagination-next").await;
     assert!(next.click().await.is_err(), "the mask must take the click");
+    assert!(
+        b.client
+            .find(Locator::Css("div.page-loading-mask"))
+            .await
+            .is_ok(),
+        "the mask stays while the list is held"
+    );
+    console.release_lists();
     let keys = rows_until(&b, Skin::Ucm63xx, "rows", |keys| !keys.is_empty()).await;
     assert_eq!(keys.len(), 10);
     assert!(b
@@ -816,6 +823,17 @@ async fn the_overlay_intercepts_clicks_while_a_list_loads() {
         .find(Locator::Css("div.page-loading-mask"))
         .await
         .is_err());
+    // With the mask gone the same click goes through: page 2 holds the last 2 of 12.
+    b.client
+        .find(Locator::Css("li.ant-pagination-next"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .expect("no mask, nothing takes the click");
+    let page2 = rows_until(&b, Skin::Ucm63xx, "page 2", |keys| keys.len() == 2).await;
+    assert!(page2.iter().all(|key| !keys.contains(key)), "{page2:?}");
+    assert_eq!(console.events().pages_listed, 2);
     b.close().await;
 }
 

@@ -82,6 +82,15 @@ fn steps_quiet_period(timeouts: &Timeouts) -> Duration {
 /// between two of them keep up with the page.
 const LOOK_BUDGET: Duration = Duration::from_secs(1);
 
+/// The least wait a look is given, even when the element timeout is (almost) spent: enough for
+/// the page to judge a list that changed just before quiet (`quiet.js` needs the quiet period
+/// and two looks in a row). Without it, once the busy marker or slow round trips had taken the
+/// rest of the timeout, the last look could only answer "not quiet", and a list that was quiet
+/// all along came back as doubt.
+fn least_look(timeouts: &Timeouts) -> Duration {
+    (quiet_period(timeouts) * 2).min(LOOK_BUDGET)
+}
+
 /// A look at the list: the rows, and whether it was quiet and for how long.
 struct Seen {
     look: Look,
@@ -101,7 +110,8 @@ fn millis(d: Duration) -> u64 {
 }
 
 impl RecordingsPage<'_> {
-    /// Waits (bounded by the element timeout) for the list to go quiet and reads it.
+    /// Waits (bounded by the element timeout, and one last look of at least [`least_look`]) for
+    /// the list to go quiet and reads it.
     pub(super) async fn read_settled(&self) -> Step<Listed> {
         let timeouts = self.browser.timeouts;
         let deadline = Instant::now() + timeouts.element;
@@ -115,7 +125,7 @@ impl RecordingsPage<'_> {
             self.browser.wait_until_idle(&self.selectors.busy).await?;
             let budget = deadline
                 .saturating_duration_since(Instant::now())
-                .min(LOOK_BUDGET);
+                .clamp(least_look(&timeouts), LOOK_BUDGET);
             let seen = self.look(quiet_period(&timeouts), budget).await?;
             let now = Instant::now();
             match &seen.look {
@@ -329,6 +339,7 @@ mod tests {
         let production = Timeouts::default();
         assert_eq!(quiet_period(&production), Duration::from_millis(250));
         assert_eq!(steps_quiet_period(&production), Duration::from_secs(1));
+        assert_eq!(least_look(&production), Duration::from_millis(500));
         let hurried = Timeouts {
             poll: Duration::from_millis(10),
             element: Duration::from_secs(2),
@@ -336,6 +347,7 @@ mod tests {
         };
         assert_eq!(quiet_period(&hurried), Duration::from_millis(100));
         assert_eq!(steps_quiet_period(&hurried), Duration::from_millis(500));
+        assert_eq!(least_look(&hurried), Duration::from_millis(200));
         assert!(finished(&[row("1000", true), row("1001", true)]));
         assert!(!finished(&[row("1000", true), row("1001", false)]));
         assert!(!finished(&[row("", true)]));

@@ -217,7 +217,33 @@ impl Scenario {
             .wait_with_output()
             .await
             .expect("wait for ucm-scraper");
-        let run = Run::from(out);
+        self.keep(Run::from(out))
+    }
+
+    /// Starts `command` left running, its log (stderr) read as it comes. A pipe nobody reads
+    /// holds 64 KiB (Linux); once the log outgrows that, the worker's next log line blocks it
+    /// mid-step until the test reads. A worker that runs long (`run`) needs this, not
+    /// [`UcmScraper::spawn`] read only at [`Scenario::finish`].
+    pub fn start(&self, command: UcmScraper) -> Running {
+        let mut child = command.spawn();
+        let log = LiveStderr::follow(&mut child);
+        Running { child, log }
+    }
+
+    /// Waits for a worker from [`Scenario::start`] and keeps its output.
+    pub async fn finish_running(&self, running: Running) -> Run {
+        let Running { child, mut log } = running;
+        let out = child
+            .wait_with_output()
+            .await
+            .expect("wait for ucm-scraper");
+        log.finish().await;
+        let mut run = Run::from(out);
+        run.stderr = log.text();
+        self.keep(run)
+    }
+
+    fn keep(&self, run: Run) -> Run {
         self.logs
             .lock()
             .unwrap()
@@ -259,6 +285,12 @@ impl Scenario {
     pub fn runs(&self) -> usize {
         self.logs.lock().unwrap().len()
     }
+}
+
+/// A worker started by [`Scenario::start`]: the process, and its log so far.
+pub struct Running {
+    pub child: tokio::process::Child,
+    pub log: LiveStderr,
 }
 
 /// A failed test keeps its work directory (the worker's artefacts, download and storage

@@ -374,7 +374,8 @@ pub struct ConsoleEvents {
     pub pages_listed: u64,
     pub files_checked: u64,
     pub downloads_served: u64,
-    /// Refused with the 429 page (too soon after the previous download).
+    /// Refused with the 429 page: too soon after the previous download, or one of the
+    /// downloads [`FakeConsole::refuse_next_downloads`] asked to refuse.
     pub downloads_rate_limited: u64,
     /// Answered with the login page because the session was missing or expired.
     pub downloads_without_session: u64,
@@ -383,9 +384,21 @@ pub struct ConsoleEvents {
     pub served_files: Vec<String>,
     /// Recordings added by [`Quirks::new_call_after_downloads`].
     pub calls_arrived: Vec<String>,
+    /// Every download answered with the file or with the 429 page, in order.
+    pub download_answers: Vec<DownloadAnswer>,
     /// Sessions alive now, and the most alive at once.
     pub sessions_active: usize,
     pub sessions_max_concurrent: usize,
+}
+
+/// One download request the console answered with the file or with "too frequently".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DownloadAnswer {
+    /// The recording asked for.
+    pub file: String,
+    pub at: Instant,
+    /// The wait the 429 page stated; `None` when the file was served.
+    pub refused_for: Option<Duration>,
 }
 
 /// The running stand-in. Stops when dropped.
@@ -415,7 +428,9 @@ impl FakeConsole {
                 failures: HashMap::new(),
                 banned_until: HashMap::new(),
                 last_download: None,
+                downloads_to_refuse: 0,
             }),
+            lists_held: tokio::sync::watch::Sender::new(false),
         });
         let app = router(shared.clone());
         let handle = axum_server::Handle::new();
@@ -508,6 +523,25 @@ impl FakeConsole {
         st.banned_until.clear();
     }
 
+    /// Refuses the next `n` downloads with the 429 page ("too frequently", a wait of
+    /// `download_gap` rounded up to whole seconds, at least 1), however long after the previous
+    /// one they come: a refusal a test can count on, which the gap under load is not.
+    pub fn refuse_next_downloads(&self, n: u64) {
+        self.shared.lock().downloads_to_refuse = n;
+    }
+
+    /// Holds every list request's answer (each page, each "More") from now until
+    /// [`FakeConsole::release_lists`]: the page shows its loading state (busy marker, mask) for
+    /// as long as a test needs it, not for a `list_delay` that a loaded machine may outlast.
+    pub fn hold_lists(&self) {
+        self.shared.lists_held.send_replace(true);
+    }
+
+    /// Answers the held list requests, and the next ones as usual.
+    pub fn release_lists(&self) {
+        self.shared.lists_held.send_replace(false);
+    }
+
     /// Changes the configuration of the running console (delays, captcha, gap, ...).
     /// `bind` and `tls` have no effect after start.
     pub fn reconfigure(&self, change: impl FnOnce(&mut ConsoleConfig)) {
@@ -593,6 +627,8 @@ pub fn tls_config() -> rustls::ServerConfig {
 
 struct Shared {
     state: Mutex<ConsoleState>,
+    /// Set while list answers are held ([`FakeConsole::hold_lists`]).
+    lists_held: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -611,6 +647,8 @@ struct ConsoleState {
     failures: HashMap<IpAddr, Vec<Instant>>,
     banned_until: HashMap<IpAddr, Instant>,
     last_download: Option<Instant>,
+    /// Downloads still to refuse whatever the gap ([`FakeConsole::refuse_next_downloads`]).
+    downloads_to_refuse: u64,
 }
 
 impl ConsoleState {
@@ -1018,6 +1056,9 @@ async fn list_file(shared: &Shared, headers: &HeaderMap, page: &str, filter: &Fi
         st.config.list_delay
     };
     tokio::time::sleep(delay).await;
+    let mut held = shared.lists_held.subscribe();
+    // Only an ended console drops the sender; nothing is held then.
+    let _ = held.wait_for(|held| !*held).await;
     let mut st = shared.lock();
     st.events.pages_listed += 1;
     let size = st.config.page_size.max(1);
@@ -1089,12 +1130,14 @@ async fn download(shared: &Shared, headers: &HeaderMap, file: &str) -> Response 
             return page;
         }
         let gap = st.config.download_gap;
+        if st.downloads_to_refuse > 0 {
+            st.downloads_to_refuse -= 1;
+            return refuse(&mut st, file, gap);
+        }
         if let Some(last) = st.last_download {
             let since = last.elapsed();
             if since < gap {
-                st.events.downloads_rate_limited += 1;
-                let wait = (gap - since).as_secs_f64().ceil().max(1.0) as u64;
-                return too_frequent(wait);
+                return refuse(&mut st, file, gap - since);
             }
         }
         let Some(recording) = st.find(file) else {
@@ -1107,6 +1150,11 @@ async fn download(shared: &Shared, headers: &HeaderMap, file: &str) -> Response 
             );
         };
         st.last_download = Some(Instant::now());
+        st.events.download_answers.push(DownloadAnswer {
+            file: recording.file.clone(),
+            at: Instant::now(),
+            refused_for: None,
+        });
         st.events.downloads_served += 1;
         st.events.served_files.push(recording.file.clone());
         if st.config.quirks.new_call_after_downloads == Some(st.events.downloads_served) {
@@ -1147,6 +1195,18 @@ async fn download(shared: &Shared, headers: &HeaderMap, file: &str) -> Response 
         )
         .body(body)
         .expect("download response")
+}
+
+/// Refuses a download of `file` as too frequent, asking for `wait` (whole seconds, at least 1).
+fn refuse(st: &mut ConsoleState, file: &str, wait: Duration) -> Response {
+    let wait = wait.as_secs_f64().ceil().max(1.0) as u64;
+    st.events.downloads_rate_limited += 1;
+    st.events.download_answers.push(DownloadAnswer {
+        file: file.to_string(),
+        at: Instant::now(),
+        refused_for: Some(Duration::from_secs(wait)),
+    });
+    too_frequent(wait)
 }
 
 /// The throttling answer (codes -45/-46 in the console's API), as a page.
