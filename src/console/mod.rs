@@ -21,6 +21,7 @@ mod navigate;
 mod optional;
 mod pacing;
 mod page;
+mod paging;
 mod recordings;
 mod route;
 mod scan;

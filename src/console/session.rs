@@ -390,7 +390,7 @@ impl ConsoleSession {
         let set = Arc::new(set);
         self.selectors = Arc::clone(&set);
         self.learned = Some(set);
-        self.list.ways.judge_anew();
+        self.list.judge_anew();
     }
 
     pub(super) fn selectors_in_use(&self) -> Arc<SelectorSet> {
@@ -399,7 +399,7 @@ impl ConsoleSession {
 
     /// Puts `set` in use until the next login or swap; returns the file it replaced.
     pub(super) fn swap_selectors(&mut self, set: Arc<SelectorSet>) -> Arc<SelectorSet> {
-        self.list.ways.judge_anew();
+        self.list.judge_anew();
         std::mem::replace(&mut self.selectors, set)
     }
 

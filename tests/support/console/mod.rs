@@ -200,6 +200,9 @@ pub struct Quirks {
     pub row_key: RowKey,
     pub download_control: DownloadControl,
     pub row_classes: RowClasses,
+    /// Every session ends when this page of the list is first asked for (once): a session that
+    /// expires mid-paging.
+    pub expire_at_page: Option<usize>,
 }
 
 /// How the stand-in behaves. `Default` gives quick test values; the real console's are noted.
@@ -415,6 +418,7 @@ impl FakeConsole {
                 failures: HashMap::new(),
                 banned_until: HashMap::new(),
                 last_download: None,
+                expired_at_page: false,
             }),
         });
         let app = router(shared.clone());
@@ -610,6 +614,8 @@ struct ConsoleState {
     failures: HashMap<IpAddr, Vec<Instant>>,
     banned_until: HashMap<IpAddr, Instant>,
     last_download: Option<Instant>,
+    /// [`Quirks::expire_at_page`] has ended the sessions.
+    expired_at_page: bool,
 }
 
 impl ConsoleState {
@@ -1011,6 +1017,11 @@ impl Filter {
 async fn list_file(shared: &Shared, headers: &HeaderMap, page: &str, filter: &Filter) -> Response {
     let delay = {
         let mut st = shared.lock();
+        let asked = page.parse::<usize>().ok();
+        if asked.is_some() && asked == st.config.quirks.expire_at_page && !st.expired_at_page {
+            st.expired_at_page = true;
+            st.sessions.clear();
+        }
         if !st.touch(headers) {
             return status(-6);
         }
