@@ -521,7 +521,7 @@ impl Worker {
             tenant.id,
         )
         .await;
-        match session.sign_in().await {
+        match healer.sign_in(session, calls.first()).await {
             Ok(signed_in) => {
                 record_or_warn(
                     tenants::record_login_success(

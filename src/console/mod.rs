@@ -42,7 +42,7 @@ pub use check::{CheckedOn, LocatorCheck};
 pub use downloads::{DownloadDirError, DownloadRoot};
 pub use error::{ConsoleError, ConsoleErrorKind};
 pub use heal::{drifted_key, learned_name, Healed, NotHealed};
-pub use learn::{Change, Found, HealMiss, KnownCall, Learnt, PagingGuess, Walk};
+pub use learn::{Change, Found, HealMiss, KnownCall, Learnt, PagingGuess, Walk, SIGNED_IN};
 pub use scan::ScanEnd;
 pub use selectors::{SelectorCatalog, SelectorSet, SelectorsError};
 pub use session::ConsoleSession;

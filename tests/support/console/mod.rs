@@ -203,6 +203,10 @@ pub struct Quirks {
     /// Every session ends when this page of the list is first asked for (once): a session that
     /// expires mid-paging.
     pub expire_at_page: Option<usize>,
+    /// The layout around the menu is drawn differently, so the shipped signed-in markers find
+    /// nothing (issue 22): skin 1 the root menu is a `div.ant-menu` (no `ul.ant-menu`), skin 2
+    /// the frame is `div#app-main` (no `div#main`). The menu itself is unchanged.
+    pub other_layout: bool,
 }
 
 /// How the stand-in behaves. `Default` gives quick test values; the real console's are noted.
@@ -774,6 +778,7 @@ async fn static_file(
                 Landing::Welcome => "welcome",
             },
             "menuCollapsed": q.menu_collapsed,
+            "otherLayout": q.other_layout,
             "rowKeyIsId": q.row_key == RowKey::ConsoleId,
             "downloadIcon": q.download_control == DownloadControl::Icon,
             "otherRowClasses": q.row_classes == RowClasses::Other,
