@@ -182,9 +182,9 @@ impl<'a> Healer<'a> {
     }
 
     /// Signs in; when the login left the login form but the signed-in marker found nothing,
-    /// heals the marker from the page the login landed on (once a pass), proven by finding
-    /// `first` (the first call of the pass) on the list with it. `first`: none, nothing to prove
-    /// with, so nothing is learnt.
+    /// heals the marker from the page the login landed on (once a pass), proven by finding a
+    /// known call on the list with it: `first` (the pass's first call), then the tenant's
+    /// newest known ones. Without `first` nothing is learnt.
     pub async fn sign_in(
         &mut self,
         session: &mut ConsoleSession,
@@ -200,8 +200,9 @@ impl<'a> Healer<'a> {
         if !self.may_learn(SIGNED_IN).await {
             return Err(error);
         }
+        let known = self.known(&call).await;
         let healed = session
-            .heal_signed_in(self.in_use.as_deref(), &learned_name(self.tenant), &call)
+            .heal_signed_in(self.in_use.as_deref(), &learned_name(self.tenant), &known)
             .await;
         match self.learnt(session, SIGNED_IN, healed).await {
             true => session.signed_in_healed().await,

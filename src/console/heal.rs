@@ -45,6 +45,10 @@ pub enum NotHealed {
     NotSignedIn,
 }
 
+/// Known calls looked for at most to prove a healed signed-in marker: one found is the proof,
+/// and a call not on the list costs a search.
+const PROOF_TRIES: usize = 3;
+
 /// The key of a required list locator that found nothing (`recordings.download`), read from
 /// where the error says the locator was written (`selectors/ucm63xx.toml: recordings.download`).
 pub fn drifted_key(error: &ConsoleError) -> Option<&str> {
@@ -94,13 +98,14 @@ impl ConsoleSession {
 
     /// Heals a signed-in marker that found nothing after a login that left the login form:
     /// learnt from the page the login landed on against the login page it left, as `selectors
-    /// learn` finds it. Proven when, with it, the list is reached and `call` found on it the way
-    /// a download finds it. `base`, `named`: as for [`Self::heal`].
+    /// learn` finds it. Proven when, with it, the list is reached and one of the first
+    /// [`PROOF_TRIES`] `known` calls found on it the way a download finds it. `base`, `named`:
+    /// as for [`Self::heal`].
     pub async fn heal_signed_in(
         &mut self,
         base: Option<&str>,
         named: &Path,
-        call: &CallQuery,
+        known: &[CallQuery],
     ) -> Result<Healed, NotHealed> {
         let current = self.selectors_in_use();
         let base = base_text(&current, base)?;
@@ -114,14 +119,10 @@ impl ConsoleSession {
         let plan = plan_signed_in(&before, &after, &current, &base)?;
         let set = SelectorSet::parse(named, &plan.toml)?;
         let previous = self.swap_selectors(Arc::new(set.clone()));
-        let found = self.find_row(call).await;
+        let found = self.find_one(known).await;
         self.swap_selectors(previous);
-        let page = found.map_err(|kind| NotHealed::Unproven {
-            uniqueid: call.uniqueid.to_string(),
-            why: kind.to_string(),
-        })?;
         // The marker shows after the login and not on the login page, by how it was learnt.
-        let evidence = vec![format!("{} on page {page}", call.uniqueid)];
+        let evidence = vec![found?];
         let toml = format!(
             "{}{}",
             header(&current.file, &plan.changes, &evidence),
@@ -133,6 +134,27 @@ impl ConsoleSession {
             changes: plan.changes,
             evidence,
         })
+    }
+
+    /// The first of the first [`PROOF_TRIES`] `known` calls found on the list with the file in
+    /// use: `<uniqueid> on page N`.
+    async fn find_one(&mut self, known: &[CallQuery]) -> Result<String, NotHealed> {
+        let mut unproven = NotHealed::Unproven {
+            uniqueid: "(none)".into(),
+            why: "no known call to look for".into(),
+        };
+        for call in known.iter().take(PROOF_TRIES) {
+            match self.find_row(call).await {
+                Ok(page) => return Ok(format!("{} on page {page}", call.uniqueid)),
+                Err(kind) => {
+                    unproven = NotHealed::Unproven {
+                        uniqueid: call.uniqueid.to_string(),
+                        why: kind.to_string(),
+                    }
+                }
+            }
+        }
+        Err(unproven)
     }
 
     /// The plan from the page, read again until it shows the known calls (a list may still be
