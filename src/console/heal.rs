@@ -28,6 +28,23 @@ pub struct Healed {
     pub evidence: Vec<String>,
 }
 
+impl Healed {
+    /// The healed file `set` from `plan`, proven by `evidence`, learnt from the file `from`.
+    fn new(from: &SelectorSet, set: SelectorSet, plan: Plan, evidence: Vec<String>) -> Self {
+        let toml = format!(
+            "{}{}",
+            header(&from.file, &plan.changes, &evidence),
+            plan.toml
+        );
+        Healed {
+            set,
+            toml,
+            changes: plan.changes,
+            evidence,
+        }
+    }
+}
+
 /// Why a drifted locator was not healed.
 #[derive(Debug, thiserror::Error)]
 pub enum NotHealed {
@@ -83,17 +100,7 @@ impl ConsoleSession {
         let plan = self.read_plan(&current, &base, key, &calls).await?;
         let set = SelectorSet::parse(named, &plan.toml)?;
         let evidence = self.prove(&set, &plan, known).await?;
-        let toml = format!(
-            "{}{}",
-            header(&current.file, &plan.changes, &evidence),
-            plan.toml
-        );
-        Ok(Healed {
-            set,
-            toml,
-            changes: plan.changes,
-            evidence,
-        })
+        Ok(Healed::new(&current, set, plan, evidence))
     }
 
     /// Heals a signed-in marker that found nothing after a login that left the login form:
@@ -122,18 +129,7 @@ impl ConsoleSession {
         let found = self.find_one(known).await;
         self.swap_selectors(previous);
         // The marker shows after the login and not on the login page, by how it was learnt.
-        let evidence = vec![found?];
-        let toml = format!(
-            "{}{}",
-            header(&current.file, &plan.changes, &evidence),
-            plan.toml
-        );
-        Ok(Healed {
-            set,
-            toml,
-            changes: plan.changes,
-            evidence,
-        })
+        Ok(Healed::new(&current, set, plan, vec![found?]))
     }
 
     /// The first of the first [`PROOF_TRIES`] `known` calls found on the list with the file in
