@@ -158,6 +158,9 @@ fn quirks(args: &Args) -> Quirks {
             true => RowClasses::Other,
             false => RowClasses::Usual,
         },
+        // Test-only switches: not offered on the command line.
+        expire_at_page: None,
+        other_layout: false,
         start_shows_login: args.start_shows_login,
         landing: match args.lands_elsewhere {
             true => Landing::Welcome,

@@ -6,10 +6,11 @@
 use sqlx::PgPool;
 use tracing::{info, warn};
 
-use crate::calls;
+use crate::calls::{self, Call};
 use crate::config::{AutoLearn, Settings};
 use crate::console::{
-    drifted_key, learned_name, CallQuery, ConsoleError, ConsoleSession, Downloaded, SelectorSet,
+    drifted_key, learned_name, CallQuery, ConsoleError, ConsoleSession, Downloaded, Healed,
+    NotHealed, SelectorSet, SignedIn, SIGNED_IN,
 };
 use crate::ids::TenantId;
 use crate::metrics::Metrics;
@@ -179,6 +180,36 @@ impl<'a> Healer<'a> {
         healer
     }
 
+    /// Signs in; when the login left the login form but the signed-in marker found nothing,
+    /// heals the marker from the page the login landed on (once a pass), proven by finding a
+    /// known call on the list with it: `first` (the pass's first call), then the tenant's
+    /// newest known ones. Without `first` nothing is learnt.
+    pub async fn sign_in(
+        &mut self,
+        session: &mut ConsoleSession,
+        first: Option<&Call>,
+    ) -> Result<SignedIn, ConsoleError> {
+        let error = match session.sign_in().await {
+            Ok(signed_in) => return Ok(signed_in),
+            Err(error) => error,
+        };
+        let (Some(call), Some(SIGNED_IN)) = (first.map(CallQuery::from), drifted_key(&error))
+        else {
+            return Err(error);
+        };
+        if !self.may_learn(SIGNED_IN).await {
+            return Err(error);
+        }
+        let known = self.known(&call).await;
+        let healed = session
+            .heal_signed_in(self.in_use.as_deref(), &learned_name(self.tenant), &known)
+            .await;
+        match self.learnt(session, SIGNED_IN, healed).await {
+            true => session.signed_in_healed().await,
+            false => Err(error),
+        }
+    }
+
     /// Downloads the call; when a required list locator finds nothing, heals it from the live
     /// page (once a pass) and, with `SELECTORS_AUTOLEARN=use` and proof, tries the call again
     /// with the healed file.
@@ -194,12 +225,8 @@ impl<'a> Healer<'a> {
         let Some(key) = drifted_key(&error).map(str::to_string) else {
             return Err(error);
         };
-        if self.settings.autolearn == AutoLearn::Off || self.tried {
+        if !self.may_learn(&key).await {
             return Err(error);
-        }
-        self.tried = true;
-        if self.in_use.is_some() {
-            self.drop_learned(&format!("{key} found nothing")).await;
         }
         let known = self.known(call).await;
         let healed = session
@@ -210,6 +237,33 @@ impl<'a> Healer<'a> {
                 &known,
             )
             .await;
+        match self.learnt(session, &key, healed).await {
+            true => session.download(call).await,
+            false => Err(error),
+        }
+    }
+
+    /// Whether `key` may be learnt now: learning is on and has not run this pass. A learned
+    /// file in use whose key found nothing is dropped.
+    async fn may_learn(&mut self, key: &str) -> bool {
+        if self.settings.autolearn == AutoLearn::Off || self.tried {
+            return false;
+        }
+        self.tried = true;
+        if self.in_use.is_some() {
+            self.drop_learned(&format!("{key} found nothing")).await;
+        }
+        true
+    }
+
+    /// Stores a healed file, says so, and (with `SELECTORS_AUTOLEARN=use`) puts it in use for
+    /// the session; whether it is in use.
+    async fn learnt(
+        &mut self,
+        session: &mut ConsoleSession,
+        key: &str,
+        healed: Result<Healed, NotHealed>,
+    ) -> bool {
         let healed = match healed {
             Ok(healed) => healed,
             Err(why) => {
@@ -217,7 +271,7 @@ impl<'a> Healer<'a> {
                     event = "SelectorsNotHealed",
                     "Could not learn {key} from the live page: {why}"
                 );
-                return Err(error);
+                return false;
             }
         };
         let changed: Vec<String> = healed.changes.iter().map(ToString::to_string).collect();
@@ -249,7 +303,7 @@ impl<'a> Healer<'a> {
                     changed.join("; "),
                     self.tenant
                 );
-                Err(error)
+                false
             }
             Status::Use => {
                 warn!(
@@ -261,7 +315,7 @@ impl<'a> Healer<'a> {
                 );
                 self.in_use = Some(healed.toml);
                 session.use_learned(healed.set);
-                session.download(call).await
+                true
             }
         }
     }

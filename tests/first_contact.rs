@@ -6,11 +6,13 @@
 //! A call the console never had is looked for too: "not on the console" is the only final
 //! answer allowed, and only for it.
 //!
-//! Issue 22 crosses the variations (`crossed`): every pair of switches on both skins, with
-//! the shipped file and with a menu-only copy of it (its `route` line removed), sampled with a
-//! fixed seed (tests/README.md). Each pair stores every call with at most 3 logins and a
-//! second pass, following the way the first one found, logs in once; or it stops with a line
-//! naming what to fix, no call charged, no call final.
+//! Issue 22 crosses the variations (`crossed`): every pair of switches, and each drifted
+//! locator (download icon, row classes, signed-in marker) with each switch of the way to the
+//! list, on both skins, with the shipped file and with a menu-only copy of it (its `route` line
+//! removed), sampled with a fixed seed (tests/README.md). A pass heals a drift as the worker
+//! does with `SELECTORS_AUTOLEARN=use`. Each pair stores every call with at most 3 logins and a
+//! second pass, following the way (and the learned file) the first one found, logs in once and
+//! meets no drift; or it stops with a line naming what to fix, no call charged, no call final.
 
 mod support;
 
@@ -18,12 +20,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use support::console::{
-    ConsoleConfig, DeepLinks, EndOfList, FirmwareShown, Landing, Loading, Recording, RowKey, Rows,
-    Skin,
+    ConsoleConfig, DeepLinks, DownloadControl, EndOfList, FirmwareShown, Landing, Loading,
+    Recording, RowClasses, RowKey, Rows, Skin,
 };
 use support::session::{call_for, World, FIRST_CALL};
-use ucm_scraper::console::{CallQuery, ConsoleError, ConsoleErrorKind, Way};
+use ucm_scraper::console::{
+    drifted_key, learned_name, CallQuery, ConsoleError, ConsoleErrorKind, ConsoleSession,
+    Downloaded, SelectorSet, Way, SIGNED_IN,
+};
 use ucm_scraper::failure::{Failure as _, NextStep};
+use ucm_scraper::ids::TenantId;
 
 /// Recordings per console: three pages of three (skin 1) or three loads (skin 2).
 const CALLS: usize = 8;
@@ -50,6 +56,9 @@ fn vary(config: &mut ConsoleConfig, variation: &str) {
         "lands_elsewhere" => q.landing = Landing::Welcome,
         "menu_collapsed" => q.menu_collapsed = true,
         "row_keys_are_console_ids" => q.row_key = RowKey::ConsoleId,
+        "download_icon" => q.download_control = DownloadControl::Icon,
+        "other_row_classes" => q.row_classes = RowClasses::Other,
+        "other_layout" => q.other_layout = true,
         "slow_first_paint" => {
             config.boot_delay = Duration::from_millis(2500);
             config.list_delay = Duration::from_millis(900);
@@ -73,6 +82,10 @@ struct Pass {
     logins: u64,
     /// The way to the list the session leaves with.
     way: Option<Way>,
+    /// The selectors file healing learnt, in use at the end of the pass.
+    learned: Option<SelectorSet>,
+    /// A required locator found nothing (healed or not).
+    drifted: bool,
 }
 
 impl Pass {
@@ -84,19 +97,108 @@ impl Pass {
     }
 }
 
+/// Healing as a pass does it with `SELECTORS_AUTOLEARN=use` (src/learned.rs, without the
+/// database): once a pass, a drifted locator is learnt from the live page and, proven, used.
+#[derive(Default)]
+struct Healing {
+    tried: bool,
+    learned: Option<SelectorSet>,
+}
+
+impl Healing {
+    /// Whether `error` is a drift to heal now (once a pass).
+    fn heals(&mut self, error: &ConsoleError) -> Option<String> {
+        let key = drifted_key(error)?.to_string();
+        (!std::mem::replace(&mut self.tried, true)).then_some(key)
+    }
+
+    fn learnt(&mut self, session: &mut ConsoleSession, set: SelectorSet) {
+        self.learned = Some(set.clone());
+        session.use_learned(set);
+    }
+
+    async fn sign_in(
+        &mut self,
+        session: &mut ConsoleSession,
+        first: &CallQuery,
+    ) -> Result<(), ConsoleError> {
+        let error = match session.sign_in().await {
+            Ok(_) => return Ok(()),
+            Err(error) => error,
+        };
+        if self.heals(&error).as_deref() != Some(SIGNED_IN) {
+            return Err(error);
+        }
+        let first = std::slice::from_ref(first);
+        match session
+            .heal_signed_in(None, &learned_name(TenantId(1)), first)
+            .await
+        {
+            Ok(healed) => {
+                self.learnt(session, healed.set);
+                session.signed_in_healed().await.map(|_| ())
+            }
+            Err(why) => {
+                eprintln!("{SIGNED_IN} not healed: {why}");
+                Err(error)
+            }
+        }
+    }
+
+    async fn download(
+        &mut self,
+        session: &mut ConsoleSession,
+        call: &CallQuery,
+        known: &[CallQuery],
+    ) -> Result<Downloaded, ConsoleError> {
+        let error = match session.download(call).await {
+            Ok(got) => return Ok(got),
+            Err(error) => error,
+        };
+        let Some(key) = self.heals(&error) else {
+            return Err(error);
+        };
+        match session
+            .heal(&key, None, &learned_name(TenantId(1)), known)
+            .await
+        {
+            Ok(healed) => {
+                self.learnt(session, healed.set);
+                session.download(call).await
+            }
+            Err(why) => {
+                eprintln!("{key} not healed: {why}");
+                Err(error)
+            }
+        }
+    }
+}
+
 /// One tenant pass in one browser session: `calls` in order (`usize::MAX` marks the call the
-/// console never had), stopping where the pipeline would; `way` as the pipeline hands it in.
-async fn pass(world: &World, calls: &[(usize, CallQuery)], way: Option<Way>) -> Pass {
+/// console never had), stopping where the pipeline would; `way` and `learned` as the pipeline
+/// hands them in.
+async fn pass(
+    world: &World,
+    calls: &[(usize, CallQuery)],
+    way: Option<Way>,
+    learned: Option<SelectorSet>,
+) -> Pass {
     let logins_before = world.console.events().logins_ok;
     let mut session = world.open().await;
     if let Some(way) = way {
         session.follow_way(way);
     }
+    let mut healing = Healing::default();
+    if let Some(set) = learned {
+        healing.learned = Some(set.clone());
+        session.use_learned(set);
+    }
+    let known: Vec<CallQuery> = calls.iter().map(|(_, c)| c.clone()).collect();
     let mut outcomes = Vec::new();
-    match session.sign_in().await {
-        Ok(_) => {
+    match healing.sign_in(&mut session, &calls[0].1).await {
+        Ok(()) => {
             for (index, call) in calls {
-                let outcome = match session.download(call).await {
+                let outcome = match healing.download(&mut session, call, &known).await {
                     Ok(got) => {
                         let recording = &world.recordings[*index];
                         assert_eq!(got.file_name, recording.download_name());
@@ -120,6 +222,8 @@ async fn pass(world: &World, calls: &[(usize, CallQuery)], way: Option<Way>) -> 
         outcomes,
         logins: world.console.events().logins_ok - logins_before,
         way,
+        learned: healing.learned,
+        drifted: healing.tried,
     }
 }
 
@@ -147,7 +251,7 @@ async fn case(skin: Skin, file: &str, variation: &str) {
     );
     let mut calls: Vec<_> = (0..CALLS).rev().map(|i| (i, world.call(i))).collect();
     calls.push((usize::MAX, call_for(&ghost, 99)));
-    let run = pass(&world, &calls, None).await;
+    let run = pass(&world, &calls, None, None).await;
     let events = world.console.events();
     eprintln!("{variation} × {file}: {:?}; {events:?}", run.outcomes);
 
@@ -251,6 +355,34 @@ mod crossed {
         ("row_keys_are_console_ids", "row_key"),
     ];
 
+    /// Switches that drift a required locator (healed from the live page): each is crossed with
+    /// every switch of the way to the list, not with the others.
+    const DRIFTS: &[&str] = &["download_icon", "other_row_classes", "other_layout"];
+
+    /// The switches of the way to the list.
+    fn navigation() -> impl Iterator<Item = &'static str> {
+        SWITCHES
+            .iter()
+            .filter(|(_, group)| *group != "row_key")
+            .map(|(name, _)| *name)
+    }
+
+    /// Every pair: the switches in pairs, and each drift with each switch of the way.
+    fn pairs() -> Vec<(&'static str, &'static str)> {
+        let mut pairs = Vec::new();
+        for (i, a) in SWITCHES.iter().enumerate() {
+            for b in &SWITCHES[i + 1..] {
+                if a.1 != b.1 {
+                    pairs.push((a.0, b.0));
+                }
+            }
+        }
+        for drift in DRIFTS {
+            pairs.extend(navigation().map(|way| (way, *drift)));
+        }
+        pairs
+    }
+
     /// One crossed case: two switches, a skin, and the shipped file or its menu-only copy.
     #[derive(Debug, Clone, Copy)]
     struct Combo {
@@ -262,19 +394,14 @@ mod crossed {
     /// Every combination, in the seed's order.
     fn combos() -> Vec<Combo> {
         let mut all = Vec::new();
-        for (i, a) in SWITCHES.iter().enumerate() {
-            for b in &SWITCHES[i + 1..] {
-                if a.1 == b.1 {
-                    continue;
-                }
-                for skin in [Skin::Ucm63xx, Skin::Ucm62xx] {
-                    for menu_only in [false, true] {
-                        all.push(Combo {
-                            pair: (a.0, b.0),
-                            skin,
-                            menu_only,
-                        });
-                    }
+        for pair in pairs() {
+            for skin in [Skin::Ucm63xx, Skin::Ucm62xx] {
+                for menu_only in [false, true] {
+                    all.push(Combo {
+                        pair,
+                        skin,
+                        menu_only,
+                    });
                 }
             }
         }
@@ -314,7 +441,7 @@ mod crossed {
             without_route(&world.config.selectors_dir.join(&file));
         }
         let calls: Vec<_> = (0..CALLS).rev().map(|i| (i, world.call(i))).collect();
-        let first = pass(&world, &calls, None).await;
+        let first = pass(&world, &calls, None, None).await;
         eprintln!("{combo:?}: {:?}; way {:?}", first.outcomes, first.way);
         if first.stored() < CALLS {
             assert_clean_stop(&combo, &first);
@@ -322,8 +449,15 @@ mod crossed {
         }
         assert!(first.logins <= 3, "{combo:?}: {} logins", first.logins);
         // The next pass starts with the way this one found, and logs in once.
-        let second = pass(&world, &calls[..2], first.way.clone()).await;
+        let second = pass(
+            &world,
+            &calls[..2],
+            first.way.clone(),
+            first.learned.clone(),
+        )
+        .await;
         assert_eq!(second.stored(), 2, "{combo:?}: {:?}", second.outcomes);
+        assert!(!second.drifted, "{combo:?}: the learned file did not hold");
         assert_eq!(
             second.logins, 1,
             "{combo:?}: second pass, way {:?}",
@@ -377,9 +511,10 @@ mod crossed {
             .enumerate()
             .map(|(i, a)| SWITCHES[i + 1..].iter().filter(|b| a.1 != b.1).count())
             .sum();
+        let drifts = DRIFTS.len() * navigation().count();
         assert_eq!(
             all.len(),
-            pairs * 2 * 2,
+            (pairs + drifts) * 2 * 2,
             "each pair on two skins, two files"
         );
         assert!(all.iter().all(|c| c.pair.0 != c.pair.1));

@@ -270,3 +270,69 @@ async fn a_learned_file_that_fails_later_is_dropped_and_learnt_again() {
     let rows = learned_rows(&s).await;
     assert!(rows[0].2.contains("recordings.ready:"), "{rows:?}");
 }
+
+fn other_layout(c: &mut ConsoleConfig) {
+    c.quirks.other_layout = true;
+}
+
+#[tokio::test]
+async fn a_drifted_signed_in_marker_is_learnt_after_the_login_and_used_on_the_next_pass() {
+    for skin in [Skin::Ucm63xx, Skin::Ucm62xx] {
+        let s = Scenario::new().await;
+        let (console, tenant, uniqueids) = drifted(&s, skin, 5, other_layout).await;
+        let run = s.once().await;
+        assert!(run.ok, "{skin:?}\n{}", log(&run));
+        assert_eq!(
+            statuses(&s, tenant).await.0,
+            uniqueids.len() as i64,
+            "{skin:?}\n{}",
+            log(&run)
+        );
+        // The login worked; only its marker had drifted: no second login for it.
+        assert_eq!(console.events().logins_ok, 1, "{skin:?}\n{}", log(&run));
+        let rows = learned_rows(&s).await;
+        assert!(rows[0].2.starts_with("login.signed_in:"), "{rows:?}");
+        let printed = s
+            .finish(
+                s.command(&["selectors", "learned", "--tenant", &tenant.to_string()])
+                    .spawn(),
+            )
+            .await;
+        assert!(printed.stdout.contains("on page"), "{}", printed.stdout);
+
+        let newer = Recording::new(
+            "1000",
+            "2815999997",
+            chrono::Utc::now().timestamp() - 600,
+            Arc::clone(&s.wav),
+        );
+        console.add_recording(newer.clone());
+        s.calls(tenant, std::slice::from_ref(&newer)).await;
+        let second = s.once().await;
+        assert!(second.ok, "{skin:?}\n{}", log(&second));
+        assert_eq!(console.events().logins_ok, 2, "{skin:?}: one login");
+        assert_eq!(statuses(&s, tenant).await.0, uniqueids.len() as i64 + 1);
+        assert!(
+            !second.stderr.contains("SelectorsLearned") && !second.stderr.contains("Login failed"),
+            "{skin:?}\n{}",
+            second.stderr
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_drifted_signed_in_marker_with_autolearn_off_stops_uncharged_naming_it() {
+    let mut s = Scenario::new().await;
+    s.env.insert("SELECTORS_AUTOLEARN".into(), "off".into());
+    let (_console, tenant, uniqueids) = drifted(&s, Skin::Ucm63xx, 3, other_layout).await;
+    let run = s.once().await;
+    assert!(!run.ok, "{}", log(&run));
+    assert!(
+        run.summary_row(tenant)
+            .contains("selectors/ucm63xx.toml: login.signed_in"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(statuses(&s, tenant).await, (0, uniqueids.len() as i64, 0));
+    assert!(learned_rows(&s).await.is_empty());
+}

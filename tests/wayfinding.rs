@@ -103,3 +103,30 @@ async fn a_kept_way_that_stops_working_is_dropped_and_found_again() {
     );
     assert_eq!(console.events().logins_ok, 1, "{}", run.stderr);
 }
+
+#[tokio::test]
+async fn a_session_that_expires_mid_paging_logs_in_again_and_stores_every_call() {
+    for skin in [Skin::Ucm63xx, Skin::Ucm62xx] {
+        let s = Scenario::new().await;
+        let mut config = ConsoleConfig::for_skin(skin);
+        config.page_size = 3;
+        config.quirks.expire_at_page = Some(2);
+        let (console, recordings) = s.console_with(config, "Right-pass1", 7, |_| {}).await;
+        let tenant = s
+            .tenant("Expires Mid-Paging", &console, "Right-pass1")
+            .await;
+        s.calls(tenant, &recordings).await;
+
+        let run = s.once().await;
+        assert!(run.ok, "{skin:?}\n{}", run.stderr);
+        assert_eq!(stored(&s, tenant).await, 7, "{skin:?}\n{}", run.stderr);
+        // The login form the page turn showed costs one login, not the pass.
+        assert_eq!(console.events().logins_ok, 2, "{skin:?}\n{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("answered the login form on a page turn"),
+            "{skin:?}\n{}",
+            run.stderr
+        );
+    }
+}

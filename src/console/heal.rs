@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::error::ConsoleErrorKind;
-use super::learn::heal::{plan, Plan, HEALABLE};
+use super::learn::heal::{plan, plan_signed_in, Plan, HEALABLE, SIGNED_IN};
 use super::learn::{Change, HealMiss, KnownCall};
 use super::selectors::{SelectorSet, SelectorsError};
 use super::session::ConsoleSession;
@@ -28,6 +28,23 @@ pub struct Healed {
     pub evidence: Vec<String>,
 }
 
+impl Healed {
+    /// The healed file `set` from `plan`, proven by `evidence`, learnt from the file `from`.
+    fn new(from: &SelectorSet, set: SelectorSet, plan: Plan, evidence: Vec<String>) -> Self {
+        let toml = format!(
+            "{}{}",
+            header(&from.file, &plan.changes, &evidence),
+            plan.toml
+        );
+        Healed {
+            set,
+            toml,
+            changes: plan.changes,
+            evidence,
+        }
+    }
+}
+
 /// Why a drifted locator was not healed.
 #[derive(Debug, thiserror::Error)]
 pub enum NotHealed {
@@ -39,7 +56,15 @@ pub enum NotHealed {
     Unproven { uniqueid: String, why: String },
     #[error("the page could not be read: {0}")]
     Console(#[from] ConsoleErrorKind),
+    #[error(
+        "the login did not leave the login form (no login page seen, or the form still shows)"
+    )]
+    NotSignedIn,
 }
+
+/// Known calls looked for at most to prove a healed signed-in marker: one found is the proof,
+/// and a call not on the list costs a search.
+const PROOF_TRIES: usize = 3;
 
 /// The key of a required list locator that found nothing (`recordings.download`), read from
 /// where the error says the locator was written (`selectors/ucm63xx.toml: recordings.download`).
@@ -48,7 +73,7 @@ pub fn drifted_key(error: &ConsoleError) -> Option<&str> {
         ConsoleErrorKind::LocatorNotFound { origin, .. } => origin
             .rsplit_once(": ")
             .map(|(_, key)| key)
-            .filter(|key| HEALABLE.contains(key)),
+            .filter(|key| HEALABLE.contains(key) || *key == SIGNED_IN),
         _ => None,
     }
 }
@@ -66,11 +91,7 @@ impl ConsoleSession {
         known: &[CallQuery],
     ) -> Result<Healed, NotHealed> {
         let current = self.selectors_in_use();
-        let base = match base {
-            Some(text) => text.to_string(),
-            None => std::fs::read_to_string(&current.file)
-                .map_err(super::error::io_error("cannot read", &current.file))?,
-        };
+        let base = base_text(&current, base)?;
         let calls: Vec<KnownCall> = known.iter().map(KnownCall::from).collect();
         if key == "recordings.ready" {
             // The navigation that missed the list has left it: learn where it was seen.
@@ -79,17 +100,57 @@ impl ConsoleSession {
         let plan = self.read_plan(&current, &base, key, &calls).await?;
         let set = SelectorSet::parse(named, &plan.toml)?;
         let evidence = self.prove(&set, &plan, known).await?;
-        let toml = format!(
-            "{}{}",
-            header(&current.file, &plan.changes, &evidence),
-            plan.toml
-        );
-        Ok(Healed {
-            set,
-            toml,
-            changes: plan.changes,
-            evidence,
-        })
+        Ok(Healed::new(&current, set, plan, evidence))
+    }
+
+    /// Heals a signed-in marker that found nothing after a login that left the login form:
+    /// learnt from the page the login landed on against the login page it left, as `selectors
+    /// learn` finds it. Proven when, with it, the list is reached and one of the first
+    /// [`PROOF_TRIES`] `known` calls found on it the way a download finds it. `base`, `named`:
+    /// as for [`Self::heal`].
+    pub async fn heal_signed_in(
+        &mut self,
+        base: Option<&str>,
+        named: &Path,
+        known: &[CallQuery],
+    ) -> Result<Healed, NotHealed> {
+        let current = self.selectors_in_use();
+        let base = base_text(&current, base)?;
+        let browser = self.open_browser();
+        let form = current.login.username.plain();
+        let before = match self.login_page() {
+            Some(page) if browser.find(&form).await?.is_none() => page.to_string(),
+            _ => return Err(NotHealed::NotSignedIn),
+        };
+        let after = browser.source().await?;
+        let plan = plan_signed_in(&before, &after, &current, &base)?;
+        let set = SelectorSet::parse(named, &plan.toml)?;
+        let previous = self.swap_selectors(Arc::new(set.clone()));
+        let found = self.find_one(known).await;
+        self.swap_selectors(previous);
+        // The marker shows after the login and not on the login page, by how it was learnt.
+        Ok(Healed::new(&current, set, plan, vec![found?]))
+    }
+
+    /// The first of the first [`PROOF_TRIES`] `known` calls found on the list with the file in
+    /// use: `<uniqueid> on page N`.
+    async fn find_one(&mut self, known: &[CallQuery]) -> Result<String, NotHealed> {
+        let mut unproven = NotHealed::Unproven {
+            uniqueid: "(none)".into(),
+            why: "no known call to look for".into(),
+        };
+        for call in known.iter().take(PROOF_TRIES) {
+            match self.find_row(call).await {
+                Ok(page) => return Ok(format!("{} on page {page}", call.uniqueid)),
+                Err(kind) => {
+                    unproven = NotHealed::Unproven {
+                        uniqueid: call.uniqueid.to_string(),
+                        why: kind.to_string(),
+                    }
+                }
+            }
+        }
+        Err(unproven)
     }
 
     /// The plan from the page, read again until it shows the known calls (a list may still be
@@ -145,18 +206,28 @@ impl ConsoleSession {
     }
 }
 
+/// The text of the file in use: `base` when given (a learned file), else the file as read from
+/// its path in SELECTORS_DIR (nothing is written there).
+fn base_text(current: &SelectorSet, base: Option<&str>) -> Result<String, NotHealed> {
+    match base {
+        Some(text) => Ok(text.to_string()),
+        None => Ok(std::fs::read_to_string(&current.file)
+            .map_err(super::error::io_error("cannot read", &current.file))?),
+    }
+}
+
 /// The comment on top of a healed file: where it comes from, what changed, the proof.
 fn header(from: &Path, changes: &[Change], evidence: &[String]) -> String {
     let mut out = format!(
         "# Learnt by ucm-scraper on {} from {}: a required locator found nothing on the\n\
-         # Recordings list. Changed:\n",
+         # console. Changed:\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         from.display()
     );
     for change in changes {
         out.push_str(&format!("#   {change}\n"));
     }
-    out.push_str("# Proof, the tenant's known calls found with it on the live list:\n");
+    out.push_str("# Proof, on the live console:\n");
     for line in evidence {
         out.push_str(&format!("#   {line}\n"));
     }

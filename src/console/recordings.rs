@@ -17,8 +17,9 @@ use super::browser::{Browser, Step};
 use super::downloads::{base_name, ExpectedFile};
 use super::error::ConsoleErrorKind;
 use super::evidence::{self, PageRead, PageSeen, Sought, Then};
-use super::selectors::{Bound, ListOrder, Paging, SelectorSet, Vars};
-use super::settled::{Cells, Listed, Shown};
+use super::paging::{Paged, Turns};
+use super::selectors::{Bound, ListOrder, SelectorSet, Vars};
+use super::settled::{Cells, Listed};
 use super::way::Ways;
 use super::ConsoleTarget;
 
@@ -113,6 +114,8 @@ pub(crate) struct ListState {
     seen: BTreeMap<usize, Vec<RowInfo>>,
     /// The way to the list, and what does not work on this console.
     pub(super) ways: Ways,
+    /// What the paging controls did, and which do not work on this console.
+    pub(super) turns: Turns,
     /// Why a read of the list did not settle this pass: a list that never settles costs its
     /// wait once a pass, not once per call.
     pub(super) unsettled: Option<String>,
@@ -123,6 +126,13 @@ impl ListState {
     pub(crate) fn closed(&mut self) {
         self.page = None;
     }
+
+    /// Another selectors file is in use: what was judged with the old one's locators is
+    /// judged anew.
+    pub(crate) fn judge_anew(&mut self) {
+        self.ways.judge_anew();
+        self.turns = Turns::default();
+    }
 }
 
 /// How a search through the list ended.
@@ -130,15 +140,6 @@ enum Search {
     Found(Row),
     /// Not found on the pages read, as they were read.
     NotFound(Vec<PageSeen>),
-}
-
-/// What clicking the paging control did.
-pub(super) enum Paged {
-    Next,
-    /// The control is gone or disabled, or the list has one page.
-    End,
-    /// The rows did not change within the element timeout.
-    NoChange,
 }
 
 /// The Recordings page, as one selectors file describes it.
@@ -169,9 +170,9 @@ impl RecordingsPage<'_> {
         if self.selectors.recordings.search.is_some() {
             self.search(wanted).await?;
         } else if let Some(page) = self.page_seen_with(wanted) {
-            self.go_to_page(page).await?;
+            self.reach_page(page).await?;
         } else if let Some(&furthest) = self.state.seen.keys().next_back() {
-            self.go_to_page(furthest).await?;
+            self.reach_page(furthest).await?;
         }
         let mut pages = match self.scan_forward(wanted).await? {
             Search::Found(row) => return Ok(row),
@@ -300,8 +301,8 @@ impl RecordingsPage<'_> {
                 pages.push(seen);
                 return Ok(Search::NotFound(pages));
             }
-            match self.next_page().await? {
-                Paged::Next => {
+            match self.reach_page(page + 1).await? {
+                Paged::Reached => {
                     seen.then = Then::Next;
                     pages.push(seen);
                 }
@@ -344,93 +345,6 @@ impl RecordingsPage<'_> {
         Ok(self.browser.find(&bound).await?.map(|_| Row { page, info }))
     }
 
-    /// Shows the next rows: `End` when the control is gone or disabled.
-    pub(super) async fn next_page(&mut self) -> Step<Paged> {
-        let page = self.state.page.unwrap_or(1);
-        let more = match &self.selectors.recordings.paging {
-            Paging::None => return Ok(Paged::End),
-            Paging::NextButton { next, .. } => next.plain(),
-            Paging::LoadMore { button } => button.plain(),
-        };
-        let deadline = Instant::now() + self.browser.timeouts.element;
-        loop {
-            let Some(button) = self.browser.find(&more).await? else {
-                return Ok(Paged::End);
-            };
-            let before = self.shown().await?;
-            let clicked = match self.browser.is_disabled(&button).await {
-                Ok(true) => return Ok(Paged::End),
-                Ok(false) => self.browser.click_element(&button).await?,
-                Err(ConsoleErrorKind::Stale { .. }) => false,
-                Err(e) => return Err(e),
-            };
-            if clicked {
-                if !self.await_new_rows(&before).await? {
-                    return Ok(Paged::NoChange);
-                }
-                self.state.page = Some(page + 1);
-                return Ok(Paged::Next);
-            }
-            // The control was re-rendered under the click: find it again, within the wait.
-            if Instant::now() >= deadline {
-                return Ok(Paged::NoChange);
-            }
-            tokio::time::sleep(self.browser.timeouts.poll).await;
-        }
-    }
-
-    /// Waits until the rows differ from `before` (a new page rendered, more rows loaded, or
-    /// the list cleared while it loads); false when they did not within the element timeout.
-    async fn await_new_rows(&self, before: &Shown) -> Step<bool> {
-        let deadline = Instant::now() + self.browser.timeouts.element;
-        loop {
-            if self.shown().await? != *before {
-                return Ok(true);
-            }
-            if Instant::now() >= deadline {
-                return Ok(false);
-            }
-            // The next page renders within a list request; a quick look again finds it early.
-            tokio::time::sleep(self.browser.timeouts.poll / 5).await;
-        }
-    }
-
-    /// Shows page `target` (for "load more", the rows up to it): a direct page link when the
-    /// file has one and it is shown, else the next button from here, or from page 1 going
-    /// back. Stops short when paging stops working; the next read tells.
-    async fn go_to_page(&mut self, target: usize) -> Step<()> {
-        let current = self.state.page.unwrap_or(1);
-        let paging = &self.selectors.recordings.paging;
-        if current == target || matches!(paging, Paging::None) {
-            return Ok(());
-        }
-        if let Paging::NextButton {
-            page: Some(link), ..
-        } = paging
-        {
-            let link = link.bind(&Vars::default().with("page", target.to_string()));
-            if let Some(element) = self.browser.find(&link).await? {
-                let before = self.shown().await?;
-                if self.browser.click_element(&element).await?
-                    && self.await_new_rows(&before).await?
-                {
-                    self.state.page = Some(target);
-                    return Ok(());
-                }
-            }
-        }
-        // Loaded rows stay loaded: only a paged list must start again to go back.
-        if target < current && matches!(paging, Paging::NextButton { .. }) {
-            self.open().await?;
-        }
-        while self.state.page.unwrap_or(1) < target {
-            if !matches!(self.next_page().await?, Paged::Next) {
-                break;
-            }
-        }
-        Ok(())
-    }
-
     /// Clicks the row's download control, finding the row anew (the table re-renders), and not
     /// before `not_before`: the row is found first, so the click follows the console's gap at
     /// once. Returns once the click is done: the console's check and download requests follow
@@ -445,7 +359,7 @@ impl RecordingsPage<'_> {
         if self.state.page.is_none() {
             self.open().await?;
         }
-        self.go_to_page(row.page).await?;
+        self.reach_page(row.page).await?;
         let download = self.selectors.recordings.download.plain();
         let deadline = Instant::now() + self.browser.timeouts.element;
         let mut row_seen = false;

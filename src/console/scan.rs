@@ -10,7 +10,8 @@ use chrono::NaiveDateTime;
 use super::browser::Step;
 use super::error::ConsoleErrorKind;
 use super::evidence::PageRead;
-use super::recordings::{Paged, RecordingsPage, RowInfo};
+use super::paging::Paged;
+use super::recordings::{RecordingsPage, RowInfo};
 use super::selectors::ListOrder;
 use super::settled::Listed;
 
@@ -91,8 +92,8 @@ impl RecordingsPage<'_> {
             if pages == line.max_pages.max(1) {
                 return Ok(newest(rows, pages, ScanEnd::Budget));
             }
-            match self.next_page().await? {
-                Paged::Next => {}
+            match self.reach_page(pages + 1).await? {
+                Paged::Reached => {}
                 Paged::End => return Ok(newest(rows, pages, ScanEnd::EndOfList)),
                 Paged::NoChange => {
                     return Err(ConsoleErrorKind::ListUncertain {

@@ -45,6 +45,8 @@ pub struct ConsoleSession {
     webdriver_session: Option<String>,
     /// The tenant's learned selectors file (issue 22), used in place of the file the login picks.
     learned: Option<Arc<SelectorSet>>,
+    /// The login page as the last login saw it: a drifted signed-in marker is learnt against it.
+    login_page: Option<String>,
 }
 
 impl ConsoleSession {
@@ -127,6 +129,7 @@ impl ConsoleSession {
             pacer: Pacer::new(config.download_gap),
             webdriver_session,
             learned: None,
+            login_page: None,
         })
     }
 
@@ -291,13 +294,30 @@ impl ConsoleSession {
         let browser = open(&self.browser);
         browser.goto(self.target.base_url.as_str()).await?;
         let page = LoginPage::recognise(browser, &self.catalog).await?;
-        page.sign_in(&self.target.username, &self.target.password)
+        let matched = page.selectors().clone();
+        // Until the firmware picks one, the file in use is the learned one, else the one whose
+        // login form matched: its signed-in marker tells the login worked.
+        let using = match &self.learned {
+            Some(learned) => Arc::clone(learned),
+            None => Arc::new(matched.clone()),
+        };
+        self.selectors = Arc::clone(&using);
+        self.login_page = Some(browser.source().await?);
+        LoginPage::on(browser, &using)
+            .sign_in(&self.target.username, &self.target.password)
             .await?;
-        let firmware = optional::read_firmware(browser, page.selectors()).await?;
+        self.after_login(&matched).await
+    }
+
+    /// What follows a login: the firmware read, the file it picks (the learned file when there
+    /// is one), and a list to open anew.
+    async fn after_login(&mut self, matched: &SelectorSet) -> Step<SignedIn> {
+        let browser = open(&self.browser);
+        let firmware = optional::read_firmware(browser, matched).await?;
         let chosen = firmware
             .as_deref()
             .and_then(|v| self.catalog.for_firmware(v))
-            .unwrap_or(page.selectors());
+            .unwrap_or(matched);
         let chosen = self.learned.as_deref().unwrap_or(chosen);
         self.selectors = Arc::new(chosen.clone());
         self.list.closed();
@@ -311,6 +331,19 @@ impl ConsoleSession {
             firmware,
             selectors_file: chosen.file.clone(),
         })
+    }
+
+    /// Ends a login whose signed-in marker was healed ([`Self::heal_signed_in`]) and is now in
+    /// use as the tenant's learned file: the login itself succeeded, only its marker had drifted.
+    pub async fn signed_in_healed(&mut self) -> Result<SignedIn, ConsoleError> {
+        let learned = Arc::clone(&self.selectors);
+        let result = self.after_login(&learned).await;
+        self.finish(result, None).await
+    }
+
+    /// The login page the last login saw (its HTML).
+    pub(super) fn login_page(&self) -> Option<&str> {
+        self.login_page.as_deref()
     }
 
     /// One download, with one new login when the session turns out to have expired; `name`
@@ -390,7 +423,7 @@ impl ConsoleSession {
         let set = Arc::new(set);
         self.selectors = Arc::clone(&set);
         self.learned = Some(set);
-        self.list.ways.judge_anew();
+        self.list.judge_anew();
     }
 
     pub(super) fn selectors_in_use(&self) -> Arc<SelectorSet> {
@@ -399,7 +432,7 @@ impl ConsoleSession {
 
     /// Puts `set` in use until the next login or swap; returns the file it replaced.
     pub(super) fn swap_selectors(&mut self, set: Arc<SelectorSet>) -> Arc<SelectorSet> {
-        self.list.ways.judge_anew();
+        self.list.judge_anew();
         std::mem::replace(&mut self.selectors, set)
     }
 

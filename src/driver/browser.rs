@@ -94,8 +94,11 @@ fn boxed(error: ConsoleError) -> DriverError {
 
 #[async_trait::async_trait]
 impl Driver for BrowserDriver<'_> {
-    async fn sign_in(&mut self) -> Result<SignedIn, DriverError> {
-        self.session.sign_in().await.map_err(boxed)
+    async fn sign_in(&mut self, claimed: &[Call]) -> Result<SignedIn, DriverError> {
+        self.healer
+            .sign_in(&mut self.session, claimed.first())
+            .await
+            .map_err(boxed)
     }
 
     async fn fetch(&mut self, call: &Call) -> Result<Downloaded, DriverError> {

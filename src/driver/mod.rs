@@ -42,7 +42,9 @@ impl<E: Failure + std::error::Error + Send + Sync> DriverFailure for E {}
 #[async_trait::async_trait]
 pub(crate) trait Driver: Send {
     /// Signs in once; says which firmware the console showed and which selectors it uses.
-    async fn sign_in(&mut self) -> Result<SignedIn, DriverError>;
+    /// `claimed` are the pass's calls: a driver that learns a drifted sign-in proves what it
+    /// learnt by finding one of them.
+    async fn sign_in(&mut self, claimed: &[Call]) -> Result<SignedIn, DriverError>;
 
     /// Finds `call`'s recording and fetches it into the work directory.
     async fn fetch(&mut self, call: &Call) -> Result<Downloaded, DriverError>;

@@ -30,7 +30,7 @@ impl Worker {
         report: &mut TenantReport,
         stop: &PassStop,
     ) -> Result<(), DriverError> {
-        if let Err(error) = self.sign_in(driver, tenant).await {
+        if let Err(error) = self.sign_in(driver, tenant, calls).await {
             // No call was started: whatever the failure, every claimed call goes back.
             give_back(&self.pool, calls, Charge::Kept).await;
             return Err(error);
@@ -90,8 +90,13 @@ impl Worker {
 
     /// Signs in and records how it went on the tenant: the firmware seen, or the failure (a
     /// refused login blocks the tenant).
-    async fn sign_in(&self, driver: &mut dyn Driver, tenant: &Tenant) -> Result<(), DriverError> {
-        let error = match driver.sign_in().await {
+    async fn sign_in(
+        &self,
+        driver: &mut dyn Driver,
+        tenant: &Tenant,
+        calls: &[Call],
+    ) -> Result<(), DriverError> {
+        let error = match driver.sign_in(calls).await {
             Ok(signed_in) => {
                 let firmware = signed_in.firmware.as_deref();
                 record_or_warn(

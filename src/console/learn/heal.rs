@@ -59,6 +59,36 @@ pub enum HealMiss {
     NothingChanged,
     #[error("the selectors file in use cannot be edited as TOML: {0}")]
     Base(String),
+    #[error("the page the login landed on shows no navigation the login page did not have")]
+    NoMarker,
+}
+
+/// The key of the signed-in marker, healed from the page a login lands on ([`plan_signed_in`]).
+pub const SIGNED_IN: &str = "login.signed_in";
+
+/// The signed-in marker learnt from the page a login landed on (`after`) against the login page
+/// (`before`), as `selectors learn` finds it: the first navigation the login page did not have.
+/// The file (`set`, whose text is `base`) with `login.signed_in` changed.
+pub fn plan_signed_in(
+    before: &str,
+    after: &str,
+    set: &SelectorSet,
+    base: &str,
+) -> Result<Plan, HealMiss> {
+    let found =
+        infer::signed_in(&Page::parse(before), &Page::parse(after)).ok_or(HealMiss::NoMarker)?;
+    let now = &set.login.signed_in;
+    if now.template == found.selector {
+        return Err(HealMiss::NothingChanged);
+    }
+    let mut file: toml::Table = base.parse().map_err(|e| HealMiss::Base(format!("{e}")))?;
+    set_locator(&mut file, "login", "signed_in", &found, &now.desc);
+    let toml = toml::to_string(&file).map_err(|e| HealMiss::Base(e.to_string()))?;
+    Ok(Plan {
+        toml,
+        changes: vec![change(SIGNED_IN, &now.template, &found.selector)],
+        calls_found: Vec::new(),
+    })
 }
 
 /// Which keys to change and the file with them changed. `failed` is the key that found nothing

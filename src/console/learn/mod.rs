@@ -10,7 +10,7 @@ pub(super) mod heal;
 mod infer;
 
 pub use draft::Learnt;
-pub use heal::{Change, HealMiss};
+pub use heal::{Change, HealMiss, SIGNED_IN};
 pub use infer::{Found, KnownCall, PagingGuess};
 
 use std::path::{Path, PathBuf};

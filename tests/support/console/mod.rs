@@ -200,6 +200,13 @@ pub struct Quirks {
     pub row_key: RowKey,
     pub download_control: DownloadControl,
     pub row_classes: RowClasses,
+    /// Every session ends when this page of the list is first asked for (once): a session that
+    /// expires mid-paging.
+    pub expire_at_page: Option<usize>,
+    /// The layout around the menu is drawn differently, so the shipped signed-in markers find
+    /// nothing (issue 22): skin 1 the root menu is a `div.ant-menu` (no `ul.ant-menu`), skin 2
+    /// the frame is `div#app-main` (no `div#main`). The menu itself is unchanged.
+    pub other_layout: bool,
 }
 
 /// How the stand-in behaves. `Default` gives quick test values; the real console's are noted.
@@ -429,6 +436,7 @@ impl FakeConsole {
                 banned_until: HashMap::new(),
                 last_download: None,
                 downloads_to_refuse: 0,
+                expired_at_page: false,
             }),
             lists_held: tokio::sync::watch::Sender::new(false),
         });
@@ -649,6 +657,8 @@ struct ConsoleState {
     last_download: Option<Instant>,
     /// Downloads still to refuse whatever the gap ([`FakeConsole::refuse_next_downloads`]).
     downloads_to_refuse: u64,
+    /// [`Quirks::expire_at_page`] has ended the sessions.
+    expired_at_page: bool,
 }
 
 impl ConsoleState {
@@ -807,6 +817,7 @@ async fn static_file(
                 Landing::Welcome => "welcome",
             },
             "menuCollapsed": q.menu_collapsed,
+            "otherLayout": q.other_layout,
             "rowKeyIsId": q.row_key == RowKey::ConsoleId,
             "downloadIcon": q.download_control == DownloadControl::Icon,
             "otherRowClasses": q.row_classes == RowClasses::Other,
@@ -1050,6 +1061,11 @@ impl Filter {
 async fn list_file(shared: &Shared, headers: &HeaderMap, page: &str, filter: &Filter) -> Response {
     let delay = {
         let mut st = shared.lock();
+        let asked = page.parse::<usize>().ok();
+        if asked.is_some() && asked == st.config.quirks.expire_at_page && !st.expired_at_page {
+            st.expired_at_page = true;
+            st.sessions.clear();
+        }
         if !st.touch(headers) {
             return status(-6);
         }

@@ -178,7 +178,8 @@
 
   function drawFrame(path) {
     app.innerHTML =
-      '<div id="main">' +
+      // `otherLayout`: a later firmware names the frame otherwise.
+      '<div id="' + (C.otherLayout ? 'app-main' : 'main') + '">' +
       '<div id="top-bar">' +
       (C.menuCollapsed ? '<a id="nav-toggle" title="Menu">&#9776;</a>' : '') +
       '<span class="product">UCM6204</span>' +

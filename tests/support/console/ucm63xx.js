@@ -210,8 +210,10 @@
   function drawMenu(path) {
     var aside = root.querySelector('aside.ant-layout-sider');
     aside.classList.toggle('ant-layout-sider-collapsed', !app.menuOpen);
-    aside.innerHTML = '<ul class="ant-menu ant-menu-dark ant-menu-root ant-menu-inline" role="menu"' +
-      (app.menuOpen ? '' : ' style="display:none"') + '>' + menuHtml(path) + '</ul>';
+    // `otherLayout`: a later firmware's menu root is a div, not a list.
+    var tag = C.otherLayout ? 'div' : 'ul';
+    aside.innerHTML = '<' + tag + ' class="ant-menu ant-menu-dark ant-menu-root ant-menu-inline" role="menu"' +
+      (app.menuOpen ? '' : ' style="display:none"') + '>' + menuHtml(path) + '</' + tag + '>';
     aside.querySelectorAll('.ant-menu-submenu-title').forEach(function (title) {
       title.addEventListener('click', function () { toggleSubmenu(title.parentNode); });
     });
