@@ -88,8 +88,12 @@ install_tools() {
   [ ${#missing[@]} -eq 0 ] && return
   echo "Installing: ${missing[*]}" >&2
   $sudo apt-get update -qq
+  # The policy is read whole first: `grep -q` on the pipe would quit early and, under pipefail,
+  # apt-cache's broken pipe would read as a package missing.
+  local policy
   for p in "${missing[@]}"; do
-    apt-cache policy "$p" | grep -q 'Candidate: [0-9]' ||
+    policy=$(apt-cache policy "$p")
+    grep -q 'Candidate: [0-9]' <<<"$policy" ||
       die "Debian package $p is not in this machine's apt sources"
   done
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
@@ -348,11 +352,14 @@ check_health() {
 }
 
 check_users_and_volume() {
-  local name uid
+  local name uid users
   for name in "$worker_container" "$chromedriver_container"; do
     uid=$(podman exec "$name" id -u)
     [ "$uid" -ne 0 ] || die "$name runs as root"
-    podman top "$name" user | tail -n +2 | grep -qvx root || die "the processes of $name run as root"
+    # Every process, not just one: any root one fails.
+    users=$(podman top "$name" user | tail -n +2)
+    [ -n "$users" ] || die "podman top lists no process in $name"
+    ! grep -qx root <<<"$users" || die "a process of $name runs as root: $(tr '\n' ' ' <<<"$users")"
     echo "$name runs as uid $uid" >&2
   done
   # A file each container writes into /downloads, the other reads and removes.
