@@ -1,8 +1,8 @@
 # Two images from Debian packages only:
 #   worker (default target): the ucm-scraper binary on slim Debian, non-root, no browser.
 #   chromedriver: Debian's chromium + chromium-driver, listening for the worker.
-# Built and run by scripts/container-check.sh (podman; docs/container.md; not yet in CI), which
-# needs no image registry: it makes the two FROM images from Debian's archive when none answers.
+# Built and run in CI by scripts/container-check.sh (podman; docs/container.md), which needs no
+# image registry: it makes the two FROM images from Debian's archive when none answers.
 
 FROM rust:1-bookworm AS build
 WORKDIR /src

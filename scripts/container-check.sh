@@ -2,9 +2,10 @@
 # The containers, built and run for real: both images from the unchanged Dockerfile, the compose
 # file brought up, and a real pass inside the worker container, on this machine only.
 #
-#   scripts/container-check.sh          build (or reuse) the images, bring them up, check them
-#   scripts/container-check.sh --clean  stop what it started, remove its images, then exit
-#   scripts/container-check.sh --list   print the Debian packages it installs, one a line
+#   scripts/container-check.sh            build (or reuse) the images, bring them up, check them
+#   scripts/container-check.sh --clean    stop what it started, remove its images, then exit
+#   scripts/container-check.sh --install  only install its Debian packages (.ci/run, up front)
+#   scripts/container-check.sh --list     print the Debian packages it installs, one a line
 #
 # Installs podman and podman-compose from Debian's archive. Without an image registry it makes
 # the Dockerfile's two base images (debian:bookworm-slim, rust:1-bookworm) from the archive with
@@ -34,6 +35,7 @@ mode=check
 case "${1:-}" in
   "") ;;
   --clean) mode=clean ;;
+  --install) mode=install ;;
   --list) printf '%s\n' "${packages[@]}"; exit 0 ;;
   -h | --help) usage; exit 0 ;;
   *) usage >&2; exit 2 ;;
@@ -86,8 +88,12 @@ install_tools() {
   [ ${#missing[@]} -eq 0 ] && return
   echo "Installing: ${missing[*]}" >&2
   $sudo apt-get update -qq
+  # The policy is read whole first: `grep -q` on the pipe would quit early and, under pipefail,
+  # apt-cache's broken pipe would read as a package missing.
+  local policy
   for p in "${missing[@]}"; do
-    apt-cache policy "$p" | grep -q 'Candidate: [0-9]' ||
+    policy=$(apt-cache policy "$p")
+    grep -q 'Candidate: [0-9]' <<<"$policy" ||
       die "Debian package $p is not in this machine's apt sources"
   done
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
@@ -346,11 +352,14 @@ check_health() {
 }
 
 check_users_and_volume() {
-  local name uid
+  local name uid users
   for name in "$worker_container" "$chromedriver_container"; do
     uid=$(podman exec "$name" id -u)
     [ "$uid" -ne 0 ] || die "$name runs as root"
-    podman top "$name" user | tail -n +2 | grep -qvx root || die "the processes of $name run as root"
+    # Every process, not just one: any root one fails.
+    users=$(podman top "$name" user | tail -n +2)
+    [ -n "$users" ] || die "podman top lists no process in $name"
+    ! grep -qx root <<<"$users" || die "a process of $name runs as root: $(tr '\n' ' ' <<<"$users")"
     echo "$name runs as uid $uid" >&2
   done
   # A file each container writes into /downloads, the other reads and removes.
@@ -466,12 +475,16 @@ main() {
     remove_images
     return
   fi
+  if [ "$mode" = install ]; then
+    install_tools
+    return
+  fi
   local started=$SECONDS
-  phase "Tools";        install_tools; configure_podman; build_fake_ucm
+  phase "Tools";        install_tools; configure_podman
   phase "Base images";  make_base_images
   phase "Build images"; build_images
   # What an interrupted earlier run left goes first.
-  phase "Stand-ins";    compose_down; make_network; start_stand_ins; write_compose_dir
+  phase "Stand-ins";    compose_down; build_fake_ucm; make_network; start_stand_ins; write_compose_dir
   phase "Compose up";   compose_up
   phase "doctor";       check_doctor
   phase "once";         check_once
