@@ -561,7 +561,8 @@ async fn screenshot_path_tricks_are_refused() {
         .await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "MINE"));
     let tricks = [
-        format!("/tenants/{mine}/screenshot?path=/etc/passwd"),
+        // Encoded, as a browser sends it; the server decodes it to an absolute path.
+        format!("/tenants/{mine}/screenshot?path=%2Fetc%2Fpasswd"),
         format!("/tenants/{mine}/screenshot?file=../{other}/1770395696.1/20261206T101502.123Z/screenshot.png"),
         format!("/tenants/{mine}/screenshot/../../{other}/screenshot"),
         format!("/tenants/{mine}/screenshot/..%2F..%2F{other}"),
