@@ -28,7 +28,7 @@ impl LocalStore {
         };
         std::fs::create_dir_all(root).map_err(|e| problem("create", e))?;
         let root = root.canonicalize().map_err(|e| problem("resolve", e))?;
-        sweep_partial_uploads(&root);
+        sweep_leftovers(&root);
         Ok(Self { root })
     }
 
@@ -95,11 +95,13 @@ impl ObjectStore for LocalStore {
     }
 }
 
-/// Removes the temp files of uploads a killed worker left half written (`<tenant>/.upload-*.part`
-/// and `<tenant>/unmatched/.upload-*.part`; a temp file deletes itself on every error, but not on
-/// SIGKILL). Their calls were never recorded as stored, so they are uploaded again.
+/// Removes what a killed worker left in STORAGE_DIR: the temp files of uploads half written
+/// (`<tenant>/.upload-*.part` and `<tenant>/unmatched/.upload-*.part`) and the preflight's probe
+/// (`.preflight-*`). A temp file deletes itself on every error, but not on SIGKILL. The calls of
+/// half-written uploads were never recorded as stored, so they are uploaded again.
 /// `STORAGE_DIR` is therefore one worker's own.
-fn sweep_partial_uploads(root: &Path) {
+fn sweep_leftovers(root: &Path) {
+    remove_leftovers(root, |name| name.starts_with(".preflight-"));
     let Ok(tenants) = std::fs::read_dir(root) else {
         return;
     };
@@ -108,20 +110,29 @@ fn sweep_partial_uploads(root: &Path) {
         .filter(|e| e.path().is_dir())
         .flat_map(|tenant| [tenant.path(), tenant.path().join("unmatched")]);
     for dir in dirs {
-        let Ok(files) = std::fs::read_dir(&dir) else {
+        remove_leftovers(&dir, |name| {
+            name.starts_with(".upload-") && name.ends_with(".part")
+        });
+    }
+}
+
+/// Removes the files of `dir` (not its directories) whose name `is_leftover` says a killed run
+/// left.
+fn remove_leftovers(dir: &Path, is_leftover: impl Fn(&str) -> bool) {
+    let Ok(files) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for file in files.flatten() {
+        let name = file.file_name().to_string_lossy().into_owned();
+        if !is_leftover(&name) || !file.path().is_file() {
             continue;
-        };
-        for file in files.flatten() {
-            let name = file.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".upload-") && name.ends_with(".part") {
-                match std::fs::remove_file(file.path()) {
-                    Ok(()) => {
-                        tracing::info!(path = %file.path().display(), "Removed a partial upload an earlier run left in STORAGE_DIR")
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, path = %file.path().display(), "Could not remove a partial upload")
-                    }
-                }
+        }
+        match std::fs::remove_file(file.path()) {
+            Ok(()) => {
+                tracing::info!(path = %file.path().display(), "Removed a temp file an earlier run left in STORAGE_DIR")
+            }
+            Err(error) => {
+                tracing::warn!(%error, path = %file.path().display(), "Could not remove a temp file an earlier run left in STORAGE_DIR")
             }
         }
     }
@@ -184,19 +195,27 @@ fn write_atomically(
 mod tests {
     use super::*;
 
-    /// What tests/faults.rs saw after a SIGKILL landed inside `write_atomically`.
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// What tests/faults.rs saw after a SIGKILL landed inside `write_atomically`, and (under
+    /// load, FAULTS_SEED=9170925132304585660) inside the preflight.
     #[test]
-    fn a_killed_uploads_temp_file_is_removed_at_start_and_objects_are_kept() {
+    fn a_killed_runs_temp_files_are_removed_at_start_and_objects_are_kept() {
         let root = tempfile::tempdir().unwrap();
         let tenant = root.path().join("tenant_1");
         std::fs::create_dir_all(&tenant).unwrap();
         std::fs::write(tenant.join(".upload-xohwk9.part"), b"half").unwrap();
         std::fs::write(tenant.join("1.1_recording.mp3"), b"whole").unwrap();
+        std::fs::write(root.path().join(".preflight-psqJAT"), b"").unwrap();
         LocalStore::new(root.path()).unwrap();
-        let left: Vec<_> = std::fs::read_dir(&tenant)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(left, ["1.1_recording.mp3"]);
+        assert_eq!(names_in(&tenant), ["1.1_recording.mp3"]);
+        assert_eq!(names_in(root.path()), ["tenant_1"]);
     }
 }
