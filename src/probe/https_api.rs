@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use url::Url;
 
+use crate::ucm_api::transport_failure;
+
 /// How long the API gets to answer; a console that does not serve it may simply not answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -54,7 +56,7 @@ impl fmt::Display for ApiAnswer {
 /// Asks the console at `base_url` for an API challenge for `user`.
 pub async fn ask_challenge(base_url: &Url, user: &str, accept_invalid_certs: bool) -> ApiAnswer {
     let unreachable = |e: reqwest::Error| ApiAnswer::Unreachable {
-        reason: without_url(e),
+        reason: transport_failure(e),
     };
     let client = match reqwest::Client::builder()
         .danger_accept_invalid_certs(accept_invalid_certs)
@@ -94,18 +96,6 @@ fn judge(http_status: u16, answer: Option<&Value>) -> ApiAnswer {
         (Some(status), _) if status != 0 => ApiAnswer::Refuses { status },
         _ => ApiAnswer::NotServed { http_status },
     }
-}
-
-/// A transport error without the URL (it is already in the report's context).
-fn without_url(e: reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    format!("{kind}: {}", e.without_url())
 }
 
 #[cfg(test)]

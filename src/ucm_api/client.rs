@@ -391,17 +391,10 @@ impl ApiClient {
     /// API is not served here.
     async fn post(&self, body: &Value, subject: &str) -> Result<Bytes, ApiError> {
         let unreachable = |e: reqwest::Error| {
-            let kind = if e.is_timeout() {
-                "timed out"
-            } else if e.is_connect() {
-                "connection failed"
-            } else {
-                "request failed"
-            };
             self.error(
                 subject,
                 ApiErrorKind::Unreachable {
-                    reason: format!("{kind}: {}", e.without_url()),
+                    reason: transport_failure(e),
                 },
             )
         };
@@ -514,6 +507,19 @@ fn status_of(body: &[u8]) -> Option<i64> {
 /// `2019-11-22 17:50:26 UTC+02:00`, the guide's `system-time`.
 fn parse_system_time(text: &str) -> Option<DateTime<FixedOffset>> {
     DateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M:%S UTC%:z").ok()
+}
+
+/// A transport error in a few words, without the URL (the error's context already names the
+/// console): also what `tenant test` prints when the API does not answer.
+pub fn transport_failure(e: reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    format!("{kind}: {}", e.without_url())
 }
 
 #[cfg(test)]

@@ -13,6 +13,6 @@ pub mod error;
 pub mod recording;
 
 pub use cdr::{Cdr, CdrPage, CdrPart};
-pub use client::{ApiClient, ApiTarget, CdrQuery, Pacing};
+pub use client::{transport_failure, ApiClient, ApiTarget, CdrQuery, Pacing};
 pub use error::{ApiError, ApiErrorKind, Road};
 pub use recording::FileDir;
