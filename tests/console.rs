@@ -415,19 +415,20 @@ async fn the_menu_reaches_the_recordings_when_the_file_has_no_route() {
 }
 
 #[test]
-fn the_readme_example_selectors_file_is_valid() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let section = readme
-        .split("## When the UCM firmware changes")
+fn the_documented_example_selectors_file_is_valid() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/selectors.md"))
+            .unwrap();
+    let section = doc
+        .split("A minimal file for a made-up generation")
         .nth(1)
-        .expect("the README section");
+        .expect("the example in docs/selectors.md");
     let example = section
         .split("```toml\n")
         .nth(1)
         .and_then(|rest| rest.split("```").next())
         .expect("a toml example");
-    ucm_scraper::console::SelectorSet::parse(Path::new("README.md"), example)
+    ucm_scraper::console::SelectorSet::parse(Path::new("docs/selectors.md"), example)
         .expect("the example parses");
 }
 

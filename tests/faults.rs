@@ -245,16 +245,15 @@ fn draw_k(rng: &mut StdRng, most: usize, left: usize) -> Option<usize> {
 /// the kill landed; false when the run did all its work before the point was seen (it must
 /// then have ended well). A run that ends without reaching the point had work left: a failure.
 async fn kill_once_when(s: &Scenario, point: &str, reached: impl AsyncFn() -> bool) -> bool {
-    let mut child = s.command(&["once"]).spawn();
-    let hit = while_running(&mut child, Duration::from_secs(120), async || {
+    let mut worker = s.start(s.command(&["once"]));
+    let hit = while_running(&mut worker.child, Duration::from_secs(120), async || {
         reached().await
     })
     .await;
-    let running = child.try_wait().unwrap().is_none();
-    if running {
-        signal(&child, libc::SIGKILL);
+    if worker.child.try_wait().unwrap().is_none() {
+        signal(&worker.child, libc::SIGKILL);
     }
-    let run = s.finish(child).await;
+    let run = s.finish_running(worker).await;
     if run.code.is_none() {
         assert!(hit, "{point} not reached within 120 s\n{}", run.stderr);
         eprintln!("killed at {point}");
@@ -748,18 +747,18 @@ async fn sigterm_during_a_download_finishes_or_releases_and_exits_zero() {
     let tenant = s.tenant("Term Co", &console, "Term-pass1").await;
     s.calls(tenant, &recordings).await;
 
-    let mut child = s.command(&["run"]).spawn();
+    let mut worker = s.start(s.command(&["run"]));
     let incoming = s.downloads().join("incoming");
-    let downloading = while_running(&mut child, Duration::from_secs(60), async || {
+    let downloading = while_running(&mut worker.child, Duration::from_secs(60), async || {
         files_under(&incoming)
             .iter()
             .any(|f| f.extension().is_some_and(|e| e == "crdownload"))
     })
     .await;
     assert!(downloading, "a download in flight");
-    signal(&child, libc::SIGTERM);
+    signal(&worker.child, libc::SIGTERM);
     let termed = Instant::now();
-    let run = tokio::time::timeout(Duration::from_secs(30), s.finish(child))
+    let run = tokio::time::timeout(Duration::from_secs(30), s.finish_running(worker))
         .await
         .expect("exits within 30 s of SIGTERM");
     eprintln!("SIGTERM to exit: {:?}", termed.elapsed());
@@ -1071,9 +1070,9 @@ async fn lose_mid_pass(loss: Loss) {
     s.calls(a, &first).await;
     s.calls(b, &second).await;
 
-    let mut child = s.command(&["once"]).spawn();
+    let mut worker = s.start(s.command(&["once"]));
     // Tenants run one at a time, in id order: the only browser alive is the first tenant's.
-    let midway = while_running(&mut child, Duration::from_secs(60), async || {
+    let midway = while_running(&mut worker.child, Duration::from_secs(60), async || {
         one.events().downloads_served >= 2
     })
     .await;
@@ -1089,7 +1088,7 @@ async fn lose_mid_pass(loss: Loss) {
         // meets a dead chromedriver when it opens the next tenant's browser and must wait.
         Loss::Chromedriver => {
             driver.crash();
-            let released = while_running(&mut child, Duration::from_secs(60), async || {
+            let released = while_running(&mut worker.child, Duration::from_secs(60), async || {
                 count(
                     &s,
                     &format!("SELECT count(*) FROM cdr_records WHERE tenant_id = {a} AND recording_lease_until IS NOT NULL"),
@@ -1112,7 +1111,7 @@ async fn lose_mid_pass(loss: Loss) {
                 .unwrap();
         }
     }
-    let run = tokio::time::timeout(Duration::from_secs(120), s.finish(child))
+    let run = tokio::time::timeout(Duration::from_secs(120), s.finish_running(worker))
         .await
         .expect("the pass ends in bounded time");
     assert!(
