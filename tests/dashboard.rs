@@ -203,6 +203,14 @@ impl Served {
         .unwrap()
     }
 
+    /// `stored` is sealed as `tenant update` seals a password: the worker's v1 format, opened by
+    /// the same cipher to `password`.
+    fn assert_sealed(&self, stored: &str, password: &str) {
+        assert!(stored.starts_with("v1:"), "{stored}");
+        let cipher = settings(&self.db, self.work.path(), &[]).password_cipher();
+        assert_eq!(cipher.open(stored).unwrap().password.expose(), password);
+    }
+
     async fn is_active(&self, tenant: i64) -> bool {
         sqlx::query_scalar("SELECT is_active FROM tenants WHERE id = $1")
             .bind(tenant)
@@ -447,12 +455,7 @@ async fn a_console_password_is_written_encrypted_and_never_sent_back() {
         .fetch_one(served.pool())
         .await
         .unwrap();
-    assert!(stored.starts_with("v1:"), "{stored}");
-    let cipher = settings(&served.db, served.work.path(), &[]).password_cipher();
-    assert_eq!(
-        cipher.open(&stored).unwrap().password.expose(),
-        new_password
-    );
+    served.assert_sealed(&stored, new_password);
     let last = served.audit().await.pop().unwrap();
     assert_eq!(
         (last.1.as_str(), last.3.as_str()),
@@ -537,12 +540,7 @@ async fn api_credentials_are_saved_as_tenant_update_saves_them_and_the_road_is_s
         ("cdr-api", 8443, "api")
     );
     // Sealed as the console password is: the worker's v1 format, opened by the same cipher.
-    assert!(stored.starts_with("v1:"), "{stored}");
-    let cipher = settings(&served.db, served.work.path(), &[]).password_cipher();
-    assert_eq!(
-        cipher.open(&stored).unwrap().password.expose(),
-        api_password
-    );
+    served.assert_sealed(&stored, api_password);
     let last = served.audit().await.pop().unwrap();
     assert_eq!(
         (last.0.as_str(), last.1.as_str(), last.2),
