@@ -1,7 +1,8 @@
 //! `tenant test` and `selectors check --tenant`: log into one tenant's live console, open its
-//! Recordings page, and report what was found. Nothing is downloaded and no call is touched.
+//! Recordings page, and report what was found. Nothing is stored and no call is touched.
 //! `tenant test` also tries the HTTPS API: with the tenant's API credentials, one short session
-//! ([`api_session`]); without them, whether the console answers the API at all ([`https_api`]).
+//! ([`api_session`]) that fetches one recording to prove `recapi` and drops it; without them,
+//! whether the console answers the API at all ([`https_api`]).
 
 mod api_session;
 mod https_api;
