@@ -55,6 +55,17 @@ pub enum ApiCheck {
     NotTried(String),
 }
 
+impl ApiCheck {
+    /// Whether the tenant's API credentials are set and the API road does not work with them.
+    pub fn road_closed(&self) -> bool {
+        match self {
+            ApiCheck::Asked(_) => false,
+            ApiCheck::Session(report) => !report.all_work(),
+            ApiCheck::NotTried(_) => true,
+        }
+    }
+}
+
 impl std::fmt::Display for ApiCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -103,27 +114,36 @@ pub async fn probe(
     probe_step_by_step(pool, settings, window, id, &|_, _| {}).await
 }
 
-/// [`probe`], telling `done` each step as it finishes and what it found (the dashboard's
-/// "test connection" shows them as they come).
+/// [`probe`], telling `done` each step as it finishes (the dashboard's "test connection" shows
+/// them as they come): `Ok` with what it found, or `Err` with what did not work in a step the
+/// probe goes on after (an API road that is set and does not work: the browser is still tested).
 pub async fn probe_step_by_step(
     pool: &PgPool,
     settings: &Settings,
     window: Window,
     id: TenantId,
-    done: &(dyn Fn(ProbeStep, String) + Send + Sync),
+    done: &(dyn Fn(ProbeStep, Result<String, String>) + Send + Sync),
 ) -> Result<Probe, ProbeError> {
     let tenant = ready_tenant(pool, settings, id).await?;
     done(
         ProbeStep::Tenant,
-        format!("console at {}", tenant.console.base_url),
+        Ok(format!("console at {}", tenant.console.base_url)),
     );
     let api = check_api(&tenant, settings).await;
-    done(ProbeStep::HttpsApi, api.to_string());
+    let report = api.to_string();
+    done(
+        ProbeStep::HttpsApi,
+        if api.road_closed() {
+            Err(report)
+        } else {
+            Ok(report)
+        },
+    );
     let config = BrowserConfig::from_settings(settings, window);
     // Held like a worker's, so that a worker starting meanwhile does not sweep this session away.
     let _download_root = DownloadRoot::hold(&config).await?;
     let mut session = ConsoleSession::open(&config, ConsoleTarget::from(&tenant)).await?;
-    done(ProbeStep::Browser, "opened".to_string());
+    done(ProbeStep::Browser, Ok("opened".to_string()));
     let checked = session.check_selectors().await;
     session.close().await;
     match checked {
