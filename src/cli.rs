@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::telemetry::LogFormat;
+use crate::tenants::DriverChoice;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -127,6 +128,19 @@ pub struct TenantArgs {
     /// IANA time zone the console shows call times in (e.g. Europe/Berlin).
     #[arg(long)]
     pub ucm_timezone: Option<String>,
+    /// The console's HTTPS API user (its own account, not the web admin).
+    #[arg(long)]
+    pub api_username: Option<String>,
+    /// Read the API user's password from the first line of stdin.
+    #[arg(long, conflicts_with = "pbx_password_stdin")]
+    pub api_password_stdin: bool,
+    /// The API's port when it differs from --pbx-port.
+    #[arg(long)]
+    pub api_port: Option<i32>,
+    /// The road to the recordings: auto (the API when its credentials are set and the console
+    /// answers it, else the browser), browser, or api (no fallback).
+    #[arg(long, value_enum)]
+    pub driver: Option<DriverChoice>,
 }
 
 #[derive(Debug, Subcommand)]

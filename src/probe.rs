@@ -1,7 +1,10 @@
 //! `tenant test` and `selectors check --tenant`: log into one tenant's live console, open its
-//! Recordings page, and report what was found. Nothing is downloaded and no call is touched.
-//! `tenant test` also asks whether the console answers the HTTPS API ([`https_api`]).
+//! Recordings page, and report what was found. Nothing is stored and no call is touched.
+//! `tenant test` also tries the HTTPS API: with the tenant's API credentials, one short session
+//! ([`api_session`]) that fetches one recording to prove `recapi` and drops it; without them,
+//! whether the console answers the API at all ([`https_api`]).
 
+mod api_session;
 mod https_api;
 
 use std::fmt::Write as _;
@@ -14,8 +17,10 @@ use crate::console::{
     DownloadRoot, LocatorCheck, SignedIn, Window,
 };
 use crate::ids::TenantId;
-use crate::tenants::{self, Tenant, TenantEntry, TenantError};
+use crate::tenants::{self, ApiSetting, Tenant, TenantEntry, TenantError};
+use crate::ucm_api::ApiTarget;
 
+pub use api_session::{SessionReport, StepResult};
 pub use https_api::ApiAnswer;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,8 +40,40 @@ pub struct Probe {
     pub tenant: Tenant,
     pub signed_in: SignedIn,
     pub checks: Vec<LocatorCheck>,
-    /// Whether the console answers Grandstream's HTTPS API (asked before the login).
-    pub api: ApiAnswer,
+    /// What the HTTPS API said (asked before the browser's login).
+    pub api: ApiCheck,
+}
+
+/// The HTTPS API part of a probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiCheck {
+    /// No API credentials: whether the console answers the API at all (one `challenge`).
+    Asked(ApiAnswer),
+    /// With API credentials: login, one page of `cdrapi`, one `recapi`, logout.
+    Session(SessionReport),
+    /// API credentials are set but nothing was sent: why (held after a refusal, or unusable).
+    NotTried(String),
+}
+
+impl ApiCheck {
+    /// Whether the tenant's API credentials are set and the API road does not work with them.
+    pub fn road_closed(&self) -> bool {
+        match self {
+            ApiCheck::Asked(_) => false,
+            ApiCheck::Session(report) => !report.all_work(),
+            ApiCheck::NotTried(_) => true,
+        }
+    }
+}
+
+impl std::fmt::Display for ApiCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiCheck::Asked(answer) => write!(f, "{answer} (no API credentials set)"),
+            ApiCheck::Session(report) => write!(f, "{report}"),
+            ApiCheck::NotTried(why) => write!(f, "not tried: {why}"),
+        }
+    }
 }
 
 /// The steps of a probe, in order, as [`probe_step_by_step`] reports them when each is done.
@@ -44,7 +81,7 @@ pub struct Probe {
 pub enum ProbeStep {
     /// The tenant's row loaded, its password opened.
     Tenant,
-    /// The HTTPS API asked (one `challenge`, no login).
+    /// The HTTPS API tried: a short session with the API credentials, or else one `challenge`.
     HttpsApi,
     /// A browser session opened on the console.
     Browser,
@@ -77,32 +114,36 @@ pub async fn probe(
     probe_step_by_step(pool, settings, window, id, &|_, _| {}).await
 }
 
-/// [`probe`], telling `done` each step as it finishes and what it found (the dashboard's
-/// "test connection" shows them as they come).
+/// [`probe`], telling `done` each step as it finishes (the dashboard's "test connection" shows
+/// them as they come): `Ok` with what it found, or `Err` with what did not work in a step the
+/// probe goes on after (an API road that is set and does not work: the browser is still tested).
 pub async fn probe_step_by_step(
     pool: &PgPool,
     settings: &Settings,
     window: Window,
     id: TenantId,
-    done: &(dyn Fn(ProbeStep, String) + Send + Sync),
+    done: &(dyn Fn(ProbeStep, Result<String, String>) + Send + Sync),
 ) -> Result<Probe, ProbeError> {
     let tenant = ready_tenant(pool, settings, id).await?;
     done(
         ProbeStep::Tenant,
-        format!("console at {}", tenant.console.base_url),
+        Ok(format!("console at {}", tenant.console.base_url)),
     );
-    let api = https_api::ask_challenge(
-        &tenant.console.base_url,
-        &tenant.console.username,
-        settings.accept_invalid_certs,
-    )
-    .await;
-    done(ProbeStep::HttpsApi, api.to_string());
+    let api = check_api(&tenant, settings).await;
+    let report = api.to_string();
+    done(
+        ProbeStep::HttpsApi,
+        if api.road_closed() {
+            Err(report)
+        } else {
+            Ok(report)
+        },
+    );
     let config = BrowserConfig::from_settings(settings, window);
     // Held like a worker's, so that a worker starting meanwhile does not sweep this session away.
     let _download_root = DownloadRoot::hold(&config).await?;
     let mut session = ConsoleSession::open(&config, ConsoleTarget::from(&tenant)).await?;
-    done(ProbeStep::Browser, "opened".to_string());
+    done(ProbeStep::Browser, Ok("opened".to_string()));
     let checked = session.check_selectors().await;
     session.close().await;
     match checked {
@@ -120,6 +161,46 @@ pub async fn probe_step_by_step(
             Err(error.into())
         }
     }
+}
+
+/// With API credentials, a session over the API; without, whether the console answers it.
+async fn check_api(tenant: &Tenant, settings: &Settings) -> ApiCheck {
+    let access = match &tenant.api {
+        ApiSetting::Ready(access) => access,
+        ApiSetting::NotSet => {
+            let console = &tenant.console;
+            let accept_invalid_certs = settings.accept_invalid_certs;
+            let answer = https_api::ask_challenge(
+                &console.base_url,
+                &console.username,
+                accept_invalid_certs,
+            )
+            .await;
+            return ApiCheck::Asked(answer);
+        }
+        // A login now would spend another bad login on credentials the console refused.
+        ApiSetting::Held { until, reason } => {
+            return ApiCheck::NotTried(format!(
+                "the console refused these API credentials{}; no API login is tried before {until} \
+                 unless they change (`ucm-scraper tenant update {} --api-username … \
+                 --api-password-stdin`)",
+                reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(),
+                tenant.id
+            ))
+        }
+        ApiSetting::Unusable(why) => return ApiCheck::NotTried(why.clone()),
+    };
+    let target = ApiTarget {
+        tenant_id: tenant.id,
+        tenant_name: tenant.name.clone(),
+        base_url: access.base_url.clone(),
+        user: access.username.clone(),
+        password: access.password.clone(),
+        accept_invalid_certs: settings.accept_invalid_certs,
+    };
+    ApiCheck::Session(
+        api_session::try_session(target, tenant.timezone, settings.lookback_days).await,
+    )
 }
 
 /// The tenant with opened credentials, or why it cannot be logged into now.

@@ -203,6 +203,14 @@ impl Served {
         .unwrap()
     }
 
+    /// `stored` is sealed as `tenant update` seals a password: the worker's v1 format, opened by
+    /// the same cipher to `password`.
+    fn assert_sealed(&self, stored: &str, password: &str) {
+        assert!(stored.starts_with("v1:"), "{stored}");
+        let cipher = settings(&self.db, self.work.path(), &[]).password_cipher();
+        assert_eq!(cipher.open(stored).unwrap().password.expose(), password);
+    }
+
     async fn is_active(&self, tenant: i64) -> bool {
         sqlx::query_scalar("SELECT is_active FROM tenants WHERE id = $1")
             .bind(tenant)
@@ -267,6 +275,7 @@ fn routes(tenant: i64) -> Vec<(reqwest::Method, String)> {
         "enable",
         "disable",
         "credentials",
+        "api-credentials",
         "retry-failed",
         "clear-block",
     ] {
@@ -446,12 +455,7 @@ async fn a_console_password_is_written_encrypted_and_never_sent_back() {
         .fetch_one(served.pool())
         .await
         .unwrap();
-    assert!(stored.starts_with("v1:"), "{stored}");
-    let cipher = settings(&served.db, served.work.path(), &[]).password_cipher();
-    assert_eq!(
-        cipher.open(&stored).unwrap().password.expose(),
-        new_password
-    );
+    served.assert_sealed(&stored, new_password);
     let last = served.audit().await.pop().unwrap();
     assert_eq!(
         (last.1.as_str(), last.3.as_str()),
@@ -484,6 +488,98 @@ async fn a_console_password_is_written_encrypted_and_never_sent_back() {
     }
     let audit = format!("{:?}", served.audit().await);
     assert!(!audit.contains(new_password) && !audit.contains(OPERATOR_PASSWORD));
+}
+
+#[tokio::test]
+async fn api_credentials_are_saved_as_tenant_update_saves_them_and_the_road_is_shown() {
+    let served = Served::start().await;
+    let tenant = served.tenant("Acme Corp", "acme").await;
+    let signed = served.signed_in().await;
+    let path = format!("/tenants/{tenant}/api-credentials");
+    let (_, page) = served.get(&signed.cookie, "/").await;
+    assert!(
+        page.contains("auto: web console (admin@127.0.0.1:8089) (no API credentials)"),
+        "{page}"
+    );
+
+    // A road `tenant update --driver` refuses is refused here too, and nothing is written.
+    let api_password = "Api-S3cret-0042";
+    let mut form = vec![
+        ("csrf", signed.csrf.as_str()),
+        ("api_username", "cdr-api"),
+        ("api_password", api_password),
+        ("api_port", "8443"),
+        ("driver", "carrier-pigeon"),
+    ];
+    let answer = served.post(&signed.cookie, &path, &form).await;
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT api_password FROM tenants WHERE id = $1")
+            .bind(tenant)
+            .fetch_one(served.pool())
+            .await
+            .unwrap();
+    assert_eq!(stored, None);
+
+    form[4] = ("driver", "api");
+    let answer = served.post(&signed.cookie, &path, &form).await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        answer.headers()[LOCATION],
+        format!("/tenants/{tenant}?done=api-credentials").as_str()
+    );
+    let (username, stored, port, driver): (String, String, i32, String) = sqlx::query_as(
+        "SELECT api_username::text, api_password::text, api_port, driver::text FROM tenants WHERE id = $1",
+    )
+    .bind(tenant)
+    .fetch_one(served.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        (username.as_str(), port, driver.as_str()),
+        ("cdr-api", 8443, "api")
+    );
+    // Sealed as the console password is: the worker's v1 format, opened by the same cipher.
+    served.assert_sealed(&stored, api_password);
+    let last = served.audit().await.pop().unwrap();
+    assert_eq!(
+        (last.0.as_str(), last.1.as_str(), last.2),
+        (OPERATOR, "update API credentials", Some(tenant))
+    );
+    for column in ["api_username", "api_password", "api_port", "driver"] {
+        assert!(last.3.contains(column), "{last:?}");
+    }
+
+    // The same form again changes nothing: the password field is write-only and left empty.
+    form[2] = ("api_password", "");
+    let answer = served.post(&signed.cookie, &path, &form).await;
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+
+    let road = "API only: HTTPS API (cdr-api@127.0.0.1:8443)";
+    let (_, list) = served.get(&signed.cookie, "/").await;
+    assert!(list.contains(road), "{list}");
+    let (_, page) = served
+        .get(
+            &signed.cookie,
+            &format!("/tenants/{tenant}?done=api-credentials"),
+        )
+        .await;
+    assert!(
+        page.contains(road) && page.contains("API credentials and road saved"),
+        "{page}"
+    );
+    assert!(
+        page.contains("name=\"api_password\""),
+        "the write-only field is there"
+    );
+    assert!(page.contains("<option value=\"api\" selected>"), "{page}");
+    for secret in [api_password, stored.as_str()] {
+        assert!(
+            !page.contains(secret) && !list.contains(secret),
+            "a secret was sent back"
+        );
+    }
+    assert!(!format!("{:?}", served.audit().await).contains(api_password));
 }
 
 #[tokio::test]

@@ -12,7 +12,9 @@ use support::pg::{fresh_database, migrated_database};
 use ucm_scraper::config::Settings;
 use ucm_scraper::ids::TenantId;
 use ucm_scraper::secrets::{PasswordCipher, Secret};
-use ucm_scraper::tenants::{self, login_backoff, Tenant, TenantEntry};
+use ucm_scraper::tenants::{
+    self, login_backoff, ApiAccess, ApiSetting, DriverChoice, Tenant, TenantEntry,
+};
 
 const AES_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
@@ -807,4 +809,217 @@ async fn reading_commands_leave_an_unmigrated_database_alone() {
             .await
             .unwrap();
     assert_eq!(migrated, None, "a reading command applied migrations");
+}
+
+// ---- the HTTPS API's credentials and the road (issue 25) ---------------------------------------
+
+const API_PASSWORD: &str = "Api-Pa55 wörd";
+
+async fn stored_api_password(pool: &PgPool, id: TenantId) -> Option<String> {
+    sqlx::query_scalar("SELECT api_password FROM tenants WHERE id = $1")
+        .bind(id.0)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+fn api_access(tenant: &Tenant) -> &ApiAccess {
+    match &tenant.api {
+        ApiSetting::Ready(access) => access,
+        other => panic!("tenant {} should have API access: {other:?}", tenant.id),
+    }
+}
+
+#[tokio::test]
+async fn api_credentials_are_set_by_flags_sealed_and_opened() {
+    let db = migrated_database().await;
+    let keys = [("PBX_ENCRYPTION_KEY", AES_KEY)];
+    let cipher = cipher(&keys);
+    let sealed = cipher.seal(&Secret::new(PASSWORD.into())).unwrap();
+    let id = insert_tenant(
+        &db.pool,
+        "acme",
+        Some("pbx.example"),
+        Some("admin"),
+        Some(&sealed),
+    )
+    .await;
+    let run = |args: &[&str], stdin: Option<&str>| {
+        UcmScraper::new(args)
+            .env("DATABASE_URL", &db.url)
+            .envs(keys.iter().copied())
+            .stdin(stdin.unwrap_or_default())
+            .secret(API_PASSWORD)
+            .run()
+    };
+    let tenant = ready(&load(&db.pool, &cipher).await, id).clone();
+    assert_eq!(tenant.driver, DriverChoice::Auto, "the column's default");
+    assert!(matches!(tenant.api, ApiSetting::NotSet), "{:?}", tenant.api);
+
+    let id_arg = id.to_string();
+    let update = [
+        "tenant",
+        "update",
+        &id_arg,
+        "--api-username",
+        " apiuser ",
+        "--api-password-stdin",
+        "--api-port",
+        "8089",
+        "--driver",
+        "api",
+    ];
+    ok(&run(&update, Some(&format!("{API_PASSWORD}\n"))));
+    let stored = stored_api_password(&db.pool, id).await.unwrap();
+    assert!(
+        stored.starts_with("v1:") && !stored.contains(API_PASSWORD),
+        "{stored}"
+    );
+    let tenant = ready(&load(&db.pool, &cipher).await, id).clone();
+    assert_eq!(tenant.driver, DriverChoice::Api);
+    let api = api_access(&tenant);
+    assert_eq!(
+        (api.username.as_str(), api.password.expose().as_str()),
+        ("apiuser", API_PASSWORD)
+    );
+    assert_eq!(api.base_url.as_str(), "https://pbx.example:8089/");
+    assert_eq!(
+        tenant.console.base_url.port(),
+        Some(8443),
+        "the web port stays"
+    );
+    let printed = format!("{tenant:?}");
+    assert!(
+        !printed.contains(API_PASSWORD) && printed.contains("***"),
+        "{printed}"
+    );
+    let list = ok(&run(&["tenant", "list"], None));
+    assert!(
+        list.lines().next().unwrap().contains("ROAD") && list.contains("api (API credentials set)"),
+        "{list}"
+    );
+
+    // Flags are checked before anything is written.
+    for (args, stdin, says) in [
+        (vec!["--api-port", "0"], None, "api_port 0"),
+        (
+            vec!["--api-password-stdin"],
+            Some("\n"),
+            "API password is empty",
+        ),
+        (vec!["--api-username", "  "], None, "API username is empty"),
+    ] {
+        let mut full = vec!["tenant", "update", &id_arg];
+        full.extend(args);
+        assert!(failed(&run(&full, stdin)).contains(says), "{full:?}");
+    }
+    for refused_by_clap in [
+        vec!["--driver", "carrier-pigeon"],
+        vec!["--api-password-stdin", "--pbx-password-stdin"],
+    ] {
+        let mut full = vec!["tenant", "update", &id_arg];
+        full.extend(refused_by_clap);
+        let out = run(&full, Some("x\n"));
+        assert_eq!(out.code, Some(2), "{full:?}: {}", out.stderr);
+    }
+    assert_eq!(
+        stored_api_password(&db.pool, id).await.unwrap(),
+        stored,
+        "nothing written"
+    );
+
+    // Without --api-port the API answers on pbx_port.
+    sqlx::query("UPDATE tenants SET api_port = NULL, pbx_port = 8090 WHERE id = $1")
+        .bind(id.0)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let tenant = ready(&load(&db.pool, &cipher).await, id).clone();
+    assert_eq!(api_access(&tenant).base_url.port(), Some(8090));
+}
+
+#[tokio::test]
+async fn api_passwords_open_in_both_formats_and_plaintext_is_sealed_in_place() {
+    let db = migrated_database().await;
+    let key = fernet::key();
+    let cipher = cipher(&[("ENCRYPTION_KEY", &key)]);
+    let pbx = fernet::encrypt(&key, PASSWORD);
+    let fernet_id = insert_tenant(&db.pool, "f", Some("pbx"), Some("admin"), Some(&pbx)).await;
+    let plain_id = insert_tenant(&db.pool, "p", Some("pbx"), Some("admin"), Some(&pbx)).await;
+    let token = fernet::encrypt(&key, API_PASSWORD);
+    for (id, stored) in [(fernet_id, token.as_str()), (plain_id, API_PASSWORD)] {
+        sqlx::query("UPDATE tenants SET api_username = 'api', api_password = $2 WHERE id = $1")
+            .bind(id.0)
+            .bind(stored)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+    let logs = Logs::default();
+    let entries = {
+        let _guard = logs.capture();
+        load(&db.pool, &cipher).await
+    };
+    for id in [fernet_id, plain_id] {
+        let tenant = ready(&entries, id);
+        assert_eq!(api_access(tenant).password.expose(), API_PASSWORD);
+    }
+    assert_eq!(
+        stored_api_password(&db.pool, fernet_id).await.unwrap(),
+        token
+    );
+    let sealed = stored_api_password(&db.pool, plain_id).await.unwrap();
+    assert_eq!(fernet::decrypt(&key, &sealed), API_PASSWORD);
+    let text = logs.text();
+    assert!(
+        text.contains("api_password of tenant p Corp") && !text.contains(API_PASSWORD),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn unusable_api_settings_break_only_a_tenant_that_insists_on_the_api() {
+    let db = migrated_database().await;
+    let cipher = cipher(&[("PBX_ENCRYPTION_KEY", AES_KEY)]);
+    let pw = cipher.seal(&Secret::new(PASSWORD.into())).unwrap();
+    let insert = |subdomain: &'static str, set: &'static str| {
+        let (pool, pw) = (db.pool.clone(), pw.clone());
+        async move {
+            let id = insert_tenant(&pool, subdomain, Some("pbx"), Some("admin"), Some(&pw)).await;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE tenants SET {set} WHERE id = $1"
+            )))
+            .bind(id.0)
+            .execute(&pool)
+            .await
+            .unwrap();
+            id
+        }
+    };
+    let half = insert("half", "api_username = 'api'").await;
+    let bad_port = insert(
+        "port",
+        "api_username = 'a', api_password = 'x', api_port = 0",
+    )
+    .await;
+    let forced_half = insert("forced", "api_username = 'api', driver = 'api'").await;
+    let forced_none = insert("none", "driver = 'api'").await;
+    let browser = insert("browser", "driver = 'browser', api_username = 'api'").await;
+    let entries = load(&db.pool, &cipher).await;
+    for (id, says) in [(half, "go together"), (bad_port, "api_port 0")] {
+        let tenant = ready(&entries, id);
+        assert!(
+            matches!(&tenant.api, ApiSetting::Unusable(why) if why.contains(says)),
+            "{:?}",
+            tenant.api
+        );
+    }
+    assert!(broken_message(&entries, forced_half).contains("go together"));
+    assert!(broken_message(&entries, forced_none).contains("driver is `api`"));
+    assert_eq!(ready(&entries, browser).driver, DriverChoice::Browser);
+    let refused = sqlx::query("UPDATE tenants SET driver = 'bus' WHERE id = $1")
+        .bind(half.0)
+        .execute(&db.pool)
+        .await;
+    assert!(refused.is_err(), "the CHECK refuses other roads");
 }

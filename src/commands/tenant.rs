@@ -15,7 +15,8 @@ use crate::console::Window;
 use crate::ids::TenantId;
 use crate::secrets::{PasswordCipher, PasswordFormat, Secret, SecretError, StoredFormat};
 use crate::tenants::{
-    self, console_host, console_port, parse_timezone, TenantError, TenantProblem, DEFAULT_PBX_PORT,
+    self, console_host, console_port, parse_timezone, DriverChoice, TenantError, TenantProblem,
+    DEFAULT_PBX_PORT,
 };
 use crate::{learned, unmatched};
 
@@ -37,11 +38,18 @@ pub enum TenantCommandError {
     SubdomainTaken(String),
     #[error(
         "nothing to update: give at least one of --company-name, --subdomain, --pbx-ip, \
-         --pbx-port, --pbx-username, --pbx-password-stdin, --pbx-password-prompt, --ucm-timezone"
+         --pbx-port, --pbx-username, --pbx-password-stdin, --pbx-password-prompt, --ucm-timezone, \
+         --api-username, --api-password-stdin, --api-port, --driver"
     )]
     NothingToUpdate,
     #[error("the password is empty: give it as the first line of stdin with --pbx-password-stdin, or at the prompt")]
     EmptyPassword,
+    #[error(
+        "the API password is empty: give it as the first line of stdin with --api-password-stdin"
+    )]
+    EmptyApiPassword,
+    #[error("the API username is empty: give the API user's name with --api-username")]
+    EmptyApiUsername,
     #[error("reading the password failed ({0}): without a terminal, pipe it in with --pbx-password-stdin")]
     ReadPassword(std::io::Error),
     #[error("cannot store the password: {0}")]
@@ -87,7 +95,8 @@ pub(super) async fn run(command: TenantCommand, window: Window) -> Result<Outcom
             let subdomain = subdomain_to_add(&fields)?;
             // A console login without a password is never what was meant: ask on a terminal.
             let password = read_password(&fields, fields.pbx_username.is_some())?;
-            let changes = Changes::check(&fields, password, &cipher)?;
+            let changes = Changes::check(&fields, password, &cipher)?
+                .with_api_password(read_api_password(&fields)?, &cipher)?;
             let pool = database(&settings, Schema::Migrate).await?;
             let id = add(&pool, &subdomain, &changes).await?;
             writeln!(out, "{id}")
@@ -99,7 +108,8 @@ pub(super) async fn run(command: TenantCommand, window: Window) -> Result<Outcom
         }
         TenantCommand::Update { id, fields } => {
             let password = read_password(&fields, false)?;
-            let changes = Changes::check(&fields, password, &cipher)?;
+            let changes = Changes::check(&fields, password, &cipher)?
+                .with_api_password(read_api_password(&fields)?, &cipher)?;
             let pool = database(&settings, Schema::Migrate).await?;
             update(&pool, &cipher, TenantId(id), &changes).await?;
             writeln!(out, "Tenant {id} updated")
@@ -134,6 +144,11 @@ pub struct Changes {
     pbx_username: Option<String>,
     pbx_password: Option<String>,
     ucm_timezone: Option<String>,
+    api_username: Option<String>,
+    /// Sealed like `pbx_password`.
+    api_password: Option<String>,
+    api_port: Option<i32>,
+    driver: Option<DriverChoice>,
 }
 
 impl Changes {
@@ -155,20 +170,44 @@ impl Changes {
         if let Some(tz) = &ucm_timezone {
             parse_timezone(tz)?;
         }
+        if let Some(port) = fields.api_port {
+            console_port(Some(port)).map_err(|_| TenantProblem::BadApiPort(port))?;
+        }
+        let api_username = trimmed(&fields.api_username);
+        if api_username.as_ref().is_some_and(String::is_empty) {
+            return Err(TenantCommandError::EmptyApiUsername);
+        }
         if password.as_ref().is_some_and(|p| p.expose().is_empty()) {
             return Err(TenantCommandError::EmptyPassword);
         }
-        let password = password
-            .map(|p| cipher.seal(&p).map_err(TenantCommandError::Seal))
-            .transpose()?;
         Ok(Self {
             company_name: trimmed(&fields.company_name),
             subdomain: trimmed(&fields.subdomain),
             pbx_ip,
             pbx_port: fields.pbx_port,
             pbx_username: trimmed(&fields.pbx_username),
-            pbx_password: password,
+            pbx_password: seal(password, cipher)?,
             ucm_timezone,
+            api_username,
+            api_password: None,
+            api_port: fields.api_port,
+            driver: fields.driver,
+        })
+    }
+
+    /// Adds the API user's new password (already read: never from argv), sealed like the
+    /// console's.
+    pub fn with_api_password(
+        self,
+        password: Option<Secret<String>>,
+        cipher: &PasswordCipher,
+    ) -> Result<Self, TenantCommandError> {
+        if password.as_ref().is_some_and(|p| p.expose().is_empty()) {
+            return Err(TenantCommandError::EmptyApiPassword);
+        }
+        Ok(Self {
+            api_password: seal(password, cipher)?,
+            ..self
         })
     }
 
@@ -182,6 +221,10 @@ impl Changes {
             ("pbx_username", self.pbx_username.is_some()),
             ("pbx_password", self.pbx_password.is_some()),
             ("ucm_timezone", self.ucm_timezone.is_some()),
+            ("api_username", self.api_username.is_some()),
+            ("api_password", self.api_password.is_some()),
+            ("api_port", self.api_port.is_some()),
+            ("driver", self.driver.is_some()),
         ]
         .into_iter()
         .filter_map(|(column, given)| given.then_some(column))
@@ -193,7 +236,39 @@ impl Changes {
             || self.pbx_port.is_some()
             || self.pbx_username.is_some()
             || self.pbx_password.is_some()
+            || self.changes_api_credentials()
     }
+
+    fn changes_api_credentials(&self) -> bool {
+        self.api_username.is_some() || self.api_password.is_some() || self.api_port.is_some()
+    }
+}
+
+fn seal(
+    password: Option<Secret<String>>,
+    cipher: &PasswordCipher,
+) -> Result<Option<String>, TenantCommandError> {
+    password
+        .map(|p| cipher.seal(&p).map_err(TenantCommandError::Seal))
+        .transpose()
+}
+
+/// The API user's password: the first line of stdin with `--api-password-stdin`.
+fn read_api_password(fields: &TenantArgs) -> Result<Option<Secret<String>>, TenantCommandError> {
+    if !fields.api_password_stdin {
+        return Ok(None);
+    }
+    Ok(Some(read_stdin_line()?))
+}
+
+fn read_stdin_line() -> Result<Secret<String>, TenantCommandError> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(TenantCommandError::ReadPassword)?;
+    line.truncate(line.trim_end_matches(['\r', '\n']).len());
+    Ok(Secret::new(line))
 }
 
 /// The password the flags ask for. `prompt_by_default`: ask on a terminal even without
@@ -208,21 +283,13 @@ fn read_password(
         }
         given => given,
     };
-    let password = match from {
-        PasswordFrom::Stdin => {
-            let mut line = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .map_err(TenantCommandError::ReadPassword)?;
-            line.truncate(line.trim_end_matches(['\r', '\n']).len());
-            line
-        }
+    match from {
+        PasswordFrom::Stdin => Ok(Some(read_stdin_line()?)),
         PasswordFrom::Prompt => rpassword::prompt_password("UCM password (not shown): ")
-            .map_err(TenantCommandError::ReadPassword)?,
-        PasswordFrom::NotGiven => return Ok(None),
-    };
-    Ok(Some(Secret::new(password)))
+            .map(|p| Some(Secret::new(p)))
+            .map_err(TenantCommandError::ReadPassword),
+        PasswordFrom::NotGiven => Ok(None),
+    }
 }
 
 /// Postgres failed while doing `op`.
@@ -261,8 +328,10 @@ async fn add(
 ) -> Result<TenantId, TenantCommandError> {
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO tenants (company_name, subdomain, phone_system_type, pbx_ip, pbx_port, \
-                              pbx_username, pbx_password, ucm_timezone) \
-         VALUES ($1, $2, 'grandstream_ucm', $3, coalesce($4, $5), $6, $7, coalesce($8, 'UTC')) \
+                              pbx_username, pbx_password, ucm_timezone, api_username, \
+                              api_password, api_port, driver) \
+         VALUES ($1, $2, 'grandstream_ucm', $3, coalesce($4, $5), $6, $7, coalesce($8, 'UTC'), \
+                 $9, $10, $11, coalesce($12, 'auto')) \
          RETURNING id::bigint",
     )
     .bind(&changes.company_name)
@@ -273,6 +342,10 @@ async fn add(
     .bind(&changes.pbx_username)
     .bind(&changes.pbx_password)
     .bind(&changes.ucm_timezone)
+    .bind(&changes.api_username)
+    .bind(&changes.api_password)
+    .bind(changes.api_port)
+    .bind(changes.driver.map(DriverChoice::as_str))
     .fetch_one(pool)
     .await
     .map_err(insert_error(subdomain, "adding a tenant"))?;
@@ -300,6 +373,8 @@ pub async fn update(
         ("pbx_username", &changes.pbx_username),
         ("pbx_password", &changes.pbx_password),
         ("ucm_timezone", &changes.ucm_timezone),
+        ("api_username", &changes.api_username),
+        ("api_password", &changes.api_password),
     ];
     let mut any = false;
     for (column, value) in columns {
@@ -309,8 +384,17 @@ pub async fn update(
             any = true;
         }
     }
-    if let Some(port) = changes.pbx_port {
-        set.push("pbx_port = ").push_bind_unseparated(port);
+    for (column, port) in [
+        ("pbx_port", changes.pbx_port),
+        ("api_port", changes.api_port),
+    ] {
+        if let Some(port) = port {
+            set.push(format!("{column} = ")).push_bind_unseparated(port);
+            any = true;
+        }
+    }
+    if let Some(driver) = changes.driver {
+        set.push("driver = ").push_bind_unseparated(driver.as_str());
         any = true;
     }
     if !any {
@@ -320,6 +404,12 @@ pub async fn update(
         set.push("ucm_login_failures = 0");
         set.push("ucm_blocked_until = NULL");
         set.push("ucm_blocked_credentials = NULL");
+    }
+    if changes.changes_api_credentials() {
+        set.push("api_login_failures = 0");
+        set.push("api_held_until = NULL");
+        set.push("api_held_credentials = NULL");
+        set.push("api_last_error = NULL");
     }
     query.push(" WHERE id = ").push_bind(id.0);
     let subdomain = changes.subdomain.as_deref().unwrap_or_default();
@@ -400,6 +490,7 @@ pub async fn list(
         "LAST LOGIN",
         "LAST ERROR",
         "BLOCKED UNTIL",
+        "ROAD",
         "BACKLOG",
         "NOT LISTED YET",
         "NOT ON CONSOLE",
@@ -429,6 +520,7 @@ pub async fn list(
             time(row.last_login_at),
             error.replace(['\n', '\r'], " "),
             time(row.blocked_until),
+            row.road.clone(),
             backlog.to_string(),
             unlisted.not_listed_yet.to_string(),
             unlisted.not_on_console.to_string(),

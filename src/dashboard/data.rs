@@ -11,7 +11,7 @@ use crate::console::SelectorCatalog;
 use crate::ids::TenantId;
 use crate::learned::{self, LearnedFile};
 use crate::pipeline::history::{self as passes, PassRow};
-use crate::tenants::{CREDENTIALS_FINGERPRINT, DEFAULT_PBX_PORT};
+use crate::tenants::{API_CREDENTIALS_FINGERPRINT, CREDENTIALS_FINGERPRINT, DEFAULT_PBX_PORT};
 use crate::unmatched::{self, Entry};
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +47,15 @@ pub struct TenantRow {
     pub ucm_last_login_at: Option<DateTime<Utc>>,
     pub ucm_last_error: Option<String>,
     pub ucm_login_failures: i32,
+    /// The HTTPS API user, if set; its password is never read, only whether one is stored.
+    pub api_username: Option<String>,
+    pub has_api_password: bool,
+    /// The API's port when it differs from `pbx_port`.
+    pub api_port: Option<i32>,
+    /// The road setting: `auto`, `browser` or `api`.
+    pub driver: String,
+    /// The hold of the API road in force after a refused API login, for the credentials stored.
+    pub api_held_until: Option<DateTime<Utc>>,
     /// The block in force: in the future and for the credentials the row holds now.
     pub blocked_until: Option<DateTime<Utc>>,
 }
@@ -64,6 +73,45 @@ impl TenantRow {
             _ => "missing credentials".to_string(),
         }
     }
+
+    /// Whether both API credentials are stored.
+    pub fn has_api_credentials(&self) -> bool {
+        self.has_api_password
+            && self
+                .api_username
+                .as_deref()
+                .is_some_and(|u| !u.trim().is_empty())
+    }
+
+    /// The road setting in words: what `auto` chooses depends on the API credentials.
+    pub fn road(&self) -> String {
+        let api = || {
+            let host = self.pbx_ip.as_deref().unwrap_or("").trim();
+            let port = self
+                .api_port
+                .or(self.pbx_port)
+                .unwrap_or(DEFAULT_PBX_PORT.into());
+            let user = self.api_username.as_deref().unwrap_or("").trim();
+            let held = self
+                .api_held_until
+                .map(|until| {
+                    format!(
+                        ", login refused, held until {}",
+                        until.format("%Y-%m-%d %H:%M UTC")
+                    )
+                })
+                .unwrap_or_default();
+            format!("HTTPS API ({user}@{host}:{port}{held})")
+        };
+        let browser = || format!("web console ({})", self.console());
+        match (self.driver.as_str(), self.has_api_credentials()) {
+            ("browser", _) => format!("browser only: {}", browser()),
+            ("api", true) => format!("API only: {}", api()),
+            ("api", false) => "API only, but no API credentials are set".to_string(),
+            (_, true) => format!("auto: {}, else {}", api(), browser()),
+            (_, false) => format!("auto: {} (no API credentials)", browser()),
+        }
+    }
 }
 
 fn tenant_select(filter: &str) -> String {
@@ -75,9 +123,15 @@ fn tenant_select(filter: &str) -> String {
                 pbx_username::text AS pbx_username, \
                 coalesce(pbx_password::text, '') <> '' AS has_password, \
                 ucm_timezone, ucm_firmware, ucm_last_login_at, ucm_last_error, ucm_login_failures, \
+                api_username::text AS api_username, \
+                coalesce(api_password::text, '') <> '' AS has_api_password, api_port, \
+                coalesce(driver::text, 'auto') AS driver, \
                 CASE WHEN ucm_blocked_until > now() \
                       AND ucm_blocked_credentials = {CREDENTIALS_FINGERPRINT} \
-                     THEN ucm_blocked_until END AS blocked_until \
+                     THEN ucm_blocked_until END AS blocked_until, \
+                CASE WHEN api_held_until > now() \
+                      AND api_held_credentials = {API_CREDENTIALS_FINGERPRINT} \
+                     THEN api_held_until END AS api_held_until \
          FROM tenants {filter} ORDER BY id"
     )
 }

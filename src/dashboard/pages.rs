@@ -48,6 +48,13 @@ pub fn content_security_policy() -> &'static str {
     })
 }
 
+/// The road settings the API credentials form offers, as `tenant update --driver` takes them.
+const ROADS: [(&str, &str); 3] = [
+    ("auto", "auto: the API where it answers, else the browser"),
+    ("browser", "browser only"),
+    ("api", "API only"),
+];
+
 fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
@@ -139,7 +146,7 @@ pub fn tenants(session: &Session, lines: &[TenantLine], notice: Option<&str>) ->
                         tr class=[line.failing().then_some("failing")] {
                             td { a href=(format!("/tenants/{}", t.id)) { (t.name) } " " span.muted { "#" (t.id) } }
                             td { @if t.is_active { "active" } @else { span.muted { "disabled" } } }
-                            td { "web console (" (t.console()) ")" }
+                            td { (t.road()) }
                             td { (t.ucm_firmware.as_deref().unwrap_or("-")) }
                             td { (line.selectors) }
                             td { (time(t.ucm_last_login_at)) }
@@ -199,6 +206,7 @@ pub fn tenant(
                 table { tbody {
                     tr { th { "Scraping" } td { @if t.is_active { "active" } @else { "disabled" } } }
                     tr { th { "Console" } td { (t.console()) } }
+                    tr { th { "Road" } td { (t.road()) } }
                     tr { th { "Time zone" } td { (t.ucm_timezone) } }
                     tr { th { "Firmware" } td { (t.ucm_firmware.as_deref().unwrap_or("-")) } }
                     tr { th { "Selectors file" } td { (page.line.selectors) } }
@@ -284,6 +292,27 @@ pub fn tenant(
                         label { "Username " input type="text" name="pbx_username" value=(t.pbx_username.as_deref().unwrap_or("")) autocomplete="off"; }
                         label { "New password (empty: unchanged) " input type="password" name="pbx_password" autocomplete="new-password"; }
                         button type="submit" { "Save credentials" }
+                    }
+                }
+            }
+            section {
+                h2 { "HTTPS API credentials" }
+                p.muted { "The API user is its own account, set under API Configuration → HTTPS API Settings on the UCM. "
+                    "Road: auto uses the API when these are set and the console answers it, the browser otherwise." }
+                form method="post" action=(format!("{base}/api-credentials")) {
+                    (csrf(session))
+                    fieldset {
+                        label { "API username " input type="text" name="api_username" value=(t.api_username.as_deref().unwrap_or("")) autocomplete="off"; }
+                        label { "New API password (empty: unchanged) " input type="password" name="api_password" autocomplete="new-password"; }
+                        label { "API port (empty: the console's port) " input type="number" name="api_port" min="1" max="65535" value=[t.api_port]; }
+                        label { "Road "
+                            select name="driver" {
+                                @for (value, words) in ROADS {
+                                    option value=(value) selected[t.driver == *value] { (words) }
+                                }
+                            }
+                        }
+                        button type="submit" { "Save API credentials" }
                     }
                 }
             }

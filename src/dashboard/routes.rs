@@ -9,6 +9,7 @@ use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Form, Router};
+use clap::ValueEnum as _;
 use maud::Markup;
 use serde::Deserialize;
 
@@ -18,7 +19,7 @@ use crate::cli::TenantArgs;
 use crate::commands::tenant::{self as admin, Changes, TenantCommandError as AdminError};
 use crate::ids::TenantId;
 use crate::secrets::{PasswordCipher, Secret};
-use crate::tenants::TenantError;
+use crate::tenants::{DriverChoice, TenantError};
 
 type App = Arc<Dashboard>;
 
@@ -35,6 +36,7 @@ pub(super) fn router(app: App) -> Router {
         .route("/tenants/{id}/enable", post(enable))
         .route("/tenants/{id}/disable", post(disable))
         .route("/tenants/{id}/credentials", post(credentials))
+        .route("/tenants/{id}/api-credentials", post(api_credentials))
         .route("/tenants/{id}/retry-failed", post(retry_failed))
         .route("/tenants/{id}/clear-block", post(clear_block))
         .layer(middleware::map_response(security_headers))
@@ -256,6 +258,7 @@ impl Done {
             "enabled" => "Scraping enabled: the next pass takes this tenant.",
             "disabled" => "Scraping disabled: passes leave this tenant alone.",
             "credentials" => "Credentials saved; a login block on the old ones is lifted.",
+            "api-credentials" => "API credentials and road saved; the next pass uses them.",
             "retried" => "The failed calls are pending again, their attempts reset.",
             "unblocked" => "The login block is cleared: the next pass logs in.",
             _ => return None,
@@ -445,43 +448,57 @@ impl Csrf for CredentialsForm {
     }
 }
 
-/// The fields that differ from the stored row; a field left as it was is not "changed", so a
-/// login block on unchanged credentials is not lifted by saving the form.
-/// The form's fields that differ from the row, checked, with a new password sealed.
+/// The form's value when it is given and differs from the row's: a field left as it was is not
+/// "changed", so a login block on unchanged credentials is not lifted by saving the form.
+fn differs(new: &str, old: Option<&str>) -> Option<String> {
+    let new = new.trim();
+    (!new.is_empty() && Some(new) != old.map(str::trim)).then(|| new.to_string())
+}
+
+/// A port field: empty leaves the port as it is.
+fn port_field(text: &str, old: Option<i32>) -> Result<Option<i32>, String> {
+    let port = match text.trim() {
+        "" => return Ok(None),
+        text => text
+            .parse::<i32>()
+            .map_err(|_| format!("The port {text:?} is not a number from 1 to 65535."))?,
+    };
+    Ok((Some(port) != old).then_some(port))
+}
+
+/// A write-only password field: empty keeps the stored password.
+fn new_password(field: String) -> Option<Secret<String>> {
+    (!field.is_empty()).then(|| Secret::new(field))
+}
+
+/// The console credentials form's fields that differ from the row, checked, with a new password
+/// sealed.
 fn changed_fields(
     row: &data::TenantRow,
     form: CredentialsForm,
     cipher: &PasswordCipher,
 ) -> Result<Changes, String> {
-    let differs = |new: &str, old: &Option<String>| {
-        let new = new.trim();
-        (!new.is_empty() && Some(new) != old.as_deref().map(str::trim)).then(|| new.to_string())
-    };
-    let port = match form.pbx_port.trim() {
-        "" => None,
-        text => Some(
-            text.parse::<i32>()
-                .map_err(|_| format!("The port {text:?} is not a number from 1 to 65535."))?,
-        ),
-    };
     let fields = TenantArgs {
-        pbx_ip: differs(&form.pbx_ip, &row.pbx_ip),
-        pbx_port: port.filter(|p| Some(*p) != row.pbx_port),
-        pbx_username: differs(&form.pbx_username, &row.pbx_username),
+        pbx_ip: differs(&form.pbx_ip, row.pbx_ip.as_deref()),
+        pbx_port: port_field(&form.pbx_port, row.pbx_port)?,
+        pbx_username: differs(&form.pbx_username, row.pbx_username.as_deref()),
         ..TenantArgs::default()
     };
-    // The field is write-only: empty means "keep the password".
-    let password = (!form.pbx_password.is_empty()).then(|| Secret::new(form.pbx_password));
+    let password = new_password(form.pbx_password);
     Changes::check(&fields, password, cipher).map_err(|error| error.to_string())
 }
 
-async fn credentials(
-    State(app): State<App>,
-    Path(id): Path<i64>,
-    action: Action<CredentialsForm>,
+/// Saves the changes `check` makes of the form through `tenant update`'s code, audits them as
+/// `what` and goes back to the tenant's page with the notice `done`.
+async fn save(
+    app: &Dashboard,
+    id: i64,
+    operator: &Operator,
+    (what, done): (&str, &str),
+    check: impl FnOnce(&data::TenantRow, &PasswordCipher) -> Result<Changes, String>,
 ) -> Response {
     let tenant = TenantId(id);
-    let session = &action.operator.session;
+    let session = &operator.session;
     let back = format!("/tenants/{id}");
     let row = match data::tenant_row(&app.pool, tenant).await {
         Ok(Some(row)) => row,
@@ -493,7 +510,7 @@ async fn credentials(
         (StatusCode::BAD_REQUEST, page).into_response()
     };
     let cipher = app.settings.password_cipher();
-    let changes = match changed_fields(&row, action.form, &cipher) {
+    let changes = match check(&row, &cipher) {
         Ok(changes) => changes,
         Err(message) => return refused(&message),
     };
@@ -503,14 +520,76 @@ async fn credentials(
         Err(AdminError::NothingToUpdate) => return refused("Nothing changed."),
         Err(error) => return server_error(error),
     }
-    audited(
-        &app,
-        &action.operator,
-        "update credentials",
-        tenant,
-        &detail,
-        "credentials",
-    )
+    audited(app, operator, what, tenant, &detail, done).await
+}
+
+async fn credentials(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    action: Action<CredentialsForm>,
+) -> Response {
+    let form = action.form;
+    let audit = ("update credentials", "credentials");
+    save(&app, id, &action.operator, audit, |row, cipher| {
+        changed_fields(row, form, cipher)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct ApiCredentialsForm {
+    csrf: String,
+    api_username: String,
+    /// Write-only: empty leaves the stored API password as it is.
+    api_password: String,
+    /// Empty: the API port is left as it is.
+    api_port: String,
+    /// The road: `auto`, `browser` or `api`.
+    driver: String,
+}
+
+impl Csrf for ApiCredentialsForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// The API credentials form's fields that differ from the row, checked as `tenant update
+/// --api-username --api-password-stdin --api-port --driver` checks them.
+fn changed_api_fields(
+    row: &data::TenantRow,
+    form: ApiCredentialsForm,
+    cipher: &PasswordCipher,
+) -> Result<Changes, String> {
+    let fields = TenantArgs {
+        api_username: differs(&form.api_username, row.api_username.as_deref()),
+        api_port: port_field(&form.api_port, row.api_port)?,
+        driver: road_field(&form.driver, &row.driver)?,
+        ..TenantArgs::default()
+    };
+    let password = new_password(form.api_password);
+    Changes::check(&fields, None, cipher)
+        .and_then(|changes| changes.with_api_password(password, cipher))
+        .map_err(|error| error.to_string())
+}
+
+/// The road field: one of `--driver`'s values; the row's own leaves it as it is.
+fn road_field(text: &str, old: &str) -> Result<Option<DriverChoice>, String> {
+    let road = DriverChoice::from_str(text.trim(), false)
+        .map_err(|_| format!("The road {text:?} is not one of auto, browser, api."))?;
+    Ok((road.as_str() != old).then_some(road))
+}
+
+async fn api_credentials(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    action: Action<ApiCredentialsForm>,
+) -> Response {
+    let form = action.form;
+    let audit = ("update API credentials", "api-credentials");
+    save(&app, id, &action.operator, audit, |row, cipher| {
+        changed_api_fields(row, form, cipher)
+    })
     .await
 }
 

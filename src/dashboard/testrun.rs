@@ -100,8 +100,12 @@ impl TestRuns {
                     change(run);
                 }
             };
-            let done = |step: ProbeStep, found: String| {
-                update(&|run| run.set(step, StepState::Done(found.clone())));
+            let done = |step: ProbeStep, found: Result<String, String>| {
+                let state = match found {
+                    Ok(found) => StepState::Done(found),
+                    Err(problem) => StepState::Failed(problem),
+                };
+                update(&|run| run.set(step, state.clone()));
             };
             let probed = probe::probe_step_by_step(&pool, &settings, window, tenant, &done).await;
             match probed {

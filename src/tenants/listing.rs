@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::{TenantError, TenantRow, DEFAULT_PBX_PORT};
+use super::{DriverChoice, TenantError, TenantRow, DEFAULT_PBX_PORT};
 use crate::ids::TenantId;
 
 /// One `tenants` row, active or not, as an operator reads it.
@@ -20,6 +20,8 @@ pub struct Listed {
     pub last_error: Option<String>,
     /// The block in force, if any.
     pub blocked_until: Option<DateTime<Utc>>,
+    /// The road setting and what it means for this row, e.g. `auto: API, browser fallback`.
+    pub road: String,
 }
 
 /// Every tenant, oldest first.
@@ -41,6 +43,7 @@ fn listed(row: TenantRow) -> Listed {
         (other, _) => format!("not a UCM ({})", other.unwrap_or("none")),
     };
     Listed {
+        road: road(&row),
         id: row.id(),
         name: row.name(),
         is_active: row.is_active,
@@ -48,5 +51,20 @@ fn listed(row: TenantRow) -> Listed {
         last_login_at: row.ucm_last_login_at,
         last_error: row.ucm_last_error,
         blocked_until: row.blocked_until,
+    }
+}
+
+/// The road setting as an operator reads it: the choice, and what `auto` comes to.
+fn road(row: &TenantRow) -> String {
+    let driver = row.driver();
+    let api = match row.api_credentials() {
+        None => "no API credentials",
+        Some(Err(_)) => "API credentials half set",
+        Some(Ok(_)) if row.api_held_until.is_some() => "API login refused, held",
+        Some(Ok(_)) => "API credentials set",
+    };
+    match driver {
+        DriverChoice::Browser => driver.as_str().to_string(),
+        DriverChoice::Auto | DriverChoice::Api => format!("{} ({api})", driver.as_str()),
     }
 }

@@ -36,10 +36,21 @@ const MAX_ERROR_CHARS: usize = 1000;
 
 /// What identifies the credentials a block applies to: SHA-256 over the stored console columns
 /// (the password as stored, so a ciphertext), each in its own position. SHA-256 rather than md5,
-/// which Postgres refuses in FIPS mode.
+/// which Postgres refuses in FIPS mode. An API lockout blocks the tenant too, so the API columns
+/// count, but only once one is set: `concat_ws` skips the NULL, and a tenant without API
+/// credentials keeps the fingerprint its block was recorded with before they existed.
 pub(crate) const CREDENTIALS_FINGERPRINT: &str = "encode(sha256(convert_to(concat_ws(chr(31), \
      coalesce(pbx_ip::text, ''), coalesce(pbx_port::text, ''), coalesce(pbx_username::text, ''), \
-     coalesce(pbx_password::text, '')), 'UTF8')), 'hex')";
+     coalesce(pbx_password::text, ''), \
+     CASE WHEN api_username IS NOT NULL OR api_password IS NOT NULL OR api_port IS NOT NULL \
+          THEN concat_ws(chr(30), coalesce(api_username, ''), coalesce(api_password, ''), \
+                         coalesce(api_port::text, '')) END), 'UTF8')), 'hex')";
+
+/// What identifies the API credentials a hold of the API road applies to (a refused API login):
+/// the host and every API column as stored, so changing any of them lifts the hold.
+pub(crate) const API_CREDENTIALS_FINGERPRINT: &str = "encode(sha256(convert_to(concat_ws(chr(31), \
+     coalesce(pbx_ip::text, ''), coalesce(api_port::text, pbx_port::text, ''), \
+     coalesce(api_username, ''), coalesce(api_password, '')), 'UTF8')), 'hex')";
 
 /// A tenant ready to be scraped: its console address and opened credentials.
 #[derive(Debug, Clone)]
@@ -53,6 +64,67 @@ pub struct Tenant {
     pub timezone: Tz,
     /// The firmware seen at the last login, if any.
     pub firmware: Option<String>,
+    /// The road the operator chose (`tenants.driver`).
+    pub driver: DriverChoice,
+    /// The HTTPS API's address and credentials, as far as they are usable.
+    pub api: ApiSetting,
+}
+
+/// Which road the worker takes to a tenant's recordings (`tenants.driver`, docs/https-api.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DriverChoice {
+    /// The API when its credentials are set and the console answers it; else the browser.
+    #[default]
+    Auto,
+    /// The web console in a browser, always.
+    Browser,
+    /// The API, always: a closed API road stops the tenant instead of falling back.
+    Api,
+}
+
+impl DriverChoice {
+    /// The column's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriverChoice::Auto => "auto",
+            DriverChoice::Browser => "browser",
+            DriverChoice::Api => "api",
+        }
+    }
+
+    fn from_column(value: &str) -> Self {
+        match value {
+            "browser" => DriverChoice::Browser,
+            "api" => DriverChoice::Api,
+            // The column's CHECK allows nothing else.
+            _ => DriverChoice::Auto,
+        }
+    }
+}
+
+/// Where and as whom to use a tenant's HTTPS API.
+#[derive(Debug, Clone)]
+pub struct ApiAccess {
+    /// `https://<pbx_ip>:<api_port or pbx_port>/`.
+    pub base_url: Url,
+    pub username: String,
+    pub password: Secret<String>,
+}
+
+/// A tenant's API credentials as the loader found them.
+#[derive(Debug, Clone)]
+pub enum ApiSetting {
+    /// No `api_username` and no `api_password`: the browser is the only road.
+    NotSet,
+    Ready(Box<ApiAccess>),
+    /// The console refused these API credentials; no API login is tried before `until`
+    /// unless they change ([`record_api_refusal`]).
+    Held {
+        until: DateTime<Utc>,
+        reason: Option<String>,
+    },
+    /// Set but not usable as stored (half set, a bad port, a password that does not open): why.
+    Unusable(String),
 }
 
 /// Where and as whom to log into a tenant's console.
@@ -157,6 +229,23 @@ pub enum TenantProblem {
         "pbx_port {0} is not a TCP port: use 1-65535 (CloudUCM 8443, on-prem UCMs usually 8089)"
     )]
     BadPort(i32),
+    #[error("api_password: {0}")]
+    ApiPassword(SecretError),
+    #[error(
+        "api_port {0} is not a TCP port: use 1-65535, or leave it empty for the API on pbx_port"
+    )]
+    BadApiPort(i32),
+    #[error(
+        "api_username and api_password go together: set both \
+         (`ucm-scraper tenant update ID --api-username NAME --api-password-stdin`)"
+    )]
+    HalfApiCredentials,
+    #[error(
+        "driver is `api` but the API credentials are not set: set them \
+         (`ucm-scraper tenant update ID --api-username NAME --api-password-stdin`) or choose \
+         `--driver auto`"
+    )]
+    ApiDriverWithoutCredentials,
     #[error(
         "ucm_timezone {0:?} is not an IANA time zone: set one such as Europe/Berlin \
          (`ucm-scraper tenant update ID --ucm-timezone Europe/Berlin`)"
@@ -170,7 +259,8 @@ const TENANT_COLUMNS: &str = "id::bigint AS id, company_name::text AS company_na
      subdomain::text AS subdomain, phone_system_type::text AS phone_system_type, \
      pbx_ip::text AS pbx_ip, pbx_port, pbx_username::text AS pbx_username, \
      pbx_password::text AS pbx_password, coalesce(is_active, false) AS is_active, \
-     ucm_timezone, ucm_firmware, ucm_last_login_at, ucm_last_error";
+     ucm_timezone, ucm_firmware, ucm_last_login_at, ucm_last_error, \
+     api_username, api_password, api_port, driver, api_last_error";
 
 #[derive(Debug, sqlx::FromRow)]
 struct TenantRow {
@@ -187,8 +277,15 @@ struct TenantRow {
     ucm_firmware: Option<String>,
     ucm_last_login_at: Option<DateTime<Utc>>,
     ucm_last_error: Option<String>,
+    api_username: Option<String>,
+    api_password: Option<String>,
+    api_port: Option<i32>,
+    driver: String,
+    api_last_error: Option<String>,
     /// The block in force: in the future and for the credentials the row holds now.
     blocked_until: Option<DateTime<Utc>>,
+    /// The hold of the API road in force: in the future and for the API credentials held.
+    api_held_until: Option<DateTime<Utc>>,
 }
 
 impl TenantRow {
@@ -197,7 +294,10 @@ impl TenantRow {
             "SELECT {TENANT_COLUMNS}, \
              CASE WHEN ucm_blocked_until > now() \
                    AND ucm_blocked_credentials = {CREDENTIALS_FINGERPRINT} \
-                  THEN ucm_blocked_until END AS blocked_until \
+                  THEN ucm_blocked_until END AS blocked_until, \
+             CASE WHEN api_held_until > now() \
+                   AND api_held_credentials = {API_CREDENTIALS_FINGERPRINT} \
+                  THEN api_held_until END AS api_held_until \
              FROM tenants {filter} ORDER BY id"
         )
     }
@@ -220,6 +320,32 @@ impl TenantRow {
             // Not trimmed: spaces may be part of a password.
             self.pbx_password.as_deref().filter(|p| !p.is_empty())?,
         ))
+    }
+
+    fn driver(&self) -> DriverChoice {
+        DriverChoice::from_column(&self.driver)
+    }
+
+    /// The API user and its stored password: `None` when neither is set.
+    fn api_credentials(&self) -> Option<Result<(&str, &str), TenantProblem>> {
+        let user = non_empty(&self.api_username);
+        // Not trimmed: spaces may be part of a password.
+        let stored = self.api_password.as_deref().filter(|p| !p.is_empty());
+        match (user, stored) {
+            (None, None) => None,
+            (Some(user), Some(stored)) => Some(Ok((user, stored))),
+            _ => Some(Err(TenantProblem::HalfApiCredentials)),
+        }
+    }
+
+    /// The API's port: `api_port`, else `pbx_port`.
+    fn api_port(&self) -> Result<Option<i32>, TenantProblem> {
+        match self.api_port {
+            Some(port) => console_port(Some(port))
+                .map(|_| Some(port))
+                .map_err(|_| TenantProblem::BadApiPort(port)),
+            None => Ok(self.pbx_port),
+        }
     }
 }
 
@@ -299,8 +425,31 @@ async fn entry(pool: &PgPool, cipher: &PasswordCipher, row: TenantRow) -> Tenant
         }
     };
     if opened.format == StoredFormat::Plaintext {
-        seal_plaintext(pool, cipher, id, &name, stored, &opened.password).await;
+        seal_plaintext(
+            pool,
+            cipher,
+            id,
+            &name,
+            Sealed::Pbx,
+            stored,
+            &opened.password,
+        )
+        .await;
     }
+    let driver = row.driver();
+    let api = match api_setting(pool, cipher, id, &name, host, &row).await {
+        Ok(api) => api,
+        Err(problem) if driver == DriverChoice::Api => {
+            let error = TenantError::Invalid {
+                id,
+                name: name.clone(),
+                problem,
+            };
+            return TenantEntry::Broken { id, name, error };
+        }
+        // The browser is the road then; the driver says why once per pass.
+        Err(problem) => ApiSetting::Unusable(problem.to_string()),
+    };
     TenantEntry::Ready(Tenant {
         id,
         console: ConsoleAccess {
@@ -312,10 +461,72 @@ async fn entry(pool: &PgPool, cipher: &PasswordCipher, row: TenantRow) -> Tenant
         subdomain: row.subdomain,
         timezone,
         firmware: row.ucm_firmware,
+        driver,
+        api,
     })
 }
 
-/// Replaces a plaintext `pbx_password` with its sealed form. Only when the column still holds
+/// The tenant's API setting; an error is data an operator must fix. With `driver = api` and no
+/// API credentials the tenant cannot be worked at all.
+async fn api_setting(
+    pool: &PgPool,
+    cipher: &PasswordCipher,
+    id: TenantId,
+    name: &str,
+    host: &str,
+    row: &TenantRow,
+) -> Result<ApiSetting, TenantProblem> {
+    let Some(credentials) = row.api_credentials() else {
+        return match row.driver() {
+            DriverChoice::Api => Err(TenantProblem::ApiDriverWithoutCredentials),
+            _ => Ok(ApiSetting::NotSet),
+        };
+    };
+    let (username, stored) = credentials?;
+    if let Some(until) = row.api_held_until {
+        return Ok(ApiSetting::Held {
+            until,
+            reason: row.api_last_error.clone(),
+        });
+    }
+    let base_url = console_url(host, row.api_port()?)?;
+    let opened = cipher.open(stored).map_err(TenantProblem::ApiPassword)?;
+    if opened.format == StoredFormat::Plaintext {
+        seal_plaintext(
+            pool,
+            cipher,
+            id,
+            name,
+            Sealed::Api,
+            stored,
+            &opened.password,
+        )
+        .await;
+    }
+    Ok(ApiSetting::Ready(Box::new(ApiAccess {
+        base_url,
+        username: username.to_string(),
+        password: opened.password,
+    })))
+}
+
+/// The password columns the loader seals in place when it finds them in plaintext.
+#[derive(Debug, Clone, Copy)]
+enum Sealed {
+    Pbx,
+    Api,
+}
+
+impl Sealed {
+    fn column(self) -> &'static str {
+        match self {
+            Sealed::Pbx => "pbx_password",
+            Sealed::Api => "api_password",
+        }
+    }
+}
+
+/// Replaces a plaintext password column with its sealed form. Only when the column still holds
 /// that plaintext, so a concurrent change by an operator is never overwritten. Failing to seal
 /// is a warning, not an error: the password works, and the operator learns how to fix it.
 async fn seal_plaintext(
@@ -323,31 +534,34 @@ async fn seal_plaintext(
     cipher: &PasswordCipher,
     id: TenantId,
     name: &str,
+    which: Sealed,
     stored: &str,
     password: &Secret<String>,
 ) {
+    let column = which.column();
     let sealed = match cipher.seal(password) {
         Ok(sealed) => sealed,
         Err(error) => {
             tracing::warn!(tenant.id = id.0, tenant.name = name, %error,
-                "pbx_password of tenant {name} (ID: {id}) is stored in plaintext and was left so");
+                "{column} of tenant {name} (ID: {id}) is stored in plaintext and was left so");
             return;
         }
     };
-    let result =
-        sqlx::query("UPDATE tenants SET pbx_password = $2 WHERE id = $1 AND pbx_password = $3")
-            .bind(id.0)
-            .bind(&sealed)
-            .bind(stored)
-            .execute(pool)
-            .await;
+    let result = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE tenants SET {column} = $2 WHERE id = $1 AND {column} = $3"
+    )))
+    .bind(id.0)
+    .bind(&sealed)
+    .bind(stored)
+    .execute(pool)
+    .await;
     match result {
         Ok(_) => {
             tracing::warn!(tenant.id = id.0, tenant.name = name, format = ?cipher.write_format(),
-            "pbx_password of tenant {name} (ID: {id}) was stored in plaintext; encrypted it in place")
+            "{column} of tenant {name} (ID: {id}) was stored in plaintext; encrypted it in place")
         }
         Err(error) => tracing::warn!(tenant.id = id.0, tenant.name = name, %error,
-            "pbx_password of tenant {name} (ID: {id}) is stored in plaintext; encrypting it in place failed"),
+            "{column} of tenant {name} (ID: {id}) is stored in plaintext; encrypting it in place failed"),
     }
 }
 
