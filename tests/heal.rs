@@ -68,6 +68,20 @@ fn log(run: &Run) -> String {
     format!("{}\n{}", run.stdout, run.stderr)
 }
 
+/// One pass that must end well and leave each of `tenant`'s `n` calls stored; `what` names the
+/// case in failures.
+async fn pass_storing_all(s: &Scenario, tenant: i64, n: usize, what: &str) -> Run {
+    let run = s.once().await;
+    assert!(run.ok, "{what}\n{}", log(&run));
+    assert_eq!(
+        statuses(s, tenant).await.0,
+        n as i64,
+        "{what}: every call stored\n{}",
+        log(&run)
+    );
+    run
+}
+
 #[tokio::test]
 async fn a_drifted_download_icon_is_learnt_proven_stored_and_used_on_the_next_pass() {
     let s = Scenario::new().await;
@@ -357,14 +371,8 @@ async fn one_pass_heals_the_marker_at_login_and_then_the_download_icon() {
             icon(c);
         })
         .await;
-        let run = s.once().await;
-        assert!(run.ok, "{skin:?}\n{}", log(&run));
-        assert_eq!(
-            statuses(&s, tenant).await.0,
-            uniqueids.len() as i64,
-            "{skin:?}: every call stored in the first pass\n{}",
-            log(&run)
-        );
+        let what = format!("{skin:?}, first pass");
+        let run = pass_storing_all(&s, tenant, uniqueids.len(), &what).await;
         let logins = console.events().logins_ok;
         assert!((1..=3).contains(&logins), "{skin:?}: {logins} logins");
         assert_eq!(
@@ -419,14 +427,7 @@ async fn a_learned_file_is_tried_for_another_tenant_only_when_its_console_shows_
             c.firmware = b_firmware.into();
         })
         .await;
-        let run = s.once().await;
-        assert!(run.ok, "{b_firmware}\n{}", log(&run));
-        assert_eq!(
-            statuses(&s, b).await.0,
-            b_calls.len() as i64,
-            "{}",
-            log(&run)
-        );
+        let run = pass_storing_all(&s, b, b_calls.len(), b_firmware).await;
         let (b_evidence, b_stored_firmware) = evidence(&s, b).await;
         assert_eq!(b_stored_firmware.as_deref(), Some(b_firmware));
         let taken = format!("taken from the learned file of tenant {a} (firmware {b_firmware})");
