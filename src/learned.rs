@@ -1,7 +1,7 @@
 //! Learned selectors files (issue 22): a tenant's own file, learnt by the worker when a required
 //! locator drifted on its console, kept in Postgres (`learned_selectors`) so every replica uses
 //! it, and never written into SELECTORS_DIR. [`Healer`] is the pass's side: it hands a stored
-//! file to the tenant's session, heals a drifted locator once per pass at most, and says so.
+//! file to the tenant's session, heals each drifted key once a pass at most, and says so.
 
 use sqlx::PgPool;
 use tracing::{info, warn};
@@ -82,30 +82,69 @@ pub async fn get(pool: &PgPool, tenant: TenantId) -> Result<Option<LearnedFile>,
     .map_err(db("reading a learned selectors file"))
 }
 
-/// Stores (or replaces) the tenant's learned file, with the firmware its console last showed.
+/// Stores (or replaces) the tenant's learned file, with the firmware its console showed in
+/// this session (`None`: not shown, or not read yet).
 async fn save(
     pool: &PgPool,
     tenant: TenantId,
     status: Status,
-    selectors: &str,
-    changed: &str,
-    evidence: &str,
+    file: (&str, &str, &str),
+    firmware: Option<&str>,
 ) -> Result<(), StoreError> {
+    let (selectors, changed, evidence) = file;
     sqlx::query(
         "INSERT INTO learned_selectors (tenant_id, status, selectors, changed, evidence, firmware) \
-         VALUES ($1, $2, $3, $4, $5, (SELECT ucm_firmware FROM tenants WHERE id = $1)) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (tenant_id) DO UPDATE SET status = $2, selectors = $3, changed = $4, \
-             evidence = $5, firmware = EXCLUDED.firmware, learned_at = now()",
+             evidence = $5, firmware = $6, learned_at = now()",
     )
     .bind(tenant.0)
     .bind(status.as_str())
     .bind(selectors)
     .bind(changed)
     .bind(evidence)
+    .bind(firmware)
     .execute(pool)
     .await
     .map_err(db("storing a learned selectors file"))?;
     Ok(())
+}
+
+/// The firmware the console showed once the login that healed its signed-in marker ended (the
+/// marker is learnt before the firmware is read).
+async fn set_firmware(pool: &PgPool, tenant: TenantId, firmware: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE learned_selectors SET firmware = $2 WHERE tenant_id = $1")
+        .bind(tenant.0)
+        .bind(firmware)
+        .execute(pool)
+        .await
+        .map_err(db("recording a learned file's firmware"))?;
+    Ok(())
+}
+
+/// Another tenant's learned file in use, learnt on a console showing `firmware`: the newest.
+#[derive(Debug, sqlx::FromRow)]
+struct Shared {
+    tenant_id: i32,
+    selectors: String,
+    changed: String,
+}
+
+async fn same_firmware(
+    pool: &PgPool,
+    tenant: TenantId,
+    firmware: &str,
+) -> Result<Option<Shared>, StoreError> {
+    sqlx::query_as(
+        "SELECT tenant_id, selectors, changed FROM learned_selectors \
+         WHERE status = 'use' AND firmware = $2 AND tenant_id <> $1 \
+         ORDER BY learned_at DESC LIMIT 1",
+    )
+    .bind(tenant.0)
+    .bind(firmware)
+    .fetch_optional(pool)
+    .await
+    .map_err(db("looking for a learned file of the same firmware"))
 }
 
 /// Drops the tenant's learned file; whether there was one.
@@ -138,8 +177,20 @@ pub struct Healer<'a> {
     tenant: TenantId,
     /// The text of the learned file the session uses, when it uses one.
     in_use: Option<String>,
-    /// Learning runs once a pass at most.
-    tried: bool,
+    /// Whether `in_use` is the file stored by an earlier pass (dropped when a key of it finds
+    /// nothing), not one learnt in this pass (which a later learning of this pass builds on).
+    stored_in_use: bool,
+    /// The keys learning ran for in this pass. Each drifted key is learnt once a pass at most:
+    /// one pass can heal the marker at login and then a list locator, each with its own proof,
+    /// yet a key that finds nothing again after its own learning is not learnt again, so
+    /// learning never loops (at most one learning per healable key, a fixed handful, a pass).
+    tried: Vec<String>,
+    /// What this pass learnt so far, one `key: old → new` per line, and its proof: a later
+    /// learning of the same pass stores them with its own, since its file holds both.
+    learnt_changes: Vec<String>,
+    learnt_evidence: Vec<String>,
+    /// The firmware the console showed at this session's login, when it showed one.
+    firmware: Option<String>,
 }
 
 impl<'a> Healer<'a> {
@@ -158,7 +209,11 @@ impl<'a> Healer<'a> {
             metrics,
             tenant,
             in_use: None,
-            tried: false,
+            stored_in_use: false,
+            tried: Vec::new(),
+            learnt_changes: Vec::new(),
+            learnt_evidence: Vec::new(),
+            firmware: None,
         };
         let stored = match get(pool, tenant).await {
             Ok(stored) => stored.filter(|f| f.status == Status::Use.as_str()),
@@ -173,6 +228,7 @@ impl<'a> Healer<'a> {
                     info!(changed = %file.changed.replace('\n', "; "), "Using the tenant's learned selectors file");
                     session.use_learned(set);
                     healer.in_use = Some(file.selectors);
+                    healer.stored_in_use = true;
                 }
                 Err(error) => healer.drop_learned(&error.to_string()).await,
             }
@@ -181,7 +237,7 @@ impl<'a> Healer<'a> {
     }
 
     /// Signs in; when the login left the login form but the signed-in marker found nothing,
-    /// heals the marker from the page the login landed on (once a pass), proven by finding a
+    /// heals the marker from the page the login landed on (once a pass for that key), proven by finding a
     /// known call on the list with it: `first` (the pass's first call), then the tenant's
     /// newest known ones. Without `first` nothing is learnt.
     pub async fn sign_in(
@@ -190,7 +246,10 @@ impl<'a> Healer<'a> {
         first: Option<&Call>,
     ) -> Result<SignedIn, ConsoleError> {
         let error = match session.sign_in().await {
-            Ok(signed_in) => return Ok(signed_in),
+            Ok(signed_in) => {
+                self.firmware.clone_from(&signed_in.firmware);
+                return Ok(signed_in);
+            }
             Err(error) => error,
         };
         let (Some(call), Some(SIGNED_IN)) = (first.map(CallQuery::from), drifted_key(&error))
@@ -204,14 +263,22 @@ impl<'a> Healer<'a> {
         let healed = session
             .heal_signed_in(self.in_use.as_deref(), &learned_name(self.tenant), &known)
             .await;
-        match self.learnt(session, SIGNED_IN, healed).await {
-            true => session.signed_in_healed().await,
-            false => Err(error),
+        if !self.learnt(session, SIGNED_IN, healed).await {
+            return Err(error);
         }
+        let signed_in = session.signed_in_healed().await?;
+        self.firmware.clone_from(&signed_in.firmware);
+        if let Some(firmware) = &self.firmware {
+            if let Err(error) = set_firmware(self.pool, self.tenant, firmware).await {
+                warn!(%error, "The learned file is kept without its firmware; it is not shared");
+            }
+        }
+        Ok(signed_in)
     }
 
-    /// Downloads the call; when a required list locator finds nothing, heals it from the live
-    /// page (once a pass) and, with `SELECTORS_AUTOLEARN=use` and proof, tries the call again
+    /// Downloads the call; when a required list locator finds nothing, heals it (once a pass per
+    /// key): from another tenant's learned file of the same firmware ([`Self::shared`]), else
+    /// from the live page; with `SELECTORS_AUTOLEARN=use` and proof, tries the call again
     /// with the healed file.
     pub async fn download(
         &mut self,
@@ -229,28 +296,34 @@ impl<'a> Healer<'a> {
             return Err(error);
         }
         let known = self.known(call).await;
-        let healed = session
-            .heal(
-                &key,
-                self.in_use.as_deref(),
-                &learned_name(self.tenant),
-                &known,
-            )
-            .await;
+        let healed = match self.shared(session, &known).await {
+            Some(shared) => Ok(shared),
+            None => {
+                session
+                    .heal(
+                        &key,
+                        self.in_use.as_deref(),
+                        &learned_name(self.tenant),
+                        &known,
+                    )
+                    .await
+            }
+        };
         match self.learnt(session, &key, healed).await {
             true => session.download(call).await,
             false => Err(error),
         }
     }
 
-    /// Whether `key` may be learnt now: learning is on and has not run this pass. A learned
-    /// file in use whose key found nothing is dropped.
+    /// Whether `key` may be learnt now: learning is on and has not run for `key` this pass. A
+    /// learned file stored by an earlier pass whose key found nothing is dropped.
     async fn may_learn(&mut self, key: &str) -> bool {
-        if self.settings.autolearn == AutoLearn::Off || self.tried {
+        if self.settings.autolearn == AutoLearn::Off || self.tried.iter().any(|k| k == key) {
             return false;
         }
-        self.tried = true;
-        if self.in_use.is_some() {
+        self.tried.push(key.to_string());
+        if self.stored_in_use {
+            self.stored_in_use = false;
             self.drop_learned(&format!("{key} found nothing")).await;
         }
         true
@@ -279,13 +352,19 @@ impl<'a> Healer<'a> {
             AutoLearn::Propose => Status::Proposed,
             _ => Status::Use,
         };
+        self.learnt_changes.extend(changed.iter().cloned());
+        self.learnt_evidence.extend(healed.evidence.iter().cloned());
+        let (all_changed, all_evidence) = (
+            self.learnt_changes.join("\n"),
+            self.learnt_evidence.join("\n"),
+        );
+        let file = (healed.toml.as_str(), &*all_changed, &*all_evidence);
         let saved = save(
             self.pool,
             self.tenant,
             status,
-            &healed.toml,
-            &changed.join("\n"),
-            &healed.evidence.join("\n"),
+            file,
+            self.firmware.as_deref(),
         )
         .await;
         if let Err(error) = &saved {
@@ -316,6 +395,45 @@ impl<'a> Healer<'a> {
                 self.in_use = Some(healed.toml);
                 session.use_learned(healed.set);
                 true
+            }
+        }
+    }
+
+    /// Another tenant's learned file, when one in use was learnt on a console showing the
+    /// firmware this console shows, proven on this tenant's `known` calls. A file of another or
+    /// an unknown firmware is never tried: one tenant's learning changes another's locators only
+    /// where their consoles show the same firmware.
+    async fn shared(&self, session: &mut ConsoleSession, known: &[CallQuery]) -> Option<Healed> {
+        let firmware = self.firmware.as_deref()?;
+        let other = match same_firmware(self.pool, self.tenant, firmware).await {
+            Ok(other) => other?,
+            Err(error) => {
+                warn!(%error, "Learning from the live page instead");
+                return None;
+            }
+        };
+        let from = format!(
+            "the learned file of tenant {} (firmware {firmware})",
+            other.tenant_id
+        );
+        let named = learned_name(self.tenant);
+        let adopted = session
+            .adopt(&other.selectors, &other.changed, &from, &named, known)
+            .await;
+        match adopted {
+            Ok(healed) => {
+                info!(
+                    event = "SelectorsShared",
+                    "Trying {from}: its console shows the same firmware, and it found this                      tenant's known calls on the list"
+                );
+                Some(healed)
+            }
+            Err(why) => {
+                info!(
+                    event = "SelectorsShared",
+                    "Not using {from}: {why}; learning from the live page instead"
+                );
+                None
             }
         }
     }

@@ -39,12 +39,23 @@ async fn drifted(
     n: usize,
     vary: impl FnOnce(&mut ConsoleConfig),
 ) -> (FakeConsole, i64, Vec<String>) {
+    tenant_on(s, "Drift Co", skin, n, vary).await
+}
+
+/// [`drifted`] for a tenant called `name`.
+async fn tenant_on(
+    s: &Scenario,
+    name: &str,
+    skin: Skin,
+    n: usize,
+    vary: impl FnOnce(&mut ConsoleConfig),
+) -> (FakeConsole, i64, Vec<String>) {
     let password = "Heal-Me-22!";
     let mut config = ConsoleConfig::for_skin(skin);
     config.page_size = 4;
     vary(&mut config);
     let (console, recordings) = s.console_with(config, password, n, |_| {}).await;
-    let tenant = s.tenant("Drift Co", &console, password).await;
+    let tenant = s.tenant(name, &console, password).await;
     let uniqueids = s.calls(tenant, &recordings).await;
     (console, tenant, uniqueids)
 }
@@ -55,6 +66,20 @@ fn icon(c: &mut ConsoleConfig) {
 
 fn log(run: &Run) -> String {
     format!("{}\n{}", run.stdout, run.stderr)
+}
+
+/// One pass that must end well and leave each of `tenant`'s `n` calls stored; `what` names the
+/// case in failures.
+async fn pass_storing_all(s: &Scenario, tenant: i64, n: usize, what: &str) -> Run {
+    let run = s.once().await;
+    assert!(run.ok, "{what}\n{}", log(&run));
+    assert_eq!(
+        statuses(s, tenant).await.0,
+        n as i64,
+        "{what}: every call stored\n{}",
+        log(&run)
+    );
+    run
 }
 
 #[tokio::test]
@@ -335,4 +360,89 @@ async fn a_drifted_signed_in_marker_with_autolearn_off_stops_uncharged_naming_it
     );
     assert_eq!(statuses(&s, tenant).await, (0, uniqueids.len() as i64, 0));
     assert!(learned_rows(&s).await.is_empty());
+}
+
+#[tokio::test]
+async fn one_pass_heals_the_marker_at_login_and_then_the_download_icon() {
+    for skin in [Skin::Ucm63xx, Skin::Ucm62xx] {
+        let s = Scenario::new().await;
+        let (console, tenant, uniqueids) = drifted(&s, skin, 5, |c| {
+            other_layout(c);
+            icon(c);
+        })
+        .await;
+        let what = format!("{skin:?}, first pass");
+        let run = pass_storing_all(&s, tenant, uniqueids.len(), &what).await;
+        let logins = console.events().logins_ok;
+        assert!((1..=3).contains(&logins), "{skin:?}: {logins} logins");
+        assert_eq!(
+            run.stderr.matches("SelectorsLearned").count(),
+            2,
+            "{skin:?}: one line per learning\n{}",
+            run.stderr
+        );
+        // The one stored file holds both changes, each with its proof.
+        let rows = learned_rows(&s).await;
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let changed: Vec<&str> = rows[0].2.lines().collect();
+        assert!(changed[0].starts_with("login.signed_in:"), "{rows:?}");
+        assert!(
+            changed
+                .iter()
+                .any(|l| l.starts_with("recordings.download:")),
+            "{rows:?}"
+        );
+    }
+}
+
+/// The stored evidence and firmware of `tenant`'s learned file.
+async fn evidence(s: &Scenario, tenant: i64) -> (String, Option<String>) {
+    sqlx::query_as("SELECT evidence, firmware FROM learned_selectors WHERE tenant_id = $1")
+        .bind(tenant as i32)
+        .fetch_one(s.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_learned_file_is_tried_for_another_tenant_only_when_its_console_shows_the_same_firmware()
+{
+    let other_firmware = "1.0.27.99";
+    for (b_firmware, shared) in [
+        (Skin::Ucm63xx.default_firmware(), true),
+        (other_firmware, false),
+    ] {
+        let s = Scenario::new().await;
+        let (_a_console, a, _) = tenant_on(&s, "First Co", Skin::Ucm63xx, 3, icon).await;
+        let run = s.once().await;
+        assert!(run.ok, "{}", log(&run));
+        let (_, a_firmware) = evidence(&s, a).await;
+        assert_eq!(
+            a_firmware.as_deref(),
+            Some(Skin::Ucm63xx.default_firmware())
+        );
+
+        let (_b_console, b, b_calls) = tenant_on(&s, "Second Co", Skin::Ucm63xx, 3, |c| {
+            icon(c);
+            c.firmware = b_firmware.into();
+        })
+        .await;
+        let run = pass_storing_all(&s, b, b_calls.len(), b_firmware).await;
+        let (b_evidence, b_stored_firmware) = evidence(&s, b).await;
+        assert_eq!(b_stored_firmware.as_deref(), Some(b_firmware));
+        let taken = format!("taken from the learned file of tenant {a} (firmware {b_firmware})");
+        assert_eq!(
+            b_evidence.lines().next() == Some(taken.as_str()),
+            shared,
+            "{b_firmware}: {b_evidence}"
+        );
+        // Taken or learnt anew, the proof on B's own known calls is stored with it.
+        assert!(b_evidence.contains(" on page "), "{b_evidence}");
+        assert_eq!(
+            run.stderr.matches("SelectorsShared").count(),
+            usize::from(shared),
+            "{b_firmware}\n{}",
+            run.stderr
+        );
+    }
 }

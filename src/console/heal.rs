@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::error::ConsoleErrorKind;
-use super::learn::heal::{plan, plan_signed_in, Plan, HEALABLE, SIGNED_IN};
+use super::learn::heal::{calls_shown, plan, plan_signed_in, Plan, HEALABLE, SIGNED_IN};
 use super::learn::{Change, HealMiss, KnownCall};
 use super::selectors::{SelectorSet, SelectorsError};
 use super::session::ConsoleSession;
@@ -97,10 +97,39 @@ impl ConsoleSession {
             // The navigation that missed the list has left it: learn where it was seen.
             self.back_to_list_address().await?;
         }
-        let plan = self.read_plan(&current, &base, key, &calls).await?;
+        let tz = self.target().timezone;
+        let plan = self
+            .read_list(|html| plan(html, &current, &base, key, &calls, tz))
+            .await?;
         let set = SelectorSet::parse(named, &plan.toml)?;
-        let evidence = self.prove(&set, &plan, known).await?;
+        let evidence = self.prove(&set, &plan.calls_found, known).await?;
         Ok(Healed::new(&current, set, plan, evidence))
+    }
+
+    /// Tries a learned file that proved itself on another tenant's console (`toml`, which
+    /// changed `changed`, one `key: old → new` a line; `from` says whose, for the evidence):
+    /// used only after the same dry run as [`Self::heal`]'s finds this tenant's `known` calls
+    /// that the page shows. `named`: as for [`Self::heal`].
+    pub async fn adopt(
+        &mut self,
+        toml: &str,
+        changed: &str,
+        from: &str,
+        named: &Path,
+        known: &[CallQuery],
+    ) -> Result<Healed, NotHealed> {
+        let set = SelectorSet::parse(named, toml)?;
+        let calls: Vec<KnownCall> = known.iter().map(KnownCall::from).collect();
+        let tz = self.target().timezone;
+        let shown = self.read_list(|html| calls_shown(html, &calls, tz)).await?;
+        let mut evidence = vec![format!("taken from {from}")];
+        evidence.extend(self.prove(&set, &shown, known).await?);
+        Ok(Healed {
+            set,
+            toml: format!("# Taken by ucm-scraper from {from}.\n{toml}"),
+            changes: changed.lines().filter_map(Change::parse).collect(),
+            evidence,
+        })
     }
 
     /// Heals a signed-in marker that found nothing after a login that left the login form:
@@ -153,21 +182,17 @@ impl ConsoleSession {
         Err(unproven)
     }
 
-    /// The plan from the page, read again until it shows the known calls (a list may still be
+    /// `read` of the page, read again until it shows the known calls (a list may still be
     /// drawing), within the element timeout.
-    async fn read_plan(
+    async fn read_list<T>(
         &self,
-        current: &SelectorSet,
-        base: &str,
-        key: &str,
-        calls: &[KnownCall],
-    ) -> Result<Plan, NotHealed> {
+        read: impl Fn(&str) -> Result<T, HealMiss>,
+    ) -> Result<T, NotHealed> {
         let browser = self.open_browser();
-        let tz = self.target().timezone;
         let deadline = Instant::now() + browser.timeouts.element;
         loop {
             let html = browser.source().await?;
-            match plan(&html, current, base, key, calls, tz) {
+            match read(&html) {
                 Err(HealMiss::NoList(_)) if Instant::now() < deadline => {}
                 other => return Ok(other?),
             }
@@ -175,18 +200,19 @@ impl ConsoleSession {
         }
     }
 
-    /// The dry run: every known call the page showed is found with `set` as a download would
-    /// find it (the same row match), nothing clicked. The file in use is back in use after.
+    /// The dry run: every known call the page showed (`shown`, indexes into `known`) is found
+    /// with `set` as a download would find it (the same row match), nothing clicked. The file
+    /// in use is back in use after.
     async fn prove(
         &mut self,
         set: &SelectorSet,
-        plan: &Plan,
+        shown: &[usize],
         known: &[CallQuery],
     ) -> Result<Vec<String>, NotHealed> {
         let previous = self.swap_selectors(Arc::new(set.clone()));
-        let mut evidence = Vec::with_capacity(plan.calls_found.len());
+        let mut evidence = Vec::with_capacity(shown.len());
         let mut unproven = None;
-        for call in plan.calls_found.iter().map(|i| &known[*i]) {
+        for call in shown.iter().map(|i| &known[*i]) {
             match self.find_row(call).await {
                 Ok(page) => evidence.push(format!("{} on page {page}", call.uniqueid)),
                 Err(kind) => {

@@ -29,6 +29,16 @@ pub struct Change {
     pub new: String,
 }
 
+impl Change {
+    /// A change as [`Display`](std::fmt::Display) writes it, read back (a stored file's
+    /// `changed` lines); `None` for a line of another form.
+    pub fn parse(line: &str) -> Option<Change> {
+        let (key, rest) = line.split_once(": ")?;
+        let (old, new) = rest.split_once(" → ")?;
+        Some(change(key, old, new))
+    }
+}
+
 impl std::fmt::Display for Change {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {} → {}", self.key, self.old, self.new)
@@ -169,6 +179,16 @@ pub fn plan(
         changes,
         calls_found: list.calls_found,
     })
+}
+
+/// The known calls (indexes into `calls`) the page shows as a list, whatever its locators.
+pub fn calls_shown(
+    html: &str,
+    calls: &[KnownCall],
+    tz: chrono_tz::Tz,
+) -> Result<Vec<usize>, HealMiss> {
+    let list = infer::list(&Page::parse(html), calls, tz).map_err(HealMiss::NoList)?;
+    Ok(list.calls_found)
 }
 
 fn change(key: &str, old: &str, new: &str) -> Change {
@@ -377,6 +397,17 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(miss, HealMiss::NoList(_)), "{miss}");
+    }
+
+    #[test]
+    fn a_stored_change_line_reads_back_as_the_change() {
+        let written = change(
+            "recordings.download",
+            "span.sprite-download",
+            "span.anticon-download",
+        );
+        assert_eq!(Change::parse(&written.to_string()), Some(written));
+        assert_eq!(Change::parse("no change here"), None);
     }
 
     #[test]
