@@ -10,6 +10,7 @@ mod https_api;
 use std::fmt::Write as _;
 
 use sqlx::PgPool;
+use url::Url;
 
 use crate::config::Settings;
 use crate::console::{
@@ -102,6 +103,17 @@ impl ProbeStep {
     }
 }
 
+/// How far a probe goes over the HTTPS API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiProbe {
+    /// With API credentials, a whole session: login, one `cdrapi` page, one `recapi` file,
+    /// logout (`tenant test`, the dashboard's test connection).
+    Session,
+    /// Only whether the console answers the API, one `challenge` and no login: for a check of
+    /// the web console's locators, which has no business downloading over the API.
+    AnswerOnly,
+}
+
 /// Logs into the tenant's console (active or not) and tries every selectors file's locators
 /// where they belong. The outcome goes into the tenant's row (last login, firmware, or last
 /// error), where `tenant list` shows it.
@@ -110,8 +122,9 @@ pub async fn probe(
     settings: &Settings,
     window: Window,
     id: TenantId,
+    api: ApiProbe,
 ) -> Result<Probe, ProbeError> {
-    probe_step_by_step(pool, settings, window, id, &|_, _| {}).await
+    probe_step_by_step(pool, settings, window, id, api, &|_, _| {}).await
 }
 
 /// [`probe`], telling `done` each step as it finishes (the dashboard's "test connection" shows
@@ -122,6 +135,7 @@ pub async fn probe_step_by_step(
     settings: &Settings,
     window: Window,
     id: TenantId,
+    api: ApiProbe,
     done: &(dyn Fn(ProbeStep, Result<String, String>) + Send + Sync),
 ) -> Result<Probe, ProbeError> {
     let tenant = ready_tenant(pool, settings, id).await?;
@@ -129,7 +143,7 @@ pub async fn probe_step_by_step(
         ProbeStep::Tenant,
         Ok(format!("console at {}", tenant.console.base_url)),
     );
-    let api = check_api(&tenant, settings).await;
+    let api = check_api(&tenant, settings, api).await;
     let report = api.to_string();
     done(
         ProbeStep::HttpsApi,
@@ -163,20 +177,17 @@ pub async fn probe_step_by_step(
     }
 }
 
-/// With API credentials, a session over the API; without, whether the console answers it.
-async fn check_api(tenant: &Tenant, settings: &Settings) -> ApiCheck {
+/// With API credentials and [`ApiProbe::Session`], a session over the API; otherwise whether
+/// the console answers it.
+async fn check_api(tenant: &Tenant, settings: &Settings, depth: ApiProbe) -> ApiCheck {
     let access = match &tenant.api {
-        ApiSetting::Ready(access) => access,
+        ApiSetting::Ready(access) if depth == ApiProbe::Session => access,
+        // The API's own address and user where they are set, else the web console's.
+        ApiSetting::Ready(access) => {
+            return ask(&access.base_url, &access.username, settings).await;
+        }
         ApiSetting::NotSet => {
-            let console = &tenant.console;
-            let accept_invalid_certs = settings.accept_invalid_certs;
-            let answer = https_api::ask_challenge(
-                &console.base_url,
-                &console.username,
-                accept_invalid_certs,
-            )
-            .await;
-            return ApiCheck::Asked(answer);
+            return ask(&tenant.console.base_url, &tenant.console.username, settings).await;
         }
         // A login now would spend another bad login on credentials the console refused.
         ApiSetting::Held { until, reason } => {
@@ -201,6 +212,11 @@ async fn check_api(tenant: &Tenant, settings: &Settings) -> ApiCheck {
     ApiCheck::Session(
         api_session::try_session(target, tenant.timezone, settings.lookback_days).await,
     )
+}
+
+/// Whether the console answers the API at `base_url`: one `challenge`, no login.
+async fn ask(base_url: &Url, user: &str, settings: &Settings) -> ApiCheck {
+    ApiCheck::Asked(https_api::ask_challenge(base_url, user, settings.accept_invalid_certs).await)
 }
 
 /// The tenant with opened credentials, or why it cannot be logged into now.

@@ -360,3 +360,24 @@ async fn tenant_test_over_the_api_reports_recapi_refusing_while_the_rest_works()
     assert_eq!((events.count("recapi"), events.count("logout")), (1, 1));
     assert!(events.served_files.is_empty());
 }
+
+/// A check of the web console's locators only asks whether the API answers: with API
+/// credentials set it logs in nowhere over the API and fetches nothing.
+#[tokio::test]
+async fn selectors_check_on_a_tenant_with_api_credentials_only_asks_the_api() {
+    let db = migrated_database().await;
+    let console = console(Skin::Ucm63xx).await;
+    let (api, served) = api_stand_in(|_| {}).await;
+    let id = tenant_with_api(&db, &console, &served, API_PASSWORD).await;
+
+    let (ok, stdout, stderr) = ucm_scraper(&db, &["selectors", "check", "--tenant", &id], "").await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("HTTPS API: answers"), "{stdout}");
+    let events = api.events();
+    assert_eq!(
+        (events.count("challenge"), events.requests.len()),
+        (1, 1),
+        "{events:?}"
+    );
+    assert!(events.served_files.is_empty(), "{events:?}");
+}

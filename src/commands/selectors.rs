@@ -5,6 +5,7 @@ use crate::cli::SelectorsCommand;
 use crate::config::Settings;
 use crate::console::{SelectorCatalog, SelectorSet, Window};
 use crate::ids::TenantId;
+use crate::probe::ApiProbe;
 use crate::{learn, learned};
 
 pub(super) async fn run(
@@ -14,7 +15,13 @@ pub(super) async fn run(
     match command {
         SelectorsCommand::Check { tenant: None } => Ok(check_files()),
         SelectorsCommand::Check { tenant: Some(id) } => {
-            let probe = probe::tenant(&Settings::from_env()?, window, TenantId(id)).await?;
+            let probe = probe::tenant(
+                &Settings::from_env()?,
+                window,
+                TenantId(id),
+                ApiProbe::AnswerOnly,
+            )
+            .await?;
             print!("{}{}", probe.summary(), probe.table());
             Ok(Outcome::Success)
         }

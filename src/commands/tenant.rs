@@ -87,7 +87,13 @@ pub(super) async fn run(command: TenantCommand, window: Window) -> Result<Outcom
     let mut out = std::io::stdout().lock();
     let written = match command {
         TenantCommand::Test { id } => {
-            let probe = probe::tenant(&settings, window, TenantId(id)).await?;
+            let probe = probe::tenant(
+                &settings,
+                window,
+                TenantId(id),
+                crate::probe::ApiProbe::Session,
+            )
+            .await?;
             write!(out, "{}", probe.summary())
         }
         TenantCommand::Add(fields) => {

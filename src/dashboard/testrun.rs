@@ -107,7 +107,15 @@ impl TestRuns {
                 };
                 update(&|run| run.set(step, state.clone()));
             };
-            let probed = probe::probe_step_by_step(&pool, &settings, window, tenant, &done).await;
+            let probed = probe::probe_step_by_step(
+                &pool,
+                &settings,
+                window,
+                tenant,
+                probe::ApiProbe::Session,
+                &done,
+            )
+            .await;
             match probed {
                 Ok(probe) => {
                     let summary = probe.summary();
