@@ -129,6 +129,7 @@ async fn a_api_serving_console_gives_every_call_without_a_browser() {
     );
     assert_eq!(console.events().logins_tried, 0, "no web login");
     assert!(!run.stderr.contains(FALLBACK_LINE), "{}", run.stderr);
+    assert!(run.summary_row(tenant).contains(" api "), "{}", run.stdout);
     s.assert_no_secrets();
 }
 
@@ -145,6 +146,11 @@ async fn assert_browser_took_the_pass(s: &Scenario, console: &FakeConsole, tenan
         .collect();
     assert_eq!(lines.len(), 1, "one line says why: {}", run.stderr);
     assert!(lines[0].contains(why), "{}", lines[0]);
+    assert!(
+        run.summary_row(tenant).contains(" api>browser "),
+        "{}",
+        run.stdout
+    );
     s.assert_no_secrets();
 }
 

@@ -68,6 +68,10 @@ pub(crate) trait Driver: Send {
         name: &str,
     ) -> Result<Downloaded, DriverError>;
 
+    /// The road this pass took, for the summary: `browser`, `api`, or `api>browser` when the
+    /// API road closed during the pass and the browser took over.
+    fn road(&self) -> &'static str;
+
     /// Ends the session and keeps what it learnt for the next pass (best effort).
     async fn close(self: Box<Self>);
 }

@@ -297,6 +297,15 @@ impl Driver for ApiFirst<'_> {
         }
     }
 
+    fn road(&self) -> &'static str {
+        match (&self.api, &self.browser) {
+            (Some(_), None) => "api",
+            // The API served some calls and the browser others (`.venc`, unproven files).
+            (Some(_), Some(_)) => "api+browser",
+            (None, _) => "api>browser",
+        }
+    }
+
     async fn close(self: Box<Self>) {
         let this = *self;
         if let Some(api) = this.api {
