@@ -12,11 +12,10 @@ mod support;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use chrono::TimeZone as _;
-use support::console::{FakeConsole, Recording};
+use support::console::{ConsoleConfig, FakeConsole, Recording, Skin};
 use support::fernet;
 use support::scenario::{Scenario, ZONE};
-use support::ucm_api::{ApiCdr, ApiStandIn, CdrEntry, ServedApi};
+use support::ucm_api::{ApiStandIn, ServedApi};
 
 const WEB_PASSWORD: &str = "Web-pass-1";
 const API_USER: &str = "cdrapi";
@@ -27,22 +26,7 @@ const FALLBACK_LINE: &str = "the browser takes this pass, not the HTTPS API";
 /// The API stand-in with the console's calls (the uniqueids the backend stored) and files.
 async fn api_of(recordings: &[Recording], uniqueids: &[String]) -> (ApiStandIn, ServedApi) {
     let api = ApiStandIn::new(API_USER, API_PASSWORD);
-    let zone: chrono_tz::Tz = ZONE.parse().unwrap();
-    for (i, (r, uniqueid)) in recordings.iter().zip(uniqueids).enumerate() {
-        let start = zone
-            .timestamp_opt(r.start_epoch, 0)
-            .unwrap()
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string();
-        let cdr = ApiCdr {
-            uniqueid: uniqueid.clone(),
-            ..ApiCdr::new(1000 + i as u32, &r.caller, &r.callee, &start)
-        }
-        .with_files(&[&r.file]);
-        api.add_call(CdrEntry::Single(cdr));
-        let bare = r.file.rsplit('/').next().unwrap();
-        api.add_file("monitor", bare, r.wav.to_vec());
-    }
+    api.mirror(recordings, uniqueids, ZONE.parse().unwrap());
     let served = api.serve(true).await;
     (api, served)
 }
@@ -134,10 +118,16 @@ async fn a_api_serving_console_gives_every_call_without_a_browser() {
 }
 
 /// The pass stored every call through the browser, and said why once.
-async fn assert_browser_took_the_pass(s: &Scenario, console: &FakeConsole, tenant: i64, why: &str) {
+async fn assert_browser_took_the_pass(
+    s: &Scenario,
+    console: &FakeConsole,
+    tenant: i64,
+    calls: i64,
+    why: &str,
+) {
     let run = s.once().await;
     assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(stored(s, tenant).await, 3, "{}", run.stderr);
+    assert_eq!(stored(s, tenant).await, calls, "{}", run.stderr);
     assert!(console.events().logins_ok >= 1, "the browser logged in");
     let lines: Vec<&str> = run
         .stderr
@@ -159,14 +149,14 @@ async fn b_api_switched_off_the_browser_stores_every_call_in_the_same_pass() {
     let s = Scenario::new().await;
     let (console, tenant, api, _served) = tenant_with_api(&s, 3, API_PASSWORD).await;
     api.switch(|switches| switches.served = false);
-    assert_browser_took_the_pass(&s, &console, tenant, "does not serve the HTTPS API").await;
+    assert_browser_took_the_pass(&s, &console, tenant, 3, "does not serve the HTTPS API").await;
 }
 
 #[tokio::test]
 async fn c_api_user_refused_the_browser_stores_every_call_and_the_api_is_held() {
     let s = Scenario::new().await;
     let (console, tenant, api, _served) = tenant_with_api(&s, 3, "not-the-api-pass").await;
-    assert_browser_took_the_pass(&s, &console, tenant, "status -37").await;
+    assert_browser_took_the_pass(&s, &console, tenant, 3, "status -37").await;
     assert_eq!(api.events().bad_logins, 1);
     let held: Option<chrono::DateTime<chrono::Utc>> =
         sqlx::query_scalar("SELECT api_held_until FROM tenants WHERE id = $1")
@@ -225,4 +215,38 @@ async fn d_a_lockout_costs_one_bad_login_per_block_period() {
     );
     assert_eq!(console.events().logins_tried, 0, "nor a web login");
     s.assert_no_secrets();
+}
+
+#[tokio::test]
+async fn e_recapi_refusing_every_file_on_the_consoles_own_port_hands_the_pass_to_the_browser() {
+    let s = Scenario::new().await;
+    let api = ApiStandIn::new(API_USER, API_PASSWORD);
+    api.switch(|switches| switches.recapi_refuses = Some(-16));
+    let config = ConsoleConfig {
+        api: Some(api.clone()),
+        ..ConsoleConfig::for_skin(Skin::Ucm63xx)
+    };
+    let (console, recordings) = s.console_with(config, WEB_PASSWORD, 4, |_| {}).await;
+    s.secret(API_PASSWORD);
+    let tenant = s.tenant("Api Corp", &console, WEB_PASSWORD).await;
+    let uniqueids = s.calls(tenant, &recordings).await;
+    api.mirror(&recordings, &uniqueids, ZONE.parse().unwrap());
+    // No api_port: the API answers on the web port, as on a real console.
+    sqlx::query("UPDATE tenants SET api_username = $2, api_password = $3 WHERE id = $1")
+        .bind(tenant)
+        .bind(API_USER)
+        .bind(fernet::encrypt(&s.fernet_key, API_PASSWORD))
+        .execute(s.pool())
+        .await
+        .unwrap();
+
+    assert_browser_took_the_pass(&s, &console, tenant, 4, "recapi refused all 3 file(s)").await;
+    let events = api.events();
+    assert_eq!(events.logins, 1);
+    assert_eq!(
+        events.count("recapi"),
+        6,
+        "three files, each asked in monitor and queue"
+    );
+    assert!(events.served_files.is_empty());
 }

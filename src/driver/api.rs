@@ -308,3 +308,93 @@ fn matching<'a>(cdrs: &'a [Cdr], call: &Call) -> Option<&'a Cdr> {
 fn bare_name(file: &str) -> &str {
     file.rsplit('/').next().unwrap_or(file)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::UniqueId;
+    use crate::ucm_api::CdrPart;
+
+    fn cdr(acct_id: &str, uniqueid: &str, files: &[&str]) -> Cdr {
+        Cdr {
+            acct_id: acct_id.into(),
+            uniqueid: uniqueid.into(),
+            src: "1000".into(),
+            dst: "1001".into(),
+            start_text: String::new(),
+            start: None,
+            disposition: "ANSWERED".into(),
+            action_type: "DIAL".into(),
+            recordfiles: files.iter().map(|f| f.to_string()).collect(),
+            part: CdrPart::Single,
+            group: acct_id.into(),
+        }
+    }
+
+    fn call(uniqueid: &str, files: &[&str]) -> Call {
+        Call {
+            id: 1,
+            tenant_id: TenantId(1),
+            uniqueid: UniqueId::parse(uniqueid).unwrap(),
+            src: "1000".into(),
+            dst: "1001".into(),
+            call_date: NaiveDateTime::default(),
+            recordfiles: files.iter().map(|f| f.to_string()).collect(),
+            duration: None,
+            attempts: 0,
+            not_listed_since: None,
+        }
+    }
+
+    #[test]
+    fn a_call_is_matched_by_uniqueid_first_then_by_its_files() {
+        let cdrs = [
+            cdr("1", "1770000000.1", &["auto-1-1000-1001.wav"]),
+            cdr("2", "1770000000.2", &[]),
+            cdr("3", "1770000000.2", &["auto-2-1000-1001.wav"]),
+            cdr("4", "1770000000.9", &["auto-9-1000-1001.wav"]),
+        ];
+        let by_id = matching(&cdrs, &call("1770000000.2", &[])).unwrap();
+        assert_eq!(
+            by_id.acct_id, "3",
+            "of a shared uniqueid, the record with a file"
+        );
+        let no_file = [cdr("2", "1770000000.2", &[])];
+        assert_eq!(
+            matching(&no_file, &call("1770000000.2", &[]))
+                .unwrap()
+                .acct_id,
+            "2",
+            "no file: getRecordInfosByCall asks by its AcctId"
+        );
+        let by_file = call("1770000099.5", &["2026-02/auto-9-1000-1001.wav"]);
+        assert_eq!(matching(&cdrs, &by_file).unwrap().acct_id, "4");
+        assert!(matching(&cdrs, &call("1770000099.5", &["2026-02/other.wav"])).is_none());
+    }
+
+    #[test]
+    fn only_refusals_before_any_file_send_the_call_to_the_browser() {
+        let api_error = |kind| ApiError {
+            tenant_id: TenantId(1),
+            tenant_name: "t".into(),
+            console: "pbx:8089".into(),
+            action: "recapi monitor/x.wav".into(),
+            kind,
+        };
+        let unproven = ApiRoadError::Unproven {
+            source: api_error(ApiErrorKind::NoSuchItem),
+        };
+        assert_eq!(unproven.road(), Road::BrowserForCall);
+        assert_eq!(unproven.next_step(), NextStep::RetryCallUncharged);
+        let every = ApiRoadError::RefusesEveryFile {
+            source: api_error(ApiErrorKind::NoSuchItem),
+            refusals: 3,
+        };
+        assert_eq!(every.road(), Road::BrowserForTenant);
+        let proven = ApiRoadError::from(api_error(ApiErrorKind::NoSuchItem));
+        assert_eq!(
+            (proven.road(), proven.next_step()),
+            (Road::Open, NextStep::NotListed)
+        );
+    }
+}
