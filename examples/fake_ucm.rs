@@ -9,6 +9,10 @@
 #[path = "../tests/support/console/mod.rs"]
 #[allow(dead_code)]
 mod console;
+// The console stand-in can mount the full HTTPS API stand-in (`ConsoleConfig::api`).
+#[path = "../tests/support/ucm_api.rs"]
+#[allow(dead_code)]
+mod ucm_api;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

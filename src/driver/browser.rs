@@ -127,6 +127,10 @@ impl Driver for BrowserDriver<'_> {
         self.session.download_listed(row, name).await.map_err(boxed)
     }
 
+    fn road(&self) -> &'static str {
+        "browser"
+    }
+
     /// Saves the way the session leaves for the next pass, then logs out and ends the session.
     async fn close(self: Box<Self>) {
         if let Err(error) = ways::save(self.pool, self.tenant, self.session.way()).await {

@@ -7,14 +7,16 @@
 //! any driver: claims and leases, attempts, the not-listed grace, storage, the database, the AI
 //! trigger and the summary.
 //!
-//! The browser (`browser`, a console session in Chromium) is the one driver today. A second
-//! one (the console's HTTPS API) is a new file here implementing `Driver`, chosen in
-//! `from_settings` or by `Drivers::open` per tenant; the pipeline does not change.
+//! Two roads implement it: the browser (`browser`, a console session in Chromium) and the
+//! console's HTTPS API (`api`). `roads` chooses per tenant in `Drivers::open` and falls back
+//! from the API to the browser; the pipeline does not know which road a tenant took.
 //!
 //! A driver's errors answer the one failure vocabulary ([`crate::failure`]): the pipeline reads
 //! `next_step()` and the message, nothing else.
 
+pub mod api;
 pub mod browser;
+pub mod roads;
 
 use std::sync::Arc;
 
@@ -23,8 +25,8 @@ use sqlx::PgPool;
 use crate::calls::Call;
 use crate::config::Settings;
 use crate::console::{
-    CallQuery, DownloadDirError, Downloaded, ListedRecording, Match, NewestQuery, NewestRecordings,
-    SignedIn, Window,
+    BrowserConfig, CallQuery, DownloadDirError, Downloaded, ListedRecording, Match, NewestQuery,
+    NewestRecordings, SignedIn, Window,
 };
 use crate::failure::Failure;
 use crate::metrics::Metrics;
@@ -66,6 +68,10 @@ pub(crate) trait Driver: Send {
         name: &str,
     ) -> Result<Downloaded, DriverError>;
 
+    /// The road this pass took, for the summary: `browser`, `api`, or `api>browser` when the
+    /// API road closed during the pass and the browser took over.
+    fn road(&self) -> &'static str;
+
     /// Ends the session and keeps what it learnt for the next pass (best effort).
     async fn close(self: Box<Self>);
 }
@@ -77,7 +83,8 @@ pub(crate) trait Drivers: Send + Sync {
     async fn open<'a>(&'a self, tenant: &Tenant) -> Result<Box<dyn Driver + 'a>, DriverError>;
 }
 
-/// The drivers the worker uses, as the settings say: the browser, today.
+/// The drivers the worker uses: each tenant's road as its row says ([`roads`]), the HTTPS API
+/// with the browser behind it, or the browser alone.
 pub(crate) async fn from_settings(
     settings: &Settings,
     window: Window,
@@ -85,5 +92,8 @@ pub(crate) async fn from_settings(
     metrics: &Arc<Metrics>,
 ) -> Result<Box<dyn Drivers>, DownloadDirError> {
     let browser = browser::Browser::new(settings, window, pool, metrics).await?;
-    Ok(Box::new(browser))
+    let config = BrowserConfig::from_settings(settings, window);
+    Ok(Box::new(roads::Roads::new(
+        browser, settings, pool, &config,
+    )))
 }

@@ -81,6 +81,9 @@ pub struct TenantReport {
     /// database): the last such failure ([`NextStep::WaitForService`]); they wait for a later
     /// pass.
     pub failed_outside: Option<Decision>,
+    /// The road the tenant's recordings took ([`crate::driver::Driver::road`]); `None` when no
+    /// driver was opened.
+    pub road: Option<&'static str>,
 }
 
 impl TenantReport {
@@ -90,6 +93,7 @@ impl TenantReport {
             name: name.to_string(),
             outcome,
             claimed: 0,
+            road: None,
             stored: 0,
             failed: 0,
             not_listed_yet: 0,
@@ -154,9 +158,10 @@ impl PassSummary {
     /// The summary table `once` prints.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{:<6} {:<28} {:>7} {:>6} {:>6} {:>14} {:>14}  {}\n",
+            "{:<6} {:<28} {:<11} {:>7} {:>6} {:>6} {:>14} {:>14}  {}\n",
             "id",
             "tenant",
+            "road",
             "claimed",
             "stored",
             "failed",
@@ -171,9 +176,10 @@ impl PassSummary {
                 TenantOutcome::Failed(why) => format!("FAILED: {why}"),
             };
             out.push_str(&format!(
-                "{:<6} {:<28} {:>7} {:>6} {:>6} {:>14} {:>14}  {}\n",
+                "{:<6} {:<28} {:<11} {:>7} {:>6} {:>6} {:>14} {:>14}  {}\n",
                 t.tenant_id.0,
                 truncate(&t.name, 28),
+                t.road.unwrap_or("-"),
                 t.claimed,
                 t.stored,
                 t.failed,

@@ -124,6 +124,7 @@ impl Worker {
                 .read_list(driver.as_mut(), named, keeping)
                 .await;
         }
+        report.road = Some(driver.road());
         driver.close().await;
         self.unmatched.tell(named).await;
         if let Err(error) = worked {

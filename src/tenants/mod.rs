@@ -649,34 +649,132 @@ pub async fn record_login_failure(
     id: TenantId,
     reason: &str,
 ) -> Result<DateTime<Utc>, TenantError> {
-    let op = "recording a failed login";
+    record_failure(pool, id, reason, &WEB_LOGIN).await
+}
+
+/// Where a run of failed logins is counted: the web login's columns or the API road's.
+struct FailureColumns {
+    op: &'static str,
+    failures: &'static str,
+    until: &'static str,
+    credentials: &'static str,
+    error: &'static str,
+    fingerprint: &'static str,
+}
+
+const WEB_LOGIN: FailureColumns = FailureColumns {
+    op: "recording a failed login",
+    failures: "ucm_login_failures",
+    until: "ucm_blocked_until",
+    credentials: "ucm_blocked_credentials",
+    error: "ucm_last_error",
+    fingerprint: CREDENTIALS_FINGERPRINT,
+};
+
+const API_LOGIN: FailureColumns = FailureColumns {
+    op: "recording a refused API login",
+    failures: "api_login_failures",
+    until: "api_held_until",
+    credentials: "api_held_credentials",
+    error: "api_last_error",
+    fingerprint: API_CREDENTIALS_FINGERPRINT,
+};
+
+/// Counts one more failed login with the same credentials (the count restarts with others)
+/// and holds until [`login_backoff`] of the count from now, or later when a hold in force with
+/// the same credentials ends later. Returns the end of the hold.
+async fn record_failure(
+    pool: &PgPool,
+    id: TenantId,
+    reason: &str,
+    columns: &FailureColumns,
+) -> Result<DateTime<Utc>, TenantError> {
+    let FailureColumns {
+        op,
+        failures,
+        until,
+        credentials,
+        error,
+        fingerprint,
+    } = columns;
     let mut tx = pool.begin().await.map_err(TenantError::db(op))?;
     let previous: Option<(i32, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT ucm_login_failures, \
-                coalesce(ucm_blocked_credentials = {CREDENTIALS_FINGERPRINT}, false) \
+        "SELECT {failures}, coalesce({credentials} = {fingerprint}, false) \
          FROM tenants WHERE id = $1 FOR UPDATE"
     )))
     .bind(id.0)
     .fetch_optional(&mut *tx)
     .await
     .map_err(TenantError::db(op))?;
-    let (failures, same_credentials) = previous.ok_or(TenantError::NotFound(id))?;
-    let failures = if same_credentials { failures + 1 } else { 1 };
-    let (until,): (DateTime<Utc>,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE tenants SET ucm_login_failures = $2, \
-                ucm_blocked_until = now() + make_interval(secs => $3), \
-                ucm_blocked_credentials = {CREDENTIALS_FINGERPRINT}, ucm_last_error = $4 \
-         WHERE id = $1 RETURNING ucm_blocked_until"
+    let (count, same_credentials) = previous.ok_or(TenantError::NotFound(id))?;
+    let count = if same_credentials { count + 1 } else { 1 };
+    let (held_until,): (DateTime<Utc>,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE tenants SET {failures} = $2, \
+                {until} = CASE WHEN $5 \
+                    THEN greatest({until}, now() + make_interval(secs => $3)) \
+                    ELSE now() + make_interval(secs => $3) END, \
+                {credentials} = {fingerprint}, {error} = $4 \
+         WHERE id = $1 RETURNING {until}"
     )))
     .bind(id.0)
-    .bind(failures)
-    .bind(login_backoff(failures).as_secs_f64())
+    .bind(count)
+    .bind(login_backoff(count).as_secs_f64())
     .bind(bounded(reason))
+    .bind(same_credentials)
     .fetch_one(&mut *tx)
     .await
     .map_err(TenantError::db(op))?;
     tx.commit().await.map_err(TenantError::db(op))?;
+    Ok(held_until)
+}
+
+/// The console blocks logins (an API lockout, -68/-70) for at least `at_least`: the tenant is
+/// blocked that long, like a web lockout, so no login is tried before the console's own period
+/// ends. A block recorded after it ([`record_login_failure`]) keeps the later end.
+pub async fn record_lockout(
+    pool: &PgPool,
+    id: TenantId,
+    reason: &str,
+    at_least: Duration,
+) -> Result<DateTime<Utc>, TenantError> {
+    let (until,): (DateTime<Utc>,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE tenants SET ucm_blocked_until = now() + make_interval(secs => $2), \
+                ucm_blocked_credentials = {CREDENTIALS_FINGERPRINT}, ucm_last_error = $3 \
+         WHERE id = $1 RETURNING ucm_blocked_until"
+    )))
+    .bind(id.0)
+    .bind(at_least.as_secs_f64())
+    .bind(bounded(reason))
+    .fetch_optional(pool)
+    .await
+    .map_err(TenantError::db("recording a login lockout"))?
+    .ok_or(TenantError::NotFound(id))?;
     Ok(until)
+}
+
+/// The console refused the API user or password (-37/-71): the API road is held for
+/// [`login_backoff`] of the refusals in a row with these API credentials, so a wrong API
+/// password costs one bad login per hold, not one per pass. Changing them lifts the hold.
+pub async fn record_api_refusal(
+    pool: &PgPool,
+    id: TenantId,
+    reason: &str,
+) -> Result<DateTime<Utc>, TenantError> {
+    record_failure(pool, id, reason, &API_LOGIN).await
+}
+
+/// An API login worked: the API road's refusals are forgotten.
+pub async fn record_api_login(pool: &PgPool, id: TenantId) -> Result<(), TenantError> {
+    sqlx::query(
+        "UPDATE tenants SET api_login_failures = 0, api_held_until = NULL, \
+         api_held_credentials = NULL, api_last_error = NULL \
+         WHERE id = $1 AND (api_login_failures <> 0 OR api_last_error IS NOT NULL)",
+    )
+    .bind(id.0)
+    .execute(pool)
+    .await
+    .map_err(TenantError::db("recording an API login"))?;
+    Ok(())
 }
 
 /// Any other failure of a tenant's pass, shown by `tenant list`; it does not block the tenant.

@@ -199,6 +199,14 @@ pub struct ApiStandIn {
     state: Arc<Mutex<ApiState>>,
 }
 
+impl std::fmt::Debug for ApiStandIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiStandIn")
+            .field("switches", &self.lock().switches)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ApiStandIn {
     /// An API with one API user.
     pub fn new(user: &str, password: &str) -> Self {
@@ -270,6 +278,33 @@ impl ApiStandIn {
             .expect("API stand-in thread");
         handle.listening().await.expect("API stand-in listening");
         ServedApi { url, handle }
+    }
+
+    /// Serves the console stand-in's recordings as the API does: one CDR each, with the
+    /// uniqueid the backend stored for it, its start in the console's zone, and its file in
+    /// `monitor`.
+    pub fn mirror(
+        &self,
+        recordings: &[super::console::Recording],
+        uniqueids: &[String],
+        zone: chrono_tz::Tz,
+    ) {
+        use chrono::TimeZone as _;
+        for (i, (r, uniqueid)) in recordings.iter().zip(uniqueids).enumerate() {
+            let start = zone
+                .timestamp_opt(r.start_epoch, 0)
+                .unwrap()
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string();
+            let cdr = ApiCdr {
+                uniqueid: uniqueid.clone(),
+                ..ApiCdr::new(1000 + i as u32, &r.caller, &r.callee, &start)
+            }
+            .with_files(&[&r.file]);
+            self.add_call(CdrEntry::Single(cdr));
+            let bare = r.file.rsplit('/').next().unwrap_or(&r.file);
+            self.add_file("monitor", bare, r.wav.to_vec());
+        }
     }
 
     pub fn add_call(&self, entry: CdrEntry) {

@@ -248,6 +248,10 @@ pub struct ConsoleConfig {
     /// `challenge` action is served. Off (the API's factory setting): `POST /api` gets the 405
     /// every unknown POST gets.
     pub https_api: bool,
+    /// The full HTTPS API stand-in ([`super::ucm_api::ApiStandIn`]) on `POST /api` instead of
+    /// the challenge-only answer above: the same calls and recordings as the web pages when
+    /// the test gives it them ([`super::ucm_api::ApiStandIn::mirror`]), with its switches.
+    pub api: Option<super::ucm_api::ApiStandIn>,
     /// Where to listen; port 0 picks a free one.
     pub bind: SocketAddr,
     pub recordings: Vec<Recording>,
@@ -284,6 +288,7 @@ impl ConsoleConfig {
             captcha: false,
             overlay: false,
             https_api: false,
+            api: None,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             recordings: Vec::new(),
             quirks: Quirks::default(),
@@ -734,13 +739,20 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
 }
 
 fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/cgi", get(cgi_get).post(cgi_post))
-        .route("/api", axum::routing::post(api))
+    let mounted = shared.lock().config.api.clone();
+    let mut console = Router::new().route("/cgi", get(cgi_get).post(cgi_post));
+    if mounted.is_none() {
+        console = console.route("/api", axum::routing::post(api));
+    }
+    let console = console
         .route("/static/{file}", get(static_file))
         .route("/recaptcha/api2/anchor", get(captcha_frame))
         .fallback(get(shell))
-        .with_state(shared)
+        .with_state(shared);
+    match mounted {
+        Some(api) => console.merge(api.router()),
+        None => console,
+    }
 }
 
 type St = State<Arc<Shared>>;
