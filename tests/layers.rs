@@ -33,11 +33,13 @@ const LAYERS: &[(&str, &[&str])] = &[
     // The database's rows: tenants and their calls. Below the console, so that `tenants`
     // never reaches it.
     ("records", &["tenants", "calls"]),
-    // What everything stands on.
+    // What everything stands on. `selectors` is the selectors files' format and the pure
+    // inference from saved pages: data, no browser, so the console and the keepers both read it.
     (
         "base",
         &[
             "config",
+            "selectors",
             "ids",
             "failure",
             "db",

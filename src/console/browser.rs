@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::error::ConsoleErrorKind;
 use super::optional::Warnings;
-use super::selectors::{Bound, Selector, Strategy};
+use crate::selectors::{Bound, Selector, Strategy};
 
 pub(crate) type Step<T> = Result<T, ConsoleErrorKind>;
 

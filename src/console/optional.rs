@@ -8,8 +8,8 @@ use std::sync::Mutex;
 
 use super::browser::{Browser, QuietSpec, Step};
 use super::error::ConsoleErrorKind;
-use super::selectors::{Bound, SelectorSet};
 use super::settled::quiet_period;
+use crate::selectors::{Bound, SelectorSet};
 
 /// The optional locators already warned about in this pass, by origin (`file: key`).
 #[derive(Debug, Default)]

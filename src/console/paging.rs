@@ -22,8 +22,8 @@ use super::browser::Step;
 use super::error::ConsoleErrorKind;
 use super::page::{Expect, Shown};
 use super::recordings::RecordingsPage;
-use super::selectors::{Paging, Vars};
 use super::settled;
+use crate::selectors::{Paging, Vars};
 
 /// Turns (and reopenings) at most to reach page N, beyond the N - 1 turns from page 1.
 const SPARE_TURNS: usize = 3;

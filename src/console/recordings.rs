@@ -18,10 +18,10 @@ use super::downloads::{base_name, ExpectedFile};
 use super::error::ConsoleErrorKind;
 use super::evidence::{self, PageRead, PageSeen, Sought, Then};
 use super::paging::{Paged, Turns};
-use super::selectors::{Bound, ListOrder, SelectorSet, Vars};
 use super::settled::{Cells, Listed};
 use super::way::Ways;
 use super::ConsoleTarget;
+use crate::selectors::{Bound, ListOrder, SelectorSet, Vars};
 
 /// Pages searched at most for one call: a guard against a list that never ends.
 const MAX_PAGES: usize = 1000;

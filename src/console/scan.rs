@@ -12,8 +12,8 @@ use super::error::ConsoleErrorKind;
 use super::evidence::PageRead;
 use super::paging::Paged;
 use super::recordings::{RecordingsPage, RowInfo};
-use super::selectors::ListOrder;
 use super::settled::Listed;
+use crate::selectors::ListOrder;
 
 /// Where a read of the newest rows stops, in the console's time zone.
 #[derive(Debug, Clone)]

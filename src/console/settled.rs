@@ -22,7 +22,7 @@ use super::downloads::names_a_file;
 use super::error::ConsoleErrorKind;
 use super::evidence::PageRead;
 use super::recordings::{RecordingsPage, RowInfo};
-use super::selectors::Bound;
+use crate::selectors::Bound;
 
 /// What a settled read of the list gave.
 pub(crate) enum Listed {

@@ -7,7 +7,7 @@ use chrono::{NaiveDateTime, TimeZone};
 use scraper::ElementRef;
 
 use super::dom::{self, classes, own_hooks, parent, says, select_in, stable_classes, text, Page};
-use crate::console::selectors::Strategy;
+use crate::selectors::Strategy;
 
 /// A call the tenant's `cdr_records` knows, to be found on the list.
 #[derive(Debug, Clone)]
