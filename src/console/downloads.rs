@@ -156,7 +156,7 @@ impl DownloadRoot {
                 source,
             }
         })?;
-        super::webdriver::end_orphaned_sessions(config, &root.orphaned_sessions).await;
+        super::orphans::end_orphaned_sessions(config, &root.orphaned_sessions).await;
         Ok(root)
     }
 

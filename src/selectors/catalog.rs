@@ -4,6 +4,13 @@ use std::path::{Path, PathBuf};
 
 use super::format::{SelectorSet, SelectorsError};
 
+impl SelectorSet {
+    /// Whether one of this file's firmware patterns matches `version`.
+    pub fn matches_firmware(&self, version: &str) -> bool {
+        self.firmware.iter().any(|p| glob_match(p, version))
+    }
+}
+
 /// All selectors files of a directory, and the choice between them.
 #[derive(Debug, Clone)]
 pub struct SelectorCatalog {

@@ -7,9 +7,6 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::catalog::glob_match;
-use super::parse::{Builder, RawFile};
-
 /// A selectors file that cannot be used; names the file and what to change.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {problem}", file.display())]
@@ -252,25 +249,6 @@ pub struct SelectorSet {
 }
 
 impl SelectorSet {
-    /// Parses and validates one file's text; `file` is used in messages and locator origins.
-    pub fn parse(file: &Path, text: &str) -> Result<Self, SelectorsError> {
-        let raw: RawFile =
-            toml::from_str(text).map_err(|e| SelectorsError::new(file, e.to_string()))?;
-        Builder { file }.build(raw)
-    }
-
-    /// Reads and validates one file.
-    pub fn load(file: &Path) -> Result<Self, SelectorsError> {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| SelectorsError::new(file, format!("cannot be read: {e}")))?;
-        Self::parse(file, &text)
-    }
-
-    /// Whether one of this file's firmware patterns matches `version`.
-    pub fn matches_firmware(&self, version: &str) -> bool {
-        self.firmware.iter().any(|p| glob_match(p, version))
-    }
-
     /// Every locator of the file, for `selectors check --tenant`.
     pub fn all_selectors(&self) -> Vec<&Selector> {
         let l = &self.login;

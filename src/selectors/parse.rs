@@ -12,11 +12,27 @@ use super::format::{
     SelectorSet, SelectorsError, Strategy, Texts, CALL_PLACEHOLDERS, PAGE_PLACEHOLDERS,
 };
 
+impl SelectorSet {
+    /// Parses and validates one file's text; `file` is used in messages and locator origins.
+    pub fn parse(file: &Path, text: &str) -> Result<Self, SelectorsError> {
+        let raw: RawFile =
+            toml::from_str(text).map_err(|e| SelectorsError::new(file, e.to_string()))?;
+        Builder { file }.build(raw)
+    }
+
+    /// Reads and validates one file.
+    pub fn load(file: &Path) -> Result<Self, SelectorsError> {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| SelectorsError::new(file, format!("cannot be read: {e}")))?;
+        Self::parse(file, &text)
+    }
+}
+
 // ---- the file as written ------------------------------------------------------------------
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawFile {
+struct RawFile {
     name: String,
     #[serde(default)]
     firmware: Vec<String>,
@@ -122,8 +138,8 @@ struct RawTexts {
 }
 
 /// Turns the raw file into validated values, naming the key of anything wrong.
-pub(super) struct Builder<'a> {
-    pub(super) file: &'a Path,
+struct Builder<'a> {
+    file: &'a Path,
 }
 
 impl Builder<'_> {
@@ -209,7 +225,7 @@ impl Builder<'_> {
             .collect()
     }
 
-    pub(super) fn build(&self, raw: RawFile) -> Result<SelectorSet, SelectorsError> {
+    fn build(&self, raw: RawFile) -> Result<SelectorSet, SelectorsError> {
         if raw.name.trim().is_empty() {
             return Err(self.error("name", "is empty: name the UI generation"));
         }
