@@ -1,3 +1,6 @@
+//! One file over 500 lines: the one wrapper every console room calls, with its time bounds,
+//! lookups and clicks side by side so their rules stay one.
+//!
 //! A thin layer over the WebDriver client: every command bounded in time, every lookup through a
 //! [`Bound`] selector so a miss names its `desc` and file, and clicks that survive overlays and
 //! re-rendered elements.

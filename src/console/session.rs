@@ -1,3 +1,6 @@
+//! One file over 500 lines: a session's acts (open, sign in, download, close) and the order
+//! between them; the work of each act is in its own room.
+//!
 //! One browser session on one tenant's console: open, sign in, download each call, close.
 
 use std::sync::Arc;

@@ -1,3 +1,6 @@
+//! One file over 500 lines: the walk is one sequence of pages, each step feeding the next;
+//! a third of it is its tests.
+//!
 //! `selectors learn`'s walk through a live console: the login page, one login, the start page,
 //! the way to the Recordings list and its pages. Each page is read as HTML ([`dom`]) and handed
 //! to the inference ([`infer`]), pure and unit-tested on saved pages, which makes the draft

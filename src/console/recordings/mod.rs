@@ -1,3 +1,7 @@
+//! One file over 500 lines: finding a call's row is one search over the list's pages, and its
+//! rules (where to look first, when a miss is evidence) read together; reading and paging are
+//! its rooms beside it.
+//!
 //! The console's Recordings page: find a call's row, click its download control. Opening the
 //! page is in [`super::route`], reading a settled list in [`settled`], reaching page N in
 //! [`paging`], and the judgement that a call is not listed in [`super::evidence`].
