@@ -1,3 +1,6 @@
+//! One file over 500 lines: every query on `cdr_records`, so the work queue's states are
+//! written in one place.
+//!
 //! `cdr_records` as a work queue (docs/database.md): claim the calls that need a recording with a
 //! lease, then record what happened to each.
 //!

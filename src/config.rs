@@ -1,3 +1,6 @@
+//! One file over 500 lines: every setting with its check, in the order of the configuration
+//! table.
+//!
 //! Typed settings from the environment and an optional `.env` (README: Configuration), validated once at
 //! start so that a mistake ends the process with one line that names the variable and the fix.
 

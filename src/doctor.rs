@@ -12,9 +12,10 @@ use std::time::Duration;
 use sqlx::PgPool;
 
 use crate::config::Settings;
-use crate::console::{self, BrowserConfig, SelectorCatalog, SelectorSet, Window};
+use crate::console::{self, BrowserConfig, Window};
 use crate::db;
 use crate::secrets::{PasswordCipher, StoredFormat};
+use crate::selectors::{SelectorCatalog, SelectorSet};
 use crate::storage;
 
 /// Opening a TCP connection to the AI webhook's host gives up after this.

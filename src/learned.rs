@@ -10,10 +10,11 @@ use crate::calls::{self, Call};
 use crate::config::{AutoLearn, Settings};
 use crate::console::{
     drifted_key, learned_name, CallQuery, ConsoleError, ConsoleSession, Downloaded, Healed,
-    NotHealed, SelectorSet, SignedIn, SIGNED_IN,
+    NotHealed, SignedIn, SIGNED_IN,
 };
 use crate::ids::TenantId;
 use crate::metrics::Metrics;
+use crate::selectors::SelectorSet;
 
 /// Known calls the inference looks for on the live page (besides the call in hand).
 const KNOWN_CALLS: usize = 10;

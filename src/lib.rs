@@ -19,14 +19,16 @@
 //!    learnt when a required locator drifted), [`unmatched`] (recordings the console lists
 //!    without a call), [`ways`] (the way to each tenant's Recordings list).
 //! 4. **services**, the outside world a pass drives: [`console`] (the UCM web console through
-//!    headless Chromium, the only module that knows fantoccini; locators from
-//!    `selectors/*.toml`), [`storage`] (Supabase or a local directory), [`transcode`] (WAV to
+//!    headless Chromium, the only module that knows fantoccini; it only drives the browser, with
+//!    locators from [`selectors`]), [`storage`] (Supabase or a local directory), [`transcode`] (WAV to
 //!    speech-sized MP3), [`ai`] (the signed webhook), [`ucm_api`] (Grandstream's HTTPS API, not
 //!    yet driven by a pass).
 //! 5. **records**, the backend's rows: [`tenants`] (active tenants with opened credentials,
 //!    login blocks, console locks; never the console) and [`calls`] (`cdr_records` as a work
 //!    queue).
-//! 6. **base**: [`config`] (typed settings, validated once), [`ids`], [`failure`] (what happens
+//! 6. **base**: [`config`] (typed settings, validated once), [`selectors`] (the
+//!    `selectors/*.toml` format, its parser, the choice by firmware, and `selectors learn`'s pure
+//!    inference from a page's HTML: data, never a browser), [`ids`], [`failure`] (what happens
 //!    after a failure, [`failure::NextStep`]), [`db`] (the pool and the migrations),
 //!    [`secrets`] (a redacting wrapper, the `pbx_password` ciphers), [`retry`], [`metrics`]
 //!    (`/healthz`, `/readyz`, `/metrics`), [`telemetry`], [`scheduler`].
@@ -51,6 +53,7 @@ pub mod probe;
 pub mod retry;
 pub mod scheduler;
 pub mod secrets;
+pub mod selectors;
 pub mod storage;
 pub mod telemetry;
 pub mod tenants;

@@ -358,7 +358,8 @@ async fn a_dropped_session_is_closed_in_the_background() {
 #[test]
 fn every_shipped_selectors_file_is_valid() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("selectors");
-    let catalog = ucm_scraper::console::SelectorCatalog::load_dir(&dir).expect("selectors/ parses");
+    let catalog =
+        ucm_scraper::selectors::SelectorCatalog::load_dir(&dir).expect("selectors/ parses");
     assert!(catalog.sets().iter().any(|s| s.default));
 }
 
@@ -428,7 +429,7 @@ fn the_documented_example_selectors_file_is_valid() {
         .nth(1)
         .and_then(|rest| rest.split("```").next())
         .expect("a toml example");
-    ucm_scraper::console::SelectorSet::parse(Path::new("docs/selectors.md"), example)
+    ucm_scraper::selectors::SelectorSet::parse(Path::new("docs/selectors.md"), example)
         .expect("the example parses");
 }
 

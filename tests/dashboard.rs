@@ -20,6 +20,7 @@ use support::browser::{Browser, BrowserOptions, Chromedriver};
 use support::console::{ConsoleConfig, FakeConsole, Skin};
 use support::pg::{migrated_database, TestDb};
 use support::scenario::Scenario;
+use support::worker::with_browser;
 use tokio_util::sync::CancellationToken;
 use ucm_scraper::config::Settings;
 use ucm_scraper::console::Window;
@@ -962,19 +963,9 @@ async fn an_operator_works_a_tenant_in_a_real_browser() {
     save_screenshot(&work.path().join("artifacts"), globex, "session", &png);
 
     // `ucm-scraper dashboard`, as an operator starts it.
-    let mut child = command(&["dashboard"])
-        .current_dir(work.path())
-        .with_path()
+    let mut child = with_browser(command(&["dashboard"]), work.path())
         .env("RUST_LOG", "info")
         .env("DASHBOARD_ADDR", "127.0.0.1:0")
-        .env("WEBDRIVER_URL", &Chromedriver::shared().url)
-        .env("UCM_ACCEPT_INVALID_CERTS", "true")
-        .env(
-            "SELECTORS_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/selectors"),
-        )
-        .env("DOWNLOAD_DIR", work.path().join("downloads"))
-        .env("ARTIFACTS_DIR", work.path().join("artifacts"))
         .spawn();
     let log = LiveStderr::follow(&mut child);
     let addr = log.address_after("Serving the dashboard on http://").await;

@@ -26,10 +26,11 @@ use support::console::{
 use support::session::{call_for, World, FIRST_CALL};
 use ucm_scraper::console::{
     drifted_key, learned_name, CallQuery, ConsoleError, ConsoleErrorKind, ConsoleSession,
-    Downloaded, SelectorSet, Way, SIGNED_IN,
+    Downloaded, Way, SIGNED_IN,
 };
 use ucm_scraper::failure::{Failure as _, NextStep};
 use ucm_scraper::ids::TenantId;
+use ucm_scraper::selectors::SelectorSet;
 
 /// Recordings per console: three pages of three (skin 1) or three loads (skin 2).
 const CALLS: usize = 8;

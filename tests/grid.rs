@@ -101,6 +101,7 @@ async fn pass_through(grid: &Grid, calls: usize) {
     }
 
     let worker = Worker::build(
+        db.pool.clone(),
         settings,
         Window::Headless,
         Arc::new(Metrics::new(std::time::Duration::from_secs(60))),

@@ -33,11 +33,13 @@ const LAYERS: &[(&str, &[&str])] = &[
     // The database's rows: tenants and their calls. Below the console, so that `tenants`
     // never reaches it.
     ("records", &["tenants", "calls"]),
-    // What everything stands on.
+    // What everything stands on. `selectors` is the selectors files' format and the pure
+    // inference from saved pages: data, no browser, so the console and the keepers both read it.
     (
         "base",
         &[
             "config",
+            "selectors",
             "ids",
             "failure",
             "db",
@@ -53,6 +55,23 @@ const LAYERS: &[(&str, &[&str])] = &[
 /// Imports that break the layers today, each with why and where it goes. The test fails once
 /// one is gone, so the list only shrinks.
 const KNOWN_EXCEPTIONS: &[(&str, &str, &str)] = &[];
+
+/// Circles between the files of one module that are still there, each with its module, its
+/// files and why. The test fails once one is gone, so the list only shrinks.
+const KNOWN_CIRCLES: &[(&str, &[&str], &str)] = &[
+    (
+        "src",
+        &["commands", "dashboard"],
+        "`run` serves the dashboard, and the dashboard's forms write through \
+         `commands::tenant::Changes`: the shared validation goes down into `tenants`",
+    ),
+    (
+        "src/pipeline",
+        &["call", "recorder"],
+        "the recorder calls `call::record_or_warn`, the call room reads `recorder::Finished`: \
+         `record_or_warn` goes into the recorder",
+    ),
+];
 
 /// What `src/main.rs` may use: it parses, sets up logging and hands over to a command.
 const BINARY_USES: &[&str] = &["cli", "commands", "telemetry"];
@@ -131,9 +150,10 @@ fn uses(code: &str, root: &str) -> BTreeSet<String> {
     };
     let mut found = BTreeSet::new();
     for (at, _) in code.match_indices(root) {
-        // `foo_crate::` is not `crate::`.
+        // `foo_crate::` is not `crate::`, and the second `super::` of `super::super::` is not
+        // a path of its own.
         let before = code[..at].chars().next_back();
-        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
             continue;
         }
         let rest = &code[at + root.len()..];
@@ -252,6 +272,161 @@ fn no_module_uses_one_above_it() {
         stale.is_empty(),
         "these exceptions are no longer needed: remove them from KNOWN_EXCEPTIONS: {stale:?}"
     );
+}
+
+/// The code without its unit tests (`#[cfg(test)] mod tests { … }`, last in a file): their
+/// `super::` is the file itself, and what a test imports is no part of the layout.
+fn without_unit_tests(code: &str) -> &str {
+    match code.find("#[cfg(test)]\nmod tests") {
+        Some(at) => &code[..at],
+        None => code,
+    }
+}
+
+/// The module path of a file of `src/` (`src/console/learn/mod.rs` → `["console", "learn"]`).
+fn module_path(file: &Path) -> Vec<String> {
+    let relative = file.strip_prefix(src()).unwrap().with_extension("");
+    let mut path: Vec<String> = relative
+        .components()
+        .map(|c| c.as_os_str().to_str().unwrap().to_string())
+        .collect();
+    if path
+        .last()
+        .is_some_and(|last| last == "mod" || last == "lib")
+    {
+        path.pop();
+    }
+    path
+}
+
+/// For every module directory of `src/` (the crate root too), which of its children use which:
+/// `dir → child → siblings it names`. A file deeper in a child counts as the child, and a sibling
+/// is named as `super::…` (as many as the file is deep) or `crate::<dir>::…`.
+fn sibling_uses() -> BTreeMap<Vec<String>, BTreeMap<String, BTreeSet<String>>> {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    files.retain(|f| f != &src().join("main.rs"));
+    let paths: Vec<Vec<String>> = files.iter().map(|f| module_path(f)).collect();
+    let mut graphs: BTreeMap<Vec<String>, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    for (file, path) in files.iter().zip(&paths) {
+        let text = std::fs::read_to_string(file).unwrap();
+        let code = code_only(&text);
+        let code = without_unit_tests(&code);
+        for depth in 0..path.len() {
+            let dir = &path[..depth];
+            let child = &path[depth];
+            let children: BTreeSet<&String> = paths
+                .iter()
+                .filter(|p| p.len() > depth && p[..depth] == *dir)
+                .map(|p| &p[depth])
+                .collect();
+            let mut named = BTreeSet::new();
+            let up = path.len() - depth;
+            if up > 0 {
+                named.extend(uses(code, &"super::".repeat(up)));
+            }
+            let absolute: String = dir.iter().map(|d| format!("{d}::")).collect();
+            named.extend(uses(code, &format!("crate::{absolute}")));
+            named.retain(|n| n != child && children.contains(n));
+            graphs
+                .entry(dir.to_vec())
+                .or_default()
+                .entry(child.clone())
+                .or_default()
+                .extend(named);
+        }
+    }
+    graphs
+}
+
+/// The circles of a graph: each group of two or more nodes that reach each other.
+fn circles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<BTreeSet<String>> {
+    let reach = |from: &String| -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![from.clone()];
+        while let Some(node) = todo.pop() {
+            for next in graph.get(&node).into_iter().flatten() {
+                if seen.insert(next.clone()) {
+                    todo.push(next.clone());
+                }
+            }
+        }
+        seen
+    };
+    let reached: BTreeMap<&String, BTreeSet<String>> =
+        graph.keys().map(|node| (node, reach(node))).collect();
+    let mut found: Vec<BTreeSet<String>> = Vec::new();
+    for (node, from_node) in &reached {
+        let circle: BTreeSet<String> = from_node
+            .iter()
+            .filter(|other| reached.get(other).is_some_and(|back| back.contains(*node)))
+            .cloned()
+            .collect();
+        if circle.len() > 1 && !found.contains(&circle) {
+            found.push(circle);
+        }
+    }
+    found
+}
+
+/// Inside every module directory, the files import each other in one direction only, so each
+/// can be read knowing only those below it (docs/architecture.md, "Layers").
+#[test]
+fn no_circle_between_the_files_of_a_module() {
+    let mut found = Vec::new();
+    let mut known = Vec::new();
+    for (dir, graph) in sibling_uses() {
+        let dir = if dir.is_empty() {
+            "src".to_string()
+        } else {
+            format!("src/{}", dir.join("/"))
+        };
+        for circle in circles(&graph) {
+            let files: Vec<&str> = circle.iter().map(String::as_str).collect();
+            match KNOWN_CIRCLES
+                .iter()
+                .find(|(module, known, _)| *module == dir && *known == files.as_slice())
+            {
+                Some(circle) => known.push(*circle),
+                None => found.push(format!("{dir}: {circle:?}")),
+            }
+        }
+    }
+    let gone: Vec<_> = KNOWN_CIRCLES
+        .iter()
+        .filter(|circle| !known.contains(circle))
+        .collect();
+    assert!(
+        gone.is_empty(),
+        "these circles are gone: remove them from KNOWN_CIRCLES: {gone:?}"
+    );
+    assert!(
+        found.is_empty(),
+        "files of one module that import each other in a circle: move what both need down, or \
+         turn one use around:\n{}",
+        found.join("\n")
+    );
+}
+
+/// The circle finder, on a small graph.
+#[test]
+fn circles_are_groups_that_reach_each_other() {
+    let graph: BTreeMap<String, BTreeSet<String>> = [
+        ("a", &["b"][..]),
+        ("b", &["c"]),
+        ("c", &["a", "d"]),
+        ("d", &[]),
+        ("e", &["f"]),
+        ("f", &["e"]),
+    ]
+    .into_iter()
+    .map(|(n, to)| (n.to_string(), to.iter().map(|t| t.to_string()).collect()))
+    .collect();
+    let found: Vec<Vec<String>> = circles(&graph)
+        .into_iter()
+        .map(|c| c.into_iter().collect())
+        .collect();
+    assert_eq!(found, [vec!["a", "b", "c"], vec!["e", "f"]]);
 }
 
 #[test]

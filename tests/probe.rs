@@ -4,10 +4,11 @@
 mod support;
 
 use support::bin::UcmScraper;
-use support::browser::{wait_no_browsers, Chromedriver};
+use support::browser::wait_no_browsers;
 use support::console::{ConsoleConfig, FakeConsole, Recording, Skin};
 use support::pg::{migrated_database, TestDb};
 use support::ucm_api::{ApiCdr, ApiStandIn, ApiSwitches, CdrEntry, ServedApi};
+use support::worker::with_browser;
 
 const API_USER: &str = "cdr-api";
 const API_PASSWORD: &str = "Api-S3cret-0042";
@@ -18,19 +19,9 @@ const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // base64 of 3
 /// Runs the binary with the stand-ins' addresses; returns (success, stdout, stderr).
 async fn ucm_scraper(db: &TestDb, args: &[&str], stdin: &str) -> (bool, String, String) {
     let work = tempfile::tempdir().unwrap();
-    let out = UcmScraper::new(args)
-        .current_dir(work.path())
-        .with_path()
+    let out = with_browser(UcmScraper::new(args), work.path())
         .env("DATABASE_URL", &db.url)
         .env("PBX_ENCRYPTION_KEY", KEY)
-        .env("WEBDRIVER_URL", &Chromedriver::shared().url)
-        .env("UCM_ACCEPT_INVALID_CERTS", "true")
-        .env(
-            "SELECTORS_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/selectors"),
-        )
-        .env("DOWNLOAD_DIR", work.path().join("downloads"))
-        .env("ARTIFACTS_DIR", work.path().join("artifacts"))
         .stdin(stdin)
         .run_async()
         .await;

@@ -31,6 +31,7 @@ use crate::config::{ConfigError, Settings};
 use crate::console::Window;
 use crate::db::{self, DbError};
 use crate::ids::TenantId;
+use crate::pipeline::Worker;
 
 /// Whether a command did what was asked; the binary makes it the exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +131,21 @@ pub async fn run(cli: Cli) -> Result<Outcome, CommandError> {
 
 /// Connects to `DATABASE_URL` and brings the schema to what the command needs.
 async fn database(settings: &Settings, schema: Schema) -> Result<PgPool, CommandError> {
-    let pool = db::connect(&settings.database_url, 2).await?;
+    sized_database(settings, schema, 2).await
+}
+
+/// The database for a pass (`run`, `once`): migrated, as a pass writes, with the connections
+/// its tenants worked at once need ([`Worker::connections`]).
+async fn pass_database(settings: &Settings) -> Result<PgPool, CommandError> {
+    sized_database(settings, Schema::Migrate, Worker::connections(settings)).await
+}
+
+async fn sized_database(
+    settings: &Settings,
+    schema: Schema,
+    connections: u32,
+) -> Result<PgPool, CommandError> {
+    let pool = db::connect(&settings.database_url, connections).await?;
     match schema {
         Schema::Migrate => db::migrate(&pool).await?,
         Schema::Current => {

@@ -19,8 +19,8 @@ pub(super) async fn pass(
     only: Option<TenantId>,
 ) -> Result<Outcome, CommandError> {
     let metrics = Arc::new(Metrics::new(settings.scrape_interval * 3));
-    // Connects and migrates: a pass writes.
-    let worker = Worker::build(settings, window, metrics).await?;
+    let pool = super::pass_database(&settings).await?;
+    let worker = Worker::build(pool, settings, window, metrics).await?;
     let shutdown = scheduler::shutdown_on_signals().map_err(CommandError::Signals)?;
     let summary = worker.pass(only, &shutdown).await;
     print!("{}", summary.table());

@@ -21,8 +21,8 @@ pub(super) async fn scheduler_loop(
     let dashboard_settings = settings.clone();
     // Three missed passes and /healthz reports the worker stuck.
     let metrics = Arc::new(Metrics::new(interval * 3));
-    // Connects and migrates: a pass writes.
-    let worker = Worker::build(settings, window, metrics.clone()).await?;
+    let pool = super::pass_database(&settings).await?;
+    let worker = Worker::build(pool, settings, window, metrics.clone()).await?;
     let shutdown = scheduler::shutdown_on_signals().map_err(CommandError::Signals)?;
     if let Some(addr) = metrics_addr {
         let bound = metrics::serve(addr, metrics, shutdown.clone())

@@ -3,9 +3,10 @@
 use super::{database, probe, CommandError, Outcome, Schema};
 use crate::cli::SelectorsCommand;
 use crate::config::Settings;
-use crate::console::{SelectorCatalog, SelectorSet, Window};
+use crate::console::Window;
 use crate::ids::TenantId;
 use crate::probe::ApiProbe;
+use crate::selectors::{SelectorCatalog, SelectorSet};
 use crate::{learn, learned};
 
 pub(super) async fn run(

@@ -1,8 +1,13 @@
+//! One file over 500 lines: the one wrapper every console room calls, with its time bounds,
+//! lookups and clicks side by side so their rules stay one.
+//!
 //! A thin layer over the WebDriver client: every command bounded in time, every lookup through a
 //! [`Bound`] selector so a miss names its `desc` and file, and clicks that survive overlays and
 //! re-rendered elements.
 
+use std::collections::BTreeSet;
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use fantoccini::elements::Element;
@@ -13,8 +18,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::error::ConsoleErrorKind;
-use super::optional::Warnings;
-use super::selectors::{Bound, Selector, Strategy};
+use crate::selectors::{Bound, Selector, Strategy};
 
 pub(crate) type Step<T> = Result<T, ConsoleErrorKind>;
 
@@ -544,6 +548,34 @@ fn network_error(error: &CmdError) -> Option<String> {
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
         .next()?;
     Some(code.to_string())
+}
+
+/// The optional locators already warned about in this pass, by origin (`file: key`).
+#[derive(Debug, Default)]
+pub(crate) struct Warnings(Mutex<BTreeSet<String>>);
+
+impl Warnings {
+    /// Logs `problem` about `bound` unless this pass has already said it.
+    pub(crate) fn once(&self, bound: &Bound, problem: &str) {
+        let mut warned = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if warned.insert(bound.origin.clone()) {
+            tracing::warn!(
+                event = "OptionalLocatorMissing",
+                locator = %bound.origin,
+                "{} ({}): {problem} (optional; going on)",
+                bound.desc,
+                bound.origin
+            );
+        }
+    }
+}
+
+/// How long nothing in or around the list may change before it counts as settled: the "moment"
+/// between two reads that agree.
+pub(crate) fn quiet_period(timeouts: &Timeouts) -> Duration {
+    timeouts
+        .poll
+        .clamp(Duration::from_millis(100), Duration::from_millis(500))
 }
 
 #[cfg(test)]

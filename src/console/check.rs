@@ -6,7 +6,7 @@ use fantoccini::elements::Element;
 
 use super::browser::{Browser, Step};
 use super::error::ConsoleErrorKind;
-use super::selectors::{Bound, Paging, Selector, SelectorSet, Vars};
+use crate::selectors::{Bound, Paging, Selector, SelectorSet, Vars};
 
 /// Where on the console a locator was tried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,3 +1,6 @@
+//! One file over 500 lines: the download directory's hold, its sweep and the wait for a file
+//! share the same names and directory rules; a quarter of it is their tests.
+//!
 //! Waiting for a recording the browser downloads into a directory the worker watches.
 //!
 //! Each browser session downloads into its own fresh sub-directory of `DOWNLOAD_DIR`, so two
@@ -156,7 +159,7 @@ impl DownloadRoot {
                 source,
             }
         })?;
-        super::webdriver::end_orphaned_sessions(config, &root.orphaned_sessions).await;
+        super::orphans::end_orphaned_sessions(config, &root.orphaned_sessions).await;
         Ok(root)
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::failure::{Failure, NextStep};
 use crate::ids::{TenantId, UniqueId};
 
-use super::selectors::{Bound, SelectorsError};
+use crate::selectors::{Bound, SelectorsError};
 
 /// A failed console step. Its message names the tenant (and call), what happened, what to do,
 /// and where the diagnostics (screenshot, page HTML, failed locator) were saved.

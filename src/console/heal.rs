@@ -12,10 +12,11 @@ use tokio::time::Instant;
 
 use super::error::ConsoleErrorKind;
 use super::learn::heal::{calls_shown, plan, plan_signed_in, Plan, HEALABLE, SIGNED_IN};
-use super::learn::{Change, HealMiss, KnownCall};
-use super::selectors::{SelectorSet, SelectorsError};
+use super::learn::{Change, HealMiss};
 use super::session::ConsoleSession;
 use super::{CallQuery, ConsoleError};
+use crate::selectors::KnownCall;
+use crate::selectors::{SelectorSet, SelectorsError};
 
 /// A healed selectors file, proven on the live list.
 #[derive(Debug, Clone)]

@@ -7,8 +7,8 @@ use tokio::time::Instant;
 use super::browser::{Browser, Step};
 use super::error::ConsoleErrorKind;
 use super::optional;
-use super::selectors::{SelectorCatalog, SelectorSet, Texts};
 use crate::secrets::Secret;
+use crate::selectors::{SelectorCatalog, SelectorSet, Texts};
 
 /// The login form, as one selectors file describes it.
 pub(crate) struct LoginPage<'a> {

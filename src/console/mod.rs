@@ -5,7 +5,7 @@
 //! it with a fresh profile and download directory, [`ConsoleSession::sign_in`] logs in once and
 //! picks the selectors file by the firmware shown, [`ConsoleSession::download`] fetches each call's
 //! recording, and [`ConsoleSession::close`] ends it (also after errors; a dropped session is closed
-//! in the background). Every locator comes from `selectors/*.toml` ([`selectors`]).
+//! in the background). Every locator comes from `selectors/*.toml` ([`crate::selectors`]).
 
 mod artifacts;
 mod browser;
@@ -19,15 +19,13 @@ mod learn;
 mod login;
 mod navigate;
 mod optional;
+mod orphans;
 mod pacing;
 mod page;
-mod paging;
 mod recordings;
 mod route;
 mod scan;
-pub mod selectors;
 mod session;
-mod settled;
 mod target;
 mod way;
 mod webdriver;
@@ -43,10 +41,9 @@ pub use check::{CheckedOn, LocatorCheck};
 pub use downloads::{DownloadDirError, DownloadRoot};
 pub use error::{ConsoleError, ConsoleErrorKind};
 pub use heal::{drifted_key, learned_name, Healed, NotHealed};
-pub use learn::{Change, Found, HealMiss, KnownCall, Learnt, PagingGuess, Walk, SIGNED_IN};
+pub use learn::{Change, HealMiss, Walk, SIGNED_IN};
 pub(crate) use recordings::Match;
 pub use scan::ScanEnd;
-pub use selectors::{SelectorCatalog, SelectorSet, SelectorsError};
 pub use session::ConsoleSession;
 pub use way::{CameBy, Way};
 pub use webdriver::{try_browser, CHROMIUM_ARGS};
@@ -54,6 +51,8 @@ pub use webdriver::{try_browser, CHROMIUM_ARGS};
 use crate::config::{DownloadMode, Settings};
 use crate::ids::{TenantId, UniqueId};
 use crate::secrets::Secret;
+// The rooms name the selectors' types as `super::selectors::…` too.
+use crate::selectors;
 
 /// Whether the browser shows its window: headless for the worker, shown with `--headed` for local
 /// debugging. A command-line choice, so it is passed next to the settings, not read with them.

@@ -3,33 +3,9 @@
 //! costing the pass. Each such miss is logged once per pass (one browser session), naming the
 //! file and key, and the worker goes on.
 
-use std::collections::BTreeSet;
-use std::sync::Mutex;
-
-use super::browser::{Browser, QuietSpec, Step};
+use super::browser::{quiet_period, Browser, QuietSpec, Step};
 use super::error::ConsoleErrorKind;
-use super::selectors::{Bound, SelectorSet};
-use super::settled::quiet_period;
-
-/// The optional locators already warned about in this pass, by origin (`file: key`).
-#[derive(Debug, Default)]
-pub(crate) struct Warnings(Mutex<BTreeSet<String>>);
-
-impl Warnings {
-    /// Logs `problem` about `bound` unless this pass has already said it.
-    pub(crate) fn once(&self, bound: &Bound, problem: &str) {
-        let mut warned = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if warned.insert(bound.origin.clone()) {
-            tracing::warn!(
-                event = "OptionalLocatorMissing",
-                locator = %bound.origin,
-                "{} ({}): {problem} (optional; going on)",
-                bound.desc,
-                bound.origin
-            );
-        }
-    }
-}
+use crate::selectors::{Bound, SelectorSet};
 
 /// Looks up an optional element now: `None` when absent, and also when the browser refuses the
 /// selector (warned once), since an optional element must never fail a step.

@@ -9,8 +9,8 @@ use tokio::time::Instant;
 use super::browser::{Browser, Step};
 use super::downloads::{self, Content, DownloadDir, ExpectedFile, Look};
 use super::error::{io_error, ConsoleErrorKind};
-use super::selectors::SelectorSet;
 use super::{grid, login, Downloaded};
+use crate::selectors::SelectorSet;
 
 /// The console's gap between downloads (`UCM_DOWNLOAD_GAP`), kept from our side.
 #[derive(Debug)]

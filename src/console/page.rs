@@ -5,7 +5,7 @@ use tokio::time::Instant;
 
 use super::browser::{Answer, Browser, Step};
 use super::optional;
-use super::selectors::SelectorSet;
+use crate::selectors::SelectorSet;
 
 /// What the page shows.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -10,10 +10,8 @@ use chrono::NaiveDateTime;
 use super::browser::Step;
 use super::error::ConsoleErrorKind;
 use super::evidence::PageRead;
-use super::paging::Paged;
-use super::recordings::{RecordingsPage, RowInfo};
-use super::selectors::ListOrder;
-use super::settled::Listed;
+use super::recordings::{Listed, Paged, RecordingsPage, RowInfo};
+use crate::selectors::ListOrder;
 
 /// Where a read of the newest rows stops, in the console's time zone.
 #[derive(Debug, Clone)]

@@ -1,3 +1,6 @@
+//! One file over 500 lines: a session's acts (open, sign in, download, close) and the order
+//! between them; the work of each act is in its own room.
+//!
 //! One browser session on one tenant's console: open, sign in, download each call, close.
 
 use std::sync::Arc;
@@ -14,7 +17,6 @@ use super::pacing::{await_file, take, Arrival, Pacer};
 use super::page::{classify, Expect, Shown};
 use super::recordings::{ListState, Match, RecordingsPage, Row, RowInfo, Wanted};
 use super::scan::StopLine;
-use super::selectors::{SelectorCatalog, SelectorSet, Vars};
 use super::way::Way;
 use super::webdriver::{capabilities, connect, is_local};
 use super::{artifacts, grid, optional};
@@ -24,6 +26,7 @@ use super::{
 };
 use crate::config::DownloadMode;
 use crate::ids::UniqueId;
+use crate::selectors::{SelectorCatalog, SelectorSet, Vars};
 
 /// Back-offs after "Operating too frequently" before one download gives up.
 const MAX_BACKOFFS: u32 = 3;

@@ -93,41 +93,6 @@ pub async fn try_browser(config: &BrowserConfig) -> Result<(), ConsoleErrorKind>
     Ok(())
 }
 
-/// Ends the WebDriver sessions a dead run of this worker left open (found by
-/// [`DownloadRoot::hold`]): their browsers would run on until chromedriver restarts.
-/// Best effort: a session already gone, or a server that moved, only leaves a log line.
-pub(super) async fn end_orphaned_sessions(config: &BrowserConfig, ids: &[String]) {
-    if ids.is_empty() {
-        return;
-    }
-    let client = match reqwest::Client::builder()
-        .timeout(config.timeouts.command)
-        .build()
-    {
-        Ok(client) => client,
-        Err(error) => {
-            tracing::warn!(%error, "Could not end the browser sessions an earlier run left open");
-            return;
-        }
-    };
-    let base = config.webdriver_url.as_str().trim_end_matches('/');
-    let mut ended = 0;
-    for id in ids {
-        match client.delete(format!("{base}/session/{id}")).send().await {
-            Ok(answer) if answer.status().is_success() => ended += 1,
-            Ok(answer) => {
-                tracing::debug!(session = %id, status = %answer.status(), "an earlier run's browser session is gone already")
-            }
-            Err(error) => {
-                tracing::warn!(session = %id, %error, "Could not end a browser session an earlier run left open")
-            }
-        }
-    }
-    if ended > 0 {
-        tracing::info!("Ended {ended} browser session(s) an earlier run left open");
-    }
-}
-
 /// How long starting a session waits for a WebDriver server that does not answer at all: a
 /// chromedriver sidecar that died is restarted by its container runtime within seconds, and a
 /// tenant should not fail for that.

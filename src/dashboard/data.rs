@@ -7,10 +7,10 @@ use std::path::Path;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
 
-use crate::console::SelectorCatalog;
 use crate::ids::TenantId;
 use crate::learned::{self, LearnedFile};
 use crate::pipeline::history::{self as passes, PassRow};
+use crate::selectors::SelectorCatalog;
 use crate::tenants::{API_CREDENTIALS_FINGERPRINT, CREDENTIALS_FINGERPRINT, DEFAULT_PBX_PORT};
 use crate::unmatched::{self, Entry};
 

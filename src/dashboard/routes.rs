@@ -1,3 +1,6 @@
+//! One file over 500 lines: every route in one table, each beside the session and token checks
+//! it must pass.
+//!
 //! The dashboard's routes. Every route but the sign-in page needs a session ([`Operator`]);
 //! every action is a POST whose form carries the session's token ([`Action`]) and is audited.
 

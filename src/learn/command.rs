@@ -13,11 +13,11 @@ use crate::calls::{self, Call, CallsError};
 use crate::config::Settings;
 use crate::console::{
     BrowserConfig, CallQuery, ConsoleError, ConsoleSession, ConsoleTarget, DownloadDirError,
-    DownloadRoot, Found, KnownCall, Learnt, LocatorCheck, PagingGuess, SelectorSet, SelectorsError,
-    Walk, Window,
+    DownloadRoot, LocatorCheck, Walk, Window,
 };
 use crate::ids::TenantId;
 use crate::probe::{ready_tenant, ProbeError};
+use crate::selectors::{Found, KnownCall, Learnt, PagingGuess, SelectorSet, SelectorsError};
 
 /// Why `selectors learn` could not draft a file.
 #[derive(Debug, thiserror::Error)]

@@ -36,7 +36,6 @@ use sqlx::PgPool;
 use crate::ai::AiTrigger;
 use crate::config::Settings;
 use crate::console::{DownloadDirError, Window};
-use crate::db;
 use crate::driver::{self, Drivers};
 use crate::metrics::Metrics;
 use crate::secrets::PasswordCipher;
@@ -67,24 +66,28 @@ pub struct Worker {
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error(transparent)]
-    Db(#[from] db::DbError),
-    #[error(transparent)]
     Storage(#[from] storage::StorageError),
     #[error(transparent)]
     DownloadDir(#[from] DownloadDirError),
 }
 
 impl Worker {
-    /// Connects, migrates and prepares storage: the same builder for `run`, `once` and tests.
-    /// `window`: whether the browsers show their windows (`--headed`).
+    /// The connections a worker's pool needs: two for each tenant worked at once, and two for
+    /// the pass around them.
+    pub fn connections(settings: &Settings) -> u32 {
+        (settings.max_parallel_tenants as u32 * 2 + 2).max(4)
+    }
+
+    /// Prepares the drivers and storage on a pool already connected and migrated (by
+    /// `commands::database` for `run` and `once`, sized by [`Worker::connections`]): the same
+    /// builder for `run`, `once` and tests. `window`: whether the browsers show their windows
+    /// (`--headed`).
     pub async fn build(
+        pool: PgPool,
         settings: Settings,
         window: Window,
         metrics: Arc<Metrics>,
     ) -> Result<Self, BuildError> {
-        let connections = (settings.max_parallel_tenants as u32 * 2 + 2).max(4);
-        let pool = db::connect(&settings.database_url, connections).await?;
-        db::migrate(&pool).await?;
         let drivers = driver::from_settings(&settings, window, &pool, &metrics).await?;
         let store = storage::from_settings(&settings)?;
         let recorder = Recorder {

@@ -1,3 +1,6 @@
+//! One file over 500 lines: one REST client; its requests share the retries and the error
+//! mapping around them.
+//!
 //! Supabase Storage over its REST API (docs/storage.md).
 //!
 //! `POST {SUPABASE_URL}/storage/v1/object/{bucket}/{key}` with `x-upsert: true`, so a retried

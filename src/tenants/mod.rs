@@ -1,3 +1,6 @@
+//! One file over 500 lines: every query on `tenants`, so a row's login states are written in
+//! one place.
+//!
 //! Tenant rows (docs/database.md): who to scrape, with which console credentials, and the login
 //! state that keeps a failing tenant from being locked out of its console.
 //!

@@ -1,3 +1,6 @@
+//! One file over 500 lines: one API session; each request sits beside the login and cookie
+//! rules they share.
+//!
 //! The HTTPS API session: every request is `POST /api` with `{"request":{"action":…}}`; the
 //! login's cookie comes back in the JSON body and goes out as the `cookie` field of each later
 //! request (docs/https-api.md).

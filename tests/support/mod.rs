@@ -13,6 +13,7 @@ pub mod session;
 pub mod storage;
 pub mod ucm_api;
 pub mod webhook;
+pub mod worker;
 
 /// Starts `script` in a shell of its own session that outlives this test process, to clean up
 /// after it (stop a server, kill browsers, remove a temp dir). Never waited for, on purpose.

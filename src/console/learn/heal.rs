@@ -4,9 +4,9 @@
 //! everything else of the file (login, menu, texts, logout…) stays as written. The proof on the
 //! console is [`crate::console::heal`]'s.
 
-use super::dom::{select_in, Page};
-use super::infer::{self, Found, KnownCall, List, ListMiss, PagingGuess};
-use crate::console::selectors::{Selector, SelectorSet, Strategy, Vars};
+use crate::selectors::dom::{select_in, Page};
+use crate::selectors::infer::{self, Found, KnownCall, List, ListMiss, PagingGuess};
+use crate::selectors::{Selector, SelectorSet, Strategy, Vars};
 
 /// The keys a heal may change when they find nothing on a page that otherwise is the list.
 pub const HEALABLE: &[&str] = &[
@@ -280,7 +280,7 @@ fn paging(
     guess: &PagingGuess,
     changes: &mut Vec<Change>,
 ) -> Result<(), HealMiss> {
-    use crate::console::selectors::Paging;
+    use crate::selectors::Paging;
     let (key, now, found) = match (&set.recordings.paging, guess) {
         (Paging::NextButton { next, .. }, PagingGuess::Next(found)) => ("next", next, found),
         (Paging::LoadMore { button }, PagingGuess::LoadMore(found)) => ("load_more", button, found),

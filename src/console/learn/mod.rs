@@ -1,17 +1,15 @@
+//! One file over 500 lines: the walk is one sequence of pages, each step feeding the next;
+//! a third of it is its tests.
+//!
 //! `selectors learn`'s walk through a live console: the login page, one login, the start page,
 //! the way to the Recordings list and its pages. Each page is read as HTML ([`dom`]) and handed
 //! to the inference ([`infer`]), pure and unit-tested on saved pages, which makes the draft
 //! ([`draft`]); a redacted copy and a screenshot are saved per page. Only navigation and paging
 //! are clicked; nothing is downloaded. The command around it is [`crate::learn`].
 
-mod dom;
-mod draft;
 pub(super) mod heal;
-mod infer;
 
-pub use draft::Learnt;
 pub use heal::{Change, HealMiss, SIGNED_IN};
-pub use infer::{Found, KnownCall, PagingGuess};
 
 use std::path::{Path, PathBuf};
 
@@ -20,9 +18,11 @@ use tokio::time::Instant;
 use super::browser::{Browser, Step};
 use super::check::{Checker, LocatorCheck};
 use super::error::ConsoleErrorKind;
-use super::selectors::{Bound, SelectorSet, Strategy};
 use super::session::ConsoleSession;
 use super::{artifacts, CallQuery, ConsoleError};
+use crate::selectors::{
+    dom, infer, Bound, Found, KnownCall, Learnt, PagingGuess, SelectorSet, Strategy,
+};
 use dom::Page;
 use infer::List;
 
@@ -360,10 +360,10 @@ mod tests {
 
     use chrono::DateTime;
 
-    use super::dom::Page;
-    use super::draft::Learnt;
-    use super::infer::*;
-    use crate::console::selectors::{Paging, SelectorSet, Strategy};
+    use crate::selectors::dom::Page;
+    use crate::selectors::infer::*;
+    use crate::selectors::Learnt;
+    use crate::selectors::{Paging, SelectorSet, Strategy};
 
     /// The stand-in's pages saved by `tests/learn.rs` (`save_fixture_pages`).
     fn fixture(skin: &str, page: &str) -> Page {

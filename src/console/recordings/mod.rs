@@ -1,11 +1,18 @@
+//! One file over 500 lines: finding a call's row is one search over the list's pages, and its
+//! rules (where to look first, when a miss is evidence) read together; reading and paging are
+//! its rooms beside it.
+//!
 //! The console's Recordings page: find a call's row, click its download control. Opening the
-//! page is in [`super::route`], reading a settled list in [`super::settled`], and the judgement
-//! that a call is not listed in [`super::evidence`].
+//! page is in [`super::route`], reading a settled list in [`settled`], reaching page N in
+//! [`paging`], and the judgement that a call is not listed in [`super::evidence`].
 //!
 //! One pass over the list serves all of a tenant's calls: the rows of every page seen are kept,
 //! so a call seen earlier is found by going straight back to its page, and the search for a new
 //! one continues from the furthest page. A call not found there is looked for again from page 1
 //! before anything is concluded.
+
+mod paging;
+mod settled;
 
 use std::collections::BTreeMap;
 
@@ -17,11 +24,12 @@ use super::browser::{Browser, Step};
 use super::downloads::{base_name, ExpectedFile};
 use super::error::ConsoleErrorKind;
 use super::evidence::{self, PageRead, PageSeen, Sought, Then};
-use super::paging::{Paged, Turns};
-use super::selectors::{Bound, ListOrder, SelectorSet, Vars};
-use super::settled::{Cells, Listed};
 use super::way::Ways;
 use super::ConsoleTarget;
+use crate::selectors::{Bound, ListOrder, SelectorSet, Vars};
+pub(super) use paging::{Paged, Turns};
+use settled::Cells;
+pub(super) use settled::Listed;
 
 /// Pages searched at most for one call: a guard against a list that never ends.
 const MAX_PAGES: usize = 1000;

@@ -17,12 +17,14 @@ use chrono::NaiveDateTime;
 use fantoccini::elements::Element;
 use tokio::time::Instant;
 
-use super::browser::{PageRow, PageSelector, Quiet, QuietSpec, RowsSpec, Step, Timeouts};
-use super::downloads::names_a_file;
-use super::error::ConsoleErrorKind;
-use super::evidence::PageRead;
-use super::recordings::{RecordingsPage, RowInfo};
-use super::selectors::Bound;
+use super::{RecordingsPage, RowInfo};
+use crate::console::browser::{
+    quiet_period, PageRow, PageSelector, Quiet, QuietSpec, RowsSpec, Step, Timeouts,
+};
+use crate::console::downloads::names_a_file;
+use crate::console::error::ConsoleErrorKind;
+use crate::console::evidence::PageRead;
+use crate::selectors::Bound;
 
 /// What a settled read of the list gave.
 pub(crate) enum Listed {
@@ -59,14 +61,6 @@ pub(crate) enum Cells {
     Missing,
     /// The row was redrawn while being read.
     Redrawn,
-}
-
-/// How long nothing in or around the list may change before it counts as settled: the "moment"
-/// between two reads that agree.
-pub(crate) fn quiet_period(timeouts: &Timeouts) -> Duration {
-    timeouts
-        .poll
-        .clamp(Duration::from_millis(100), Duration::from_millis(500))
 }
 
 /// How long a list showing a blank cell must stay quiet: rows drawn in two steps look finished
@@ -112,7 +106,7 @@ fn millis(d: Duration) -> u64 {
 impl RecordingsPage<'_> {
     /// Waits (bounded by the element timeout, and one last look of at least [`least_look`]) for
     /// the list to go quiet and reads it.
-    pub(super) async fn read_settled(&self) -> Step<Listed> {
+    pub(in crate::console) async fn read_settled(&self) -> Step<Listed> {
         let timeouts = self.browser.timeouts;
         let deadline = Instant::now() + timeouts.element;
         let steps_quiet = steps_quiet_period(&timeouts);
@@ -258,7 +252,7 @@ impl RecordingsPage<'_> {
 
     /// Enough of the rows shown to tell that a click changed them: their count and the first
     /// and last rows, read in one round trip without waiting for quiet.
-    pub(super) async fn shown(&self) -> Step<Shown> {
+    pub(in crate::console) async fn shown(&self) -> Step<Shown> {
         self.browser.wait_until_idle(&self.selectors.busy).await?;
         let rec = &self.selectors.recordings;
         let row = rec.row.plain();
@@ -284,7 +278,7 @@ impl RecordingsPage<'_> {
 
     /// What one row says, read by WebDriver: for finding one row element again. A cell that is
     /// there but empty reads as empty.
-    pub(super) async fn read_row(&self, row: &Element) -> Step<Cells> {
+    pub(in crate::console) async fn read_row(&self, row: &Element) -> Step<Cells> {
         match self.read_cells(row).await {
             Err(ConsoleErrorKind::Stale { .. }) => Ok(Cells::Redrawn),
             other => other,

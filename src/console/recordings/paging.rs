@@ -18,19 +18,19 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tokio::time::Instant;
 
-use super::browser::Step;
-use super::error::ConsoleErrorKind;
-use super::page::{Expect, Shown};
-use super::recordings::RecordingsPage;
-use super::selectors::{Paging, Vars};
 use super::settled;
+use super::RecordingsPage;
+use crate::console::browser::Step;
+use crate::console::error::ConsoleErrorKind;
+use crate::console::page::{Expect, Shown};
+use crate::selectors::{Paging, Vars};
 
 /// Turns (and reopenings) at most to reach page N, beyond the N - 1 turns from page 1.
 const SPARE_TURNS: usize = 3;
 
 /// What a paging goal ended with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Paged {
+pub(in crate::console) enum Paged {
     /// The page asked for is shown (for "load more", the rows up to it).
     Reached,
     /// The list ended before it: the next control is gone or disabled, or the list has one page.
@@ -115,7 +115,7 @@ impl Turns {
 
 impl RecordingsPage<'_> {
     /// Shows page `target` of the list, from whatever the list shows now.
-    pub(super) async fn reach_page(&mut self, target: usize) -> Step<Paged> {
+    pub(in crate::console) async fn reach_page(&mut self, target: usize) -> Step<Paged> {
         let paging = &self.selectors.recordings.paging;
         let paged = matches!(paging, Paging::NextButton { .. });
         if matches!(paging, Paging::None) {

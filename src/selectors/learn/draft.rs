@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::infer::{Found, List, LoginForm, PagingGuess};
-use crate::console::selectors::Strategy;
+use crate::selectors::Strategy;
 
 /// Everything learnt from one console, ready to be written as a selectors file.
 #[derive(Debug, Clone)]
