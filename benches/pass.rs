@@ -16,25 +16,17 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::path::Path;
+mod shared;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlx::PgPool;
-use support::browser::{wait_no_browsers, Chromedriver};
-use support::console::{ConsoleConfig, FakeConsole, Recording, Skin};
+use shared::{add_tenant, console_with, env_or, WorkerEnv};
+use support::browser::wait_no_browsers;
+use support::console::{FakeConsole, Recording};
+use support::fernet;
 use support::pg::migrated_database;
-use support::storage::{StorageStandIn, LEGACY_KEY};
-use support::{audio, fernet};
-
-const PASSWORD: &str = "Bench-pass1";
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use support::storage::StorageStandIn;
 
 struct Knobs {
     calls: usize,
@@ -69,28 +61,18 @@ fn main() {
     let knobs = Knobs {
         calls: env_or("BENCH_CALLS", 40),
         tenants: env_or("BENCH_TENANTS", 3),
-        gap: humantime::parse_duration(&std::env::var("BENCH_GAP").unwrap_or("1s".into()))
-            .expect("BENCH_GAP like 1s or 500ms"),
+        gap: shared::gap_knob(),
         call_secs: env_or("BENCH_CALL_SECS", 30.0),
-        bin: std::env::var("UCM_BIN").unwrap_or(env!("CARGO_BIN_EXE_ucm-scraper").into()),
+        bin: shared::worker_bin(),
     };
     let limit = 60.0 / knobs.gap.as_secs_f64();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    println!(
-        "machine: {} CPUs ({}), load average {}",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        cpu_model(),
-        loadavg()
-    );
+    println!("{}", shared::machine_line());
     println!(
         "worker: {} ({}); {} calls of {} s speech (8 kHz mono WAV) per console; gap {:?} \
          (limit {limit:.0}/min per console)",
         knobs.bin,
-        if knobs.bin.contains("/release/") {
-            "release"
-        } else {
-            "debug"
-        },
+        shared::build_kind(&knobs.bin),
         knobs.calls,
         knobs.call_secs,
         knobs.gap
@@ -163,13 +145,11 @@ fn report(label: &str, figures: &PassFigures, limit: f64) {
 /// One `ucm-scraper once` over `tenants` fresh consoles and a fresh database.
 async fn pass(knobs: &Knobs, tenants: usize) -> PassFigures {
     let work = tempfile::tempdir().unwrap();
-    let wav_path = work.path().join("speech.wav");
-    audio::speech_wav(&wav_path, knobs.call_secs, 8000, 1);
-    let wav = Arc::new(std::fs::read(&wav_path).unwrap());
+    let wav = shared::speech_wav(work.path(), knobs.call_secs);
     let db = migrated_database().await;
     let storage = StorageStandIn::start().await;
     let key = fernet::key();
-    let token = fernet::encrypt(&key, PASSWORD);
+    let token = fernet::encrypt(&key, shared::PASSWORD);
 
     let mut consoles = Vec::new();
     let mut expected_keys = Vec::new();
@@ -182,37 +162,19 @@ async fn pass(knobs: &Knobs, tenants: usize) -> PassFigures {
         consoles.push(console);
     }
 
-    let log = std::fs::File::create(work.path().join("worker.log")).unwrap();
+    let env = WorkerEnv {
+        database_url: &db.url,
+        fernet_key: &key,
+        storage_url: &storage.url,
+        gap: knobs.gap,
+        parallel_tenants: tenants,
+    };
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(&knobs.bin)
-        .arg("once")
-        .current_dir(work.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env(
-            "RUST_LOG",
-            std::env::var("BENCH_RUST_LOG").unwrap_or("info".into()),
-        )
-        .env("DATABASE_URL", &db.url)
-        .env("ENCRYPTION_KEY", &key)
-        .env("PBX_PASSWORD_FORMAT", "fernet")
-        .env("WEBDRIVER_URL", &Chromedriver::shared().url)
-        .env("UCM_ACCEPT_INVALID_CERTS", "true")
-        .env("UCM_DOWNLOAD_GAP", format!("{}ms", knobs.gap.as_millis()))
-        .env("MAX_PARALLEL_TENANTS", tenants.to_string())
-        .env("SUPABASE_URL", &storage.url)
-        .env("SUPABASE_SERVICE_ROLE_KEY", LEGACY_KEY)
-        .env(
-            "SELECTORS_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/selectors"),
-        )
-        .env("DOWNLOAD_DIR", work.path().join("downloads"))
-        .env("ARTIFACTS_DIR", work.path().join("artifacts"))
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start ucm-scraper once");
+    let mut child =
+        tokio::process::Command::from(shared::worker_command(&knobs.bin, work.path(), &env))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start ucm-scraper once");
 
     // When each console was first asked for a login challenge, and served its first and its
     // latest download, sampled every 10 ms (the gap is 100 times longer).
@@ -240,18 +202,7 @@ async fn pass(knobs: &Knobs, tenants: usize) -> PassFigures {
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     let wall = started.elapsed();
-    if let Ok(dir) = std::env::var("BENCH_LOG_DIR") {
-        let kept = Path::new(&dir).join(format!("pass-{tenants}-tenants.log"));
-        std::fs::copy(work.path().join("worker.log"), &kept).expect("copy the worker's log");
-    }
-    if !status.success() {
-        let log = std::fs::read_to_string(work.path().join("worker.log")).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(40).collect();
-        eprintln!("worker failed ({status}); last lines:");
-        for line in tail.into_iter().rev() {
-            eprintln!("{line}");
-        }
-    }
+    shared::after_worker(work.path(), &format!("pass-{tenants}-tenants.log"), status);
 
     let figures = consoles
         .iter()
@@ -298,54 +249,8 @@ async fn pass(knobs: &Knobs, tenants: usize) -> PassFigures {
     }
 }
 
-/// A console with the knobs' calls, newest first, spaced 7 minutes apart in the last hours.
+/// A console with the knobs' calls.
 async fn console_with_calls(knobs: &Knobs, wav: &Arc<Vec<u8>>) -> (FakeConsole, Vec<Recording>) {
-    let now = chrono::Utc::now().timestamp();
-    let recordings: Vec<Recording> = (0..knobs.calls)
-        .map(|i| {
-            Recording::new(
-                "1000",
-                &format!("2815058{i:03}"),
-                now - 3600 - i as i64 * 420,
-                wav.clone(),
-            )
-        })
-        .collect();
-    let mut config = ConsoleConfig::for_skin(Skin::Ucm63xx);
-    config.password = PASSWORD.into();
-    config.tls = true;
-    config.download_gap = knobs.gap;
-    config.recordings = recordings.clone();
-    (FakeConsole::start(config).await, recordings)
-}
-
-async fn add_tenant(pool: &PgPool, name: &str, console: &FakeConsole, token: &str) -> i64 {
-    sqlx::query_scalar(
-        "INSERT INTO tenants (company_name, subdomain, pbx_ip, pbx_port, pbx_username, pbx_password) \
-         VALUES ($1, lower(replace($1, ' ', '-')), '127.0.0.1', $2, 'admin', $3) RETURNING id::bigint",
-    )
-    .bind(name)
-    .bind(console.addr.port() as i32)
-    .bind(token)
-    .fetch_one(pool)
-    .await
-    .unwrap()
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
+    let recordings = shared::recordings(knobs.calls, wav);
+    (console_with(&recordings, knobs.gap).await, recordings)
 }
