@@ -40,7 +40,7 @@ use support::console::{ConsoleEvents, Recording};
 use support::fernet;
 use support::pg::migrated_database;
 use support::storage::StorageStandIn;
-use support::ucm_api::{ApiCdr, ApiStandIn, CdrEntry, ServedApi};
+use support::ucm_api::{ApiStandIn, ServedApi};
 
 use shared::WorkerEnv;
 
@@ -343,19 +343,7 @@ async fn api_with_calls(
     uniqueids: &[String],
 ) -> (ApiStandIn, ServedApi) {
     let api = ApiStandIn::new(API_USER, API_PASSWORD);
-    for (i, (r, uniqueid)) in recordings.iter().zip(uniqueids).enumerate() {
-        let start = chrono::DateTime::from_timestamp(r.start_epoch, 0)
-            .unwrap()
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string();
-        let cdr = ApiCdr {
-            uniqueid: uniqueid.clone(),
-            ..ApiCdr::new(1000 + i as u32, &r.caller, &r.callee, &start)
-        }
-        .with_files(&[&r.file]);
-        api.add_call(CdrEntry::Single(cdr));
-        api.add_file("monitor", r.download_name(), r.wav.to_vec());
-    }
+    api.mirror(recordings, uniqueids, chrono_tz::UTC);
     let served = api.serve(true).await;
     let port: i32 = url::Url::parse(&served.url).unwrap().port().unwrap().into();
     sqlx::query(

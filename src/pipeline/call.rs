@@ -8,7 +8,7 @@ use tokio::task::JoinSet;
 use tracing::{error, info, info_span, warn, Instrument as _};
 
 use super::pass::PassStop;
-use super::recorder::Finished;
+use super::recorder::{record_or_warn, Finished};
 use super::summary::TenantReport;
 use super::{Worker, LEASE, MAX_ATTEMPTS};
 use crate::calls::{self, Call, Charge, NotListed};
@@ -284,12 +284,5 @@ fn charge_after(step: NextStep) -> Charge {
         | NextStep::WaitForService
         | NextStep::StopTenant
         | NextStep::BlockTenant => Charge::Kept,
-    }
-}
-
-/// Bookkeeping that fails is logged, not fatal: the lease brings the call back.
-pub(super) fn record_or_warn<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) {
-    if let Err(error) = result {
-        warn!(%error, "Could not record the {what} in the database; the call comes back after its lease");
     }
 }

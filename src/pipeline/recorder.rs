@@ -8,7 +8,6 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tracing::{error, info, warn};
 
-use super::call::record_or_warn;
 use super::pass::PassStop;
 use super::MAX_ATTEMPTS;
 use crate::ai::{AiJob, AiTrigger};
@@ -316,5 +315,12 @@ async fn remove_quietly(path: &Path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(error) => warn!(%error, path = %path.display(), "Could not remove a working file"),
+    }
+}
+
+/// Bookkeeping that fails is logged, not fatal: the lease brings the call back.
+pub(super) fn record_or_warn<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) {
+    if let Err(error) = result {
+        warn!(%error, "Could not record the {what} in the database; the call comes back after its lease");
     }
 }
