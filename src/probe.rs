@@ -201,14 +201,7 @@ async fn check_api(tenant: &Tenant, settings: &Settings, depth: ApiProbe) -> Api
         }
         ApiSetting::Unusable(why) => return ApiCheck::NotTried(why.clone()),
     };
-    let target = ApiTarget {
-        tenant_id: tenant.id,
-        tenant_name: tenant.name.clone(),
-        base_url: access.base_url.clone(),
-        user: access.username.clone(),
-        password: access.password.clone(),
-        accept_invalid_certs: settings.accept_invalid_certs,
-    };
+    let target = ApiTarget::of(tenant, access, settings.accept_invalid_certs);
     ApiCheck::Session(
         api_session::try_session(target, tenant.timezone, settings.lookback_days).await,
     )

@@ -139,14 +139,7 @@ impl ApiRoad {
         accept_invalid_certs: bool,
         work_dir: PathBuf,
     ) -> Result<Self, ApiRoadError> {
-        let target = ApiTarget {
-            tenant_id: tenant.id,
-            tenant_name: tenant.name.clone(),
-            base_url: access.base_url.clone(),
-            user: access.username.clone(),
-            password: access.password.clone(),
-            accept_invalid_certs,
-        };
+        let target = ApiTarget::of(tenant, access, accept_invalid_certs);
         Ok(Self {
             client: ApiClient::new(target, Pacing::default())?,
             tenant_id: tenant.id,

@@ -15,6 +15,7 @@ use url::Url;
 
 use crate::ids::TenantId;
 use crate::secrets::Secret;
+use crate::tenants::{ApiAccess, Tenant};
 
 use super::cdr::{self, Cdr, CdrPage};
 use super::error::{ApiError, ApiErrorKind};
@@ -43,6 +44,20 @@ pub struct ApiTarget {
     /// Trust a self-signed certificate (`UCM_ACCEPT_INVALID_CERTS`), as the browser does: the
     /// API uses the web portal's certificate.
     pub accept_invalid_certs: bool,
+}
+
+impl ApiTarget {
+    /// The API of `tenant`'s console, with the credentials its row holds.
+    pub fn of(tenant: &Tenant, access: &ApiAccess, accept_invalid_certs: bool) -> Self {
+        Self {
+            tenant_id: tenant.id,
+            tenant_name: tenant.name.clone(),
+            base_url: access.base_url.clone(),
+            user: access.username.clone(),
+            password: access.password.clone(),
+            accept_invalid_certs,
+        }
+    }
 }
 
 /// How the client paces itself when the console says it is too busy.
