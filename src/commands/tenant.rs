@@ -1,3 +1,6 @@
+//! One file over 500 lines: every `tenant` subcommand shares `Changes`, the one check and
+//! sealing of a tenant's fields (the dashboard's forms use it too), so they read together.
+//!
 //! `ucm-scraper tenant add | list | update | enable | disable | unmatched | test` (README:
 //! Tenants): the operator's way to manage tenants without SQL. Passwords come from stdin or a
 //! prompt, never argv, and are sealed before they reach the database.
