@@ -1,5 +1,6 @@
 //! `ucm-scraper selectors learn` (issue 15) against the console stand-in's skins: for each,
-//! its selectors file is taken out of SELECTORS_DIR, `learn` drafts one from the console, and a
+//! its selectors file is taken out of SELECTORS_DIR (or SELECTORS_DIR holds no file at all), `learn`
+//! drafts one from the console, and a
 //! whole `once` pass with the draft alone stores every call with one login. The `cards` skin
 //! was made for this test, unlike both shipped generations.
 //!
@@ -106,9 +107,21 @@ fn selectors_without(s: &Scenario, skin: Skin) -> std::path::PathBuf {
     dir
 }
 
-/// Learns `skin` (changed by `vary`) with its file out of SELECTORS_DIR, checks what `learn`
-/// promises, then stores every call in one pass with the draft alone; returns the draft.
-async fn learn_then_store_every_call(skin: Skin, vary: impl FnOnce(&mut ConsoleConfig)) -> String {
+/// A SELECTORS_DIR that exists and holds no file: a new install, or an operator starting afresh.
+fn selectors_none(s: &Scenario, _skin: Skin) -> std::path::PathBuf {
+    let dir = s.work.path().join("selectors-none");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Learns `skin` (changed by `vary`) with SELECTORS_DIR made by `selectors` (without the
+/// skin's file), checks what `learn` promises, then stores every call in one pass with the draft
+/// alone; returns the draft.
+async fn learn_then_store_every_call(
+    skin: Skin,
+    selectors: impl FnOnce(&Scenario, Skin) -> std::path::PathBuf,
+    vary: impl FnOnce(&mut ConsoleConfig),
+) -> String {
     let mut s = Scenario::new().await;
     let password = "Learn-Me-7!";
     let mut config = ConsoleConfig::for_skin(skin);
@@ -117,7 +130,7 @@ async fn learn_then_store_every_call(skin: Skin, vary: impl FnOnce(&mut ConsoleC
     let (console, recordings) = s.console_with(config, password, 7, |_| {}).await;
     let tenant = s.tenant("Learn Co", &console, password).await;
     let uniqueids = s.calls(tenant, &recordings).await;
-    let without = selectors_without(&s, skin);
+    let without = selectors(&s, skin);
     s.env
         .insert("SELECTORS_DIR".into(), without.display().to_string());
 
@@ -191,22 +204,29 @@ async fn learn_then_store_every_call(skin: Skin, vary: impl FnOnce(&mut ConsoleC
 
 #[tokio::test]
 async fn the_ant_design_generation_is_learnt_and_stores_every_call() {
-    learn_then_store_every_call(Skin::Ucm63xx, |_| {}).await;
+    learn_then_store_every_call(Skin::Ucm63xx, selectors_without, |_| {}).await;
 }
 
 #[tokio::test]
 async fn the_older_generation_is_learnt_and_stores_every_call() {
-    learn_then_store_every_call(Skin::Ucm62xx, |_| {}).await;
+    learn_then_store_every_call(Skin::Ucm62xx, selectors_without, |_| {}).await;
 }
 
 #[tokio::test]
 async fn a_generation_nobody_wrote_a_file_for_is_learnt_and_stores_every_call() {
-    learn_then_store_every_call(Skin::Cards, |_| {}).await;
+    learn_then_store_every_call(Skin::Cards, selectors_without, |_| {}).await;
+}
+
+/// Issue 22: `learn` works where no selectors file is shipped at all; the walk infers the
+/// login form from the page.
+#[tokio::test]
+async fn an_empty_selectors_dir_is_learnt_from_scratch_and_stores_every_call() {
+    learn_then_store_every_call(Skin::Ucm63xx, selectors_none, |_| {}).await;
 }
 
 #[tokio::test]
 async fn a_route_that_does_not_load_directly_is_left_out_and_the_menu_kept() {
-    let draft = learn_then_store_every_call(Skin::Ucm63xx, |c| {
+    let draft = learn_then_store_every_call(Skin::Ucm63xx, selectors_without, |c| {
         c.quirks.deep_links = DeepLinks::NotFound;
     })
     .await;

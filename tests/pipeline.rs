@@ -413,6 +413,36 @@ async fn a_recording_listed_late_is_stored_on_a_later_pass() {
     s.assert_no_secrets();
 }
 
+/// Issue 22: only `selectors learn` starts from a SELECTORS_DIR holding no file; the worker
+/// cannot scrape without one, so it says so, and the calls stay pending, uncharged.
+#[tokio::test]
+async fn an_empty_selectors_dir_stops_the_worker_with_a_clear_error() {
+    let mut s = Scenario::new().await;
+    let (console, recordings) = s.console("Right-pass1", 2).await;
+    let tenant = s.tenant("No Files", &console, "Right-pass1").await;
+    s.calls(tenant, &recordings).await;
+    let empty = s.work.path().join("selectors-none");
+    std::fs::create_dir(&empty).unwrap();
+    s.env
+        .insert("SELECTORS_DIR".into(), empty.display().to_string());
+
+    let run = s.once().await;
+    assert!(!run.ok, "{}\n{}", run.stdout, run.stderr);
+    let said = format!("{}\n{}", run.stdout, run.stderr);
+    assert!(
+        said.contains("selectors-none") && said.contains("holds no *.toml selectors file"),
+        "{said}"
+    );
+    let calls: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT recording_status, recording_attempts FROM cdr_records WHERE tenant_id = $1",
+    )
+    .bind(tenant as i32)
+    .fetch_all(s.pool())
+    .await
+    .unwrap();
+    assert_eq!(calls, vec![("pending".to_string(), 0); 2], "{said}");
+}
+
 /// Issue 13: a required locator the console lacks (its UI changed) is not the calls' fault. The
 /// tenant stops naming the locator, and its calls go back uncharged, the one in progress
 /// included; with the selectors file fixed, the next pass stores them all on their first attempt.

@@ -26,7 +26,7 @@ use super::{
 };
 use crate::config::DownloadMode;
 use crate::ids::UniqueId;
-use crate::selectors::{SelectorCatalog, SelectorSet, Vars};
+use crate::selectors::{SelectorCatalog, SelectorSet, SelectorsError, Vars};
 
 /// Back-offs after "Operating too frequently" before one download gives up.
 const MAX_BACKOFFS: u32 = 3;
@@ -37,7 +37,9 @@ pub struct ConsoleSession {
     config: BrowserConfig,
     catalog: SelectorCatalog,
     /// The file in use: the one whose login form matched, then the one the firmware picks.
-    selectors: Arc<SelectorSet>,
+    /// `None` only in a session opened to learn on a SELECTORS_DIR holding no file, until its
+    /// draft is put in use: its walk reads the pages, not a file.
+    selectors: Option<Arc<SelectorSet>>,
     /// `None` once closed.
     browser: Option<Browser>,
     downloads: Option<DownloadDir>,
@@ -53,9 +55,30 @@ pub struct ConsoleSession {
 }
 
 impl ConsoleSession {
-    /// Starts a browser session with a fresh profile and download directory.
-    #[instrument(skip_all, fields(tenant.id = %target.tenant_id))]
+    /// Starts a browser session with a fresh profile and download directory. SELECTORS_DIR must
+    /// hold a selectors file: nothing can be scraped without one.
     pub async fn open(config: &BrowserConfig, target: ConsoleTarget) -> Result<Self, ConsoleError> {
+        let catalog = SelectorCatalog::load_dir(&config.selectors_dir);
+        Self::start(config, target, catalog).await
+    }
+
+    /// [`Self::open`] for `selectors learn` only, whose walk infers what no file describes:
+    /// SELECTORS_DIR may hold no file (it must still exist and its files parse). Such a session
+    /// has no file in use until the learnt draft is put in use ([`Self::prove_learnt`]).
+    pub async fn open_to_learn(
+        config: &BrowserConfig,
+        target: ConsoleTarget,
+    ) -> Result<Self, ConsoleError> {
+        let catalog = SelectorCatalog::load_dir_to_learn(&config.selectors_dir);
+        Self::start(config, target, catalog).await
+    }
+
+    #[instrument(skip_all, fields(tenant.id = %target.tenant_id))]
+    async fn start(
+        config: &BrowserConfig,
+        target: ConsoleTarget,
+        catalog: Result<SelectorCatalog, SelectorsError>,
+    ) -> Result<Self, ConsoleError> {
         let fail = |kind| ConsoleError {
             tenant_id: target.tenant_id,
             tenant_name: target.tenant_name.clone(),
@@ -63,15 +86,8 @@ impl ConsoleSession {
             kind,
             artifacts: None,
         };
-        let catalog =
-            SelectorCatalog::load_dir(&config.selectors_dir).map_err(|e| fail(e.into()))?;
-        let selectors = Arc::new(
-            catalog
-                .login_candidates()
-                .next()
-                .expect("a catalog has a file")
-                .clone(),
-        );
+        let catalog = catalog.map_err(|e| fail(e.into()))?;
+        let selectors = catalog.login_candidates().next().cloned().map(Arc::new);
         let downloads = DownloadDir::create(
             &config.download_dir,
             &config.browser_download_dir,
@@ -195,7 +211,7 @@ impl ConsoleSession {
                 .map(|t| t.with_timezone(&zone).naive_local()),
         };
         self.wanted(call)
-            .matches(&row, self.selectors.recordings.tolerance())
+            .matches(&row, self.selectors_in_use().recordings.tolerance())
     }
 
     /// For `selectors check --tenant`: tries every locator of every selectors file on this
@@ -220,7 +236,7 @@ impl ConsoleSession {
         for set in self.catalog.sets() {
             checks.extend(Checker { browser, set }.after_login().await?);
         }
-        let selectors = Arc::clone(&self.selectors);
+        let selectors = self.selectors_in_use();
         let mut page = RecordingsPage {
             browser,
             selectors: &selectors,
@@ -238,7 +254,10 @@ impl ConsoleSession {
     #[instrument(skip_all, fields(tenant.id = %self.target.tenant_id))]
     pub async fn close(mut self) {
         if let Some(browser) = self.browser.take() {
-            optional::log_out(&browser, &self.selectors).await;
+            // Without a file in use (a learning walk that failed) there is no way known out.
+            if let Some(selectors) = &self.selectors {
+                optional::log_out(&browser, selectors).await;
+            }
             browser.close().await;
         }
     }
@@ -304,7 +323,7 @@ impl ConsoleSession {
             Some(learned) => Arc::clone(learned),
             None => Arc::new(matched.clone()),
         };
-        self.selectors = Arc::clone(&using);
+        self.selectors = Some(Arc::clone(&using));
         self.login_page = Some(browser.source().await?);
         LoginPage::on(browser, &using)
             .sign_in(&self.target.username, &self.target.password)
@@ -322,7 +341,7 @@ impl ConsoleSession {
             .and_then(|v| self.catalog.for_firmware(v))
             .unwrap_or(matched);
         let chosen = self.learned.as_deref().unwrap_or(chosen);
-        self.selectors = Arc::new(chosen.clone());
+        self.selectors = Some(Arc::new(chosen.clone()));
         self.list.closed();
         self.list.ways.logged_in();
         tracing::info!(
@@ -339,7 +358,7 @@ impl ConsoleSession {
     /// Ends a login whose signed-in marker was healed ([`Self::heal_signed_in`]) and is now in
     /// use as the tenant's learned file: the login itself succeeded, only its marker had drifted.
     pub async fn signed_in_healed(&mut self) -> Result<SignedIn, ConsoleError> {
-        let learned = Arc::clone(&self.selectors);
+        let learned = self.selectors_in_use();
         let result = self.after_login(&learned).await;
         self.finish(result, None).await
     }
@@ -375,12 +394,12 @@ impl ConsoleSession {
     /// a bounded time, for the signed-in marker (true) or the login form (false).
     async fn still_signed_in(&mut self) -> Step<bool> {
         let address = self.list.ways.way().map(|w| w.address.clone());
-        let selectors = Arc::clone(&self.selectors);
+        let selectors = self.selectors_in_use();
         self.recordings(&selectors)
             .load(address.as_deref().unwrap_or(""), "the console")
             .await?;
         self.list.closed();
-        let shown = classify(open(&self.browser), &self.selectors, Expect::Any).await?;
+        let shown = classify(open(&self.browser), &selectors, Expect::Any).await?;
         Ok(matches!(shown, Shown::SignedIn | Shown::List))
     }
 
@@ -391,7 +410,7 @@ impl ConsoleSession {
             .from_utc_datetime(&call.call_date_utc)
             .naive_local();
         let start = local_start
-            .format(&self.selectors.recordings.time_format)
+            .format(&self.selectors_in_use().recordings.time_format)
             .to_string();
         let vars = Vars::default()
             .with(
@@ -415,7 +434,7 @@ impl ConsoleSession {
     /// Finds the call's row without downloading it; returns the page it is on.
     pub(super) async fn find_row(&mut self, call: &CallQuery) -> Step<usize> {
         let wanted = self.wanted(call);
-        let selectors = Arc::clone(&self.selectors);
+        let selectors = self.selectors_in_use();
         let row = self.recordings(&selectors).find(&wanted).await?;
         Ok(row.page)
     }
@@ -424,26 +443,39 @@ impl ConsoleSession {
     /// in place of the file the login picks (issue 22).
     pub fn use_learned(&mut self, set: SelectorSet) {
         let set = Arc::new(set);
-        self.selectors = Arc::clone(&set);
+        self.put_in_use(Arc::clone(&set));
         self.learned = Some(set);
-        self.list.judge_anew();
     }
 
+    /// The file in use. Every act but a learning walk reads one, and a session has one from
+    /// its start, except a session opened to learn on an empty SELECTORS_DIR, whose walk reads
+    /// none and whose draft is put in use before anything else ([`Self::open_to_learn`]).
     pub(super) fn selectors_in_use(&self) -> Arc<SelectorSet> {
-        Arc::clone(&self.selectors)
+        Arc::clone(
+            self.selectors
+                .as_ref()
+                .expect("a selectors file is in use once a learning walk is over"),
+        )
+    }
+
+    /// Puts `set` in use until the next login or swap.
+    pub(super) fn put_in_use(&mut self, set: Arc<SelectorSet>) {
+        self.list.judge_anew();
+        self.selectors = Some(set);
     }
 
     /// Puts `set` in use until the next login or swap; returns the file it replaced.
     pub(super) fn swap_selectors(&mut self, set: Arc<SelectorSet>) -> Arc<SelectorSet> {
-        self.list.judge_anew();
-        std::mem::replace(&mut self.selectors, set)
+        let previous = self.selectors_in_use();
+        self.put_in_use(set);
+        previous
     }
 
     /// Loads the address where this session last saw the list (or the remembered way says it
     /// is), when there is one: where a drifted `recordings.ready` is learnt from, since the
     /// navigation that missed the list has moved on from it.
     pub(super) async fn back_to_list_address(&mut self) -> Step<()> {
-        let selectors = Arc::clone(&self.selectors);
+        let selectors = self.selectors_in_use();
         self.recordings(&selectors).back_to_list_address().await
     }
 
@@ -471,7 +503,7 @@ impl ConsoleSession {
             not_before: local(&query.not_before),
             max_pages: query.max_pages,
         };
-        let selectors = Arc::clone(&self.selectors);
+        let selectors = self.selectors_in_use();
         let read = self.recordings(&selectors).read_newest(&line).await?;
         let recordings = read
             .rows
@@ -511,7 +543,7 @@ impl ConsoleSession {
                 .with(
                     "start",
                     local_start
-                        .format(&self.selectors.recordings.time_format)
+                        .format(&self.selectors_in_use().recordings.time_format)
                         .to_string(),
                 ),
         }
@@ -519,7 +551,7 @@ impl ConsoleSession {
 
     /// Finds the call's row and downloads its recording.
     async fn fetch_once(&mut self, wanted: &Wanted) -> Step<Downloaded> {
-        let selectors = Arc::clone(&self.selectors);
+        let selectors = self.selectors_in_use();
         let row = self.recordings(&selectors).find(wanted).await?;
         let expected = row.expected_file(wanted, selectors.recordings.tolerance());
         if let Some(bytes) = expected.too_long_to_save() {

@@ -86,7 +86,8 @@ pub async fn learn_tenant(
     let config = BrowserConfig::from_settings(settings, window);
     // Held like a worker's, so that a worker starting meanwhile does not sweep these sessions.
     let _download_root = DownloadRoot::hold(&config).await?;
-    let mut session = ConsoleSession::open(&config, ConsoleTarget::from(&tenant)).await?;
+    // SELECTORS_DIR may hold no file yet: learning is how its first one is made.
+    let mut session = ConsoleSession::open_to_learn(&config, ConsoleTarget::from(&tenant)).await?;
     let walked = session.learn(&known, max_pages, &pages_dir).await;
     let written = match walked {
         Ok(walk) => match write_new(&out, &walk.learnt.to_toml(&generation_name(&walk.learnt))) {

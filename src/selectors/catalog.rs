@@ -11,7 +11,8 @@ impl SelectorSet {
     }
 }
 
-/// All selectors files of a directory, and the choice between them.
+/// All selectors files of a directory, and the choice between them. None only when loaded for
+/// `selectors learn` ([`SelectorCatalog::load_dir_to_learn`]).
 #[derive(Debug, Clone)]
 pub struct SelectorCatalog {
     sets: Vec<SelectorSet>,
@@ -27,6 +28,17 @@ impl SelectorCatalog {
             .map(|f| SelectorSet::load(f))
             .collect::<Result<Vec<_>, _>>()?;
         Self::from_sets(dir, sets)
+    }
+
+    /// For `selectors learn`, which drafts a file for a console no file describes:
+    /// [`Self::load_dir`], except that a directory holding no file gives a catalog of none (a
+    /// new install, or an operator starting afresh). A directory that cannot be read is still an
+    /// error: a missing one is most likely a mistyped SELECTORS_DIR.
+    pub fn load_dir_to_learn(dir: &Path) -> Result<Self, SelectorsError> {
+        match Self::files(dir)?.is_empty() {
+            true => Ok(Self { sets: Vec::new() }),
+            false => Self::load_dir(dir),
+        }
     }
 
     /// The `*.toml` files of `dir`, sorted.

@@ -130,6 +130,41 @@ fn several_files_need_exactly_one_default() {
     );
 }
 
+/// The worker refuses a directory holding no file; `selectors learn` starts from one. A missing
+/// directory is refused by both, naming it.
+#[test]
+fn only_learning_starts_from_an_empty_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = SelectorCatalog::load_dir(dir.path()).unwrap_err();
+    assert!(
+        err.to_string().contains("holds no *.toml selectors file"),
+        "{err}"
+    );
+    let learning = SelectorCatalog::load_dir_to_learn(dir.path()).unwrap();
+    assert!(learning.sets().is_empty());
+    assert!(learning.login_candidates().next().is_none());
+
+    std::fs::write(dir.path().join("test.toml"), MINIMAL).unwrap();
+    let learning = SelectorCatalog::load_dir_to_learn(dir.path()).unwrap();
+    assert_eq!(
+        learning.sets().len(),
+        1,
+        "a file there is used as by the worker"
+    );
+
+    let missing = dir.path().join("typo");
+    for err in [
+        SelectorCatalog::load_dir(&missing).unwrap_err(),
+        SelectorCatalog::load_dir_to_learn(&missing).unwrap_err(),
+    ] {
+        let text = err.to_string();
+        assert!(
+            text.contains("typo") && text.contains("cannot be read"),
+            "{text}"
+        );
+    }
+}
+
 #[test]
 fn glob_patterns() {
     assert!(glob_match("1.0.2*", "1.0.27.10"));

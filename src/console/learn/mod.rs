@@ -330,7 +330,7 @@ impl ConsoleSession {
         Vec<Result<usize, String>>,
     ) {
         let draft = std::sync::Arc::new(draft);
-        self.swap_selectors(std::sync::Arc::clone(&draft));
+        self.put_in_use(std::sync::Arc::clone(&draft));
         let mut found = Vec::with_capacity(calls.len());
         for call in calls {
             let result = self.find_row(call).await;
