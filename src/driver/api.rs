@@ -18,7 +18,7 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-use chrono::{DateTime, Duration as Span, NaiveDateTime, Utc};
+use chrono::{Duration as Span, NaiveDateTime, Utc};
 use tracing::{info, warn};
 
 use crate::calls::Call;
@@ -245,32 +245,13 @@ impl ApiRoad {
                 break;
             }
         }
-        let recordings = self.listed(&cdrs);
+        let recordings = listed(&cdrs, self.timezone);
         self.tell_venc(&recordings);
         Ok(NewestRecordings {
             recordings,
             pages,
             end,
         })
-    }
-
-    /// Each recording file the CDRs name, once, as a listed row: its bare name, the CDR's
-    /// caller, callee and start; newest first, as the keeper reads a list.
-    fn listed(&self, cdrs: &[Cdr]) -> Vec<ListedRecording> {
-        let mut seen = HashSet::new();
-        let mut rows: Vec<ListedRecording> = cdrs
-            .iter()
-            .flat_map(|cdr| cdr.recordfiles.iter().map(move |file| (cdr, file)))
-            .filter(|(_, file)| seen.insert(file.as_str()))
-            .map(|(cdr, file)| ListedRecording {
-                file: Some(file.clone()),
-                caller: cdr.src.clone(),
-                callee: cdr.dst.clone(),
-                shown_at: cdr.start.and_then(|at| self.utc_time(at)),
-            })
-            .collect();
-        rows.sort_by_key(|row| std::cmp::Reverse(row.shown_at));
-        rows
     }
 
     /// Says once a pass why `.venc` files among recordings without a call are never kept.
@@ -405,14 +386,6 @@ impl ApiRoad {
         utc.and_utc().with_timezone(&self.timezone).naive_local()
     }
 
-    /// The UTC time of a CDR's console-local `start`; `None` in a DST gap.
-    fn utc_time(&self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
-        local
-            .and_local_timezone(self.timezone)
-            .earliest()
-            .map(|at| at.with_timezone(&Utc))
-    }
-
     /// Logs out (best effort).
     pub(crate) async fn close(mut self) {
         if let Err(error) = self.client.logout().await {
@@ -427,6 +400,29 @@ fn is_missing(error: &ApiError) -> bool {
         error.kind,
         ApiErrorKind::NoSuchItem | ApiErrorKind::FileNotFound
     )
+}
+
+/// Each recording file the CDRs name, once, as a listed row: its bare name, the CDR's caller,
+/// callee and start (console time in `zone`); newest first, as the keeper reads a list.
+fn listed(cdrs: &[Cdr], zone: chrono_tz::Tz) -> Vec<ListedRecording> {
+    let mut seen = HashSet::new();
+    let mut rows: Vec<ListedRecording> = cdrs
+        .iter()
+        .flat_map(|cdr| cdr.recordfiles.iter().map(move |file| (cdr, file)))
+        .filter(|(_, file)| seen.insert(file.as_str()))
+        .map(|(cdr, file)| ListedRecording {
+            file: Some(file.clone()),
+            caller: cdr.src.clone(),
+            callee: cdr.dst.clone(),
+            // `None` in a DST gap: the keeper treats it as a row without a readable time.
+            shown_at: cdr.start.and_then(|at| {
+                let local = at.and_local_timezone(zone).earliest()?;
+                Some(local.with_timezone(&Utc))
+            }),
+        })
+        .collect();
+    rows.sort_by_key(|row| std::cmp::Reverse(row.shown_at));
+    rows
 }
 
 /// Whether `file` is stored on GDMS or a NAS (`.venc`): the one file `recapi` is not asked for.
@@ -545,5 +541,25 @@ mod tests {
             (proven.road(), proven.next_step()),
             (Road::Open, NextStep::NotListed)
         );
+    }
+
+    #[test]
+    fn recordings_without_a_call_are_each_file_once_newest_first_in_utc() {
+        let at = |text| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").ok();
+        let mut older = cdr("1", "1770000000.1", &["a.wav", "shared.wav"]);
+        older.start = at("2026-02-06 10:00:00");
+        let mut newer = cdr("2", "1770000000.2", &["shared.wav", "b.venc"]);
+        newer.start = at("2026-02-06 11:00:00");
+        let none = cdr("3", "1770000000.3", &[]);
+        let rows = listed(&[older, newer, none], chrono_tz::Europe::Berlin);
+        let files: Vec<&str> = rows.iter().filter_map(|r| r.file.as_deref()).collect();
+        assert_eq!(files, ["b.venc", "a.wav", "shared.wav"]);
+        let ten_utc = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 2, 6, 9, 0, 0).unwrap();
+        assert_eq!(
+            rows[1].shown_at,
+            Some(ten_utc),
+            "Berlin is UTC+1 in February"
+        );
+        assert!(is_venc(files[0]) && !is_venc(files[1]));
     }
 }

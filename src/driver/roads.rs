@@ -9,6 +9,9 @@
 //!   browser for that call only.
 //! - `api`: the API, never the browser: a closed road stops the tenant's pass.
 //!
+//! The read for recordings without a call ([`crate::unmatched`]) follows the same roads: over
+//! the API while its road is open (`cdrapi`, `recapi`), else through the browser's list.
+//!
 //! A refused API login (-37/-71) holds the API road across passes
 //! ([`tenants::record_api_refusal`]); a lockout (-68/-70) blocks the tenant for at least the
 //! console's `remain_time` ([`tenants::record_lockout`]), as a web lockout does. Either way a
