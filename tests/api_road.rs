@@ -301,19 +301,36 @@ async fn feed_lost_on_the_api(
     (tenant, api, served, connections, lost)
 }
 
+/// One pass of the API tenant whose feed lost two recordings, and what both modes share: the
+/// calls stored, the lost recordings noted with `status`, no browser session and no fallback.
+async fn pass_noting_the_lost(
+    s: &Scenario,
+    tenant: i64,
+    connections: &AtomicUsize,
+    lost: &[String],
+    status: &str,
+) -> support::bin::Run {
+    let run = s.once().await;
+    assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(stored(s, tenant).await, 2, "{}", run.stderr);
+    let expected: Vec<(String, String)> = lost
+        .iter()
+        .map(|f| (f.clone(), status.to_string()))
+        .collect();
+    assert_eq!(noted(s, tenant).await, expected, "{}", run.stderr);
+    let sessions = connections.load(Ordering::SeqCst);
+    assert_eq!(sessions, 0, "no browser: {}", run.stderr);
+    assert!(!run.stderr.contains(FALLBACK_LINE), "{}", run.stderr);
+    s.assert_no_secrets();
+    run
+}
+
 #[tokio::test]
 async fn f_recordings_without_a_cdr_row_are_reported_over_the_api_without_a_browser() {
     let mut s = Scenario::new().await;
     let (tenant, api, _served, connections, lost) = feed_lost_on_the_api(&mut s, "report").await;
 
-    let run = s.once().await;
-    assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(stored(&s, tenant).await, 2, "{}", run.stderr);
-    let expected: Vec<(String, String)> = lost
-        .iter()
-        .map(|f| (f.clone(), "unmatched".to_string()))
-        .collect();
-    assert_eq!(noted(&s, tenant).await, expected, "{}", run.stderr);
+    let run = pass_noting_the_lost(&s, tenant, &connections, &lost, "unmatched").await;
     assert!(
         run.stderr.contains("has 2 recording(s) on its console"),
         "{}",
@@ -329,20 +346,8 @@ async fn f_recordings_without_a_cdr_row_are_reported_over_the_api_without_a_brow
     for file in &lost {
         assert!(listing.stdout.contains(file.as_str()), "{}", listing.stdout);
     }
-    let events = api.events();
-    assert_eq!(
-        events.served_files.len(),
-        2,
-        "only the calls' files fetched"
-    );
-    assert_eq!(
-        connections.load(Ordering::SeqCst),
-        0,
-        "no browser: {}",
-        run.stderr
-    );
-    assert!(!run.stderr.contains(FALLBACK_LINE), "{}", run.stderr);
-    s.assert_no_secrets();
+    let served = api.events().served_files;
+    assert_eq!(served.len(), 2, "only the calls' files fetched: {served:?}");
 }
 
 #[tokio::test]
@@ -350,29 +355,12 @@ async fn g_recordings_without_a_cdr_row_are_kept_over_the_api_without_a_browser(
     let mut s = Scenario::new().await;
     let (tenant, api, _served, connections, lost) = feed_lost_on_the_api(&mut s, "store").await;
 
-    let run = s.once().await;
-    assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(stored(&s, tenant).await, 2, "{}", run.stderr);
+    let run = pass_noting_the_lost(&s, tenant, &connections, &lost, "stored").await;
     for file in &lost {
-        let key = format!(
-            "tenant_{tenant}/unmatched/{}.mp3",
-            file.trim_end_matches(".wav")
-        );
+        let stem = file.trim_end_matches(".wav");
+        let key = format!("tenant_{tenant}/unmatched/{stem}.mp3");
         assert_eq!(s.storage.stores_of(&key), 1, "{key}\n{}", run.stderr);
     }
-    let expected: Vec<(String, String)> = lost
-        .iter()
-        .map(|f| (f.clone(), "stored".to_string()))
-        .collect();
-    assert_eq!(noted(&s, tenant).await, expected, "{}", run.stderr);
     let served = api.events().served_files;
     assert_eq!(served.len(), 4, "two calls and two kept: {served:?}");
-    assert_eq!(
-        connections.load(Ordering::SeqCst),
-        0,
-        "no browser: {}",
-        run.stderr
-    );
-    assert!(!run.stderr.contains(FALLBACK_LINE), "{}", run.stderr);
-    s.assert_no_secrets();
 }
