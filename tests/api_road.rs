@@ -5,8 +5,9 @@
 //! (a) API credentials on an API-serving console: every call stored, no browser session;
 //! (b) the API switched off and (c) the API user refused: every call stored through the browser
 //! in the same pass, with one line saying why; (d) a lockout costs one bad login, and the next
-//! pass within the block period tries no login at all; (f, g) recordings without a CDR row are
-//! noticed and kept over the API (`cdrapi`, `recapi`), with no browser session.
+//! pass within the block period tries no login at all; (f, g, h) recordings without a CDR row are
+//! noticed and kept over the API (`cdrapi`, `recapi`), with no browser session; `.venc` ones only
+//! reported.
 
 mod support;
 
@@ -363,4 +364,39 @@ async fn g_recordings_without_a_cdr_row_are_kept_over_the_api_without_a_browser(
     }
     let served = api.events().served_files;
     assert_eq!(served.len(), 4, "two calls and two kept: {served:?}");
+}
+
+#[tokio::test]
+async fn h_a_venc_recording_without_a_cdr_row_is_reported_never_fetched() {
+    let mut s = Scenario::new().await;
+    let (tenant, api, _served, _connections, _lost) = feed_lost_on_the_api(&mut s, "store").await;
+    let start = chrono::Utc::now().with_timezone(&ZONE.parse::<chrono_tz::Tz>().unwrap());
+    let venc = "auto-1770009999-2001-3009.venc";
+    let cdr = ApiCdr::new(
+        5009,
+        "2001",
+        "3009",
+        &start.format("%Y-%m-%d %H:%M:%S").to_string(),
+    )
+    .with_files(&[&format!("{}/{venc}", start.format("%Y-%m"))]);
+    api.add_call(CdrEntry::Single(cdr));
+
+    let run = s.once().await;
+    assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
+    let status = noted(&s, tenant)
+        .await
+        .into_iter()
+        .find_map(|(file, status)| (file == venc).then_some(status));
+    assert_eq!(status.as_deref(), Some("unmatched"), "{}", run.stderr);
+    let why = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("UnmatchedVencReported"))
+        .count();
+    assert_eq!(why, 1, "said once: {}", run.stderr);
+    assert_eq!(
+        api.events().count("recapi"),
+        4,
+        "no recapi for the .venc file"
+    );
 }
