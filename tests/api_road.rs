@@ -5,7 +5,9 @@
 //! (a) API credentials on an API-serving console: every call stored, no browser session;
 //! (b) the API switched off and (c) the API user refused: every call stored through the browser
 //! in the same pass, with one line saying why; (d) a lockout costs one bad login, and the next
-//! pass within the block period tries no login at all.
+//! pass within the block period tries no login at all; (f, g, h) recordings without a CDR row are
+//! noticed and kept over the API (`cdrapi`, `recapi`), with no browser session; `.venc` ones only
+//! reported.
 
 mod support;
 
@@ -15,7 +17,7 @@ use std::sync::Arc;
 use support::console::{ConsoleConfig, FakeConsole, Recording, Skin};
 use support::fernet;
 use support::scenario::{Scenario, ZONE};
-use support::ucm_api::{ApiStandIn, ServedApi};
+use support::ucm_api::{ApiCdr, ApiStandIn, CdrEntry, ServedApi};
 
 const WEB_PASSWORD: &str = "Web-pass-1";
 const API_USER: &str = "cdrapi";
@@ -95,7 +97,7 @@ async fn a_api_serving_console_gives_every_call_without_a_browser() {
     let mut s = Scenario::new().await;
     let (webdriver, connections) = counting_webdriver().await;
     s.env.insert("WEBDRIVER_URL".into(), webdriver);
-    // The unmatched read is the browser's (the API road reads no list yet).
+    // Only the calls here; recordings without a call over the API: tests f and g.
     s.env.insert("UNMATCHED_RECORDINGS".into(), "off".into());
     let (console, tenant, api, _served) = tenant_with_api(&s, 4, API_PASSWORD).await;
 
@@ -249,4 +251,152 @@ async fn e_recapi_refusing_every_file_on_the_consoles_own_port_hands_the_pass_to
         "three files, each asked in monitor and queue"
     );
     assert!(events.served_files.is_empty());
+}
+
+/// Two recordings the API stand-in serves (CDR and file in `monitor`) that no `cdr_records` row
+/// references: the feed lost their calls. Their bare file names.
+fn feed_lost_two(s: &Scenario, api: &ApiStandIn) -> Vec<String> {
+    let zone: chrono_tz::Tz = ZONE.parse().unwrap();
+    let names: Vec<String> = (0..2)
+        .map(|n| {
+            let at = chrono::Utc::now() - chrono::Duration::minutes(30 + 10 * n);
+            let start = at.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S");
+            let name = format!("auto-{}-2001-300{n}.wav", at.timestamp());
+            let cdr = ApiCdr::new(
+                5000 + n as u32,
+                "2001",
+                &format!("300{n}"),
+                &start.to_string(),
+            )
+            .with_files(&[&format!("{}/{name}", at.format("%Y-%m"))]);
+            api.add_call(CdrEntry::Single(cdr));
+            api.add_file("monitor", &name, s.wav.to_vec());
+            name
+        })
+        .collect();
+    names
+}
+
+/// The tenant's noted recordings without a call: file and status, by file.
+async fn noted(s: &Scenario, tenant: i64) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT file, status FROM console_recordings WHERE tenant_id = $1 ORDER BY file")
+        .bind(tenant as i32)
+        .fetch_all(s.pool())
+        .await
+        .unwrap()
+}
+
+/// An API tenant with two calls in the backend and two recordings whose calls the feed lost,
+/// on a pass whose browser would show on a counting WebDriver. The lost files, sorted; the
+/// API is served while its `ServedApi` lives.
+async fn feed_lost_on_the_api(
+    s: &mut Scenario,
+    mode: &str,
+) -> (i64, ApiStandIn, ServedApi, Arc<AtomicUsize>, Vec<String>) {
+    let (webdriver, connections) = counting_webdriver().await;
+    s.env.insert("WEBDRIVER_URL".into(), webdriver);
+    s.env.insert("UNMATCHED_RECORDINGS".into(), mode.into());
+    let (_console, tenant, api, served) = tenant_with_api(s, 2, API_PASSWORD).await;
+    let mut lost = feed_lost_two(s, &api);
+    lost.sort();
+    (tenant, api, served, connections, lost)
+}
+
+/// One pass of the API tenant whose feed lost two recordings, and what both modes share: the
+/// calls stored, the lost recordings noted with `status`, no browser session and no fallback.
+async fn pass_noting_the_lost(
+    s: &Scenario,
+    tenant: i64,
+    connections: &AtomicUsize,
+    lost: &[String],
+    status: &str,
+) -> support::bin::Run {
+    let run = s.once().await;
+    assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(stored(s, tenant).await, 2, "{}", run.stderr);
+    let expected: Vec<(String, String)> = lost
+        .iter()
+        .map(|f| (f.clone(), status.to_string()))
+        .collect();
+    assert_eq!(noted(s, tenant).await, expected, "{}", run.stderr);
+    let sessions = connections.load(Ordering::SeqCst);
+    assert_eq!(sessions, 0, "no browser: {}", run.stderr);
+    assert!(!run.stderr.contains(FALLBACK_LINE), "{}", run.stderr);
+    s.assert_no_secrets();
+    run
+}
+
+#[tokio::test]
+async fn f_recordings_without_a_cdr_row_are_reported_over_the_api_without_a_browser() {
+    let mut s = Scenario::new().await;
+    let (tenant, api, _served, connections, lost) = feed_lost_on_the_api(&mut s, "report").await;
+
+    let run = pass_noting_the_lost(&s, tenant, &connections, &lost, "unmatched").await;
+    assert!(
+        run.stderr.contains("has 2 recording(s) on its console"),
+        "{}",
+        run.stderr
+    );
+    let listing = s
+        .finish(
+            s.command(&["tenant", "unmatched", &tenant.to_string()])
+                .spawn(),
+        )
+        .await;
+    assert!(listing.ok, "{}", listing.stderr);
+    for file in &lost {
+        assert!(listing.stdout.contains(file.as_str()), "{}", listing.stdout);
+    }
+    let served = api.events().served_files;
+    assert_eq!(served.len(), 2, "only the calls' files fetched: {served:?}");
+}
+
+#[tokio::test]
+async fn g_recordings_without_a_cdr_row_are_kept_over_the_api_without_a_browser() {
+    let mut s = Scenario::new().await;
+    let (tenant, api, _served, connections, lost) = feed_lost_on_the_api(&mut s, "store").await;
+
+    let run = pass_noting_the_lost(&s, tenant, &connections, &lost, "stored").await;
+    for file in &lost {
+        let stem = file.trim_end_matches(".wav");
+        let key = format!("tenant_{tenant}/unmatched/{stem}.mp3");
+        assert_eq!(s.storage.stores_of(&key), 1, "{key}\n{}", run.stderr);
+    }
+    let served = api.events().served_files;
+    assert_eq!(served.len(), 4, "two calls and two kept: {served:?}");
+}
+
+#[tokio::test]
+async fn h_a_venc_recording_without_a_cdr_row_is_reported_never_fetched() {
+    let mut s = Scenario::new().await;
+    let (tenant, api, _served, _connections, _lost) = feed_lost_on_the_api(&mut s, "store").await;
+    let start = chrono::Utc::now().with_timezone(&ZONE.parse::<chrono_tz::Tz>().unwrap());
+    let venc = "auto-1770009999-2001-3009.venc";
+    let cdr = ApiCdr::new(
+        5009,
+        "2001",
+        "3009",
+        &start.format("%Y-%m-%d %H:%M:%S").to_string(),
+    )
+    .with_files(&[&format!("{}/{venc}", start.format("%Y-%m"))]);
+    api.add_call(CdrEntry::Single(cdr));
+
+    let run = s.once().await;
+    assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
+    let status = noted(&s, tenant)
+        .await
+        .into_iter()
+        .find_map(|(file, status)| (file == venc).then_some(status));
+    assert_eq!(status.as_deref(), Some("unmatched"), "{}", run.stderr);
+    let why = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("UnmatchedVencReported"))
+        .count();
+    assert_eq!(why, 1, "said once: {}", run.stderr);
+    assert_eq!(
+        api.events().count("recapi"),
+        4,
+        "no recapi for the .venc file"
+    );
 }

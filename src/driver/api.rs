@@ -6,20 +6,27 @@
 //! `getRecordInfosByCall` with its `AcctId`. The file is asked for in `monitor`, then in `queue`
 //! (the guide names no CDR field that tells a queue call).
 //!
+//! Recordings without a call ([`crate::unmatched`]) are read the same way: `cdrapi` over the
+//! read's window gives every recording file with its caller, callee and start, and a noted one
+//! is fetched by its file name like a call's. A `.venc` file among them is reported, never
+//! fetched (the API road does not fetch GDMS/NAS files).
+//!
 //! What the road does not decide itself it says through [`Road`]: a `.venc` file is left to the
 //! browser for that call; a closed road (refused user, no permission, API not served, `recapi`
 //! refusing every file) hands the tenant to the browser for the pass ([`super::roads`]).
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 
-use chrono::{Duration as Span, NaiveDateTime};
-use tracing::info;
+use chrono::{Duration as Span, NaiveDateTime, Utc};
+use tracing::{info, warn};
 
 use crate::calls::Call;
-use crate::console::Downloaded;
+use crate::console::{Downloaded, ListedRecording, NewestQuery, NewestRecordings, ScanEnd};
 use crate::failure::{Failure, NextStep};
 use crate::ids::TenantId;
 use crate::tenants::{ApiAccess, Tenant};
+use crate::ucm_api::client::MAX_PAGE_SIZE;
 use crate::ucm_api::{
     ApiClient, ApiError, ApiErrorKind, ApiTarget, Cdr, CdrQuery, FileDir, Pacing,
 };
@@ -75,6 +82,20 @@ pub enum ApiRoadError {
         "{source}; recapi refused all {refusals} file(s) asked for in this pass and served none"
     )]
     RefusesEveryFile { source: ApiError, refusals: u32 },
+    /// A recording without a call that is stored on GDMS or a NAS: reported, never fetched.
+    #[error("tenant {tenant_name} (ID: {tenant_id}), HTTPS API: {file} is a .venc file (GDMS/NAS storage), which the API road reports but does not fetch")]
+    VencNotFetched {
+        tenant_id: TenantId,
+        tenant_name: String,
+        file: String,
+    },
+    /// A recording noticed without a file name (by a browser pass): `recapi` needs the name.
+    #[error("tenant {tenant_name} (ID: {tenant_id}), HTTPS API: recording {key} was noticed without a file name, which recapi needs; a browser pass fetches it")]
+    Unnamed {
+        tenant_id: TenantId,
+        tenant_name: String,
+        key: String,
+    },
     #[error("tenant {tenant_name} (ID: {tenant_id}): writing the recording {file} fetched over the HTTPS API to {path} failed: {error}")]
     Write {
         tenant_id: TenantId,
@@ -93,6 +114,8 @@ impl ApiRoadError {
             Self::Unproven { .. } => Road::BrowserForCall,
             Self::RefusesEveryFile { .. } => Road::BrowserForTenant,
             Self::NotInCdrs { .. } | Self::NothingListed { .. } | Self::NoFile { .. } => Road::Open,
+            // Left where it is: not fetched at all on an API pass.
+            Self::VencNotFetched { .. } | Self::Unnamed { .. } => Road::Open,
             Self::Write { .. } => Road::Open,
         }
     }
@@ -106,6 +129,8 @@ impl Failure for ApiRoadError {
             // the end without its row, final only after the not-listed grace.
             Self::NotInCdrs { .. } | Self::NoFile { .. } => NextStep::NotListed,
             Self::NothingListed { .. } | Self::Unproven { .. } => NextStep::RetryCallUncharged,
+            // Nothing wrong with the recording: keeping moves on to the next one.
+            Self::VencNotFetched { .. } | Self::Unnamed { .. } => NextStep::RetryCallUncharged,
             Self::RefusesEveryFile { .. } => NextStep::StopTenantUncharged,
             Self::Write { .. } => NextStep::StopTenant,
         }
@@ -130,6 +155,8 @@ pub(crate) struct ApiRoad {
     /// A file came through `recapi` in this pass: its refusals are evidence from now on.
     served_any: bool,
     refusals: u32,
+    /// The `.venc` files of a read of recordings without a call were said once this pass.
+    venc_told: bool,
 }
 
 impl ApiRoad {
@@ -148,6 +175,7 @@ impl ApiRoad {
             work_dir: work_dir.join(format!("tenant_{}", tenant.id)),
             served_any: false,
             refusals: 0,
+            venc_told: false,
         })
     }
 
@@ -171,6 +199,101 @@ impl ApiRoad {
             tenant_name: self.tenant_name.clone(),
             uniqueid: call.uniqueid.to_string(),
         })?;
+        let fetched = self.fetch_file(file).await?;
+        info!(
+            file = %file,
+            bytes = fetched.bytes,
+            "Fetched the recording of call {} over the HTTPS API",
+            call.uniqueid
+        );
+        Ok(fetched)
+    }
+
+    /// For recordings without a call: every recording file `cdrapi` lists from the read's
+    /// line (the last read's newest, else the window's start) on, newest first, within the
+    /// read's page budget. `cdrapi` filters by time itself, so no list is paged through.
+    pub(crate) async fn newest_recordings(
+        &mut self,
+        query: &NewestQuery,
+    ) -> Result<NewestRecordings, ApiRoadError> {
+        let line = query
+            .newest
+            .as_ref()
+            .map_or(query.not_before, |(at, _)| (*at).max(query.not_before));
+        let cdr_query = CdrQuery {
+            start: Some(self.console_time(line.naive_utc())),
+            page_size: MAX_PAGE_SIZE,
+            ..CdrQuery::default()
+        };
+        let (mut cdrs, mut pages, mut end) = (Vec::new(), 0, ScanEnd::Budget);
+        while pages < query.max_pages {
+            let page = self
+                .client
+                .cdr_page(&cdr_query, pages as u32 * MAX_PAGE_SIZE)
+                .await?;
+            pages += 1;
+            cdrs.extend(page.records);
+            if page.root_entries < MAX_PAGE_SIZE as usize {
+                end = ScanEnd::StopLine;
+                break;
+            }
+        }
+        let recordings = listed(&cdrs, self.timezone);
+        self.tell_venc(&recordings);
+        Ok(NewestRecordings {
+            recordings,
+            pages,
+            end,
+        })
+    }
+
+    /// Says once a pass why `.venc` files among recordings without a call are never kept.
+    fn tell_venc(&mut self, rows: &[ListedRecording]) {
+        let venc = rows
+            .iter()
+            .filter(|r| r.file.as_deref().is_some_and(is_venc))
+            .count();
+        if venc > 0 && !self.venc_told {
+            self.venc_told = true;
+            warn!(
+                event = "UnmatchedVencReported",
+                "Tenant {} (ID: {}): {venc} recording file(s) read over the HTTPS API are .venc \
+                 (stored on GDMS or a NAS, encrypted, fetched with another request shape): those \
+                 without a CDR row are reported but never fetched or kept by the API road",
+                self.tenant_name,
+                self.tenant_id
+            );
+        }
+    }
+
+    /// Fetches a recording without a call by its file name, as a call's (`monitor`, then
+    /// `queue`); `name` is its key among the noted ones.
+    pub(crate) async fn fetch_listed(
+        &mut self,
+        row: &ListedRecording,
+        name: &str,
+    ) -> Result<Downloaded, ApiRoadError> {
+        let Some(file) = row.file.as_deref() else {
+            return Err(ApiRoadError::Unnamed {
+                tenant_id: self.tenant_id,
+                tenant_name: self.tenant_name.clone(),
+                key: name.to_string(),
+            });
+        };
+        if is_venc(file) {
+            return Err(ApiRoadError::VencNotFetched {
+                tenant_id: self.tenant_id,
+                tenant_name: self.tenant_name.clone(),
+                file: file.to_string(),
+            });
+        }
+        let fetched = self.fetch_file(file).await?;
+        info!(file = %file, bytes = fetched.bytes, "Fetched a recording without a call over the HTTPS API");
+        Ok(fetched)
+    }
+
+    /// `file` through `recapi`, written into the work directory.
+    async fn fetch_file(&mut self, file: &str) -> Result<Downloaded, ApiRoadError> {
         let bytes = self.recording(file).await?;
         let path = self.work_dir.join(file);
         tokio::fs::write(&path, &bytes)
@@ -178,19 +301,13 @@ impl ApiRoad {
             .map_err(|error| ApiRoadError::Write {
                 tenant_id: self.tenant_id,
                 tenant_name: self.tenant_name.clone(),
-                file: file.clone(),
+                file: file.to_string(),
                 path: path.clone(),
                 error,
             })?;
-        info!(
-            file = %file,
-            bytes = bytes.len(),
-            "Fetched the recording of call {} over the HTTPS API",
-            call.uniqueid
-        );
         Ok(Downloaded {
             path,
-            file_name: file.clone(),
+            file_name: file.to_string(),
             bytes: bytes.len() as u64,
         })
     }
@@ -276,6 +393,34 @@ fn is_missing(error: &ApiError) -> bool {
         error.kind,
         ApiErrorKind::NoSuchItem | ApiErrorKind::FileNotFound
     )
+}
+
+/// Each recording file the CDRs name, once, as a listed row: its bare name, the CDR's caller,
+/// callee and start (console time in `zone`); newest first, as the keeper reads a list.
+fn listed(cdrs: &[Cdr], zone: chrono_tz::Tz) -> Vec<ListedRecording> {
+    let mut seen = HashSet::new();
+    let mut rows: Vec<ListedRecording> = cdrs
+        .iter()
+        .flat_map(|cdr| cdr.recordfiles.iter().map(move |file| (cdr, file)))
+        .filter(|(_, file)| seen.insert(file.as_str()))
+        .map(|(cdr, file)| ListedRecording {
+            file: Some(file.clone()),
+            caller: cdr.src.clone(),
+            callee: cdr.dst.clone(),
+            // `None` in a DST gap: the keeper treats it as a row without a readable time.
+            shown_at: cdr.start.and_then(|at| {
+                let local = at.and_local_timezone(zone).earliest()?;
+                Some(local.with_timezone(&Utc))
+            }),
+        })
+        .collect();
+    rows.sort_by_key(|row| std::cmp::Reverse(row.shown_at));
+    rows
+}
+
+/// Whether `file` is stored on GDMS or a NAS (`.venc`): the one file `recapi` is not asked for.
+fn is_venc(file: &str) -> bool {
+    crate::ucm_api::recording::check_fetchable(file).is_err()
 }
 
 /// `call`'s CDR among `cdrs`: the one with its `uniqueid`, else one naming a file of the call.
@@ -389,5 +534,25 @@ mod tests {
             (proven.road(), proven.next_step()),
             (Road::Open, NextStep::NotListed)
         );
+    }
+
+    #[test]
+    fn recordings_without_a_call_are_each_file_once_newest_first_in_utc() {
+        let at = |text| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").ok();
+        let mut older = cdr("1", "1770000000.1", &["a.wav", "shared.wav"]);
+        older.start = at("2026-02-06 10:00:00");
+        let mut newer = cdr("2", "1770000000.2", &["shared.wav", "b.venc"]);
+        newer.start = at("2026-02-06 11:00:00");
+        let none = cdr("3", "1770000000.3", &[]);
+        let rows = listed(&[older, newer, none], chrono_tz::Europe::Berlin);
+        let files: Vec<&str> = rows.iter().filter_map(|r| r.file.as_deref()).collect();
+        assert_eq!(files, ["b.venc", "a.wav", "shared.wav"]);
+        let ten_utc = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 2, 6, 9, 0, 0).unwrap();
+        assert_eq!(
+            rows[1].shown_at,
+            Some(ten_utc),
+            "Berlin is UTC+1 in February"
+        );
+        assert!(is_venc(files[0]) && !is_venc(files[1]));
     }
 }

@@ -9,6 +9,9 @@
 //!   browser for that call only.
 //! - `api`: the API, never the browser: a closed road stops the tenant's pass.
 //!
+//! The read for recordings without a call ([`crate::unmatched`]) follows the same roads: over
+//! the API while its road is open (`cdrapi`, `recapi`), else through the browser's list.
+//!
 //! A refused API login (-37/-71) holds the API road across passes
 //! ([`tenants::record_api_refusal`]); a lockout (-68/-70) blocks the tenant for at least the
 //! console's `remain_time` ([`tenants::record_lockout`]), as a web lockout does. Either way a
@@ -70,8 +73,6 @@ pub enum RoadError {
         until: chrono::DateTime<chrono::Utc>,
         reason: String,
     },
-    #[error("tenant {name} (ID: {id}): the HTTPS API road reads no Recordings list; recordings without a call are noticed on browser passes")]
-    NoListRead { id: TenantId, name: String },
 }
 
 impl Failure for RoadError {
@@ -79,7 +80,6 @@ impl Failure for RoadError {
         match self {
             // Nothing the calls did: they wait, uncharged, for an operator.
             Self::ApiHeld { .. } => NextStep::StopTenantUncharged,
-            Self::NoListRead { .. } => NextStep::StopTenantUncharged,
         }
     }
 }
@@ -172,6 +172,28 @@ impl<'a> ApiFirst<'a> {
         }
     }
 
+    /// What a failure of the API road leaves to the browser: `Ok` when the browser does `what`
+    /// instead (a file the API cannot serve, or the road closed for the pass), the error when
+    /// it is about the call or recording itself, or the tenant insists on the API.
+    async fn after_api_failure(
+        &mut self,
+        error: ApiRoadError,
+        what: &str,
+    ) -> Result<(), DriverError> {
+        match error.road() {
+            Road::Open => Err(Box::new(error)),
+            _ if self.forced => Err(Box::new(error)),
+            Road::BrowserForCall => {
+                info!("{error}; the browser fetches {what}");
+                Ok(())
+            }
+            Road::BrowserForTenant => {
+                self.close_api(&error).await;
+                Ok(())
+            }
+        }
+    }
+
     /// The browser, opened and signed in on first use. Its sign-in is recorded here, as the
     /// pipeline records the first one: a refused web login blocks the tenant.
     async fn browser(&mut self) -> Result<&mut Box<dyn Driver + 'a>, DriverError> {
@@ -254,29 +276,26 @@ impl Driver for ApiFirst<'_> {
                 Ok(file) => return Ok(file),
                 Err(error) => error,
             };
-            match error.road() {
-                Road::Open => return Err(Box::new(error)),
-                _ if self.forced => return Err(Box::new(error)),
-                Road::BrowserForCall => {
-                    info!("{error}; the browser fetches call {}", call.uniqueid);
-                }
-                Road::BrowserForTenant => self.close_api(&error).await,
-            }
+            let what = format!("call {}", call.uniqueid);
+            self.after_api_failure(error, &what).await?;
         }
         self.browser().await?.fetch(call).await
     }
 
+    /// Over the API (`cdrapi`) while its road is open, else through the browser's list.
     async fn newest_recordings(
         &mut self,
         query: &NewestQuery,
     ) -> Result<NewestRecordings, DriverError> {
-        match self.browser.as_mut() {
-            Some(browser) => browser.newest_recordings(query).await,
-            None => Err(Box::new(RoadError::NoListRead {
-                id: self.tenant.id,
-                name: self.tenant.name.clone(),
-            })),
+        if let Some(api) = self.api.as_mut() {
+            let error = match api.newest_recordings(query).await {
+                Ok(read) => return Ok(read),
+                Err(error) => error,
+            };
+            self.after_api_failure(error, "the newest recordings")
+                .await?;
         }
+        self.browser().await?.newest_recordings(query).await
     }
 
     fn listed_match(&self, row: &ListedRecording, call: &CallQuery) -> Option<Match> {
@@ -288,13 +307,15 @@ impl Driver for ApiFirst<'_> {
         row: &ListedRecording,
         name: &str,
     ) -> Result<Downloaded, DriverError> {
-        match self.browser.as_mut() {
-            Some(browser) => browser.fetch_listed(row, name).await,
-            None => Err(Box::new(RoadError::NoListRead {
-                id: self.tenant.id,
-                name: self.tenant.name.clone(),
-            })),
+        if let Some(api) = self.api.as_mut() {
+            let error = match api.fetch_listed(row, name).await {
+                Ok(file) => return Ok(file),
+                Err(error) => error,
+            };
+            let what = format!("recording {name}");
+            self.after_api_failure(error, &what).await?;
         }
+        self.browser().await?.fetch_listed(row, name).await
     }
 
     fn road(&self) -> &'static str {
