@@ -67,7 +67,7 @@ fn main() {
     };
     let limit = 60.0 / knobs.gap.as_secs_f64();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    println!("{}", shared::machine_line());
+    println!("{}", shared::machine::machine_line());
     println!(
         "worker: {} ({}); {} calls of {} s speech (8 kHz mono WAV) per console; gap {:?} \
          (limit {limit:.0}/min per console)",

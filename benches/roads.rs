@@ -145,7 +145,7 @@ fn main() {
         bin: shared::worker_bin(),
     };
     let limit = 60.0 / knobs.gap.as_secs_f64();
-    println!("{}", shared::machine_line());
+    println!("{}", shared::machine::machine_line());
     println!(
         "worker: {} ({}); the same {} calls of {} s speech (8 kHz mono WAV) on each road; \
          UCM_DOWNLOAD_GAP {:?} on both (the web console's limit {limit:.0}/min); \

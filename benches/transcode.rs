@@ -10,6 +10,8 @@
 
 #[path = "../tests/support/audio.rs"]
 mod audio;
+#[path = "shared/machine.rs"]
+mod machine;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -33,12 +35,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(7);
-    println!(
-        "machine: {} CPUs ({}), lame: {}",
-        cpus(),
-        cpu_model(),
-        lame_version()
-    );
+    println!("{}, lame: {}", machine::machine_line(), lame_version());
 
     let five = speech(&dir, 5);
     println!(
@@ -193,22 +190,6 @@ fn difference(a: &Path, b: &Path) -> String {
         differing.len(),
         differing.last()
     )
-}
-
-fn cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }
 
 fn lame_version() -> String {

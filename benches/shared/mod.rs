@@ -3,6 +3,8 @@
 //! and the `ucm-scraper once` command with its environment. Each bench includes it next to the
 //! tests' support code (`mod support`), which it uses.
 
+pub mod machine;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -43,34 +45,6 @@ pub fn build_kind(bin: &str) -> &'static str {
     } else {
         "debug"
     }
-}
-
-/// CPUs, model and load average, printed first by every pass benchmark.
-pub fn machine_line() -> String {
-    format!(
-        "machine: {} CPUs ({}), load average {}",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        cpu_model(),
-        loadavg()
-    )
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 /// One speech WAV of `call_secs` seconds (8 kHz mono), written into `work` and read back.
