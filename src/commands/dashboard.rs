@@ -1,7 +1,6 @@
 //! `ucm-scraper dashboard` (the operators' dashboard alone) and `ucm-scraper operator add |
 //! remove` (its accounts).
 
-use std::io::BufRead as _;
 use std::net::SocketAddr;
 
 use super::{database, CommandError, Outcome, Schema};
@@ -11,7 +10,6 @@ use crate::console::Window;
 use crate::dashboard::operators::{self, Added, OperatorError};
 use crate::dashboard::ServeError;
 use crate::scheduler;
-use crate::secrets::Secret;
 
 /// Where `ucm-scraper dashboard` listens when DASHBOARD_ADDR is not set: this machine only.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
@@ -33,7 +31,8 @@ pub(super) async fn operator(command: OperatorCommand) -> Result<Outcome, Comman
     let pool = database(&Settings::from_env()?, Schema::Migrate).await?;
     let done = match command {
         OperatorCommand::Add { name, .. } => {
-            let password = first_line_of_stdin()?;
+            let password =
+                super::first_line_of_stdin().map_err(DashboardCommandError::ReadPassword)?;
             match operators::add(&pool, &name, &password)
                 .await
                 .map_err(DashboardCommandError::from)?
@@ -54,16 +53,6 @@ pub(super) async fn operator(command: OperatorCommand) -> Result<Outcome, Comman
     };
     println!("{done}");
     Ok(Outcome::Success)
-}
-
-fn first_line_of_stdin() -> Result<Secret<String>, DashboardCommandError> {
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(DashboardCommandError::ReadPassword)?;
-    line.truncate(line.trim_end_matches(['\r', '\n']).len());
-    Ok(Secret::new(line))
 }
 
 /// `ucm-scraper dashboard`: serves until SIGTERM/SIGINT. Its actions write: migrates first.

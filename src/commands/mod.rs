@@ -157,3 +157,12 @@ async fn sized_database(
     }
     Ok(pool)
 }
+
+/// A password from the first line of stdin, without its line ending: never from argv.
+fn first_line_of_stdin() -> std::io::Result<crate::secrets::Secret<String>> {
+    use std::io::BufRead as _;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    line.truncate(line.trim_end_matches(['\r', '\n']).len());
+    Ok(crate::secrets::Secret::new(line))
+}

@@ -5,7 +5,7 @@
 //! Tenants): the operator's way to manage tenants without SQL. Passwords come from stdin or a
 //! prompt, never argv, and are sealed before they reach the database.
 
-use std::io::{BufRead as _, IsTerminal as _, Write};
+use std::io::{IsTerminal as _, Write};
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder};
@@ -271,13 +271,7 @@ fn read_api_password(fields: &TenantArgs) -> Result<Option<Secret<String>>, Tena
 }
 
 fn read_stdin_line() -> Result<Secret<String>, TenantCommandError> {
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(TenantCommandError::ReadPassword)?;
-    line.truncate(line.trim_end_matches(['\r', '\n']).len());
-    Ok(Secret::new(line))
+    super::first_line_of_stdin().map_err(TenantCommandError::ReadPassword)
 }
 
 /// The password the flags ask for. `prompt_by_default`: ask on a terminal even without
