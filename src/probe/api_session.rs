@@ -208,7 +208,7 @@ fn first_fetchable(records: &[Cdr]) -> Option<String> {
         .iter()
         .rev()
         .flat_map(|c| &c.recordfiles)
-        .find(|f| !f.to_ascii_lowercase().ends_with(".venc"))
+        .find(|f| crate::ucm_api::recording::check_fetchable(f).is_ok())
         .cloned()
 }
 
