@@ -51,8 +51,6 @@ pub use webdriver::{try_browser, CHROMIUM_ARGS};
 use crate::config::{DownloadMode, Settings};
 use crate::ids::{TenantId, UniqueId};
 use crate::secrets::Secret;
-// The rooms name the selectors' types as `super::selectors::…` too.
-use crate::selectors;
 
 /// Whether the browser shows its window: headless for the worker, shown with `--headed` for local
 /// debugging. A command-line choice, so it is passed next to the settings, not read with them.

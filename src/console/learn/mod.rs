@@ -21,7 +21,7 @@ use super::error::ConsoleErrorKind;
 use super::session::ConsoleSession;
 use super::{artifacts, CallQuery, ConsoleError};
 use crate::selectors::{
-    dom, infer, Bound, Found, KnownCall, Learnt, PagingGuess, SelectorSet, Strategy,
+    dom, infer, Bound, Found, KnownCall, Learnt, PagingGuess, Selector, SelectorSet, Strategy,
 };
 use dom::Page;
 use infer::List;
@@ -122,7 +122,7 @@ fn not_learnt(what: &str) -> ConsoleErrorKind {
 /// A shipped file's login locators as learnt ones, when all three are CSS and each matches
 /// exactly one element of the login page.
 fn shipped_login(set: &SelectorSet, page: &Page) -> Option<infer::LoginForm> {
-    let one = |selector: &super::selectors::Selector| {
+    let one = |selector: &Selector| {
         let found = match selector.strategy {
             Strategy::Css => page.select(&selector.template)?,
             Strategy::XPath => return None,
