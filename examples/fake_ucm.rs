@@ -88,8 +88,9 @@ struct Args {
     /// the old rows under a mask of another name.
     #[arg(long, default_value = "marker", value_parser = ["marker", "placeholder", "mask"])]
     loading: String,
-    /// How rows are drawn: at once, in two steps, or drawn and then drawn again.
-    #[arg(long, default_value = "once", value_parser = ["once", "two-steps", "replaced"])]
+    /// How rows are drawn: at once, in two steps, drawn and then drawn again, or drawn again
+    /// under the first click on a download control.
+    #[arg(long, default_value = "once", value_parser = ["once", "two-steps", "replaced", "under-click"])]
     rows: String,
     /// Delay between the two drawings of `--rows two-steps|replaced`.
     #[arg(long, default_value = "400ms", value_parser = humantime::parse_duration)]
@@ -142,6 +143,7 @@ fn quirks(args: &Args) -> Quirks {
         rows: match args.rows.as_str() {
             "two-steps" => Rows::TwoSteps,
             "replaced" => Rows::Replaced,
+            "under-click" => Rows::RedrawnUnderClick,
             _ => Rows::AtOnce,
         },
         render_step: args.render_step,

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use fantoccini::elements::Element;
-use fantoccini::error::{CmdError, ErrorStatus};
+use fantoccini::error::CmdError;
 use fantoccini::{Client, Locator};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -158,30 +158,6 @@ fn found(bound: &Bound, result: Result<Vec<Element>, CmdError>) -> Step<Vec<Elem
         Err(e) if e.is_no_such_element() => Ok(Vec::new()),
         Err(e) => Err(ConsoleErrorKind::webdriver("looking for an element")(e)),
     }
-}
-
-/// Scrolls `arguments[0]` into view and answers whether it holds still there: no finite
-/// animation (a CSS transition, a slide) running on it or an ancestor, and its box the same two
-/// frames later (or after 200 ms where the page draws no frames). One round trip.
-const STILL_SCRIPT: &str = "var el = arguments[0], done = arguments[arguments.length - 1]; \
-    el.scrollIntoView({block: 'center', inline: 'nearest'}); \
-    var moving = function () { \
-      for (var n = el; n && n.getAnimations; n = n.parentElement) { \
-        if (n.getAnimations().some(function (a) { \
-          return a.playState === 'running' && a.effect \
-            && a.effect.getComputedTiming().endTime !== Infinity; })) { return true; } \
-      } \
-      return false; }; \
-    var box = function () { var r = el.getBoundingClientRect(); \
-      return [r.x, r.y, r.width, r.height].join(' '); }; \
-    var first = box(), answered = false; \
-    var answer = function () { if (!answered) { answered = true; done(!moving() && box() === first); } }; \
-    requestAnimationFrame(function () { requestAnimationFrame(answer); }); \
-    setTimeout(answer, 200);";
-
-/// Whether a click failed because something covered the element or it was not ready yet.
-fn is_obstructed(e: &CmdError) -> bool {
-    matches!(e, CmdError::Standard(w) if matches!(w.error, ErrorStatus::ElementClickIntercepted | ErrorStatus::ElementNotInteractable))
 }
 
 impl Browser {
@@ -382,80 +358,6 @@ impl Browser {
         Ok(value.as_str().unwrap_or_default().to_string())
     }
 
-    /// Clicks the element `bound` finds, re-finding it when the UI re-rendered it, scrolling it
-    /// into view, and forcing the click through overlays and animations as the operators did.
-    pub(crate) async fn click(&self, bound: &Bound, busy: &[Selector]) -> Step<()> {
-        for _ in 0..3 {
-            self.wait_until_idle(busy).await?;
-            let element = self.wait_for(bound).await?;
-            if self.click_element(&element).await? {
-                return Ok(());
-            }
-        }
-        Err(ConsoleErrorKind::missing(bound))
-    }
-
-    /// Clicks one element, scrolled into view; `false` when it went stale so the caller finds
-    /// it again.
-    pub(crate) async fn click_element(&self, element: &Element) -> Step<bool> {
-        self.click_element_at(element, None).await
-    }
-
-    /// [`Browser::click_element`], the click itself not before `at`: the element is scrolled
-    /// into view and found still beforehand, so the click follows `at` at once (the console
-    /// times its gap between downloads from the request the click makes).
-    pub(crate) async fn click_element_at(
-        &self,
-        element: &Element,
-        at: Option<Instant>,
-    ) -> Step<bool> {
-        let arg = serde_json::to_value(element).unwrap_or(json!(null));
-        if !self.wait_until_still(&arg).await? {
-            return Ok(false);
-        }
-        if let Some(at) = at {
-            tokio::time::sleep_until(at).await;
-        }
-        match self.run("clicking", element.click()).await {
-            Ok(()) => Ok(true),
-            Err(ConsoleErrorKind::Stale { .. }) => Ok(false),
-            Err(ConsoleErrorKind::WebDriver { source, .. }) if is_obstructed(&source) => {
-                let forced = self.client.execute("arguments[0].click();", vec![arg]);
-                match self.run("forcing a click", forced).await {
-                    Ok(_) => Ok(true),
-                    Err(ConsoleErrorKind::Stale { .. }) => Ok(false),
-                    Err(e) => Err(e),
-                }
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Scrolls the element into view and waits, bounded by the element timeout, until it holds
-    /// still there: no animation running on it or around it, and the same box over two frames.
-    /// The console's menus slide open with a height animation that clips their items; scrolled
-    /// into view meanwhile, an item moves again as the list grows, and a click aimed at it lands
-    /// on the item above.
-    /// `false` when the element went stale. Still moving at the deadline: clicked anyway.
-    async fn wait_until_still(&self, element: &serde_json::Value) -> Step<bool> {
-        let deadline = Instant::now() + self.timeouts.element;
-        loop {
-            let asked = self
-                .client
-                .execute_async(STILL_SCRIPT, vec![element.clone()]);
-            match self
-                .run("waiting for an element to hold still", asked)
-                .await
-            {
-                Ok(still) if still.as_bool() == Some(true) => return Ok(true),
-                Ok(_) if Instant::now() >= deadline => return Ok(true),
-                Ok(_) => {}
-                Err(ConsoleErrorKind::Stale { .. }) => return Ok(false),
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
     /// Types into a field after clearing what the page put there.
     pub(crate) async fn fill(&self, bound: &Bound, text: &str) -> Step<()> {
         let field = self.wait_for(bound).await?;
@@ -581,6 +483,7 @@ pub(crate) fn quiet_period(timeouts: &Timeouts) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fantoccini::error::ErrorStatus;
 
     #[test]
     fn a_page_that_could_not_load_names_chromiums_network_error() {

@@ -10,6 +10,7 @@
 mod artifacts;
 mod browser;
 mod check;
+mod click;
 mod downloads;
 mod error;
 mod evidence;

@@ -122,6 +122,10 @@ pub enum Rows {
     TwoSteps,
     /// Drawn, then drawn again (new elements, same content) `render_step` later.
     Replaced,
+    /// Drawn once; the first press on a download control after each drawing draws the rows
+    /// again before the button is released, as a late refresh landing mid-click would. That
+    /// press's click reaches no control and downloads nothing.
+    RedrawnUnderClick,
 }
 
 /// How the paging control says there is nothing more.
@@ -820,6 +824,7 @@ async fn static_file(
                 Rows::AtOnce => "once",
                 Rows::TwoSteps => "two-steps",
                 Rows::Replaced => "replaced",
+                Rows::RedrawnUnderClick => "under-click",
             },
             "renderStepMs": q.render_step.as_millis() as u64,
             "endByAttribute": q.end_of_list == EndOfList::DisabledAttribute,

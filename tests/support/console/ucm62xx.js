@@ -311,9 +311,11 @@
     }, function () { busy(false); ui.loading = false; });
   }
 
-  // The rows once their data has come: at once, in two steps, or drawn and then drawn again.
+  // The rows once their data has come: at once, in two steps, drawn and then drawn again, or
+  // drawn again under the first press on a download control (see the listener below).
   function drawRows(view) {
     if (C.rows === 'once') { drawGrid(); return; }
+    if (C.rows === 'under-click') { ui.redrawOnPress = true; drawGrid(); return; }
     drawGrid(false, C.rows === 'two-steps');
     setTimeout(function () { if (view === ui.view && !ui.loading) { drawGrid(); } }, C.renderStepMs);
   }
@@ -359,6 +361,15 @@
     if (!C.downloadIcon) { return '<a class="download-link" href="' + href + '">Download</a>'; }
     return '<a class="btn-icon" title="Download" href="' + href + '"><svg viewBox="64 64 896 896" focusable="false" data-icon="download" width="1em" height="1em" fill="currentColor" aria-hidden="true"><path d="M505.7 661a8 8 0 0 0 12.6 0l112-141.7c4.1-5.2.4-12.9-6.3-12.9h-74.1V168c0-4.4-3.6-8-8-8h-60c-4.4 0-8 3.6-8 8v338.3H400c-6.7 0-10.4 7.7-6.3 12.9l112 141.8z"></path></svg></a>';
   }
+
+  // `rows: under-click`: the rows drawn again between the press and the release of the first
+  // click on a download control after each drawing; that click then reaches no control.
+  document.addEventListener('mousedown', function (e) {
+    if (ui.redrawOnPress && e.target.closest && e.target.closest('.download-link, a.btn-icon')) {
+      ui.redrawOnPress = false;
+      drawGrid();
+    }
+  }, true);
 
   window.addEventListener('popstate', route);
   setTimeout(route, C.bootDelayMs);

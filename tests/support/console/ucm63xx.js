@@ -401,9 +401,11 @@
     });
   }
 
-  // The rows once their data has come: at once, in two steps, or drawn and then drawn again.
+  // The rows once their data has come: at once, in two steps, drawn and then drawn again, or
+  // drawn again under the first press on a download control (see the listener below).
   function drawRows(view) {
     if (C.rows === 'once') { drawTable(); return; }
+    if (C.rows === 'under-click') { app.redrawOnPress = true; drawTable(); return; }
     drawTable(C.rows === 'two-steps');
     setTimeout(function () { if (view === app.view && !app.loading) { drawTable(); } }, C.renderStepMs);
   }
@@ -523,6 +525,15 @@
       message('error', 'Network error. Please try again.');
     });
   }
+
+  // `rows: under-click`: the rows drawn again between the press and the release of the first
+  // click on a download control after each drawing; that click then reaches no control.
+  document.addEventListener('mousedown', function (e) {
+    if (app.redrawOnPress && e.target.closest && e.target.closest('.sprite-download, .anticon-download')) {
+      app.redrawOnPress = false;
+      drawTable();
+    }
+  }, true);
 
   window.addEventListener('popstate', renderRoute);
   // Like the real bundle: nothing is drawn until the script has "loaded".
