@@ -75,23 +75,21 @@ impl Browser {
     /// Clicks one element, scrolled into view; `false` when it went stale, or the page redrew it
     /// under the click, so the caller finds it again.
     pub(crate) async fn click_element(&self, element: &Element) -> Step<bool> {
-        self.click_element_at(element, None).await
+        Ok(self.click_element_at(element, None).await?.is_some())
     }
 
     /// [`Browser::click_element`], the click itself not before `at`: the element is scrolled
     /// into view and found still beforehand, so the click follows `at` at once (the console
-    /// times its gap between downloads from the request the click makes).
+    /// times its gap between downloads from the request the click makes). Returns when the
+    /// click command returned, `None` where [`Browser::click_element`] says `false`.
     pub(crate) async fn click_element_at(
         &self,
         element: &Element,
         at: Option<Instant>,
-    ) -> Step<bool> {
+    ) -> Step<Option<Instant>> {
         let arg = serde_json::to_value(element).unwrap_or(json!(null));
-        if !self.wait_until_still(&arg).await? {
-            return Ok(false);
-        }
-        if !self.watch_click(&arg).await? {
-            return Ok(false);
+        if !self.wait_until_still(&arg).await? || !self.watch_click(&arg).await? {
+            return Ok(None);
         }
         if let Some(at) = at {
             tokio::time::sleep_until(at).await;
@@ -109,7 +107,8 @@ impl Browser {
             }
             Err(e) => return Err(e),
         };
-        Ok(clicked && self.click_reached().await)
+        let done = Instant::now();
+        Ok((clicked && self.click_reached().await).then_some(done))
     }
 
     /// Scrolls the element into view and waits, bounded by the element timeout, until it holds

@@ -410,10 +410,7 @@ impl RecordingsPage<'_> {
         };
         // Not before the console's gap between downloads: the pacing itself.
         let clicked = self.browser.click_element_at(&icon, not_before).await?;
-        Ok(match clicked {
-            true => Click::Done(Instant::now()),
-            false => Click::NoRow,
-        })
+        Ok(clicked.map_or(Click::NoRow, Click::Done))
     }
 
     /// The row's element on the page shown now, if it is there.
