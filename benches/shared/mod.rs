@@ -138,6 +138,7 @@ pub fn worker_command(bin: &str, work: &Path, env: &WorkerEnv) -> Command {
 /// when the worker failed.
 pub fn after_worker(work: &Path, name: &str, status: std::process::ExitStatus) {
     if let Ok(dir) = std::env::var("BENCH_LOG_DIR") {
+        std::fs::create_dir_all(&dir).expect("create BENCH_LOG_DIR");
         let kept = Path::new(&dir).join(name);
         std::fs::copy(work.join("worker.log"), &kept).expect("copy the worker's log");
     }
