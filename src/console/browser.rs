@@ -1,9 +1,9 @@
-//! One file over 500 lines: the one wrapper every console room calls, with its time bounds,
-//! lookups and clicks side by side so their rules stay one.
+//! One file over 500 lines: the one wrapper every console room calls, with its time bounds and
+//! lookups side by side so their rules stay one.
 //!
 //! A thin layer over the WebDriver client: every command bounded in time, every lookup through a
-//! [`Bound`] selector so a miss names its `desc` and file, and clicks that survive overlays and
-//! re-rendered elements.
+//! [`Bound`] selector so a miss names its `desc` and file. Clicks, which must survive overlays,
+//! animations and re-rendered elements, are in `click.rs`.
 
 use std::collections::BTreeSet;
 use std::future::Future;
