@@ -84,3 +84,43 @@ pub(crate) async fn classify(
         tokio::time::sleep(browser.timeouts.poll).await; // the app draws after a delay
     }
 }
+
+/// Whether the session is still signed in, told on the Recordings list (or the page a session
+/// without a known way lands on) by what only a signed-in session is given: the list's rows or
+/// its `empty` marker, data the app fetched, against the login form. The app draws its frame,
+/// the signed-in marker and the list's header with it, before its first request answers, and
+/// an expired session shows only in that answer; so the frame alone counts only once the
+/// element timeout has passed without a login form.
+pub(crate) async fn still_signed_in(browser: &Browser, selectors: &SelectorSet) -> Step<bool> {
+    if let Answer::NotApp(_) = browser.answer().await? {
+        return Ok(false);
+    }
+    let form = selectors.login.username.plain();
+    let captcha = selectors.login.captcha.as_ref().map(|c| c.plain());
+    let row = selectors.recordings.row.plain();
+    let empty = selectors.recordings.empty.as_ref().map(|e| e.plain());
+    let deadline = Instant::now() + browser.timeouts.element;
+    loop {
+        if browser.find(&form).await?.is_some() {
+            return Ok(false);
+        }
+        if let Some(captcha) = &captcha {
+            if optional::find(browser, captcha).await?.is_some() {
+                return Ok(false);
+            }
+        }
+        if browser.find(&row).await?.is_some() {
+            return Ok(true);
+        }
+        if let Some(empty) = &empty {
+            if optional::find(browser, empty).await?.is_some() {
+                return Ok(true);
+            }
+        }
+        if Instant::now() >= deadline {
+            let frame = selectors.login.signed_in.plain();
+            return Ok(browser.find(&frame).await?.is_some());
+        }
+        tokio::time::sleep(browser.timeouts.poll).await; // the app's request is answered later
+    }
+}

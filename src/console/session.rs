@@ -14,7 +14,7 @@ use super::downloads::{DownloadDir, ExpectedFile};
 use super::error::{io_error, ConsoleError, ConsoleErrorKind};
 use super::login::LoginPage;
 use super::pacing::{await_file, take, Arrival, Pacer};
-use super::page::{classify, Expect, Shown};
+use super::page;
 use super::recordings::{ListState, Match, RecordingsPage, Row, RowInfo, Wanted};
 use super::scan::StopLine;
 use super::way::Way;
@@ -391,7 +391,8 @@ impl ConsoleSession {
 
     /// Tells whether the session is still signed in: loads the list's remembered address (the
     /// start page when there is none, or when it shows the login form to anyone) and looks,
-    /// a bounded time, for the signed-in marker (true) or the login form (false).
+    /// a bounded time, for the list's data (true) or the login form (false); see
+    /// [`page::still_signed_in`].
     async fn still_signed_in(&mut self) -> Step<bool> {
         let address = self.list.ways.way().map(|w| w.address.clone());
         let selectors = self.selectors_in_use();
@@ -399,8 +400,7 @@ impl ConsoleSession {
             .load(address.as_deref().unwrap_or(""), "the console")
             .await?;
         self.list.closed();
-        let shown = classify(open(&self.browser), &selectors, Expect::Any).await?;
-        Ok(matches!(shown, Shown::SignedIn | Shown::List))
+        page::still_signed_in(open(&self.browser), &selectors).await
     }
 
     fn wanted(&self, call: &CallQuery) -> Wanted {

@@ -1076,19 +1076,21 @@ impl Filter {
 }
 
 async fn list_file(shared: &Shared, headers: &HeaderMap, page: &str, filter: &Filter) -> Response {
-    let delay = {
+    let (live, delay) = {
         let mut st = shared.lock();
         let asked = page.parse::<usize>().ok();
         if asked.is_some() && asked == st.config.quirks.expire_at_page && !st.expired_at_page {
             st.expired_at_page = true;
             st.sessions.clear();
         }
-        if !st.touch(headers) {
-            return status(-6);
-        }
-        st.config.list_delay
+        (st.touch(headers), st.config.list_delay)
     };
+    // A refusal for an expired session takes the listing's time too: the app's frame (the
+    // signed-in marker, the list's header) stays up until it comes.
     tokio::time::sleep(delay).await;
+    if !live {
+        return status(-6);
+    }
     let mut held = shared.lists_held.subscribe();
     // Only an ended console drops the sender; nothing is held then.
     let _ = held.wait_for(|held| !*held).await;
