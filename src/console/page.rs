@@ -55,21 +55,14 @@ pub(crate) async fn classify(
         return Ok(Shown::NotApp(what));
     }
     let ready = selectors.recordings.ready.plain();
-    let form = selectors.login.username.plain();
-    let captcha = selectors.login.captcha.as_ref().map(|c| c.plain());
     let signed_in = selectors.login.signed_in.plain();
     let deadline = Instant::now() + browser.timeouts.element;
     loop {
         if browser.find(&ready).await?.is_some() {
             return Ok(Shown::List);
         }
-        if browser.find(&form).await?.is_some() {
+        if shows_login(browser, selectors).await? {
             return Ok(Shown::LoginForm);
-        }
-        if let Some(captcha) = &captcha {
-            if optional::find(browser, captcha).await?.is_some() {
-                return Ok(Shown::LoginForm);
-            }
         }
         let inside = browser.find(&signed_in).await?.is_some();
         if inside && expect == Expect::Any {
@@ -95,19 +88,12 @@ pub(crate) async fn still_signed_in(browser: &Browser, selectors: &SelectorSet) 
     if let Answer::NotApp(_) = browser.answer().await? {
         return Ok(false);
     }
-    let form = selectors.login.username.plain();
-    let captcha = selectors.login.captcha.as_ref().map(|c| c.plain());
     let row = selectors.recordings.row.plain();
     let empty = selectors.recordings.empty.as_ref().map(|e| e.plain());
     let deadline = Instant::now() + browser.timeouts.element;
     loop {
-        if browser.find(&form).await?.is_some() {
+        if shows_login(browser, selectors).await? {
             return Ok(false);
-        }
-        if let Some(captcha) = &captcha {
-            if optional::find(browser, captcha).await?.is_some() {
-                return Ok(false);
-            }
         }
         if browser.find(&row).await?.is_some() {
             return Ok(true);
@@ -122,5 +108,20 @@ pub(crate) async fn still_signed_in(browser: &Browser, selectors: &SelectorSet) 
             return Ok(browser.find(&frame).await?.is_some());
         }
         tokio::time::sleep(browser.timeouts.poll).await; // the app's request is answered later
+    }
+}
+
+/// Whether the page shows the login form, or a CAPTCHA in its place, now.
+async fn shows_login(browser: &Browser, selectors: &SelectorSet) -> Step<bool> {
+    if browser
+        .find(&selectors.login.username.plain())
+        .await?
+        .is_some()
+    {
+        return Ok(true);
+    }
+    match &selectors.login.captcha {
+        Some(captcha) => Ok(optional::find(browser, &captcha.plain()).await?.is_some()),
+        None => Ok(false),
     }
 }
