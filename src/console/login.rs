@@ -94,12 +94,9 @@ impl<'a> LoginPage<'a> {
     /// A CAPTCHA stops the login; its locator is optional, so one the browser refuses only
     /// costs a warning.
     async fn refuse_captcha(&self) -> Step<()> {
-        let Some(captcha) = &self.selectors.login.captcha else {
-            return Ok(());
-        };
-        match optional::find(self.browser, &captcha.plain()).await? {
-            Some(_) => Err(ConsoleErrorKind::Captcha),
-            None => Ok(()),
+        match optional::shown(self.browser, self.selectors.login.captcha.as_ref()).await? {
+            true => Err(ConsoleErrorKind::Captcha),
+            false => Ok(()),
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use super::browser::{quiet_period, Browser, QuietSpec, Step};
 use super::error::ConsoleErrorKind;
-use crate::selectors::{Bound, SelectorSet};
+use crate::selectors::{Bound, Selector, SelectorSet};
 
 /// Looks up an optional element now: `None` when absent, and also when the browser refuses the
 /// selector (warned once), since an optional element must never fail a step.
@@ -19,6 +19,15 @@ pub(crate) async fn find(
             Ok(None)
         }
         other => other,
+    }
+}
+
+/// Whether the page shows an optional element now: `false` when the file does not name it,
+/// and as [`find`] says otherwise.
+pub(crate) async fn shown(browser: &Browser, selector: Option<&Selector>) -> Step<bool> {
+    match selector {
+        Some(selector) => Ok(find(browser, &selector.plain()).await?.is_some()),
+        None => Ok(false),
     }
 }
 

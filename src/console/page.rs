@@ -89,7 +89,7 @@ pub(crate) async fn still_signed_in(browser: &Browser, selectors: &SelectorSet) 
         return Ok(false);
     }
     let row = selectors.recordings.row.plain();
-    let empty = selectors.recordings.empty.as_ref().map(|e| e.plain());
+    let empty = selectors.recordings.empty.as_ref();
     let deadline = Instant::now() + browser.timeouts.element;
     loop {
         if shows_login(browser, selectors).await? {
@@ -98,10 +98,8 @@ pub(crate) async fn still_signed_in(browser: &Browser, selectors: &SelectorSet) 
         if browser.find(&row).await?.is_some() {
             return Ok(true);
         }
-        if let Some(empty) = &empty {
-            if optional::find(browser, empty).await?.is_some() {
-                return Ok(true);
-            }
+        if optional::shown(browser, empty).await? {
+            return Ok(true);
         }
         if Instant::now() >= deadline {
             let frame = selectors.login.signed_in.plain();
@@ -120,8 +118,5 @@ async fn shows_login(browser: &Browser, selectors: &SelectorSet) -> Step<bool> {
     {
         return Ok(true);
     }
-    match &selectors.login.captcha {
-        Some(captcha) => Ok(optional::find(browser, &captcha.plain()).await?.is_some()),
-        None => Ok(false),
-    }
+    optional::shown(browser, selectors.login.captcha.as_ref()).await
 }

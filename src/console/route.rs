@@ -86,9 +86,7 @@ impl RecordingsPage<'_> {
         let busy = &self.selectors.busy;
         if let (Some(toggle), Some(first)) = (&rec.menu_toggle, rec.menu.first()) {
             if !self.browser.is_displayed(&first.plain()).await?
-                && optional::find(self.browser, &toggle.plain())
-                    .await?
-                    .is_some()
+                && optional::shown(self.browser, Some(toggle)).await?
             {
                 self.browser.click(&toggle.plain(), busy).await?;
             }
