@@ -48,6 +48,10 @@ struct ConsoleFigures {
     login_to_first: Duration,
     /// Over the pass's whole wall time.
     overall_per_min: f64,
+    /// Between two downloads served one after the other, as the console timed them: the
+    /// shortest and the median.
+    closest: Duration,
+    median: Duration,
 }
 
 struct PassFigures {
@@ -109,6 +113,21 @@ fn main() {
     );
 }
 
+/// The shortest and the median time between two downloads served in a row, as the console
+/// timed them when it answered (a refusal in between breaks the row).
+fn served_intervals(answers: &[support::console::DownloadAnswer]) -> (Duration, Duration) {
+    let mut intervals: Vec<Duration> = answers
+        .windows(2)
+        .filter(|pair| pair.iter().all(|a| a.refused_for.is_none()))
+        .map(|pair| pair[1].at - pair[0].at)
+        .collect();
+    intervals.sort();
+    match intervals.first() {
+        Some(&closest) => (closest, intervals[intervals.len() / 2]),
+        None => (Duration::ZERO, Duration::ZERO),
+    }
+}
+
 fn verdict(met: bool) -> &'static str {
     if met {
         "met"
@@ -128,7 +147,7 @@ fn report(label: &str, figures: &PassFigures, limit: f64) {
         println!(
             "  console {}: {} served, {} refused for pacing; steady {:.1}/min ({:.2} × limit), \
              from login {:.1}/min ({:.2} × limit; login to first download {:.1} s), \
-             whole pass {:.1}/min",
+             whole pass {:.1}/min; served {:.3} s apart at the closest, {:.3} s at the median",
             i + 1,
             c.served,
             c.rate_limited,
@@ -137,7 +156,9 @@ fn report(label: &str, figures: &PassFigures, limit: f64) {
             c.paced_per_min,
             c.paced_per_min / limit,
             c.login_to_first.as_secs_f64(),
-            c.overall_per_min
+            c.overall_per_min,
+            c.closest.as_secs_f64(),
+            c.median.as_secs_f64()
         );
     }
 }
@@ -222,7 +243,10 @@ async fn pass(knobs: &Knobs, tenants: usize) -> PassFigures {
                 ),
                 _ => (0.0, Duration::ZERO),
             };
+            let (closest, median) = served_intervals(&events.download_answers);
             ConsoleFigures {
+                closest,
+                median,
                 served: events.downloads_served,
                 rate_limited: events.downloads_rate_limited,
                 steady_per_min: steady,

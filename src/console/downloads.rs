@@ -362,19 +362,23 @@ const SETTLE: Duration = Duration::from_millis(50);
 pub(crate) struct Watch {
     dir: PathBuf,
     poll: Duration,
-    events: mpsc::UnboundedReceiver<()>,
+    /// When each change happened; `true` for a file created.
+    events: mpsc::UnboundedReceiver<(Instant, bool)>,
     // Kept alive for its events; `None` when inotify is unavailable and polling must do.
     _watcher: Option<RecommendedWatcher>,
     /// The candidate seen last: path, size and since when that size held.
     last: Option<(PathBuf, u64, Instant)>,
+    /// The earliest moment a file was seen in the directory since the watch began.
+    began: Option<Instant>,
 }
 
 impl Watch {
     fn start(dir: &Path, poll: Duration) -> Self {
         let (tx, events) = mpsc::unbounded_channel();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok() {
-                let _ = tx.send(());
+            if let Ok(event) = event {
+                // Timed here, on the watcher's thread: the worker may be busy with the page.
+                let _ = tx.send((Instant::now(), event.kind.is_create()));
             }
         })
         .and_then(|mut w| w.watch(dir, RecursiveMode::NonRecursive).map(|()| w));
@@ -391,6 +395,7 @@ impl Watch {
             events,
             _watcher: watcher,
             last: None,
+            began: None,
         }
     }
 
@@ -409,6 +414,9 @@ impl Watch {
             }
         }
         let now = Instant::now();
+        if in_flight || candidate.is_some() {
+            self.saw_a_file(now);
+        }
         let (path, bytes) = match (candidate, in_flight) {
             (Some(found), false) => found,
             _ => {
@@ -441,9 +449,28 @@ impl Watch {
             Some(_) => SETTLE,
             None => self.poll,
         };
-        let _ = tokio::time::timeout(wait, self.events.recv()).await;
+        let Ok(Some(first)) = tokio::time::timeout(wait, self.events.recv()).await else {
+            return;
+        };
         // Coalesce a burst of events into one look.
-        while self.events.try_recv().is_ok() {}
+        let mut change = Some(first);
+        while let Some((at, created)) = change {
+            if created {
+                self.saw_a_file(at);
+            }
+            change = self.events.try_recv().ok();
+        }
+    }
+
+    /// When the first file of this watch appeared: the directory was emptied before it began,
+    /// so the browser created the file for the download clicked meanwhile, and it did so only
+    /// once the console had answered the request. `None` while nothing has appeared.
+    pub(crate) fn began(&self) -> Option<Instant> {
+        self.began
+    }
+
+    fn saw_a_file(&mut self, at: Instant) {
+        self.began = Some(self.began.map_or(at, |began| began.min(at)));
     }
 }
 
@@ -611,6 +638,36 @@ mod tests {
             moved.display()
         );
         assert!(!finished.0.exists());
+    }
+
+    #[tokio::test]
+    async fn the_watch_notes_when_the_first_file_appeared_and_keeps_it() {
+        let (_root, dir) = dir();
+        let expected = named("auto-1-1000-2000.wav");
+        let mut watch = dir.watch(Duration::from_millis(50));
+        assert_eq!(watch.look(&expected).unwrap(), Look::Waiting);
+        assert_eq!(watch.began(), None, "nothing has appeared yet");
+
+        let before = Instant::now();
+        std::fs::write(dir.path().join("Unconfirmed 42.crdownload"), b"RIFF").unwrap();
+        let deadline = before + Duration::from_secs(10);
+        let began = loop {
+            watch.changed().await;
+            watch.look(&expected).unwrap();
+            if let Some(began) = watch.began() {
+                break began;
+            }
+            assert!(Instant::now() < deadline, "the file was never noticed");
+        };
+        assert!(
+            before <= began && began <= Instant::now(),
+            "noticed between the write and now"
+        );
+
+        std::fs::write(dir.path().join("auto-1-1000-2000.wav"), b"RIFF....WAVE").unwrap();
+        watch.changed().await;
+        watch.look(&expected).unwrap();
+        assert_eq!(watch.began(), Some(began), "a later file moves nothing");
     }
 
     #[tokio::test]

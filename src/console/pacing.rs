@@ -13,40 +13,69 @@ use super::{grid, login, Downloaded};
 use crate::selectors::SelectorSet;
 
 /// The console's gap between downloads (`UCM_DOWNLOAD_GAP`), kept from our side.
+///
+/// The console times its gap from when a download request reaches it. The worker cannot see
+/// that moment, so it times the gap from a moment it knows to be later:
+/// - the file's first appearance in the download directory: the browser creates it only once the
+///   console has answered the request, so no margin is needed;
+/// - failing that, the click, which the request follows by a check request of varying latency:
+///   a margin covers that latency.
 #[derive(Debug)]
 pub(super) struct Pacer {
     gap: Duration,
-    /// Added to the gap. The console times the gap from when the download request reaches it,
-    /// which follows our click by a check request of varying latency. The margin starts small
-    /// and doubles at each refusal, so a slow console or a busy host costs one back-off, not
-    /// one per download.
-    margin: Duration,
-    last_click: Option<Instant>,
+    /// Added after a click: the check request's latency (a twentieth of the gap, 50 ms to 1 s).
+    click_margin: Duration,
+    /// Added to every pause once the console refused a download all the same (a slow console,
+    /// a clock of its own): starts at zero and grows at each refusal, so a console that times
+    /// differently costs one back-off, not one per download.
+    refusal_margin: Duration,
+    last: Option<Since>,
+}
+
+/// What the last pause is timed from.
+#[derive(Debug, Clone, Copy)]
+enum Since {
+    Click(Instant),
+    Arrival(Instant),
 }
 
 impl Pacer {
     pub(super) fn new(gap: Duration) -> Self {
         Self {
             gap,
-            margin: (gap / 20).clamp(Duration::from_millis(50), Duration::from_secs(1)),
-            last_click: None,
+            click_margin: (gap / 20).clamp(Duration::from_millis(50), Duration::from_secs(1)),
+            refusal_margin: Duration::ZERO,
+            last: None,
         }
     }
 
     /// When the next download may be clicked; `None` for the first.
     pub(super) fn next_click(&self) -> Option<Instant> {
-        self.last_click.map(|last| last + self.gap + self.margin)
+        let after = match self.last? {
+            Since::Click(at) => at + self.click_margin,
+            Since::Arrival(at) => at,
+        };
+        Some(after + self.gap + self.refusal_margin)
     }
 
+    /// A download was clicked at `at` (when the click command returned).
     pub(super) fn clicked(&mut self, at: Instant) {
-        self.last_click = Some(at);
+        self.last = Some(Since::Click(at));
+    }
+
+    /// The download clicked last began to arrive at `at`.
+    pub(super) fn arrived(&mut self, at: Instant) {
+        if let Some(Since::Click(click)) = self.last {
+            self.last = Some(Since::Arrival(at.max(click)));
+        }
     }
 
     /// The console said "too frequently": keep further from its limit from now on.
     pub(super) fn refused(&mut self) {
-        self.margin = (self.margin * 2).min((self.gap / 2).max(self.margin));
+        let grown = (self.refusal_margin * 2).max(self.click_margin);
+        self.refusal_margin = grown.min((self.gap / 2).max(self.click_margin));
         tracing::info!(
-            pause_s = (self.gap + self.margin).as_secs_f32(),
+            pause_s = (self.gap + self.refusal_margin).as_secs_f32(),
             "Pausing longer between downloads from this console"
         );
     }
@@ -144,7 +173,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_pause_between_downloads_widens_at_each_refusal_up_to_half_the_gap() {
+    fn the_pause_is_timed_from_the_arrival_when_seen_and_widens_at_each_refusal_up_to_half_the_gap()
+    {
         let mut pacer = Pacer::new(Duration::from_secs(1));
         assert_eq!(
             pacer.next_click(),
@@ -155,21 +185,39 @@ mod tests {
         pacer.clicked(click);
         assert_eq!(
             pacer.next_click(),
-            Some(click + Duration::from_millis(1050))
+            Some(click + Duration::from_millis(1050)),
+            "a click alone leaves room for the check request"
         );
-        pacer.refused();
+        let arrival = click + Duration::from_millis(20);
+        pacer.arrived(arrival);
         assert_eq!(
             pacer.next_click(),
-            Some(click + Duration::from_millis(1100))
+            Some(arrival + Duration::from_secs(1)),
+            "the file's arrival follows the console's answer: the gap alone"
         );
+        pacer.arrived(arrival - Duration::from_millis(10));
+        assert_eq!(
+            pacer.next_click(),
+            Some(arrival + Duration::from_secs(1)),
+            "one arrival per click"
+        );
+        let next = click + Duration::from_secs(2);
+        pacer.clicked(next);
+        pacer.arrived(next - Duration::from_millis(5));
+        assert_eq!(
+            pacer.next_click(),
+            Some(next + Duration::from_secs(1)),
+            "a file seen before the click returned is timed from the click"
+        );
+        pacer.refused();
+        assert_eq!(pacer.next_click(), Some(next + Duration::from_millis(1050)));
+        pacer.refused();
+        assert_eq!(pacer.next_click(), Some(next + Duration::from_millis(1100)));
         for _ in 0..10 {
             pacer.refused();
         }
-        assert_eq!(
-            pacer.next_click(),
-            Some(click + Duration::from_millis(1500))
-        );
+        assert_eq!(pacer.next_click(), Some(next + Duration::from_millis(1500)));
         let production = Pacer::new(Duration::from_secs(15));
-        assert_eq!(production.margin, Duration::from_millis(750));
+        assert_eq!(production.click_margin, Duration::from_millis(750));
     }
 }

@@ -597,7 +597,11 @@ impl ConsoleSession {
                 .await?;
             self.pacer.clicked(clicked);
             let browser = open(&self.browser);
-            match await_file(browser, selectors, &mut watch, expected, grid).await? {
+            let arrival = await_file(browser, selectors, &mut watch, expected, grid).await;
+            if let Some(began) = watch.began() {
+                self.pacer.arrived(began);
+            }
+            match arrival? {
                 Arrival::Recording(path) => {
                     let downloads = live(&self.downloads);
                     return take(downloads, &path);
