@@ -14,10 +14,11 @@ use crate::selectors::SelectorSet;
 
 /// The console's gap between downloads (`UCM_DOWNLOAD_GAP`), kept from our side.
 ///
-/// The console times its gap from when a download request reaches it. The worker cannot see
-/// that moment, so it times the gap from a moment it knows to be later:
+/// The console times its gap from when a download request reaches it, which the worker cannot
+/// see. It times the gap instead from:
 /// - the file's first appearance in the download directory: the browser creates it only once the
-///   console has answered the request, so no margin is needed;
+///   console has answered the request, so that moment follows the console's and the gap alone
+///   is enough;
 /// - failing that, the click, which the request follows by a check request of varying latency:
 ///   a margin covers that latency.
 #[derive(Debug)]
@@ -63,7 +64,8 @@ impl Pacer {
         self.last = Some(Since::Click(at));
     }
 
-    /// The download clicked last began to arrive at `at`.
+    /// The download clicked last began to arrive at `at`. Never before the click returned: a
+    /// file from earlier (a download of another call still in flight) tells nothing of this one.
     pub(super) fn arrived(&mut self, at: Instant) {
         if let Some(Since::Click(click)) = self.last {
             self.last = Some(Since::Arrival(at.max(click)));
