@@ -453,12 +453,15 @@ impl Watch {
             return;
         };
         // Coalesce a burst of events into one look.
-        let mut change = Some(first);
-        while let Some((at, created)) = change {
-            if created {
-                self.saw_a_file(at);
-            }
-            change = self.events.try_recv().ok();
+        self.note(first);
+        while let Ok(change) = self.events.try_recv() {
+            self.note(change);
+        }
+    }
+
+    fn note(&mut self, (at, created): (Instant, bool)) {
+        if created {
+            self.saw_a_file(at);
         }
     }
 
